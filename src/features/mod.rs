@@ -1,0 +1,377 @@
+//! Features stage: turns each source file into *behaviour events* over one feature set shared
+//! by Python and JavaScript, so that what is learnt from one ecosystem carries to the other.
+//!
+//! The feature set is defined once, in [`FEATURES`]. Each language maps its own APIs onto it in
+//! its own module ([`python`], [`javascript`]); the package manifest's install hooks are read
+//! in [`npm`]. Literal strings are judged the same way in both languages by [`strings`].
+//!
+//! An extractor does not order anything across files: it records, per file, the top-level
+//! statements and each named function as lists of [`Step`]s in source order, including the
+//! imports and calls that *may* reach code of the package. The `sequence` stage resolves those
+//! and walks them.
+
+pub mod javascript;
+pub mod npm;
+pub mod python;
+pub mod strings;
+
+use serde::Serialize;
+
+use crate::archive::{AnomalyKind, Package};
+
+/// One behaviour of the unified feature set.
+///
+/// The first sixteen are the Cerebro paper's, in its four dimensions (R: reconnaissance,
+/// D: data exfiltration, E: encoding, P: payload execution); the rest are additions that are
+/// ecosystem-neutral and that malware leans on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Feature {
+    R1,
+    R2,
+    R3,
+    R4,
+    R5,
+    D1,
+    D2,
+    D3,
+    D4,
+    E1,
+    E2,
+    E3,
+    E4,
+    P1,
+    P2,
+    P3,
+    P4,
+    H1,
+    O1,
+    A1,
+}
+
+/// What a feature means, for people and for the docs.
+#[derive(Debug, Clone, Copy)]
+pub struct FeatureInfo {
+    pub feature: Feature,
+    /// Short id, also the feature's token in a sequence.
+    pub id: &'static str,
+    pub name: &'static str,
+    /// How strongly the feature alone points at malice (0 = routine, 3 = rarely benign). Used
+    /// to rank the strongest behaviours for people and to choose what a length cap keeps; the
+    /// detector learns its own weights.
+    pub weight: u8,
+}
+
+/// The unified feature set: the single table every other part refers to.
+pub const FEATURES: &[FeatureInfo] = &[
+    info(Feature::R1, "R1", "import operating-system module", 0),
+    info(Feature::R2, "R2", "use operating-system module call", 1),
+    info(Feature::R3, "R3", "import file-system module", 0),
+    info(Feature::R4, "R4", "use file-system module call", 0),
+    info(Feature::R5, "R5", "read sensitive information", 2),
+    info(Feature::D1, "D1", "import network module", 1),
+    info(Feature::D2, "D2", "use network module call", 2),
+    info(Feature::D3, "D3", "use URL", 1),
+    info(Feature::D4, "D4", "use exfiltration endpoint (webhook, messenger, paste, tunnel)", 3),
+    info(Feature::E1, "E1", "import encoding module", 0),
+    info(Feature::E2, "E2", "use encoding module call", 1),
+    info(Feature::E3, "E3", "use base64 string", 2),
+    info(Feature::E4, "E4", "use long string", 1),
+    info(Feature::P1, "P1", "import process module", 1),
+    info(Feature::P2, "P2", "use process module call", 2),
+    info(Feature::P3, "P3", "use shell script", 3),
+    info(Feature::P4, "P4", "evaluate code at run time", 3),
+    info(Feature::H1, "H1", "run code at install or start-up (install hook)", 2),
+    info(Feature::O1, "O1", "obfuscated code", 3),
+    info(Feature::A1, "A1", "suspicious archive entry (link, traversal, oversized)", 2),
+];
+
+const fn info(feature: Feature, id: &'static str, name: &'static str, weight: u8) -> FeatureInfo {
+    FeatureInfo {
+        feature,
+        id,
+        name,
+        weight,
+    }
+}
+
+impl Feature {
+    /// This feature's row of [`FEATURES`].
+    pub fn info(self) -> &'static FeatureInfo {
+        // The table is in declaration order; a test checks it.
+        &FEATURES[self as usize]
+    }
+
+    /// The token standing for this feature in a behaviour sequence.
+    pub fn id(self) -> &'static str {
+        self.info().id
+    }
+
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    pub fn weight(self) -> u8 {
+        self.info().weight
+    }
+
+    /// Parses a feature id (`"P3"`).
+    pub fn from_id(id: &str) -> Option<Feature> {
+        FEATURES.iter().find(|f| f.id == id).map(|f| f.feature)
+    }
+}
+
+impl Serialize for FeatureInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.id)
+    }
+}
+
+/// One observed behaviour: what, where, and the code that showed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    pub feature: Feature,
+    /// Package-relative path of the file.
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+    /// The API or literal that fired the feature (`subprocess.Popen`, `import socket`,
+    /// `https://…`), language-specific, for people.
+    pub detail: String,
+    /// The source text, on one line, shortened.
+    pub excerpt: String,
+}
+
+impl Event {
+    /// Builds an event, cleaning `excerpt` into one short line.
+    pub fn new(
+        feature: Feature,
+        file: &str,
+        line: u32,
+        detail: impl Into<String>,
+        excerpt: &str,
+    ) -> Event {
+        Event {
+            feature,
+            file: file.to_owned(),
+            line,
+            detail: shorten(&detail.into(), 120),
+            excerpt: shorten(excerpt, 120),
+        }
+    }
+}
+
+/// Collapses whitespace to single spaces and cuts to `max` characters with an ellipsis.
+pub fn shorten(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max + 3));
+    let mut count = 0;
+    let mut pending_space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            pending_space = count > 0;
+            continue;
+        }
+        if pending_space {
+            if count >= max {
+                break;
+            }
+            out.push(' ');
+            count += 1;
+            pending_space = false;
+        }
+        if count >= max {
+            out.push('…');
+            return out;
+        }
+        out.push(c);
+        count += 1;
+    }
+    out
+}
+
+/// A module named by an import, not yet resolved to a file (that is the sequence stage's job).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ModuleRef {
+    /// Python: the dotted module (`pkg.utils`, or `utils` for `from .utils import x`, or empty
+    /// for `from . import x`). JavaScript: the specifier as written (`./utils`, `../lib/x.js`).
+    pub spec: String,
+    /// Python: the number of leading dots of a relative import. JavaScript: always 0.
+    pub level: u32,
+}
+
+/// A call that may reach a function defined in the package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRef {
+    /// The module the callee was imported from, or `None` for a name of this same file.
+    pub module: Option<ModuleRef>,
+    /// The callee inside that module: `helper`, `Install.run`, `utils.helper` (the resolver
+    /// moves leading parts into the module when a submodule matches), `default` for a
+    /// JavaScript default export, `Class.__init__` / `Class.constructor` for instantiation.
+    pub function: String,
+    pub line: u32,
+}
+
+/// One thing that happens when code runs, in source order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// A behaviour.
+    Event(Event),
+    /// An import: if it names a module of the package, that module's top level runs here.
+    Import(ModuleRef),
+    /// A call: if it reaches a function of the package, its body runs here.
+    Call(CallRef),
+}
+
+/// A named function (or method, as `Class.method`) and what its body does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Function {
+    pub name: String,
+    pub line: u32,
+    pub steps: Vec<Step>,
+}
+
+/// Source languages the extractors read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Python,
+    JavaScript,
+}
+
+impl Language {
+    /// The language of a package file, from its extension; `None` for files no extractor reads.
+    pub fn of(path: &str) -> Option<Language> {
+        let ext = path.rsplit_once('.')?.1.to_ascii_lowercase();
+        match ext.as_str() {
+            "py" | "pyw" | "pth" => Some(Language::Python),
+            "js" | "mjs" | "cjs" => Some(Language::JavaScript),
+            _ => None,
+        }
+    }
+}
+
+/// What one source file does: its top level and its named functions, each in source order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileFacts {
+    pub path: String,
+    pub language: Language,
+    /// Statements run when the file is executed or imported. Named function bodies are not
+    /// here (they run when called), anonymous ones are (callbacks usually run).
+    pub top_level: Vec<Step>,
+    pub functions: Vec<Function>,
+}
+
+/// An npm lifecycle script that runs at install time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hook {
+    /// `preinstall`, `install` or `postinstall`.
+    pub name: String,
+    pub command: String,
+    /// The `H1` event for the hook itself, then what its inline shell does.
+    pub steps: Vec<Step>,
+    /// Package files the command runs (`node scripts/x.js` → `scripts/x.js`), resolved.
+    pub runs: Vec<String>,
+}
+
+/// Everything the extractors found in one package, for the sequence stage to order.
+#[derive(Debug, Clone, Default)]
+pub struct PackageFacts {
+    /// One entry per parsed source file, sorted by path.
+    pub files: Vec<FileFacts>,
+    /// npm install-time lifecycle scripts, in the order npm runs them.
+    pub hooks: Vec<Hook>,
+    /// npm import-time entry files (`main`, `exports`), resolved to package files.
+    pub entries: Vec<String>,
+    /// Events about the archive itself (`A1`).
+    pub archive_events: Vec<Event>,
+}
+
+impl PackageFacts {
+    /// The facts of the file at `path`, if it was parsed.
+    pub fn file(&self, path: &str) -> Option<&FileFacts> {
+        self.files
+            .binary_search_by(|f| f.path.as_str().cmp(path))
+            .ok()
+            .map(|i| &self.files[i])
+    }
+}
+
+/// Runs the extractors over every source file of `package`.
+pub fn extract(package: &Package) -> PackageFacts {
+    let mut files: Vec<FileFacts> = package
+        .files
+        .iter()
+        .filter_map(|file| {
+            let language = Language::of(&file.path)?;
+            let text = file.text();
+            Some(match language {
+                Language::Python if file.path.ends_with(".pth") => {
+                    python::extract_pth(&file.path, &text)
+                }
+                Language::Python => python::extract(&file.path, &text),
+                Language::JavaScript => javascript::extract(&file.path, &text),
+            })
+        })
+        .collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+
+    let (hooks, entries) = match package.file("package.json") {
+        Some(manifest) => npm::read_manifest(manifest, package),
+        None => (Vec::new(), Vec::new()),
+    };
+
+    let archive_events = package
+        .anomalies
+        .iter()
+        .map(|a| {
+            let what = match a.kind {
+                AnomalyKind::Symlink => "symbolic link",
+                AnomalyKind::Hardlink => "hard link",
+                AnomalyKind::AbsolutePath => "absolute path",
+                AnomalyKind::PathTraversal => "path traversal",
+                AnomalyKind::OversizedFile => "oversized file",
+                AnomalyKind::SpecialFile => "special file",
+            };
+            Event::new(Feature::A1, &a.path, 0, what, &a.path)
+        })
+        .collect();
+
+    PackageFacts {
+        files,
+        hooks,
+        entries,
+        archive_events,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_in_declaration_order_with_unique_ids() {
+        for (i, row) in FEATURES.iter().enumerate() {
+            assert_eq!(row.feature as usize, i, "{} out of order", row.id);
+            assert_eq!(Feature::from_id(row.id), Some(row.feature));
+        }
+        let mut ids: Vec<_> = FEATURES.iter().map(|f| f.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), FEATURES.len());
+    }
+
+    #[test]
+    fn shorten_collapses_and_cuts() {
+        assert_eq!(shorten("  a\n\t b  ", 10), "a b");
+        assert_eq!(shorten("abcdef", 3), "abc…");
+        assert_eq!(shorten("abc", 3), "abc");
+    }
+
+    #[test]
+    fn language_by_extension() {
+        assert_eq!(Language::of("a/b.py"), Some(Language::Python));
+        assert_eq!(Language::of("x.pth"), Some(Language::Python));
+        assert_eq!(Language::of("x.CJS"), Some(Language::JavaScript));
+        assert_eq!(Language::of("README.md"), None);
+        assert_eq!(Language::of("Makefile"), None);
+    }
+}
