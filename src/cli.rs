@@ -1,1 +1,214 @@
-//! cli
+//! Command line: flags, the commands, and the one place that writes to the terminal.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anstyle::{AnsiColor, Style};
+use clap::builder::TypedValueParser as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::report;
+use crate::scan::{self, ScanOptions};
+
+/// Exit code: every package was scanned.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: at least one path could not be scanned (unreadable, corrupt, or over a limit);
+/// the others were.
+pub const EXIT_UNREADABLE: u8 = 1;
+/// Exit code: wrong usage or a failure before any scan (also clap's code for bad flags).
+pub const EXIT_USAGE: u8 = 2;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  every package was scanned
+  1  at least one path could not be read (corrupt, not an archive, over a safety limit);
+     the others were scanned and reported
+  2  wrong usage
+
+Environment:
+  NO_COLOR       disable colour (also off when output is not a terminal)
+  CLICOLOR_FORCE force colour";
+
+/// Cerebro judges the code of the packages pip and npm are about to install, offline.
+///
+/// It reads each package's code, turns it into a sequence of behaviours (reading secrets,
+/// contacting the network, decoding payloads, running processes, at install or import time)
+/// and reports what it found.
+#[derive(Debug, Parser)]
+#[command(name = "cerebro", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// When to use colour.
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true)]
+    pub color: ColorWhen,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Turn packages into behaviour sequences and show what they do.
+    ///
+    /// PATH may be a package archive (.tar.gz, .tgz, .tar.bz2, .zip, .whl), a project folder
+    /// (one holding setup.py, pyproject.toml, setup.cfg, PKG-INFO or package.json), or any
+    /// other folder, which is searched for archives and project folders and scanned whole,
+    /// in parallel. Nothing is extracted to disk and no package code is run.
+    ///
+    /// Examples:
+    ///   cerebro scan requests-2.32.3.tar.gz
+    ///   cerebro scan ./my-project
+    ///   cerebro scan --json downloads/ > sequences.jsonl
+    #[command(verbatim_doc_comment, after_help = AFTER_HELP)]
+    Scan(ScanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Archives or folders to scan.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Print one JSON object per package per line on stdout (schema in the README).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Threads to scan with [default: all cores].
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Print no progress bar and no summary line.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Longest behaviour sequence to keep, in tokens (see the README on the length cap).
+    #[arg(long, value_name = "N", default_value_t = crate::sequence::DEFAULT_MAX_TOKENS,
+          value_parser = clap::value_parser!(u32).range(16..=65536).map(|v| v as usize))]
+    pub max_tokens: usize,
+}
+
+/// Runs the parsed command and returns the process's exit code.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.color {
+        ColorWhen::Auto => {}
+        ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
+        ColorWhen::Never => anstream::ColorChoice::Never.write_global(),
+    }
+    match cli.command {
+        Command::Scan(args) => scan_command(args),
+    }
+}
+
+fn scan_command(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    let options = ScanOptions {
+        max_tokens: args.max_tokens,
+        ..ScanOptions::default()
+    };
+    let targets = scan::targets(&args.paths);
+    let jobs = args.jobs.unwrap_or_else(scan::default_jobs);
+    let progress = progress_bar(targets.len(), args.quiet);
+    let start = Instant::now();
+    let (mut unreadable, mut flagged_empty) = (0usize, 0usize);
+    let mut stdout = anstream::stdout().lock();
+    let mut write_error = None;
+
+    scan::for_each_ordered(
+        targets.len(),
+        jobs,
+        |i| {
+            let result = scan::scan_path(&targets[i], &options);
+            let text = if args.json {
+                let mut line = report::json_line(&result);
+                line.push('\n');
+                line
+            } else {
+                report::human(&result)
+            };
+            let empty = result.outcome.as_ref().ok().map(|s| s.sequence.is_empty());
+            (empty, text)
+        },
+        |_, (outcome, text)| {
+            match outcome {
+                None => unreadable += 1,
+                Some(true) => flagged_empty += 1,
+                Some(false) => {}
+            }
+            if write_error.is_none() {
+                if let Err(e) = progress.suspend(|| stdout.write_all(text.as_bytes())) {
+                    write_error = Some(e);
+                }
+            }
+            progress.inc(1);
+        },
+    );
+    progress.finish_and_clear();
+    if let Some(e) = write_error {
+        // A closed pipe (`cerebro scan … | head`) is not a failure of the scan.
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(anyhow::Error::new(e).context("cannot write the results"));
+        }
+    }
+
+    if !args.quiet {
+        let n = targets.len();
+        let mut summary = format!(
+            "{n} package{} in {:.1}s",
+            if n == 1 { "" } else { "s" },
+            start.elapsed().as_secs_f64()
+        );
+        if unreadable > 0 {
+            summary.push_str(&format!(", {unreadable} unreadable"));
+        }
+        if flagged_empty > 0 {
+            summary.push_str(&format!(", {flagged_empty} with no behaviour"));
+        }
+        status("Scanned", &summary);
+    }
+    Ok(ExitCode::from(if unreadable > 0 {
+        EXIT_UNREADABLE
+    } else {
+        EXIT_OK
+    }))
+}
+
+/// A progress bar on stderr, only when it is a terminal, there is more than one package and
+/// the user did not ask for quiet.
+fn progress_bar(len: usize, quiet: bool) -> indicatif::ProgressBar {
+    if quiet || len < 2 || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix:>12.cyan.bold} [{bar:27}] {pos}/{len} {wide_msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_prefix("Scanning");
+    bar
+}
+
+/// A cargo-style status line on stderr: a right-aligned bold verb, then the message.
+pub fn status(verb: &str, message: &str) {
+    let style = AnsiColor::Green.on_default() | anstyle::Effects::BOLD;
+    let _ = writeln!(anstream::stderr(), "{style}{verb:>12}{style:#} {message}");
+}
+
+/// Prints an error chain: `error: …`, then one `Caused by:` line per cause.
+pub fn print_error(error: &anyhow::Error) {
+    let red = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
+    let mut err = anstream::stderr();
+    let _ = writeln!(err, "{red}error{red:#}: {error}");
+    for cause in error.chain().skip(1) {
+        let _ = writeln!(err, "  Caused by: {cause}");
+    }
+}

