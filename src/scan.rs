@@ -47,11 +47,22 @@ pub struct Scanned {
     pub sequence: Sequence,
 }
 
+/// Why a package could not be scanned.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// A bug in Cerebro, caught so that one package cannot stop a scan of thousands; the
+    /// package is reported as not scanned (a guard fails closed on it).
+    #[error("internal error while scanning {path}: {message} (please report this)")]
+    Internal { path: PathBuf, message: String },
+}
+
 /// The outcome of scanning one path.
 #[derive(Debug)]
 pub struct ScanResult {
     pub path: PathBuf,
-    pub outcome: Result<Scanned, ArchiveError>,
+    pub outcome: Result<Scanned, ScanError>,
     /// Wall time of this package's scan.
     pub elapsed: Duration,
 }
@@ -76,12 +87,27 @@ pub fn scan_package(package: &Package, options: &ScanOptions) -> Scanned {
 /// Reads and scans the package at `path` (an archive or a folder).
 pub fn scan_path(path: &Path, options: &ScanOptions) -> ScanResult {
     let start = Instant::now();
-    let outcome = archive::open(path, &options.limits).map(|p| scan_package(&p, options));
+    let scan = || archive::open(path, &options.limits).map(|p| scan_package(&p, options));
+    let outcome = match std::panic::catch_unwind(scan) {
+        Ok(result) => result.map_err(ScanError::from),
+        Err(panic) => Err(ScanError::Internal {
+            path: path.to_owned(),
+            message: panic_message(panic.as_ref()),
+        }),
+    };
     ScanResult {
         path: path.to_owned(),
         outcome,
         elapsed: start.elapsed(),
     }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
 /// File names that make a folder a package of its own rather than a folder of archives.
