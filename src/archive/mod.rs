@@ -162,14 +162,85 @@ pub enum ArchiveError {
 }
 
 /// Reads the package at `path`: an archive file or a folder.
+///
+/// A folder is walked in place (see the `dir` module for what is skipped); a file is read
+/// whole into memory and handed to [`read_bytes`], so both paths share one parser. A file
+/// larger than [`Limits::max_total_bytes`] is refused before it is read, since it could not
+/// unpack within that limit anyway.
 pub fn open(path: &Path, limits: &Limits) -> Result<Package, ArchiveError> {
-    todo!("archive::open {path:?} {limits:?}")
+    let io_error = |source| ArchiveError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io_error)?;
+    if meta.is_dir() {
+        let gathered = dir::read(path, limits).map_err(|fail| fail.at(path))?;
+        let name = dir::display_name(path);
+        let identity = metadata::identify(
+            &gathered.files,
+            gathered.python_marker,
+            Hint::Directory,
+            &name,
+        );
+        return Ok(gathered.into_package(path, ArchiveKind::Directory, identity));
+    }
+    if !meta.is_file() {
+        // A fifo or device would block or never end: it cannot be a package.
+        return Err(ArchiveError::NotAnArchive {
+            path: path.to_path_buf(),
+        });
+    }
+    if meta.len() > limits.max_total_bytes {
+        return Err(Fail::Limit {
+            limit: "archive size",
+            detail: format!(
+                "the file is {}, more than {}",
+                human_size(meta.len()),
+                human_size(limits.max_total_bytes)
+            ),
+        }
+        .at(path));
+    }
+    let bytes = std::fs::read(path).map_err(io_error)?;
+    read_bytes(path, &bytes, limits)
 }
 
 /// Reads a package archive already in memory; `name` is its file name, used to pick the
 /// format and as a fallback for the package's identity.
+///
+/// The format is chosen from the content's magic bytes when they are conclusive (gzip, bzip2,
+/// zip, ustar), as pip's own `tarfile` does, and otherwise from the extension, so that a
+/// misnamed archive is still read and a corrupt one is reported as corrupt.
 pub fn read_bytes(name: &Path, bytes: &[u8], limits: &Limits) -> Result<Package, ArchiveError> {
-    todo!("archive::read_bytes {name:?} {} {limits:?}", bytes.len())
+    if bytes.is_empty() {
+        return Err(ArchiveError::Empty {
+            path: name.to_path_buf(),
+        });
+    }
+    let file_name = name
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_else(|| name.to_string_lossy());
+    let lower = file_name.to_ascii_lowercase();
+    let format = sniff(bytes)
+        .or_else(|| format_from_extension(&lower))
+        .ok_or_else(|| ArchiveError::NotAnArchive {
+            path: name.to_path_buf(),
+        })?;
+    let (gathered, kind) = match format {
+        Format::Tar(compression) => (tarball::read(bytes, compression, limits), ArchiveKind::Tar),
+        Format::Zip => (zipfile::read(bytes, limits), ArchiveKind::Zip),
+    };
+    let gathered = gathered.map_err(|fail| fail.at(name))?;
+    let hint = if lower.ends_with(".whl") {
+        Hint::Wheel
+    } else if lower.ends_with(".tgz") {
+        Hint::Npm
+    } else {
+        Hint::Sdist
+    };
+    let identity = metadata::identify(&gathered.files, gathered.python_marker, hint, &file_name);
+    Ok(gathered.into_package(name, kind, identity))
 }
 
 /// Whether a file is worth keeping for the later stages: source code the extractors read,
@@ -181,4 +252,432 @@ pub fn is_kept(path: &str) -> bool {
         ext.as_deref(),
         Some("py" | "pyw" | "pth" | "js" | "mjs" | "cjs")
     ) || matches!(file, "package.json" | "PKG-INFO" | "METADATA" | "setup.cfg")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Private machinery shared by the tar, zip and folder readers.
+// ---------------------------------------------------------------------------------------------
+
+use std::borrow::Cow;
+use std::cell::Cell;
+
+use metadata::{Hint, Identity};
+
+/// The container format, decided by [`sniff`] or [`format_from_extension`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Tar(tarball::Compression),
+    Zip,
+}
+
+/// The format the content's magic bytes announce, when they announce one.
+fn sniff(bytes: &[u8]) -> Option<Format> {
+    use tarball::Compression;
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        Some(Format::Tar(Compression::Gzip))
+    } else if bytes.starts_with(b"BZh") {
+        Some(Format::Tar(Compression::Bzip2))
+    } else if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+        Some(Format::Zip)
+    } else if bytes.get(257..262) == Some(b"ustar") {
+        Some(Format::Tar(Compression::None))
+    } else {
+        None
+    }
+}
+
+/// The format a (lowercased) file name promises.
+fn format_from_extension(lower: &str) -> Option<Format> {
+    use tarball::Compression;
+    const GZIP: &[&str] = &[".tar.gz", ".tgz", ".taz"];
+    const BZIP2: &[&str] = &[".tar.bz2", ".tbz2", ".tbz", ".tb2"];
+    const ZIP: &[&str] = &[".zip", ".whl", ".egg"];
+    let ends = |exts: &[&str]| exts.iter().any(|e| lower.ends_with(e));
+    if ends(GZIP) {
+        Some(Format::Tar(Compression::Gzip))
+    } else if ends(BZIP2) {
+        Some(Format::Tar(Compression::Bzip2))
+    } else if ends(ZIP) {
+        Some(Format::Zip)
+    } else if lower.ends_with(".tar") {
+        Some(Format::Tar(Compression::None))
+    } else {
+        None
+    }
+}
+
+/// Why reading stopped, before the archive's name is attached by [`Fail::at`].
+#[derive(Debug)]
+enum Fail {
+    Corrupt(String),
+    Limit { limit: &'static str, detail: String },
+    Empty,
+    Io(std::io::Error),
+}
+
+impl Fail {
+    /// The public error for the archive or folder at `path`.
+    fn at(self, path: &Path) -> ArchiveError {
+        let path = path.to_path_buf();
+        match self {
+            Fail::Corrupt(reason) => ArchiveError::Corrupt { path, reason },
+            Fail::Limit { limit, detail } => ArchiveError::LimitExceeded {
+                path,
+                limit,
+                detail,
+            },
+            Fail::Empty => ArchiveError::Empty { path },
+            Fail::Io(source) => ArchiveError::Io { path, source },
+        }
+    }
+
+    /// The entry-count limit, hit.
+    fn too_many_entries(limits: &Limits) -> Fail {
+        Fail::Limit {
+            limit: "entry count",
+            detail: format!("more than {} entries", limits.max_files),
+        }
+    }
+}
+
+/// One readable line for an error and its causes (`tar` and `zip` nest theirs).
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    if let Some(io) = error.downcast_ref::<std::io::Error>() {
+        if io.kind() == std::io::ErrorKind::UnexpectedEof && io.get_ref().is_none() {
+            text = "unexpected end of data, the file is truncated".to_owned();
+        }
+    }
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let line = inner.to_string();
+        if !line.is_empty() && !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        cause = inner.source();
+    }
+    text.replace(['\n', '\r'], " ")
+}
+
+/// A byte count for messages: `512 MiB`, `1.5 KiB`, `12 bytes`.
+fn human_size(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (unit, name) in UNITS {
+        if bytes >= unit {
+            return if bytes % unit == 0 {
+                format!("{} {name}", bytes / unit)
+            } else {
+                format!("{:.1} {name}", bytes as f64 / unit as f64)
+            };
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+/// The running count of unpacked bytes, checked against the size and ratio limits.
+///
+/// Interior mutability lets a [`Metered`] reader deep inside `tar` charge it while the
+/// caller still holds it to find out why a read failed.
+struct Budget<'l> {
+    limits: &'l Limits,
+    /// Compressed input size, for the ratio; `u64::MAX` where no ratio applies (folders).
+    input_len: u64,
+    used: Cell<u64>,
+    /// The limit a [`Metered`] read hit, kept because `io::Error` cannot carry it back typed.
+    hit: Cell<Option<Fail>>,
+}
+
+impl<'l> Budget<'l> {
+    fn new(limits: &'l Limits, input_len: u64) -> Self {
+        Budget {
+            limits,
+            input_len: input_len.max(1),
+            used: Cell::new(0),
+            hit: Cell::new(None),
+        }
+    }
+
+    /// Adds `bytes` unpacked bytes, failing once a limit is passed.
+    fn charge(&self, bytes: u64) -> Result<(), Fail> {
+        let used = self.used.get().saturating_add(bytes);
+        self.used.set(used);
+        let limits = self.limits;
+        if used > limits.max_total_bytes {
+            return Err(Fail::Limit {
+                limit: "total unpacked size",
+                detail: format!("more than {}", human_size(limits.max_total_bytes)),
+            });
+        }
+        if used > limits.ratio_floor_bytes && used > limits.max_ratio.saturating_mul(self.input_len)
+        {
+            return Err(Fail::Limit {
+                limit: "compression ratio",
+                detail: format!(
+                    "{} unpacked from {}, more than {}:1",
+                    human_size(used),
+                    human_size(self.input_len),
+                    limits.max_ratio
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The failure behind an I/O error: a limit a [`Metered`] read hit, or corrupt data.
+    fn fail(&self, error: &std::io::Error) -> Fail {
+        self.hit
+            .take()
+            .unwrap_or_else(|| Fail::Corrupt(describe(error)))
+    }
+}
+
+/// A reader that charges every byte it yields to a [`Budget`], and fails once it is spent,
+/// so that a decompression bomb stops after the limit rather than after the bomb.
+struct Metered<'b, 'l, R> {
+    inner: R,
+    budget: &'b Budget<'l>,
+}
+
+impl<R: std::io::Read> std::io::Read for Metered<'_, '_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Err(fail) = self.budget.charge(n as u64) {
+            self.budget.hit.set(Some(fail));
+            return Err(std::io::Error::other("unpack limit reached"));
+        }
+        Ok(n)
+    }
+}
+
+/// What an archive entry is, in the terms the readers share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EntryType {
+    File,
+    Dir,
+    Symlink,
+    Hardlink,
+    Special,
+}
+
+/// Where an entry's path points.
+enum Place<'p> {
+    /// Inside the package: the path normalised to `/` separators without `.` or empty parts.
+    Inside(Cow<'p, str>),
+    Absolute,
+    Traversal,
+}
+
+/// Classifies a path as written in an archive. Any `..` part counts as traversal, even one
+/// that would stay inside: no honest package needs it.
+fn place(raw: &str) -> Place<'_> {
+    let bytes = raw.as_bytes();
+    let drive = bytes.len() >= 2 && bytes[1] == b':' && bytes[0].is_ascii_alphabetic();
+    if drive || matches!(bytes.first(), Some(b'/' | b'\\')) {
+        return Place::Absolute;
+    }
+    let mut path = raw;
+    while let Some(rest) = path.strip_prefix("./") {
+        path = rest;
+    }
+    let path = path.trim_end_matches('/');
+    let mut clean = !path.contains('\\');
+    for part in path.split(['/', '\\']) {
+        match part {
+            ".." => return Place::Traversal,
+            "" | "." => clean = false,
+            _ => {}
+        }
+    }
+    if clean || path.is_empty() {
+        return Place::Inside(Cow::Borrowed(path));
+    }
+    let mut normal = String::with_capacity(path.len());
+    for part in path
+        .split(['/', '\\'])
+        .filter(|p| !p.is_empty() && *p != ".")
+    {
+        if !normal.is_empty() {
+            normal.push('/');
+        }
+        normal.push_str(part);
+    }
+    Place::Inside(Cow::Owned(normal))
+}
+
+/// The single top folder every entry sits in, as far as seen so far.
+enum Top {
+    Unseen,
+    Folder(String),
+    /// Entries at the root or in different folders: paths are kept as they are.
+    Mixed,
+}
+
+/// The entries of one archive or folder, gathered as they stream past.
+struct Gather<'l> {
+    limits: &'l Limits,
+    entries: usize,
+    regular_files: usize,
+    files: Vec<SourceFile>,
+    anomalies: Vec<Anomaly>,
+    top: Top,
+    /// Paths of `pyproject.toml` files: not kept, but they mark a Python project.
+    pyprojects: Vec<String>,
+}
+
+/// A finished [`Gather`]: files sorted and stripped, ready for [`metadata::identify`].
+struct Gathered {
+    files: Vec<SourceFile>,
+    anomalies: Vec<Anomaly>,
+    /// Whether a `pyproject.toml` sits at the package root.
+    python_marker: bool,
+}
+
+impl<'l> Gather<'l> {
+    fn new(limits: &'l Limits) -> Self {
+        Gather {
+            limits,
+            entries: 0,
+            regular_files: 0,
+            files: Vec::new(),
+            anomalies: Vec::new(),
+            top: Top::Unseen,
+            pyprojects: Vec::new(),
+        }
+    }
+
+    /// Counts one more entry against [`Limits::max_files`].
+    fn count(&mut self) -> Result<(), Fail> {
+        self.entries += 1;
+        if self.entries > self.limits.max_files {
+            return Err(Fail::too_many_entries(self.limits));
+        }
+        Ok(())
+    }
+
+    /// Records an entry whose path was `raw` in the archive, and returns its normalised
+    /// path when it is a file to read: kept by [`is_kept`] and within
+    /// [`Limits::max_file_bytes`]. Links, special entries and escaping paths become
+    /// anomalies.
+    fn entry<'p>(&mut self, raw: &'p str, kind: EntryType, size: u64) -> Option<Cow<'p, str>> {
+        let path = match place(raw) {
+            Place::Inside(path) => path,
+            Place::Absolute => return self.anomaly(AnomalyKind::AbsolutePath, raw),
+            Place::Traversal => return self.anomaly(AnomalyKind::PathTraversal, raw),
+        };
+        if path.is_empty() {
+            return None;
+        }
+        self.note_top(&path, kind == EntryType::Dir);
+        match kind {
+            EntryType::Dir => None,
+            EntryType::Symlink => self.anomaly(AnomalyKind::Symlink, raw),
+            EntryType::Hardlink => self.anomaly(AnomalyKind::Hardlink, raw),
+            EntryType::Special => self.anomaly(AnomalyKind::SpecialFile, raw),
+            EntryType::File => {
+                self.regular_files += 1;
+                if !is_kept(&path) {
+                    if path == "pyproject.toml" || path.ends_with("/pyproject.toml") {
+                        self.pyprojects.push(path.into_owned());
+                    }
+                    None
+                } else if size > self.limits.max_file_bytes {
+                    self.anomaly(AnomalyKind::OversizedFile, raw)
+                } else {
+                    Some(path)
+                }
+            }
+        }
+    }
+
+    /// Records an anomaly at the entry's path as written; always `None`, for [`Gather::entry`].
+    fn anomaly<T>(&mut self, kind: AnomalyKind, raw: &str) -> Option<T> {
+        self.anomalies.push(Anomaly {
+            kind,
+            path: raw.to_owned(),
+        });
+        None
+    }
+
+    /// Keeps a file read after [`Gather::entry`] asked for it.
+    fn keep(&mut self, path: String, bytes: Vec<u8>) {
+        self.files.push(SourceFile { path, bytes });
+    }
+
+    fn note_top(&mut self, path: &str, is_dir: bool) {
+        if matches!(self.top, Top::Mixed) {
+            return;
+        }
+        let first = match path.split_once('/') {
+            Some((first, _)) => first,
+            None if is_dir => path,
+            None => {
+                self.top = Top::Mixed;
+                return;
+            }
+        };
+        if first == "__MACOSX" {
+            // Resource forks a Mac adds beside the real top folder.
+            return;
+        }
+        match &self.top {
+            Top::Unseen => self.top = Top::Folder(first.to_owned()),
+            Top::Folder(top) if top == first => {}
+            _ => self.top = Top::Mixed,
+        }
+    }
+
+    /// Strips the single top folder (when `strip` and there is one), sorts the files, and
+    /// keeps the last of duplicate paths, as extraction would. An archive with neither a
+    /// file nor an anomaly is [`Fail::Empty`].
+    fn finish(mut self, strip: bool) -> Result<Gathered, Fail> {
+        if self.regular_files == 0 && self.anomalies.is_empty() {
+            return Err(Fail::Empty);
+        }
+        if let (true, Top::Folder(top)) = (strip, &self.top) {
+            let cut = top.len() + 1;
+            let under = |path: &str| {
+                path.len() > cut
+                    && path.starts_with(top.as_str())
+                    && path.as_bytes()[top.len()] == b'/'
+            };
+            for file in &mut self.files {
+                if under(&file.path) {
+                    file.path.replace_range(..cut, "");
+                }
+            }
+            for path in &mut self.pyprojects {
+                if under(path) {
+                    path.replace_range(..cut, "");
+                }
+            }
+        }
+        self.files.sort_by(|a, b| a.path.cmp(&b.path));
+        self.files.dedup_by(|later, earlier| {
+            let same = later.path == earlier.path;
+            if same {
+                std::mem::swap(&mut later.bytes, &mut earlier.bytes);
+            }
+            same
+        });
+        Ok(Gathered {
+            files: self.files,
+            anomalies: self.anomalies,
+            python_marker: self.pyprojects.iter().any(|p| p == "pyproject.toml"),
+        })
+    }
+}
+
+impl Gathered {
+    fn into_package(self, origin: &Path, kind: ArchiveKind, identity: Identity) -> Package {
+        Package {
+            origin: origin.to_path_buf(),
+            ecosystem: identity.ecosystem,
+            name: identity.name,
+            version: identity.version,
+            kind,
+            files: self.files,
+            anomalies: self.anomalies,
+        }
+    }
 }

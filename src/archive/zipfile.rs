@@ -1,1 +1,94 @@
-//! TODO
+//! Zip archives (`.zip` sdists, `.whl` wheels). Zip is random access, so only kept entries
+//! are decompressed; the others are charged to the [`Budget`] at their declared size. Kept
+//! entries are read through `Read::take` capped at their declared size, so a header that
+//! lies about the size cannot make a read run away.
+
+use std::borrow::Cow;
+use std::io::{Cursor, Read};
+
+use zip::ZipArchive;
+
+use super::{describe, human_size, Budget, EntryType, Fail, Gather, Gathered, Limits};
+
+/// Unix file-type bits of a zip entry's external attributes.
+const S_IFMT: u32 = 0o170_000;
+const S_IFDIR: u32 = 0o040_000;
+const S_IFLNK: u32 = 0o120_000;
+const S_IFREG: u32 = 0o100_000;
+
+/// Reads the zip archive in `bytes`, keeping the files [`super::is_kept`] wants.
+pub(super) fn read(bytes: &[u8], limits: &Limits) -> Result<Gathered, Fail> {
+    let mut archive =
+        ZipArchive::new(Cursor::new(bytes)).map_err(|e| Fail::Corrupt(describe(&e)))?;
+    if archive.len() > limits.max_files {
+        return Err(Fail::too_many_entries(limits));
+    }
+    let budget = Budget::new(limits, bytes.len() as u64);
+    let mut gather = Gather::new(limits);
+    for index in 0..archive.len() {
+        gather.count()?;
+        let (wanted, size) = {
+            let entry = archive
+                .by_index_data(index)
+                .map_err(|e| Fail::Corrupt(describe(&e)))?;
+            let raw = match entry.name() {
+                Ok(name) => name,
+                Err(_) => String::from_utf8_lossy(entry.name_raw()),
+            };
+            let kind = if entry.is_dir() {
+                EntryType::Dir
+            } else {
+                match entry.unix_mode().map(|mode| mode & S_IFMT) {
+                    None | Some(0 | S_IFREG) => EntryType::File,
+                    Some(S_IFDIR) => EntryType::Dir,
+                    Some(S_IFLNK) => EntryType::Symlink,
+                    Some(_) => EntryType::Special,
+                }
+            };
+            let size = entry.size();
+            if kind == EntryType::File {
+                check_entry_ratio(&raw, size, entry.compressed_size(), limits)?;
+            }
+            let wanted = gather.entry(&raw, kind, size);
+            if wanted.is_none() && kind == EntryType::File {
+                // Not decompressed, but it would be on install: count what it claims.
+                budget.charge(size)?;
+            }
+            (wanted.map(Cow::into_owned), size)
+        };
+        let Some(path) = wanted else { continue };
+        let file = archive
+            .by_index(index)
+            .map_err(|e| Fail::Corrupt(format!("{path}: {}", describe(&e))))?;
+        // `size` is at most `max_file_bytes` here, so the allocation is bounded; one byte
+        // more than declared is read to catch an entry that holds more than it says.
+        let mut bytes = Vec::with_capacity(size as usize);
+        file.take(size.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| Fail::Corrupt(format!("{path}: {}", describe(&e))))?;
+        if bytes.len() as u64 != size {
+            return Err(Fail::Corrupt(format!(
+                "{path} does not hold the {size} bytes its header declares"
+            )));
+        }
+        budget.charge(size)?;
+        gather.keep(path, bytes);
+    }
+    gather.finish(true)
+}
+
+/// Refuses an entry whose declared sizes make it a bomb on its own.
+fn check_entry_ratio(path: &str, size: u64, compressed: u64, limits: &Limits) -> Result<(), Fail> {
+    if size > limits.ratio_floor_bytes && size > limits.max_ratio.saturating_mul(compressed) {
+        return Err(Fail::Limit {
+            limit: "compression ratio",
+            detail: format!(
+                "entry {path} unpacks {} from {}, more than {}:1",
+                human_size(size),
+                human_size(compressed),
+                limits.max_ratio
+            ),
+        });
+    }
+    Ok(())
+}

@@ -71,7 +71,12 @@ pub const FEATURES: &[FeatureInfo] = &[
     info(Feature::D1, "D1", "import network module", 1),
     info(Feature::D2, "D2", "use network module call", 2),
     info(Feature::D3, "D3", "use URL", 1),
-    info(Feature::D4, "D4", "use exfiltration endpoint (webhook, messenger, paste, tunnel)", 3),
+    info(
+        Feature::D4,
+        "D4",
+        "use exfiltration endpoint (webhook, messenger, paste, tunnel)",
+        3,
+    ),
     info(Feature::E1, "E1", "import encoding module", 0),
     info(Feature::E2, "E2", "use encoding module call", 1),
     info(Feature::E3, "E3", "use base64 string", 2),
@@ -80,9 +85,19 @@ pub const FEATURES: &[FeatureInfo] = &[
     info(Feature::P2, "P2", "use process module call", 2),
     info(Feature::P3, "P3", "use shell script", 3),
     info(Feature::P4, "P4", "evaluate code at run time", 3),
-    info(Feature::H1, "H1", "run code at install or start-up (install hook)", 2),
+    info(
+        Feature::H1,
+        "H1",
+        "run code at install or start-up (install hook)",
+        2,
+    ),
     info(Feature::O1, "O1", "obfuscated code", 3),
-    info(Feature::A1, "A1", "suspicious archive entry (link, traversal, oversized)", 2),
+    info(
+        Feature::A1,
+        "A1",
+        "suspicious archive entry (link, traversal, oversized)",
+        2,
+    ),
 ];
 
 const fn info(feature: Feature, id: &'static str, name: &'static str, weight: u8) -> FeatureInfo {

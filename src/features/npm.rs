@@ -200,7 +200,7 @@ fn collect_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>, depth: usize) {
 }
 
 /// The program's own name: `/usr/bin/env node` is taken by the caller, `./bin/x` → `x`.
-fn program_name<'a>(word: &'a str) -> &'a str {
+fn program_name(word: &str) -> &str {
     word.rsplit(['/', '\\']).next().unwrap_or(word)
 }
 

@@ -330,8 +330,12 @@ mod tests {
         assert!(!is_base64(
             "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
         ));
-        assert!(!is_base64("src/components/very/long/path/to/some/file/Name1.js"));
-        assert!(!is_base64("This is a perfectly ordinary sentence of words 1"));
+        assert!(!is_base64(
+            "src/components/very/long/path/to/some/file/Name1.js"
+        ));
+        assert!(!is_base64(
+            "This is a perfectly ordinary sentence of words 1"
+        ));
         assert!(!is_base64("aGVsbG8="));
     }
 
@@ -342,7 +346,9 @@ mod tests {
             .map(|i| char::from_u32(33 + (i * 37 % 90)).unwrap())
             .collect();
         assert!(is_long(&packed));
-        assert!(!is_long(&"The quick brown fox jumps over the lazy dog. ".repeat(5)));
+        assert!(!is_long(
+            &"The quick brown fox jumps over the lazy dog. ".repeat(5)
+        ));
         assert!(!is_long("short"));
     }
 
