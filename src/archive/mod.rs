@@ -230,6 +230,12 @@ pub fn read_bytes(name: &Path, bytes: &[u8], limits: &Limits) -> Result<Package,
     let (gathered, kind) = match format {
         Format::Tar(compression) => (tarball::read(bytes, compression, limits), ArchiveKind::Tar),
         Format::Zip => (zipfile::read(bytes, limits), ArchiveKind::Zip),
+        Format::Unsupported(what) => {
+            let reason = format!(
+                "it is {what}-compressed, which is not supported (only gzip, bzip2 and zip are)"
+            );
+            return Err(Fail::Corrupt(reason).at(name));
+        }
     };
     let gathered = gathered.map_err(|fail| fail.at(name))?;
     let hint = if lower.ends_with(".whl") {
@@ -268,6 +274,8 @@ use metadata::{Hint, Identity};
 enum Format {
     Tar(tarball::Compression),
     Zip,
+    /// A compression recognised but not read (named for the message).
+    Unsupported(&'static str),
 }
 
 /// The format the content's magic bytes announce, when they announce one.
@@ -281,6 +289,10 @@ fn sniff(bytes: &[u8]) -> Option<Format> {
         Some(Format::Zip)
     } else if bytes.get(257..262) == Some(b"ustar") {
         Some(Format::Tar(Compression::None))
+    } else if bytes.starts_with(b"\xFD7zXZ\x00") {
+        Some(Format::Unsupported("xz"))
+    } else if bytes.starts_with(b"\x28\xB5\x2F\xFD") {
+        Some(Format::Unsupported("zstd"))
     } else {
         None
     }
@@ -320,7 +332,10 @@ impl Fail {
     fn at(self, path: &Path) -> ArchiveError {
         let path = path.to_path_buf();
         match self {
-            Fail::Corrupt(reason) => ArchiveError::Corrupt { path, reason },
+            Fail::Corrupt(reason) => ArchiveError::Corrupt {
+                path,
+                reason: printable(&reason),
+            },
             Fail::Limit { limit, detail } => ArchiveError::LimitExceeded {
                 path,
                 limit,
@@ -357,7 +372,22 @@ fn describe(error: &(dyn std::error::Error + 'static)) -> String {
         }
         cause = inner.source();
     }
-    text.replace(['\n', '\r'], " ")
+    text
+}
+
+/// A reason fit for one line on a terminal: entry names inside it come from the archive,
+/// so control characters (escape sequences, newlines) are replaced and the length bounded.
+fn printable(reason: &str) -> String {
+    const MAX_CHARS: usize = 300;
+    let mut line: String = reason
+        .chars()
+        .take(MAX_CHARS)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if reason.chars().nth(MAX_CHARS).is_some() {
+        line.push('…');
+    }
+    line
 }
 
 /// A byte count for messages: `512 MiB`, `1.5 KiB`, `12 bytes`.
@@ -568,6 +598,11 @@ impl<'l> Gather<'l> {
         if path.is_empty() {
             return None;
         }
+        // Old tars mark folders only by a trailing slash on a regular entry.
+        let kind = match kind {
+            EntryType::File if raw.ends_with('/') => EntryType::Dir,
+            kind => kind,
+        };
         self.note_top(&path, kind == EntryType::Dir);
         match kind {
             EntryType::Dir => None,
