@@ -1,6 +1,10 @@
 //! Literal strings, judged the same way in every language: URLs, exfiltration endpoints,
 //! sensitive paths, shell commands, base64 blobs and long or high-entropy data.
 
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
 use super::Feature;
 
 /// Shortest literal taken as a base64 blob (`E3`).
@@ -127,25 +131,95 @@ const SHELL_MARKERS: &[&str] = &[
     "nohup ",
 ];
 
+/// URL schemes: a match counts only when an address follows.
+const URL_SCHEMES: &[&str] = &["http://", "https://", "ftp://", "ws://", "wss://"];
+
+/// What a marker pattern stands for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    Scheme,
+    Exfil,
+    Sensitive,
+    Shell,
+}
+
+/// One automaton over every marker list, ASCII case-insensitive, so that a literal is read
+/// once whatever the number of markers (literals are the hottest path of extraction).
+static MARKERS: LazyLock<(AhoCorasick, Vec<Marker>)> = LazyLock::new(|| {
+    let lists = [
+        (URL_SCHEMES, Marker::Scheme),
+        (EXFIL_MARKERS, Marker::Exfil),
+        (SENSITIVE_MARKERS, Marker::Sensitive),
+        (SHELL_MARKERS, Marker::Shell),
+    ];
+    let mut patterns = Vec::new();
+    let mut kinds = Vec::new();
+    for (list, kind) in lists {
+        for p in list {
+            patterns.push(*p);
+            kinds.push(kind);
+        }
+    }
+    let automaton = AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(&patterns)
+        .expect("marker patterns are valid");
+    (automaton, kinds)
+});
+
+/// Markers are looked for in the first this-many bytes: they sit near the start of real
+/// commands and paths, and a megabyte blob need not be searched whole.
+const MARKER_HEAD: usize = 4096;
+
+#[derive(Default)]
+struct Found {
+    url: bool,
+    exfil: bool,
+    sensitive: bool,
+    shell: bool,
+}
+
+fn find_markers(s: &str) -> Found {
+    let head = head(s, MARKER_HEAD);
+    let (automaton, kinds) = &*MARKERS;
+    let mut found = Found::default();
+    for m in automaton.find_overlapping_iter(head) {
+        match kinds[m.pattern().as_usize()] {
+            Marker::Scheme => {
+                // A bare scheme ("https://" alone, as in a prefix check) is not an address.
+                found.url |= head[m.end()..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '[');
+            }
+            Marker::Exfil => found.exfil = true,
+            Marker::Sensitive => found.sensitive = true,
+            Marker::Shell => found.shell = true,
+        }
+    }
+    if !found.url {
+        found.url = has_ipv4(head);
+    }
+    found
+}
+
 /// The features a literal string shows, in a fixed order: `D3`, `D4`, `R5`, `P3`, `E3`, `E4`.
 pub fn classify(s: &str) -> Vec<Feature> {
     let mut out = Vec::new();
     if s.len() < 4 {
         return out;
     }
-    // Marker checks look at a bounded, lowercased head: markers sit near the start of real
-    // commands and paths, and a megabyte blob need not be lowercased whole.
-    let head = head_lowercase(s, 4096);
-    if has_url(&head) {
+    let found = find_markers(s);
+    if found.url {
         out.push(Feature::D3);
     }
-    if contains_any(&head, EXFIL_MARKERS) {
+    if found.exfil {
         out.push(Feature::D4);
     }
-    if contains_any(&head, SENSITIVE_MARKERS) {
+    if found.sensitive {
         out.push(Feature::R5);
     }
-    if contains_any(&head, SHELL_MARKERS) {
+    if found.shell {
         out.push(Feature::P3);
     }
     if is_base64(s) {
@@ -159,24 +233,12 @@ pub fn classify(s: &str) -> Vec<Feature> {
 
 /// Whether `s` reads like a shell command line (`P3`): pipes to a shell, downloaders, etc.
 pub fn is_shell(s: &str) -> bool {
-    contains_any(&head_lowercase(s, 4096), SHELL_MARKERS)
+    find_markers(s).shell
 }
 
 /// Whether `s` holds a URL or an IPv4 address.
-pub fn has_url(lower: &str) -> bool {
-    for scheme in ["http://", "https://", "ftp://", "ws://", "wss://"] {
-        if let Some(i) = lower.find(scheme) {
-            // A bare scheme ("https://" alone, as in a prefix check) is not an address.
-            if lower[i + scheme.len()..]
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '[')
-            {
-                return true;
-            }
-        }
-    }
-    has_ipv4(lower)
+pub fn has_url(s: &str) -> bool {
+    find_markers(s).url
 }
 
 /// Finds a dotted quad whose octets are all at most 255, not part of a longer dotted run
@@ -272,16 +334,13 @@ pub fn entropy(s: &str) -> f64 {
         .sum()
 }
 
-fn head_lowercase(s: &str, max: usize) -> String {
+/// The first `max` bytes of `s`, cut at a character boundary.
+fn head(s: &str, max: usize) -> &str {
     let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    s[..end].to_lowercase()
-}
-
-fn contains_any(haystack: &str, needles: &[&str]) -> bool {
-    needles.iter().any(|n| haystack.contains(n))
+    &s[..end]
 }
 
 #[cfg(test)]
@@ -293,6 +352,8 @@ mod tests {
         assert_eq!(classify("https://example.com/x"), vec![Feature::D3]);
         assert!(classify("connect to 45.61.1.9 now").contains(&Feature::D3));
         assert!(classify("127.0.0.1:8080").contains(&Feature::D3));
+        assert!(classify("HTTPS://Example.COM").contains(&Feature::D3));
+        assert!(classify("PowerShell -NoP").contains(&Feature::P3));
         // Near misses: a bare scheme, version numbers.
         assert!(classify("https://").is_empty());
         assert!(classify("version 1.0.0.2").is_empty());
