@@ -85,7 +85,9 @@ const SENSITIVE_MARKERS: &[&str] = &[
     "keychain",
     "appdata",
     "%localappdata%",
-    "tdata",
+    // Telegram Desktop's session folder, as a path segment (`emitData` is not one).
+    "/tdata",
+    "\\tdata",
     "discord/local",
     "discordcanary",
     "\\discord\\",
@@ -373,6 +375,8 @@ mod tests {
         assert!(classify("~/.ssh/id_rsa").contains(&Feature::R5));
         assert!(classify("Google\\Chrome\\User Data\\Default\\Login Data").contains(&Feature::R5));
         assert!(!classify("~/.config/myapp/settings.toml").contains(&Feature::R5));
+        assert!(classify("AppData/Roaming/Telegram Desktop/tdata").contains(&Feature::R5));
+        assert!(!classify("emitData textData").contains(&Feature::R5));
     }
 
     #[test]
