@@ -83,8 +83,13 @@ const SENSITIVE_MARKERS: &[&str] = &[
     "electrum",
     "atomic wallet",
     "keychain",
-    "appdata",
+    // Windows profile folders as paths, not the bare word (`CSIDL_APPDATA` is a constant).
+    "%appdata%",
     "%localappdata%",
+    "appdata\\roaming",
+    "appdata/roaming",
+    "appdata\\local",
+    "appdata/local",
     // Telegram Desktop's session folder, as a path segment (`emitData` is not one).
     "/tdata",
     "\\tdata",
@@ -377,6 +382,8 @@ mod tests {
         assert!(!classify("~/.config/myapp/settings.toml").contains(&Feature::R5));
         assert!(classify("AppData/Roaming/Telegram Desktop/tdata").contains(&Feature::R5));
         assert!(!classify("emitData textData").contains(&Feature::R5));
+        assert!(classify("C:\\Users\\x\\AppData\\Roaming\\Exodus").contains(&Feature::R5));
+        assert!(!classify("CSIDL_APPDATA").contains(&Feature::R5));
     }
 
     #[test]
