@@ -871,3 +871,30 @@ fn corrupt_reasons_never_carry_control_characters() {
     assert!(text.contains("red.py"), "{text:?}");
     assert!(!text.chars().any(char::is_control), "{text:?}");
 }
+
+#[test]
+fn repacked_npm_tarball_with_a_nested_package_folder_reads_its_manifest() {
+    // A tarball of a folder that holds npm's own `package/` (as some malware collections
+    // re-pack samples): the manifest and its install hooks must still be found.
+    let bytes = tar_gz(&[
+        file(
+            "evil-1.0.0/package/package.json",
+            br#"{"name":"evil","version":"1.0.0"}"#,
+        ),
+        file("evil-1.0.0/package/index.js", b"module.exports = 1;\n"),
+    ]);
+    let pkg = read("evil-1.0.0.tgz", &bytes).unwrap();
+    assert_eq!(paths(&pkg), vec!["index.js", "package.json"]);
+    assert_eq!(pkg.ecosystem, Ecosystem::Npm);
+    assert_eq!(pkg.name, "evil");
+}
+
+#[test]
+fn a_nested_folder_without_a_manifest_is_not_stripped() {
+    let bytes = tar_gz(&[
+        file("proj-1.0/src/a.py", b"x = 1\n"),
+        file("proj-1.0/src/b.py", b"y = 2\n"),
+    ]);
+    let pkg = read("proj-1.0.tar.gz", &bytes).unwrap();
+    assert_eq!(paths(&pkg), vec!["src/a.py", "src/b.py"]);
+}

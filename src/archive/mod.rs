@@ -687,6 +687,9 @@ impl<'l> Gather<'l> {
                 }
             }
         }
+        if strip {
+            self.strip_nested_project();
+        }
         self.files.sort_by(|a, b| a.path.cmp(&b.path));
         self.files.dedup_by(|later, earlier| {
             let same = later.path == earlier.path;
@@ -700,6 +703,41 @@ impl<'l> Gather<'l> {
             anomalies: self.anomalies,
             python_marker: self.pyprojects.iter().any(|p| p == "pyproject.toml"),
         })
+    }
+}
+
+impl Gather<'_> {
+    /// Re-packed archives (a tarball of a folder that holds npm's own `package/`) nest the
+    /// project a level deeper than the one top folder already stripped. While no manifest
+    /// sits at the root and every kept file is under one folder that has one, strip that
+    /// folder too, so the manifest's install hooks are read (at most two more levels).
+    fn strip_nested_project(&mut self) {
+        const MANIFESTS: &[&str] = &["package.json", "PKG-INFO", "setup.py"];
+        for _ in 0..2 {
+            let at_root = |f: &SourceFile| MANIFESTS.contains(&f.path.as_str());
+            if self.files.is_empty() || self.files.iter().any(at_root) {
+                return;
+            }
+            let Some((top, _)) = self.files[0].path.split_once('/') else {
+                return;
+            };
+            let prefix = format!("{top}/");
+            if !self.files.iter().all(|f| f.path.starts_with(&prefix))
+                || !MANIFESTS
+                    .iter()
+                    .any(|m| self.files.iter().any(|f| f.path[prefix.len()..] == **m))
+            {
+                return;
+            }
+            for file in &mut self.files {
+                file.path.replace_range(..prefix.len(), "");
+            }
+            for path in &mut self.pyprojects {
+                if let Some(rest) = path.strip_prefix(&prefix) {
+                    *path = rest.to_owned();
+                }
+            }
+        }
     }
 }
 
