@@ -478,6 +478,13 @@ fn o1_pyarmor_and_confusable_names() {
     // Used fewer than three times, or not confusable: ordinary names.
     assert!(feats("lIlIlI = 1\nprint(lIlIlI)").is_empty());
     assert!(feats("OPTIONS = 1\nprint(OPTIONS, OPTIONS, OPTIONS)").is_empty());
+    // Many distinct generated names, each used once, are soup too.
+    let renamed = "lIlIlI = 1\nIlIlIl = 2\nllIIll = 3\nO0O0OO = 4\nOO00OO = 5\n";
+    assert!(has(renamed, "O1"));
+    assert!(!has(
+        "lIlIlI = 1\nIlIlIl = 2\nllIIll = 3\nO0O0OO = 4\n",
+        "O1"
+    ));
 }
 
 #[test]

@@ -1160,6 +1160,9 @@ impl<'a> Walker<'a> {
                     return;
                 };
                 let name = self.text(l);
+                if !self.soup.is_empty() && self.soup.contains(name) {
+                    self.obfuscation(O1_SOUP, l, "confusable identifiers");
+                }
                 let val = self.assigned_value(r, 0);
                 self.bind(name, val);
                 let is_dict = kind(r) == "dictionary"
@@ -2297,7 +2300,8 @@ fn contains_identifier(node: Node, src: &str, name: &str, budget: usize) -> bool
 }
 
 /// One pass over the raw text for `O1` evidence that needs the whole file: identifiers made
-/// of confusable characters used again and again (`lIlIlI`, `O0O0OO`), and long code lines.
+/// of confusable characters used again and again or in numbers (`lIlIlI`, `O0O0OO`), and long
+/// code lines.
 fn prescan(src: &str) -> (HashSet<&str>, Vec<usize>) {
     let b = src.as_bytes();
     let mut counts: HashMap<&str, u32> = HashMap::new();
@@ -2344,9 +2348,12 @@ fn prescan(src: &str) -> (HashSet<&str>, Vec<usize>) {
         i += 1;
     }
     check_line(line_start, b.len(), row, &mut long_rows);
+    // A name used again and again, or many distinct ones each used once (generators that
+    // rename every variable): either way, names made to be unreadable.
+    let many_distinct = counts.len() >= 5;
     let soup = counts
         .into_iter()
-        .filter(|&(_, n)| n >= 3)
+        .filter(|&(_, n)| n >= 3 || many_distinct)
         .map(|(t, _)| t)
         .collect();
     (soup, long_rows)
