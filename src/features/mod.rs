@@ -203,6 +203,19 @@ pub fn shorten(text: &str, max: usize) -> String {
     out
 }
 
+/// At most `max` bytes of `s`, cut back to a character boundary: extractors bound what they
+/// copy out of hostile source without risking a split UTF-8 sequence.
+pub fn clip(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// A module named by an import, not yet resolved to a file (that is the sequence stage's job).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ModuleRef {
@@ -372,6 +385,12 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), FEATURES.len());
+    }
+
+    #[test]
+    fn clip_stops_at_a_character_boundary() {
+        assert_eq!(clip("héllo", 2), "h");
+        assert_eq!(clip("abc", 10), "abc");
     }
 
     #[test]

@@ -1899,7 +1899,7 @@ impl<'a> Walker<'a> {
         }
         let features = strings::classify(text);
         if !features.is_empty() {
-            let detail = head(text, DETAIL_BYTES);
+            let detail = super::clip(text, DETAIL_BYTES);
             for feature in features {
                 self.event(feature, node, detail);
             }
@@ -2258,18 +2258,6 @@ fn hides_text(text: &str, escapes: usize) -> bool {
         }
     }
     escapes * 2 >= chars && printable * 10 >= chars * 9
-}
-
-/// The first `max` bytes of `s`, cut at a character boundary.
-fn head(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// Whether an identifier `name` occurs within the first `budget` nodes below `node`.

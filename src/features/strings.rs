@@ -187,7 +187,7 @@ struct Found {
 }
 
 fn find_markers(s: &str) -> Found {
-    let head = head(s, MARKER_HEAD);
+    let head = super::clip(s, MARKER_HEAD);
     let (automaton, kinds) = &*MARKERS;
     let mut found = Found::default();
     for m in automaton.find_overlapping_iter(head) {
@@ -339,15 +339,6 @@ pub fn entropy(s: &str) -> f64 {
             -p * p.log2()
         })
         .sum()
-}
-
-/// The first `max` bytes of `s`, cut at a character boundary.
-fn head(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 #[cfg(test)]

@@ -20,17 +20,7 @@ pub(super) fn is_ident_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$'
 }
 
-/// At most `max` bytes of `s`, cut at a character boundary.
-pub(super) fn clip(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
+pub(super) use crate::features::clip;
 
 /// The text between a string literal's quotes.
 pub(super) fn string_body(raw: &str) -> &str {
@@ -177,13 +167,11 @@ mod tests {
     }
 
     #[test]
-    fn string_bodies_and_clipping() {
+    fn string_bodies() {
         assert_eq!(string_body("'abc'"), "abc");
         assert_eq!(string_body("\"a\""), "a");
         assert_eq!(string_body("'unterminated"), "unterminated");
         assert_eq!(string_body("''"), "");
-        assert_eq!(clip("héllo", 2), "h");
-        assert_eq!(clip("abc", 10), "abc");
     }
 
     #[test]
