@@ -9,6 +9,10 @@ use anstyle::{AnsiColor, Style};
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use anyhow::Context as _;
+
+use crate::detect::{Thresholds, Verdict};
+use crate::model::Detector;
 use crate::report;
 use crate::scan::{self, ScanOptions};
 
@@ -19,13 +23,16 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_UNREADABLE: u8 = 1;
 /// Exit code: wrong usage or a failure before any scan (also clap's code for bad flags).
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code: at least one package was judged malicious (takes precedence over 1).
+pub const EXIT_MALICIOUS: u8 = 3;
 
 const AFTER_HELP: &str = "\
 Exit codes:
-  0  every package was scanned
-  1  at least one path could not be read (corrupt, not an archive, over a safety limit);
-     the others were scanned and reported
+  0  every package was scanned and none was judged malicious
+  1  at least one path could not be read or judged (corrupt, not an archive, over a safety
+     limit); the others were scanned and reported
   2  wrong usage
+  3  at least one package was judged malicious
 
 Environment:
   NO_COLOR       disable colour (also off when output is not a terminal)
@@ -89,6 +96,10 @@ pub struct ScanArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// Only extract behaviour sequences; do not score them with the embedded model.
+    #[arg(long)]
+    pub no_model: bool,
+
     /// Longest behaviour sequence to keep, in tokens (see the README on the length cap).
     #[arg(long, value_name = "N", default_value_t = crate::sequence::DEFAULT_MAX_TOKENS,
           value_parser = clap::value_parser!(u32).range(16..=65536).map(|v| v as usize))]
@@ -112,11 +123,19 @@ fn scan_command(args: ScanArgs) -> anyhow::Result<ExitCode> {
         max_tokens: args.max_tokens,
         ..ScanOptions::default()
     };
+    let detector = if args.no_model {
+        None
+    } else {
+        Some(Detector::embedded().context("cannot load the embedded model")?)
+    };
+    let thresholds = detector
+        .as_ref()
+        .map(|d| Thresholds::for_model(d.threshold()));
     let targets = scan::targets(&args.paths);
     let jobs = args.jobs.unwrap_or_else(scan::default_jobs);
     let progress = progress_bar(targets.len(), args.quiet);
     let start = Instant::now();
-    let (mut unreadable, mut flagged_empty) = (0usize, 0usize);
+    let (mut unreadable, mut flagged_empty, mut malicious) = (0usize, 0usize, 0usize);
     let mut stdout = anstream::stdout().lock();
     let mut write_error = None;
 
@@ -124,7 +143,10 @@ fn scan_command(args: ScanArgs) -> anyhow::Result<ExitCode> {
         targets.len(),
         jobs,
         |i| {
-            let result = scan::scan_path(&targets[i], &options);
+            let mut result = scan::scan_path(&targets[i], &options);
+            if let (Some(detector), Some(thresholds)) = (&detector, &thresholds) {
+                scan::judge(&mut result, detector, thresholds);
+            }
             let text = if args.json {
                 let mut line = report::json_line(&result);
                 line.push('\n');
@@ -132,14 +154,19 @@ fn scan_command(args: ScanArgs) -> anyhow::Result<ExitCode> {
             } else {
                 report::human(&result)
             };
-            let empty = result.outcome.as_ref().ok().map(|s| s.sequence.is_empty());
-            (empty, text)
+            let outcome = result.outcome.as_ref().ok().map(|s| {
+                let verdict = s.judgement.as_ref().map(|j| j.verdict);
+                (s.sequence.is_empty(), verdict == Some(Verdict::Malicious))
+            });
+            (outcome, text)
         },
         |_, (outcome, text)| {
             match outcome {
                 None => unreadable += 1,
-                Some(true) => flagged_empty += 1,
-                Some(false) => {}
+                Some((empty, is_malicious)) => {
+                    flagged_empty += usize::from(empty);
+                    malicious += usize::from(is_malicious);
+                }
             }
             if write_error.is_none() {
                 if let Err(e) = progress.suspend(|| stdout.write_all(text.as_bytes())) {
@@ -170,9 +197,17 @@ fn scan_command(args: ScanArgs) -> anyhow::Result<ExitCode> {
         if flagged_empty > 0 {
             summary.push_str(&format!(", {flagged_empty} with no behaviour"));
         }
+        if detector.is_some() {
+            summary.push_str(&match malicious {
+                0 => ": none judged malicious".to_owned(),
+                n => format!(": {n} judged malicious"),
+            });
+        }
         status("Scanned", &summary);
     }
-    Ok(ExitCode::from(if unreadable > 0 {
+    Ok(ExitCode::from(if malicious > 0 {
+        EXIT_MALICIOUS
+    } else if unreadable > 0 {
         EXIT_UNREADABLE
     } else {
         EXIT_OK

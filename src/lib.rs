@@ -9,8 +9,11 @@
 pub mod archive;
 pub mod cli;
 pub mod dataset;
+pub mod detect;
 pub mod features;
+pub mod model;
 pub mod paths;
 pub mod report;
 pub mod scan;
 pub mod sequence;
+pub mod train;

@@ -9,6 +9,7 @@ use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
 use crate::archive::{Anomaly, ArchiveKind, Ecosystem};
+use crate::detect::{Reason, Verdict};
 use crate::scan::{ScanResult, Scanned};
 use crate::sequence::{Phase, Placed, Token};
 
@@ -43,10 +44,13 @@ pub struct JsonReport<'a> {
     pub events_total: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anomalies: Option<&'a [Anomaly]>,
-    /// Filled by the detector; `null` until a model scores the package.
+    /// The detector's probability that the package is malicious; `null` when not scored.
     pub score: Option<f32>,
-    /// Filled by the detector; `null` until a model scores the package.
-    pub verdict: Option<&'static str>,
+    /// `malicious`, `suspicious` or `benign`; `null` when not scored.
+    pub verdict: Option<Verdict>,
+    /// What drove the score (flagged packages only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasons: Option<&'a [Reason]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub elapsed_ms: f64,
@@ -69,6 +73,7 @@ impl<'a> JsonReport<'a> {
             anomalies: None,
             score: None,
             verdict: None,
+            reasons: None,
             error: None,
             elapsed_ms,
         };
@@ -85,6 +90,11 @@ impl<'a> JsonReport<'a> {
                 report.events = Some(&events[..events.len().min(MAX_JSON_EVENTS)]);
                 report.events_total = Some(events.len());
                 report.anomalies = Some(&scanned.anomalies);
+                if let Some(j) = &scanned.judgement {
+                    report.score = Some((j.score * 1e4).round() / 1e4);
+                    report.verdict = Some(j.verdict);
+                    report.reasons = (!j.reasons.is_empty()).then_some(&j.reasons[..]);
+                }
             }
             Err(error) => report.error = Some(error.to_string()),
         }
@@ -104,6 +114,7 @@ const PHASE: Style = AnsiColor::Cyan.on_default().bold();
 const STRONG: Style = AnsiColor::Red.on_default().bold();
 const MEDIUM: Style = AnsiColor::Yellow.on_default();
 const ERROR: Style = AnsiColor::Red.on_default().bold();
+const GOOD: Style = AnsiColor::Green.on_default();
 
 /// The text shown to a person for `result`: identity, the sequence phase by phase, and the
 /// strongest behaviours with `file:line`. Carries ANSI styles; the stream strips them.
@@ -123,6 +134,33 @@ pub fn human(result: &ScanResult) -> String {
         "{HEADER}{} {} {}{HEADER:#}  {DIM}{path}{DIM:#}",
         id.ecosystem, id.name, id.version
     );
+    if let Some(j) = &scanned.judgement {
+        let style = match j.verdict {
+            Verdict::Malicious => STRONG,
+            Verdict::Suspicious => MEDIUM,
+            Verdict::Benign => GOOD,
+        };
+        let _ = writeln!(
+            out,
+            "  {PHASE}{:<8}{PHASE:#} {style}{}{style:#} (score {:.2})",
+            "verdict", j.verdict, j.score
+        );
+        for reason in &j.reasons {
+            let location = reason.event.as_ref().map_or(String::new(), |p| {
+                if p.event.line > 0 {
+                    format!("{}:{}", p.event.file, p.event.line)
+                } else {
+                    p.event.file.clone()
+                }
+            });
+            let _ = writeln!(
+                out,
+                "    because {} {:<46} {location}",
+                reason.feature.id(),
+                reason.feature.name()
+            );
+        }
+    }
     if scanned.sequence.is_empty() {
         let _ = writeln!(
             out,
@@ -158,7 +196,7 @@ pub fn human(result: &ScanResult) -> String {
             };
             let _ = writeln!(
                 out,
-                "    {style}{}{style:#} {:<40} {location}  {DIM}{}{DIM:#}",
+                "    {style}{}{style:#} {:<46} {location}  {DIM}{}{DIM:#}",
                 e.feature.id(),
                 e.feature.name(),
                 if e.excerpt.is_empty() {

@@ -8,7 +8,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::archive::{self, Anomaly, ArchiveError, ArchiveKind, Ecosystem, Limits, Package};
+use crate::detect::{self, Judgement, Thresholds};
 use crate::features;
+use crate::model::Detector;
 use crate::sequence::{self, Sequence};
 
 /// Settings of a scan.
@@ -45,6 +47,8 @@ pub struct Scanned {
     /// Source files the extractors read.
     pub files_parsed: usize,
     pub sequence: Sequence,
+    /// The detector's score, verdict and reasons, when a detector was asked.
+    pub judgement: Option<Judgement>,
 }
 
 /// Why a package could not be scanned.
@@ -56,6 +60,9 @@ pub enum ScanError {
     /// package is reported as not scanned (a guard fails closed on it).
     #[error("internal error while scanning {path}: {message} (please report this)")]
     Internal { path: PathBuf, message: String },
+    /// The model could not score the package; it counts as not judged (fail closed).
+    #[error("cannot judge {path}: {message}")]
+    Model { path: PathBuf, message: String },
 }
 
 /// The outcome of scanning one path.
@@ -81,7 +88,27 @@ pub fn scan_package(package: &Package, options: &ScanOptions) -> Scanned {
         anomalies: package.anomalies.clone(),
         files_parsed: facts.files.len(),
         sequence,
+        judgement: None,
     }
+}
+
+/// Scores a scanned package with `detector`, filling its judgement; a package the model
+/// cannot score becomes an error, since a guard that cannot judge must not wave through.
+pub fn judge(result: &mut ScanResult, detector: &Detector, thresholds: &Thresholds) {
+    let start = Instant::now();
+    let Ok(scanned) = &mut result.outcome else {
+        return;
+    };
+    match detect::judge(detector, thresholds, &scanned.sequence) {
+        Ok(judgement) => scanned.judgement = Some(judgement),
+        Err(e) => {
+            result.outcome = Err(ScanError::Model {
+                path: result.path.clone(),
+                message: e.to_string(),
+            })
+        }
+    }
+    result.elapsed += start.elapsed();
 }
 
 /// Reads and scans the package at `path` (an archive or a folder).

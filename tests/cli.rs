@@ -139,7 +139,13 @@ fn evil_sdist(dir: &Dir) -> PathBuf {
 fn python_install_hook_walks_into_package_functions_at_install_time() {
     let dir = Dir::new();
     let sdist = evil_sdist(&dir);
-    let out = cerebro(&["scan", "--json", "-q", sdist.to_str().unwrap()]);
+    let out = cerebro(&[
+        "scan",
+        "--json",
+        "-q",
+        "--no-model",
+        sdist.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let reports = json_lines(&out);
     assert_eq!(reports.len(), 1);
@@ -203,7 +209,7 @@ fn npm_postinstall_script_runs_at_install_time_and_main_at_import_time() {
             ("lib/index.js", INDEX_JS),
         ],
     );
-    let out = cerebro(&["scan", "--json", "-q", tgz.to_str().unwrap()]);
+    let out = cerebro(&["scan", "--json", "-q", "--no-model", tgz.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let r = &json_lines(&out)[0];
     assert_eq!(r["ecosystem"], "npm");
@@ -240,7 +246,13 @@ fn a_folder_is_scanned_whole_in_order_and_unreadable_archives_do_not_stop_it() {
         ],
     );
     dir.write("notes.txt", b"not a package, not picked up");
-    let out = cerebro(&["scan", "--json", "-q", dir.path().to_str().unwrap()]);
+    let out = cerebro(&[
+        "scan",
+        "--json",
+        "-q",
+        "--no-model",
+        dir.path().to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "an unreadable archive exits 1");
     let reports = json_lines(&out);
     assert_eq!(reports.len(), 3, "one line per archive: {reports:?}");
@@ -258,7 +270,7 @@ fn a_folder_is_scanned_whole_in_order_and_unreadable_archives_do_not_stop_it() {
 fn human_output_shows_identity_phases_and_strongest_behaviours_without_colour_in_a_pipe() {
     let dir = Dir::new();
     let sdist = evil_sdist(&dir);
-    let out = cerebro(&["scan", sdist.to_str().unwrap()]);
+    let out = cerebro(&["scan", "--no-model", sdist.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(!text.contains('\x1b'), "no colour codes in a pipe: {text}");
@@ -324,7 +336,7 @@ fn hostile_archive_entries_are_reported_not_followed() {
     let bytes = builder.into_inner().unwrap().finish().unwrap();
     let path = dir.write("pkg-1.0.tar.gz", &bytes);
 
-    let out = cerebro(&["scan", "--json", "-q", path.to_str().unwrap()]);
+    let out = cerebro(&["scan", "--json", "-q", "--no-model", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let r = &json_lines(&out)[0];
     let kinds: Vec<&str> = r["anomalies"]
@@ -360,6 +372,7 @@ fn a_project_folder_is_one_package() {
         "scan",
         "--json",
         "-q",
+        "--no-model",
         dir.path().join("proj").to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
@@ -368,4 +381,50 @@ fn a_project_folder_is_one_package() {
     assert_eq!(reports[0]["ecosystem"], "pypi");
     assert_eq!(reports[0]["kind"], "directory");
     assert!(phase(&tokens(&reports[0]), "[INSTALL]").contains(&"D2".to_owned()));
+}
+
+#[test]
+fn the_embedded_model_flags_the_malicious_fixture_with_reasons_and_passes_the_clean_one() {
+    let dir = Dir::new();
+    let sdist = evil_sdist(&dir);
+    let clean = dir.tarball(
+        "c-clean-0.1.tgz",
+        "package/",
+        &[
+            ("package.json", r#"{"name":"c-clean","version":"0.1.0"}"#),
+            (
+                "index.js",
+                "const path = require('path');\nmodule.exports = (a) => path.join(a, 'b');\n",
+            ),
+        ],
+    );
+    let out = cerebro(&["scan", "--json", "-q", sdist.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "malicious exits 3: {out:?}");
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["verdict"], "malicious", "{r}");
+    let score = r["score"].as_f64().unwrap();
+    assert!(score > 0.5 && score <= 1.0, "{score}");
+    let reasons = r["reasons"]
+        .as_array()
+        .expect("reasons for a flagged package");
+    assert!(!reasons.is_empty() && reasons.len() <= 3, "{reasons:?}");
+    for reason in reasons {
+        assert!(reason["weight"].as_f64().unwrap() > 0.0);
+        assert!(reason["event"]["file"].is_string(), "{reason}");
+    }
+
+    let out = cerebro(&["scan", "--json", "-q", clean.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["verdict"], "benign", "{r}");
+    assert!(
+        r.get("reasons").is_none(),
+        "benign packages carry no reasons: {r}"
+    );
+
+    // People see the verdict and its reasons with file:line.
+    let out = cerebro(&["scan", sdist.to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("verdict  malicious (score "), "{text}");
+    assert!(text.contains("because "), "{text}");
 }

@@ -1,0 +1,182 @@
+//! `cerebro-train`: trains the detector model from `cerebro-dataset sequences` output. The
+//! procedure is `cerebro::train`; this file is the command line and the printing.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+
+use cerebro::cli::{print_error, status};
+use cerebro::model::tokenizer;
+use cerebro::train::{self, TrainOptions};
+
+const AFTER_HELP: &str = "\
+Examples:
+  cerebro-train                                  # the shipped model -> models/cerebro.gguf
+  cerebro-train --no-pretrain --model target/ablation/no-pretrain.gguf --out-dir target/ablation/no-pretrain
+  cerebro-train --bag --model target/ablation/bag.gguf --out-dir target/ablation/bag
+  cerebro-train --write-tokenizer models/tokenizer.json
+
+Writes the quantized model (--model), and in --out-dir the f32 weights (safetensors), an f32
+model file and metrics.json (split sizes, threshold, validation and test metrics). The split
+and the threshold are described in docs/MODEL.md.
+
+Exit codes: 0 done, 1 training failed, 2 wrong usage";
+
+/// Trains Cerebro's behaviour-sequence BERT on the CPU: masked-token pre-training on the
+/// training sequences, then fine-tuning with a classification head.
+#[derive(Debug, Parser)]
+#[command(name = "cerebro-train", version, after_help = AFTER_HELP)]
+struct Cli {
+    /// Sequences file written by `cerebro-dataset sequences`.
+    #[arg(long, default_value = "target/dataset/sequences.jsonl")]
+    data: PathBuf,
+    /// Where the quantized model goes.
+    #[arg(long, default_value = "models/cerebro.gguf")]
+    model: PathBuf,
+    /// Folder for the f32 weights, the f32 model file and metrics.json.
+    #[arg(long, default_value = "target/train")]
+    out_dir: PathBuf,
+    #[arg(long, default_value_t = 256)]
+    hidden: usize,
+    #[arg(long, default_value_t = 4)]
+    layers: usize,
+    #[arg(long, default_value_t = 4)]
+    heads: usize,
+    #[arg(long, default_value_t = 1024)]
+    intermediate: usize,
+    #[arg(long, default_value_t = 0.1)]
+    dropout: f32,
+    /// Masked-token pre-training epochs.
+    #[arg(long, default_value_t = 3)]
+    pretrain_epochs: usize,
+    #[arg(long, default_value_t = 5e-4)]
+    pretrain_lr: f64,
+    /// Skip pre-training (ablation: fine-tune from random weights).
+    #[arg(long)]
+    no_pretrain: bool,
+    /// Fine-tuning epochs (at most; early stopping on validation).
+    #[arg(long, default_value_t = 6)]
+    epochs: usize,
+    #[arg(long, default_value_t = 2e-4)]
+    lr: f64,
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f64,
+    /// Epochs without a better validation score before stopping.
+    #[arg(long, default_value_t = 3)]
+    patience: usize,
+    /// Most padded tokens in a batch.
+    #[arg(long, default_value_t = 8192)]
+    batch_tokens: usize,
+    /// Most sequences in a batch.
+    #[arg(long, default_value_t = 64)]
+    max_batch: usize,
+    /// Read sequences as bags: tokens sorted, so order carries nothing (ablation).
+    #[arg(long)]
+    bag: bool,
+    /// False-positive budget on benign validation packages when choosing the threshold.
+    #[arg(long, default_value_t = 0.005)]
+    max_fpr: f64,
+    /// Exponent of the ecosystem×label balancing weights (0 none, 1 full).
+    #[arg(long, default_value_t = 0.5)]
+    balance: f64,
+    /// Keep duplicate training sequences (same tokens, label and ecosystem).
+    #[arg(long)]
+    keep_duplicates: bool,
+    /// Weight of a distinct training sequence: (number of copies)^POWER.
+    #[arg(long, default_value_t = 0.5, value_name = "POWER")]
+    dup_power: f64,
+    /// Choose the epoch by validation F1 at the threshold (default: by validation loss).
+    #[arg(long)]
+    select_by_f1: bool,
+    #[arg(long, default_value_t = 17)]
+    seed: u64,
+    /// Use only this many packages (quick trials).
+    #[arg(long, default_value_t = 0)]
+    limit: usize,
+    /// Write the tokenizer to this file and exit.
+    #[arg(long, value_name = "PATH")]
+    write_tokenizer: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            print_error(&e);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(path) = cli.write_tokenizer {
+        std::fs::write(&path, tokenizer::tokenizer_json()?)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        status("Wrote", &path.display().to_string());
+        return Ok(());
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = TrainOptions {
+        data: cli.data,
+        model_out: cli.model,
+        out_dir: cli.out_dir,
+        hidden: cli.hidden,
+        layers: cli.layers,
+        heads: cli.heads,
+        intermediate: cli.intermediate,
+        dropout: cli.dropout,
+        seed: cli.seed,
+        pretrain: !cli.no_pretrain,
+        pretrain_epochs: cli.pretrain_epochs,
+        pretrain_lr: cli.pretrain_lr,
+        epochs: cli.epochs,
+        lr: cli.lr,
+        weight_decay: cli.weight_decay,
+        batch_tokens: cli.batch_tokens,
+        max_batch: cli.max_batch,
+        patience: cli.patience,
+        bag: cli.bag,
+        max_fpr: cli.max_fpr,
+        balance: cli.balance,
+        dedupe: !cli.keep_duplicates,
+        dup_power: cli.dup_power,
+        select_by_f1: cli.select_by_f1,
+        limit: cli.limit,
+        description: format!("cerebro-train {}", args.join(" ")),
+        ..TrainOptions::default()
+    };
+    let started = Instant::now();
+    let log = |line: &str| {
+        let secs = started.elapsed().as_secs();
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(
+            err,
+            "[{:>2}:{:02}:{:02}] {line}",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        );
+    };
+    let report = train::train(&opts, &log)?;
+    status(
+        "Trained",
+        &format!(
+            "in {:.0}s: threshold {:.4}, {} ({} bytes)",
+            started.elapsed().as_secs_f64(),
+            report.threshold,
+            opts.model_out.display(),
+            report.model_bytes
+        ),
+    );
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! Detect stage: turns a behaviour sequence into a score, a verdict and the reasons for it.
+//!
+//! The score is the model's probability that the package is malicious. The reasons come from
+//! *occlusion*: each feature present is taken out of the sequence in turn and the sequence
+//! scored again; the features whose absence lowers the score most are what drove it, and
+//! each is shown with the event (file and line) where it first happens.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::features::Feature;
+use crate::model::{Detector, ModelError};
+use crate::sequence::{Placed, Sequence, Token};
+
+/// Reasons given for a flagged package.
+pub const MAX_REASONS: usize = 3;
+
+/// What the guard concludes about a package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Benign,
+    Suspicious,
+    Malicious,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Benign => "benign",
+            Verdict::Suspicious => "suspicious",
+            Verdict::Malicious => "malicious",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Score boundaries of the verdicts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// At or above: malicious. The model's own threshold, chosen on validation data.
+    pub malicious: f32,
+    /// At or above (and below `malicious`): suspicious. Half the malicious threshold: close
+    /// enough to be worth a look, not enough to block on.
+    pub suspicious: f32,
+}
+
+impl Thresholds {
+    /// The thresholds that go with a model's decision threshold.
+    pub fn for_model(threshold: f32) -> Thresholds {
+        Thresholds {
+            malicious: threshold,
+            suspicious: threshold / 2.0,
+        }
+    }
+
+    pub fn verdict(&self, score: f32) -> Verdict {
+        if score >= self.malicious {
+            Verdict::Malicious
+        } else if score >= self.suspicious {
+            Verdict::Suspicious
+        } else {
+            Verdict::Benign
+        }
+    }
+}
+
+/// One reason for a score: a feature, how much it contributed, and where it first shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reason {
+    pub feature: Feature,
+    /// How much lower the score is without this feature, in log-odds (natural log of
+    /// p / (1 - p)), which keeps differences visible when the score is near 0 or 1.
+    pub weight: f32,
+    /// The first event of this feature in run order.
+    pub event: Option<Placed>,
+}
+
+/// The detector's judgement of one package.
+#[derive(Debug, Clone, Serialize)]
+pub struct Judgement {
+    pub score: f32,
+    pub verdict: Verdict,
+    /// Empty for benign packages (explaining costs a model run per feature).
+    pub reasons: Vec<Reason>,
+}
+
+/// Scores `sequence` and, unless it is benign, explains the score.
+pub fn judge(
+    detector: &Detector,
+    thresholds: &Thresholds,
+    sequence: &Sequence,
+) -> Result<Judgement, ModelError> {
+    let tokens: Vec<&str> = sequence.tokens.iter().map(|t| t.as_str()).collect();
+    let score = detector.score_strs(&tokens)?;
+    let verdict = thresholds.verdict(score);
+    let reasons = if verdict == Verdict::Benign {
+        Vec::new()
+    } else {
+        explain(detector, sequence, score)?
+    };
+    Ok(Judgement {
+        score,
+        verdict,
+        reasons,
+    })
+}
+
+/// The features whose removal lowers the score most, strongest first, scored in one batch.
+pub fn explain(
+    detector: &Detector,
+    sequence: &Sequence,
+    score: f32,
+) -> Result<Vec<Reason>, ModelError> {
+    let mut present: Vec<Feature> = sequence
+        .tokens
+        .iter()
+        .filter_map(|t| match t {
+            Token::Feature(f) => Some(*f),
+            _ => None,
+        })
+        .collect();
+    present.sort();
+    present.dedup();
+    if present.is_empty() {
+        return Ok(Vec::new());
+    }
+    let occluded: Vec<Vec<&str>> = present
+        .iter()
+        .map(|&f| {
+            sequence
+                .tokens
+                .iter()
+                .filter(|t| **t != Token::Feature(f))
+                .map(|t| t.as_str())
+                .collect()
+        })
+        .collect();
+    let refs: Vec<&[&str]> = occluded.iter().map(|v| v.as_slice()).collect();
+    let scores = detector.score_many(&refs)?;
+    let mut reasons: Vec<Reason> = present
+        .iter()
+        .zip(scores)
+        .map(|(&feature, without)| Reason {
+            feature,
+            weight: (log_odds(score) - log_odds(without)).max(0.0),
+            event: sequence
+                .events
+                .iter()
+                .find(|p| p.event.feature == feature)
+                .cloned(),
+        })
+        .filter(|r| r.weight > 0.0)
+        .collect();
+    reasons.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+    reasons.truncate(MAX_REASONS);
+    Ok(reasons)
+}
+
+fn log_odds(p: f32) -> f32 {
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    (p / (1.0 - p)).ln()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_follow_the_thresholds() {
+        let t = Thresholds::for_model(0.8);
+        assert_eq!(t.verdict(0.95), Verdict::Malicious);
+        assert_eq!(t.verdict(0.8), Verdict::Malicious);
+        assert_eq!(t.verdict(0.5), Verdict::Suspicious);
+        assert_eq!(t.verdict(0.4), Verdict::Suspicious);
+        assert_eq!(t.verdict(0.39), Verdict::Benign);
+        assert!(Verdict::Malicious > Verdict::Suspicious && Verdict::Suspicious > Verdict::Benign);
+    }
+
+    #[test]
+    fn log_odds_spread_saturated_scores() {
+        assert!(log_odds(0.5).abs() < 1e-6);
+        assert!(log_odds(0.999) - log_odds(0.99) > 2.0);
+        assert!(log_odds(1.0).is_finite() && log_odds(0.0).is_finite());
+    }
+}

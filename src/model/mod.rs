@@ -1,0 +1,211 @@
+//! Model stage: scores a behaviour sequence with a small BERT, the probability that the
+//! package is malicious.
+//!
+//! - [`tokenizer`]: the fixed word-level vocabulary (`models/tokenizer.json`);
+//! - [`bert`]: the network, math only, the same code for training and inference;
+//! - [`quantized`]: the model file (GGUF, Q8_0 matrices) and reading it back.
+//!
+//! The seam is the [`Classifier`] trait: token ids in, probabilities out, never text. A
+//! [`Detector`] puts the tokenizer in front of a classifier; [`Detector::embedded`] is the
+//! model compiled into the binary. See `docs/MODEL.md` for how it is trained and how well it
+//! does.
+
+pub mod bert;
+pub mod quantized;
+pub mod tokenizer;
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::sequence::{self, Token};
+use bert::BertClassifier;
+pub use quantized::ModelInfo;
+pub use tokenizers::Tokenizer;
+
+/// Why a model could not be loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    #[error("model file: {0}")]
+    Format(String),
+}
+
+impl ModelError {
+    fn tokenizer(e: impl std::fmt::Display) -> ModelError {
+        ModelError::Tokenizer(e.to_string())
+    }
+}
+
+/// A sequence classifier over token ids (each sequence framed as `[CLS] … [SEP]`).
+pub trait Classifier: Send + Sync {
+    /// Longest sequence read, in ids; longer ones are cut to it.
+    fn max_len(&self) -> usize;
+    /// Probability that each sequence is malicious, in `[0, 1]`.
+    fn probabilities(&self, batch: &[Vec<u32>]) -> Result<Vec<f32>, ModelError>;
+}
+
+/// The network with its metadata, ready to score.
+#[derive(Debug, Clone)]
+pub struct Model {
+    net: BertClassifier,
+    info: ModelInfo,
+}
+
+impl Model {
+    pub fn new(net: BertClassifier, info: ModelInfo) -> Model {
+        Model { net, info }
+    }
+
+    /// Reads a model file (see [`quantized`]).
+    pub fn from_gguf(bytes: &[u8]) -> Result<Model, ModelError> {
+        let (net, info) = quantized::read_gguf(bytes)?;
+        Ok(Model { net, info })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn net(&self) -> &BertClassifier {
+        &self.net
+    }
+}
+
+/// Pads a batch of id sequences into `(ids, mask)` tensors, cutting each to `max_len` (the
+/// last id, `[SEP]`, kept).
+pub fn pad_batch(
+    batch: &[Vec<u32>],
+    max_len: usize,
+    device: &Device,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let len = batch
+        .iter()
+        .map(|s| s.len().min(max_len))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let mut ids = vec![tokenizer::PAD_ID; batch.len() * len];
+    let mut mask = vec![0f32; batch.len() * len];
+    for (row, seq) in batch.iter().enumerate() {
+        let take = seq.len().min(max_len);
+        let base = row * len;
+        ids[base..base + take].copy_from_slice(&seq[..take]);
+        if seq.len() > take && take > 0 {
+            ids[base + take - 1] = *seq.last().unwrap_or(&tokenizer::SEP_ID);
+        }
+        mask[base..base + take].iter_mut().for_each(|m| *m = 1.0);
+    }
+    Ok((
+        Tensor::from_vec(ids, (batch.len(), len), device)?,
+        Tensor::from_vec(mask, (batch.len(), len), device)?,
+    ))
+}
+
+impl Classifier for Model {
+    fn max_len(&self) -> usize {
+        self.info.config.max_position
+    }
+
+    fn probabilities(&self, batch: &[Vec<u32>]) -> Result<Vec<f32>, ModelError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ids, mask) = pad_batch(batch, self.max_len(), &Device::Cpu)?;
+        let p = self.net.probabilities(&ids, &mask)?;
+        Ok(p.to_dtype(DType::F32)?.to_vec1()?)
+    }
+}
+
+/// Reads a model file and its tokenizer.
+pub fn load(gguf: &[u8], tokenizer_json: &[u8]) -> Result<(Model, Tokenizer), ModelError> {
+    let model = Model::from_gguf(gguf)?;
+    let tokenizer = tokenizer::tokenizer_from_bytes(tokenizer_json)?;
+    if model.info.config.vocab_size != tokenizer::vocab_size() {
+        return Err(ModelError::Format(format!(
+            "the model reads {} token ids, the tokenizer has {}",
+            model.info.config.vocab_size,
+            tokenizer::vocab_size()
+        )));
+    }
+    Ok((model, tokenizer))
+}
+
+/// The model file compiled into the binary (`models/cerebro.gguf`).
+pub const EMBEDDED_MODEL: &[u8] = include_bytes!("../../models/cerebro.gguf");
+/// Its tokenizer (`models/tokenizer.json`).
+pub const EMBEDDED_TOKENIZER: &[u8] = include_bytes!("../../models/tokenizer.json");
+
+/// A classifier with its tokenizer: behaviour tokens in, probability out.
+pub struct Detector {
+    model: Box<dyn Classifier>,
+    info: ModelInfo,
+    tokenizer: Tokenizer,
+}
+
+impl Detector {
+    /// The detector from a model file and its tokenizer.
+    pub fn from_bytes(gguf: &[u8], tokenizer_json: &[u8]) -> Result<Detector, ModelError> {
+        let (model, tokenizer) = load(gguf, tokenizer_json)?;
+        let info = model.info.clone();
+        Ok(Detector {
+            model: Box::new(model),
+            info,
+            tokenizer,
+        })
+    }
+
+    /// The detector compiled into the binary: needs no file beside it.
+    pub fn embedded() -> Result<Detector, ModelError> {
+        Detector::from_bytes(EMBEDDED_MODEL, EMBEDDED_TOKENIZER)
+    }
+
+    /// Threshold and sizes of the model.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Probability at or above which a package is called malicious.
+    pub fn threshold(&self) -> f32 {
+        self.info.threshold
+    }
+
+    /// The ids the model reads for a sequence: cut to the model's length, as a bag when the
+    /// model was trained on bags, framed as `[CLS] … [SEP]`.
+    pub fn ids(&self, tokens: &[&str]) -> Result<Vec<u32>, ModelError> {
+        let max = self.model.max_len().saturating_sub(2);
+        let parsed: Option<Vec<Token>> = tokens.iter().map(|t| Token::parse(t)).collect();
+        let mut text: Vec<&str> = match parsed {
+            Some(parsed) if parsed.len() > max => sequence::cap(&parsed, max)
+                .iter()
+                .map(|t| t.as_str())
+                .collect(),
+            _ => tokens.iter().take(max).copied().collect(),
+        };
+        if self.info.bag {
+            text.sort_unstable();
+        }
+        tokenizer::encode(&self.tokenizer, &text)
+    }
+
+    /// Probability that a package with this behaviour sequence is malicious.
+    pub fn score(&self, tokens: &[Token]) -> Result<f32, ModelError> {
+        let text: Vec<&str> = tokens.iter().map(|t| t.as_str()).collect();
+        self.score_strs(&text)
+    }
+
+    /// [`Detector::score`] for tokens given as text (`"[INSTALL]"`, `"P3"`).
+    pub fn score_strs(&self, tokens: &[&str]) -> Result<f32, ModelError> {
+        Ok(self.score_many(&[tokens])?[0])
+    }
+
+    /// Scores many sequences in one batch.
+    pub fn score_many(&self, sequences: &[&[&str]]) -> Result<Vec<f32>, ModelError> {
+        let batch = sequences
+            .iter()
+            .map(|s| self.ids(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.model.probabilities(&batch)
+    }
+}

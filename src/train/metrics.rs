@@ -1,0 +1,189 @@
+//! Detection metrics and the choice of the decision threshold.
+
+use serde::Serialize;
+
+/// Confusion counts at one threshold (malicious is the positive class).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub tp: usize,
+    pub fp: usize,
+    pub tn: usize,
+    #[serde(rename = "fn")]
+    pub fn_: usize,
+}
+
+impl Counts {
+    /// Counts at `threshold`: a score at or above it is called malicious.
+    pub fn at(scores: &[f32], malicious: &[bool], threshold: f32) -> Counts {
+        let mut c = Counts::default();
+        for (&s, &m) in scores.iter().zip(malicious) {
+            match (s >= threshold, m) {
+                (true, true) => c.tp += 1,
+                (true, false) => c.fp += 1,
+                (false, false) => c.tn += 1,
+                (false, true) => c.fn_ += 1,
+            }
+        }
+        c
+    }
+
+    pub fn precision(&self) -> f64 {
+        ratio(self.tp, self.tp + self.fp)
+    }
+
+    pub fn recall(&self) -> f64 {
+        ratio(self.tp, self.tp + self.fn_)
+    }
+
+    pub fn f1(&self) -> f64 {
+        ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn_)
+    }
+
+    /// False-positive rate on benign packages.
+    pub fn fpr(&self) -> f64 {
+        ratio(self.fp, self.fp + self.tn)
+    }
+
+    pub fn summary(&self) -> Summary {
+        Summary {
+            counts: *self,
+            precision: self.precision(),
+            recall: self.recall(),
+            f1: self.f1(),
+            fpr: self.fpr(),
+        }
+    }
+}
+
+/// Counts with the rates computed, for reports.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Summary {
+    #[serde(flatten)]
+    pub counts: Counts,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub fpr: f64,
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// Area under the ROC curve (ties count half).
+pub fn roc_auc(scores: &[f32], malicious: &[bool]) -> f64 {
+    let mut v: Vec<(f32, bool)> = scores
+        .iter()
+        .copied()
+        .zip(malicious.iter().copied())
+        .collect();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let pos = v.iter().filter(|x| x.1).count() as f64;
+    let neg = v.len() as f64 - pos;
+    if pos == 0.0 || neg == 0.0 {
+        return 0.0;
+    }
+    // Sum of the ranks of positives, ties given their mean rank.
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j < v.len() && v[j].0 == v[i].0 {
+            j += 1;
+        }
+        let mean_rank = (i + 1 + j) as f64 / 2.0;
+        rank_sum += v[i..j].iter().filter(|x| x.1).count() as f64 * mean_rank;
+        i = j;
+    }
+    (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
+}
+
+/// What a threshold is chosen to do: the best mean F1 over the groups given (the
+/// ecosystems) among thresholds whose false-positive rate on all benign packages is at most
+/// `max_fpr`; if none is, the one with the lowest false-positive rate. Candidates are the
+/// midpoints between consecutive distinct scores, so the threshold does not sit on a sample.
+pub fn choose_threshold(scores: &[f32], malicious: &[bool], groups: &[usize], max_fpr: f64) -> f32 {
+    let mut distinct: Vec<f32> = scores.to_vec();
+    distinct.sort_by(f32::total_cmp);
+    distinct.dedup();
+    let mut candidates: Vec<f32> = distinct.windows(2).map(|w| (w[0] + w[1]) / 2.0).collect();
+    candidates.push(0.5);
+    if let Some(&top) = distinct.last() {
+        candidates.push(((top + 1.0) / 2.0).min(1.0));
+    }
+    let ngroups = groups.iter().copied().max().map_or(1, |m| m + 1);
+    let mut best: Option<(bool, f64, f32)> = None;
+    for &t in &candidates {
+        let all = Counts::at(scores, malicious, t);
+        let ok = all.fpr() <= max_fpr;
+        let mut f1s = Vec::new();
+        for g in 0..ngroups {
+            let (s, m): (Vec<f32>, Vec<bool>) = scores
+                .iter()
+                .zip(malicious)
+                .zip(groups)
+                .filter(|(_, &gg)| gg == g)
+                .map(|((s, m), _)| (*s, *m))
+                .unzip();
+            if m.iter().any(|&x| x) {
+                f1s.push(Counts::at(&s, &m, t).f1());
+            }
+        }
+        let f1 = if f1s.is_empty() {
+            0.0
+        } else {
+            f1s.iter().sum::<f64>() / f1s.len() as f64
+        };
+        let key = if ok { f1 } else { -all.fpr() };
+        let better = match best {
+            None => true,
+            Some((bok, bkey, _)) => (ok && !bok) || (ok == bok && key > bkey),
+        };
+        if better {
+            best = Some((ok, key, t));
+        }
+    }
+    best.map_or(0.5, |b| b.2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_rates() {
+        let s = [0.9, 0.8, 0.3, 0.1, 0.6];
+        let m = [true, true, true, false, false];
+        let c = Counts::at(&s, &m, 0.5);
+        assert_eq!(
+            c,
+            Counts {
+                tp: 2,
+                fp: 1,
+                tn: 1,
+                fn_: 1
+            }
+        );
+        assert!((c.precision() - 2.0 / 3.0).abs() < 1e-9);
+        assert!((c.recall() - 2.0 / 3.0).abs() < 1e-9);
+        assert!((c.fpr() - 0.5).abs() < 1e-9);
+        // Five of the six (malicious, benign) pairs are ordered right.
+        assert!((roc_auc(&s, &m) - 5.0 / 6.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn threshold_respects_the_false_positive_budget() {
+        // One benign scores high; a zero FP budget must put the threshold above it.
+        let s = [0.95, 0.9, 0.85, 0.2, 0.1, 0.88];
+        let m = [true, true, true, false, false, false];
+        let g = [0; 6];
+        let t = choose_threshold(&s, &m, &g, 0.0);
+        assert!(t > 0.88 && t <= 0.9, "{t}");
+        let t = choose_threshold(&s, &m, &g, 0.5);
+        assert!(t > 0.2 && t <= 0.85, "{t}");
+    }
+}

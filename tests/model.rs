@@ -1,0 +1,291 @@
+//! The detector model: tokenizer, network shapes, that training learns, the model file, and
+//! the shipped model's behaviour.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+
+use cerebro::model::bert::{BertClassifier, Config, Dropout, MlmHead, Mode};
+use cerebro::model::quantized::{quantizes, write_gguf, GgufWeights, ModelInfo};
+use cerebro::model::tokenizer::{self, build_tokenizer, encode, CLS_ID, SEP_ID};
+use cerebro::model::{pad_batch, Classifier, Model};
+use cerebro::train::trainer::{frame, init_params, weighted_cross_entropy};
+use cerebro::train::Rng;
+
+fn tiny(
+    hidden: usize,
+    layers: usize,
+    heads: usize,
+    inter: usize,
+) -> (VarMap, BertClassifier, Config) {
+    let mut cfg = Config::new(tokenizer::vocab_size(), hidden, layers, heads, inter);
+    cfg.max_position = 64;
+    let map = VarMap::new();
+    let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
+    let net = BertClassifier::load(&vb, &cfg).unwrap();
+    MlmHead::load(&vb, &cfg, net.bert.word_embeddings()).unwrap();
+    init_params(&map, &cfg, 5).unwrap();
+    (map, net, cfg)
+}
+
+fn tensors(map: &VarMap) -> Vec<(String, Tensor)> {
+    let mut v: Vec<(String, Tensor)> = map
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn committed_tokenizer_is_the_one_the_code_builds() {
+    let committed = include_str!("../models/tokenizer.json");
+    assert_eq!(committed, tokenizer::tokenizer_json().unwrap());
+    let t = tokenizer::tokenizer_from_bytes(committed.as_bytes()).unwrap();
+    assert_eq!(t.get_vocab_size(true), tokenizer::vocab_size());
+}
+
+#[test]
+fn tokenizer_round_trip() {
+    let t = build_tokenizer().unwrap();
+    let tokens = ["[INSTALL]", "H1", "R5", "D2", "[GAP]", "[RUN]", "A1"];
+    let ids = encode(&t, &tokens).unwrap();
+    assert_eq!(ids.first(), Some(&CLS_ID));
+    assert_eq!(ids.last(), Some(&SEP_ID));
+    assert_eq!(ids.len(), tokens.len() + 2);
+    let back = t.decode(&ids, true).unwrap();
+    assert_eq!(back, tokens.join(" "));
+    for (i, w) in tokenizer::vocab().iter().enumerate() {
+        assert_eq!(t.token_to_id(w), Some(i as u32));
+    }
+}
+
+#[test]
+fn forward_shapes_and_padding_mask() {
+    let (_, net, cfg) = tiny(32, 2, 4, 64);
+    let batch = vec![frame(&[5, 26, 13]), frame(&[6, 11, 12, 9, 10, 20, 21])];
+    let (ids, mask) = pad_batch(&batch, cfg.max_position, &Device::Cpu).unwrap();
+    assert_eq!(ids.dims(), &[2, 9]);
+    let hidden = net.bert.forward(&ids, &mask, Mode::Eval).unwrap();
+    assert_eq!(hidden.dims(), &[2, 9, 32]);
+    let logits = net.logits(&ids, &mask, Mode::Eval).unwrap();
+    assert_eq!(logits.dims(), &[2, 2]);
+    // Padding does not change a sequence's result.
+    let (ids1, mask1) = pad_batch(&batch[..1], cfg.max_position, &Device::Cpu).unwrap();
+    let alone: Vec<f32> = net.probabilities(&ids1, &mask1).unwrap().to_vec1().unwrap();
+    let padded: Vec<f32> = net.probabilities(&ids, &mask).unwrap().to_vec1().unwrap();
+    assert!((alone[0] - padded[0]).abs() < 1e-5, "{alone:?} {padded:?}");
+    // The training path (differentiable ops, no dropout) computes the same function.
+    let d = Dropout::new(0.0, 1);
+    let train: Vec<f32> =
+        candle_nn::ops::softmax(&net.logits(&ids, &mask, Mode::Train(&d)).unwrap(), 1)
+            .unwrap()
+            .narrow(1, 1, 1)
+            .unwrap()
+            .squeeze(1)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+    for (a, b) in train.iter().zip(&padded) {
+        assert!((a - b).abs() < 1e-4);
+    }
+}
+
+/// Sequences of random behaviour tokens; malicious iff they contain `P4`.
+fn toy_data(n: usize, rng: &mut Rng) -> Vec<(Vec<u32>, bool)> {
+    let p4 = tokenizer::token_id("P4");
+    (0..n)
+        .map(|i| {
+            let len = 3 + rng.below(8);
+            let mut ids: Vec<u32> = (0..len)
+                .map(|_| loop {
+                    let t = 5 + rng.below(tokenizer::vocab_size() - 5) as u32;
+                    if t != p4 {
+                        break t;
+                    }
+                })
+                .collect();
+            let malicious = i % 2 == 0;
+            if malicious {
+                let at = rng.below(len);
+                ids[at] = p4;
+            }
+            (ids, malicious)
+        })
+        .collect()
+}
+
+#[test]
+fn a_tiny_model_learns_a_separable_task() {
+    let (map, net, cfg) = tiny(32, 1, 2, 64);
+    let mut rng = Rng::new(42);
+    let train = toy_data(256, &mut rng);
+    let test = toy_data(128, &mut rng);
+    let mut opt = AdamW::new(
+        map.all_vars(),
+        ParamsAdamW {
+            lr: 3e-3,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let dropout = Dropout::new(0.0, 1);
+    for step in 0..120 {
+        let start = (step * 32) % train.len();
+        let rows = &train[start..start + 32];
+        let framed: Vec<Vec<u32>> = rows.iter().map(|(ids, _)| frame(ids)).collect();
+        let (ids, mask) = pad_batch(&framed, cfg.max_position, &Device::Cpu).unwrap();
+        let logits = net.logits(&ids, &mask, Mode::Train(&dropout)).unwrap();
+        let labels: Vec<u32> = rows.iter().map(|(_, m)| *m as u32).collect();
+        let loss = weighted_cross_entropy(&logits, &labels, &[1.0; 32], &Device::Cpu).unwrap();
+        opt.backward_step(&loss).unwrap();
+    }
+    let info = ModelInfo {
+        config: cfg,
+        threshold: 0.5,
+        bag: false,
+        description: String::new(),
+    };
+    let model = Model::new(net, info);
+    let batch: Vec<Vec<u32>> = test.iter().map(|(ids, _)| frame(ids)).collect();
+    let p = model.probabilities(&batch).unwrap();
+    let correct = p
+        .iter()
+        .zip(&test)
+        .filter(|(p, (_, m))| (**p >= 0.5) == *m)
+        .count();
+    let acc = correct as f64 / test.len() as f64;
+    assert!(acc >= 0.95, "accuracy {acc}");
+}
+
+#[test]
+fn model_file_round_trip_and_quantization_error() {
+    let (map, net, cfg) = tiny(64, 2, 4, 128);
+    let info = ModelInfo {
+        config: Config {
+            dropout: 0.0,
+            ..cfg
+        },
+        threshold: 0.73,
+        bag: true,
+        description: "test".into(),
+    };
+    let t = tensors(&map);
+    let f32_file = write_gguf(&t, &info, false).unwrap();
+    let q_file = write_gguf(&t, &info, true).unwrap();
+    assert!(q_file.len() < f32_file.len());
+
+    let w = GgufWeights::new(&q_file).unwrap();
+    assert_eq!(w.info().unwrap(), info);
+    for (name, dtype) in w.tensor_types() {
+        assert!(!name.starts_with("mlm."), "{name} is pre-training only");
+        let shape = t
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap()
+            .1
+            .dims()
+            .to_vec();
+        let q = quantizes(&name, &shape);
+        assert_eq!(
+            dtype == candle_core::quantized::GgmlDType::Q8_0,
+            q,
+            "{name}"
+        );
+    }
+    assert!(w.tensor_types().iter().any(
+        |(n, d)| n == "layers.0.ffn.up.weight" && *d == candle_core::quantized::GgmlDType::Q8_0
+    ));
+
+    let mut rng = Rng::new(9);
+    let batch: Vec<Vec<u32>> = toy_data(16, &mut rng)
+        .into_iter()
+        .map(|(ids, _)| frame(&ids))
+        .collect();
+    let reference = Model::new(net, info.clone()).probabilities(&batch).unwrap();
+    let from_f32 = Model::from_gguf(&f32_file)
+        .unwrap()
+        .probabilities(&batch)
+        .unwrap();
+    let from_q = Model::from_gguf(&q_file)
+        .unwrap()
+        .probabilities(&batch)
+        .unwrap();
+    for i in 0..batch.len() {
+        assert!((reference[i] - from_f32[i]).abs() < 1e-5);
+        assert!(
+            (reference[i] - from_q[i]).abs() < 0.01,
+            "{} vs {}",
+            reference[i],
+            from_q[i]
+        );
+    }
+    // The encoder's states, not only the (near 0.5, untrained) probabilities, stay close.
+    let (ids, mask) = pad_batch(&batch, cfg.max_position, &Device::Cpu).unwrap();
+    let a = Model::from_gguf(&f32_file)
+        .unwrap()
+        .net()
+        .bert
+        .forward(&ids, &mask, Mode::Eval)
+        .unwrap();
+    let b = Model::from_gguf(&q_file)
+        .unwrap()
+        .net()
+        .bert
+        .forward(&ids, &mask, Mode::Eval)
+        .unwrap();
+    let err = (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(err < 0.05, "largest hidden-state error {err}");
+    assert!(Model::from_gguf(b"not a model").is_err());
+}
+
+#[test]
+fn the_embedded_model_loads_and_ranks_malice_above_routine() {
+    use cerebro::model::Detector;
+    use cerebro::sequence::Token;
+    let d = Detector::embedded().unwrap();
+    let info = d.info();
+    assert!(info.threshold > 0.0 && info.threshold < 1.0);
+    assert!(!info.bag, "the shipped model reads order");
+    assert!(cerebro::model::EMBEDDED_MODEL.len() <= 10 * 1024 * 1024);
+    let evil = d
+        .score_strs(&["[INSTALL]", "H1", "R5", "D2", "D4"])
+        .unwrap();
+    let plain = d.score_strs(&["[IMPORT]", "R3", "R4"]).unwrap();
+    assert!((0.0..=1.0).contains(&evil) && (0.0..=1.0).contains(&plain));
+    assert!(
+        evil > plain,
+        "malicious-looking {evil} vs benign-looking {plain}"
+    );
+    assert!(
+        evil >= d.threshold(),
+        "{evil} below the threshold {}",
+        d.threshold()
+    );
+    assert!(
+        plain < d.threshold(),
+        "{plain} above the threshold {}",
+        d.threshold()
+    );
+    // Tokens and their text score the same; an over-long sequence is cut, not refused.
+    let tokens: Vec<Token> = ["[INSTALL]", "H1", "R5", "D2", "D4"]
+        .iter()
+        .map(|t| Token::parse(t).unwrap())
+        .collect();
+    assert_eq!(d.score(&tokens).unwrap(), evil);
+    let long: Vec<&str> = std::iter::once("[RUN]")
+        .chain(std::iter::repeat_n(["R3", "R4"], 600).flatten())
+        .collect();
+    assert!(d.ids(&long).unwrap().len() <= info.config.max_position);
+    let batch = d.score_many(&[&["[IMPORT]", "R3", "R4"], &long]).unwrap();
+    assert!((batch[0] - plain).abs() < 1e-4);
+}
