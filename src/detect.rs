@@ -15,6 +15,9 @@ use crate::sequence::{Placed, Sequence, Token};
 
 /// Reasons given for a flagged package.
 pub const MAX_REASONS: usize = 3;
+/// Features tried by occlusion, strongest by table weight first: each costs a model run, and
+/// routine features (imports of file-system modules and the like) rarely drive a score.
+pub const MAX_OCCLUDED: usize = 8;
 
 /// What the guard concludes about a package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -112,7 +115,8 @@ pub fn judge(
     })
 }
 
-/// The features whose removal lowers the score most, strongest first, scored in one batch.
+/// The features whose removal lowers the score most, strongest first, scored in one batch
+/// (at most [`MAX_OCCLUDED`] candidates, routine features not tried).
 pub fn explain(
     detector: &Detector,
     sequence: &Sequence,
@@ -128,6 +132,9 @@ pub fn explain(
         .collect();
     present.sort();
     present.dedup();
+    present.retain(|f| f.weight() > 0);
+    present.sort_by_key(|f| std::cmp::Reverse(f.weight()));
+    present.truncate(MAX_OCCLUDED);
     if present.is_empty() {
         return Ok(Vec::new());
     }

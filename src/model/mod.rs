@@ -3,6 +3,7 @@
 //!
 //! - [`tokenizer`]: the fixed word-level vocabulary (`models/tokenizer.json`);
 //! - [`bert`]: the network, math only, the same code for training and inference;
+//! - [`ops`]: fused training ops with a backward pass (softmax, LayerNorm);
 //! - [`quantized`]: the model file (GGUF, Q8_0 matrices) and reading it back.
 //!
 //! The seam is the [`Classifier`] trait: token ids in, probabilities out, never text. A
@@ -11,6 +12,7 @@
 //! does.
 
 pub mod bert;
+pub mod ops;
 pub mod quantized;
 pub mod tokenizer;
 
@@ -207,5 +209,18 @@ impl Detector {
             .map(|s| self.ids(s))
             .collect::<Result<Vec<_>, _>>()?;
         self.model.probabilities(&batch)
+    }
+}
+
+/// Makes candle run its kernels on the calling thread, unless the user chose otherwise
+/// (`CANDLE_NUM_THREADS`, `RAYON_NUM_THREADS`). Cerebro scores one package per thread, and
+/// candle's default pool of busy-waiting workers then spends most of the time spinning against
+/// those threads (measured: 56% of a scan's time in its barrier on 2 cores). Call it first
+/// thing in `main`, before any thread exists: it sets environment variables.
+pub fn single_threaded_kernels() {
+    for var in ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"] {
+        if std::env::var_os(var).is_none() {
+            std::env::set_var(var, "1");
+        }
     }
 }
