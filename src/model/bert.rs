@@ -9,14 +9,15 @@
 //! - the query, key and value projections are one matrix;
 //! - the masked-token decoder is tied to the word embeddings.
 //!
-//! Every op used in [`Mode::Train`] has a backward pass in candle (LayerNorm and softmax are
-//! written from basic ops here, since candle-nn's fused kernels have none); [`Mode::Eval`]
-//! uses the fused kernels, which compute the same function faster.
+//! Every op used in [`Mode::Train`] has a backward pass: candle's own, and for LayerNorm and
+//! softmax (whose candle-nn kernels have none) the fused ops of [`super::ops`], checked
+//! against the same functions composed from basic ops. [`Mode::Eval`] uses candle-nn's
+//! kernels, which compute the same functions.
 
 use std::cell::Cell;
 
 use candle_core::quantized::QMatMul;
-use candle_core::{DType, Module, Result, Tensor, D};
+use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 /// Sizes of the network.
@@ -220,12 +221,8 @@ impl LayerNorm {
             let xs = xs.contiguous()?;
             return candle_nn::ops::layer_norm(&xs, &self.weight, &self.bias, self.eps as f32);
         }
-        // From basic ops, each with a backward pass.
-        let mean = xs.mean_keepdim(D::Minus1)?;
-        let centred = xs.broadcast_sub(&mean)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        normed
+        // The fused normalisation with its own backward pass, then the affine part.
+        super::ops::normalize(xs, self.eps)?
             .broadcast_mul(&self.weight)?
             .broadcast_add(&self.bias)
     }
@@ -233,7 +230,7 @@ impl LayerNorm {
 
 fn softmax_last(xs: &Tensor, mode: Mode) -> Result<Tensor> {
     match mode {
-        Mode::Train(_) => candle_nn::ops::softmax(xs, D::Minus1),
+        Mode::Train(_) => super::ops::softmax_last_dim(xs),
         Mode::Eval => candle_nn::ops::softmax_last_dim(&xs.contiguous()?),
     }
 }
