@@ -9,10 +9,16 @@
 pub mod archive;
 pub mod cli;
 pub mod dataset;
+pub mod delegate;
 pub mod detect;
 pub mod features;
+pub mod fetch;
+pub mod guard;
+pub mod index;
+pub mod manager;
 pub mod model;
 pub mod paths;
+pub mod policy;
 pub mod report;
 pub mod scan;
 pub mod sequence;

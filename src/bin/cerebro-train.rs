@@ -91,6 +91,9 @@ struct Cli {
     /// Choose the epoch by validation F1 at the threshold (default: by validation loss).
     #[arg(long)]
     select_by_f1: bool,
+    /// Decay of the moving average of the weights kept while fine-tuning (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    ema: f64,
     #[arg(long, default_value_t = 17)]
     seed: u64,
     /// Use only this many packages (quick trials).
@@ -151,6 +154,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         dedupe: !cli.keep_duplicates,
         dup_power: cli.dup_power,
         select_by_f1: cli.select_by_f1,
+        ema: cli.ema,
         limit: cli.limit,
         description: format!("cerebro-train {}", args.join(" ")),
         ..TrainOptions::default()

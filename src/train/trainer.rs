@@ -77,6 +77,9 @@ pub struct TrainOptions {
     /// Choose the epoch by the mean per-ecosystem validation F1 at the threshold, instead of
     /// by the validation loss.
     pub select_by_f1: bool,
+    /// Decay of the exponential moving average of the weights during fine-tuning, whose
+    /// weights are the ones evaluated and kept; 0 turns it off.
+    pub ema: f64,
     /// Use only this many examples (quick trials); 0 for all.
     pub limit: usize,
     pub split: SplitOptions,
@@ -112,6 +115,7 @@ impl Default for TrainOptions {
             dedupe: true,
             dup_power: 0.5,
             select_by_f1: false,
+            ema: 0.0,
             limit: 0,
             split: SplitOptions::default(),
             description: String::new(),
@@ -278,6 +282,20 @@ fn restore(map: &VarMap, snap: &HashMap<String, Tensor>) -> Result<(), TrainErro
     for (k, v) in data.iter() {
         if let Some(t) = snap.get(k) {
             v.set(t)?;
+        }
+    }
+    Ok(())
+}
+
+/// `ema ← d·ema + (1−d)·weights`, for every tensor.
+fn update_ema(map: &VarMap, ema: &mut HashMap<String, Tensor>, d: f64) -> Result<(), TrainError> {
+    let data = map
+        .data()
+        .lock()
+        .map_err(|_| TrainError::Data("poisoned".into()))?;
+    for (k, v) in data.iter() {
+        if let Some(e) = ema.get_mut(k) {
+            *e = ((&*e * d)? + (v.as_tensor().detach() * (1.0 - d))?)?;
         }
     }
     Ok(())
@@ -687,6 +705,9 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
     };
     let mut best: Option<(f64, f64, usize, HashMap<String, Tensor>)> = None;
     let mut since_best = 0;
+    // Exponential moving average of the weights, evaluated instead of the raw weights.
+    let mut ema = (opts.ema > 0.0).then(|| snapshot(&map)).transpose()?;
+    let mut ema_steps = 0usize;
     let mut step = 0;
     for epoch in 0..opts.epochs {
         let batches = make_batches(&lengths, opts.batch_tokens, opts.max_batch, &mut rng);
@@ -703,6 +724,13 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
             let mut grads = loss.backward()?;
             clip_gradients(&mut grads, &vars, 1.0)?;
             opt.step(&grads)?;
+            if let Some(ema) = ema.as_mut() {
+                ema_steps += 1;
+                let d = opts
+                    .ema
+                    .min((1.0 + ema_steps as f64) / (10.0 + ema_steps as f64));
+                update_ema(&map, ema, d)?;
+            }
             loss_sum += loss.to_scalar::<f32>()? as f64;
             n_loss += 1;
             step += 1;
@@ -719,6 +747,14 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
                 n_loss = 0;
             }
         }
+        let raw = match &ema {
+            Some(ema) => {
+                let raw = snapshot(&map)?;
+                restore(&map, ema)?;
+                Some(raw)
+            }
+            None => None,
+        };
         let model = Model::new(net.clone(), info_for(0.5));
         let scores = predict(&model, &valid_ids, opts.batch_tokens)?;
         let t = choose_threshold(&scores, &valid_mal, &valid_groups, opts.max_fpr);
@@ -749,6 +785,11 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
         };
         if better {
             best = Some((score, vloss, epoch + 1, snapshot(&map)?));
+        }
+        if let Some(raw) = raw {
+            restore(&map, &raw)?;
+        }
+        if better {
             since_best = 0;
         } else {
             since_best += 1;

@@ -16,6 +16,9 @@ use crate::model::Detector;
 use crate::report;
 use crate::scan::{self, ScanOptions};
 
+mod allow;
+mod guard;
+
 /// Exit code: every package was scanned.
 pub const EXIT_OK: u8 = 0;
 /// Exit code: at least one path could not be scanned (unreadable, corrupt, or over a limit);
@@ -76,6 +79,20 @@ pub enum Command {
     ///   cerebro scan --json downloads/ > sequences.jsonl
     #[command(verbatim_doc_comment, after_help = AFTER_HELP)]
     Scan(ScanArgs),
+
+    /// Run pip, guarded: `cerebro pip -- install requests` (what the `pip` shim runs).
+    #[command(after_help = guard::AFTER_HELP)]
+    Pip(guard::GuardArgs),
+
+    /// Run npm, guarded: `cerebro npm -- install left-pad` (what the `npm` shim runs).
+    #[command(after_help = guard::AFTER_HELP)]
+    Npm(guard::GuardArgs),
+
+    /// Always allow a package, or one version of it, despite its verdict.
+    Allow(allow::AllowArgs),
+
+    /// Show or edit the allowlist.
+    Allowlist(allow::AllowlistArgs),
 }
 
 #[derive(Debug, Args)]
@@ -115,6 +132,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     match cli.command {
         Command::Scan(args) => scan_command(args),
+        Command::Pip(args) => guard::run(crate::guard::Manager::Pip, args),
+        Command::Npm(args) => guard::run(crate::guard::Manager::Npm, args),
+        Command::Allow(args) => allow::allow(args),
+        Command::Allowlist(args) => allow::allowlist(args),
     }
 }
 
