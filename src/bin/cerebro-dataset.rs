@@ -10,7 +10,7 @@ use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use cerebro::cli::{print_error, status};
-use cerebro::dataset::cache::Cache;
+use cerebro::dataset::cache::{self, Cache};
 use cerebro::dataset::collect::{self, Fetched, Outcome};
 use cerebro::dataset::download::{Fetcher, Settings};
 use cerebro::dataset::manifest::{self, MANIFEST_HEADER, SKIPPED_HEADER};
@@ -274,7 +274,7 @@ type CmdResult = Result<ExitCode, String>;
 fn open_cache(args: &CacheArgs) -> Result<Arc<Cache>, String> {
     let root = match &args.cache {
         Some(dir) => dir.clone(),
-        None => Cache::default_root().ok_or(
+        None => cache::default_root().ok_or(
             "no cache folder: the system names no home folder; pass --cache DIR or set \
              CEREBRO_DATASET_CACHE",
         )?,

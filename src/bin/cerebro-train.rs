@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 
 use cerebro::cli::{print_error, status};
-use cerebro::model::tokenizer;
+use cerebro::model::{tokenizer, EMBEDDED_MODEL};
+use cerebro::train::baseline::{self, BaselineOptions};
+use cerebro::train::eval::{self, EvalOptions};
 use cerebro::train::{self, TrainOptions};
 
 const AFTER_HELP: &str = "\
@@ -17,19 +19,30 @@ Examples:
   cerebro-train                                  # the shipped model -> models/cerebro.gguf
   cerebro-train --no-pretrain --model target/ablation/no-pretrain.gguf --out-dir target/ablation/no-pretrain
   cerebro-train --bag --model target/ablation/bag.gguf --out-dir target/ablation/bag
+  cerebro-train --no-npm-malware --model target/eval/cross/cerebro.gguf --out-dir target/eval/cross
   cerebro-train --write-tokenizer models/tokenizer.json
+  cerebro-train eval                             # the embedded model on the test part
+  cerebro-train eval --model target/eval/cross/cerebro.gguf --all-npm-malware --json
+  cerebro-train baseline --bigrams               # logistic regression on feature counts
 
 Writes the quantized model (--model), and in --out-dir the f32 weights (safetensors), an f32
 model file and metrics.json (split sizes, threshold, validation and test metrics). The split
-and the threshold are described in docs/MODEL.md.
+and the threshold are described in docs/MODEL.md, the evaluation in docs/EVALUATION.md.
 
 Exit codes: 0 done, 1 training failed, 2 wrong usage";
 
 /// Trains Cerebro's behaviour-sequence BERT on the CPU: masked-token pre-training on the
 /// training sequences, then fine-tuning with a classification head.
 #[derive(Debug, Parser)]
-#[command(name = "cerebro-train", version, after_help = AFTER_HELP)]
+#[command(
+    name = "cerebro-train",
+    version,
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Sequences file written by `cerebro-dataset sequences`.
     #[arg(long, default_value = "target/dataset/sequences.jsonl")]
     data: PathBuf,
@@ -99,9 +112,73 @@ struct Cli {
     /// Use only this many packages (quick trials).
     #[arg(long, default_value_t = 0)]
     limit: usize,
+    /// Leave all npm malware out of training and validation (the cross-ecosystem test).
+    #[arg(long)]
+    no_npm_malware: bool,
     /// Write the tokenizer to this file and exit.
     #[arg(long, value_name = "PATH")]
     write_tokenizer: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Evaluate a model file on the test part: per-ecosystem precision, recall, F1 and
+    /// false-positive rate at its threshold, false positives by name, missed npm malware,
+    /// and the scores of the smallest benign packages.
+    Eval(EvalArgs),
+    /// Fit and evaluate the baseline: logistic regression on feature counts, same split,
+    /// same example weights, same threshold rule.
+    Baseline(BaselineArgs),
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// Sequences file written by `cerebro-dataset sequences`.
+    #[arg(long, default_value = "target/dataset/sequences.jsonl")]
+    data: PathBuf,
+    /// Also score every malicious npm package of the training and validation parts (for a
+    /// model trained with --no-npm-malware, all of them are unseen).
+    #[arg(long)]
+    all_npm_malware: bool,
+    /// How many of the smallest benign test packages to list.
+    #[arg(long, default_value_t = 20)]
+    smallest: usize,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// Model file (GGUF, quantized or f32); default: the one compiled into the binary.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Use this threshold instead of the one stored in the model file.
+    #[arg(long)]
+    threshold: Option<f32>,
+    /// False-positive budget of the per-ecosystem threshold analysis.
+    #[arg(long, default_value_t = 0.005)]
+    max_fpr: f64,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Args)]
+struct BaselineArgs {
+    /// Add counts of consecutive token pairs (a linear model's view of order).
+    #[arg(long)]
+    bigrams: bool,
+    /// Leave all npm malware out of training and validation.
+    #[arg(long)]
+    no_npm_malware: bool,
+    /// False-positive budget on benign validation packages when choosing the threshold.
+    #[arg(long, default_value_t = 0.005)]
+    max_fpr: f64,
+    /// Exponent of the ecosystem×label balancing weights (as for the BERT).
+    #[arg(long, default_value_t = 0.5)]
+    balance: f64,
+    #[command(flatten)]
+    common: Common,
 }
 
 fn main() -> ExitCode {
@@ -121,7 +198,74 @@ fn main() -> ExitCode {
     }
 }
 
+fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
+    let bytes = match &a.model {
+        Some(p) => std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+        None => EMBEDDED_MODEL.to_vec(),
+    };
+    let started = Instant::now();
+    let opts = EvalOptions {
+        data: a.common.data,
+        threshold: a.threshold,
+        all_npm_malware: a.common.all_npm_malware,
+        smallest: a.common.smallest,
+        per_ecosystem_max_fpr: Some(a.max_fpr),
+        ..EvalOptions::default()
+    };
+    let report = eval::evaluate_model(&bytes, &opts).map_err(anyhow::Error::msg)?;
+    if a.common.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", eval::render(&report));
+        status(
+            "Evaluated",
+            &format!(
+                "{} in {:.1}s",
+                a.model
+                    .as_ref()
+                    .map_or("the embedded model".to_owned(), |p| p.display().to_string()),
+                started.elapsed().as_secs_f64()
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn run_baseline(a: BaselineArgs) -> anyhow::Result<()> {
+    let opts = BaselineOptions {
+        data: a.common.data,
+        bigrams: a.bigrams,
+        no_npm_malware: a.no_npm_malware,
+        all_npm_malware: a.common.all_npm_malware,
+        smallest: a.common.smallest,
+        max_fpr: a.max_fpr,
+        balance: a.balance,
+        ..BaselineOptions::default()
+    };
+    let log = |line: &str| eprintln!("{line}");
+    let report = baseline::run(&opts, &log).map_err(anyhow::Error::msg)?;
+    if a.common.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", eval::render(&report.eval));
+        println!("largest weights:");
+        for (name, w) in &report.top_weights {
+            println!("  {w:>+8.3}  {name}");
+        }
+        status(
+            "Fitted",
+            &format!("{} inputs in {:.1}s", report.inputs, report.seconds),
+        );
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Some(Command::Eval(a)) => return run_eval(a),
+        Some(Command::Baseline(a)) => return run_baseline(a),
+        None => {}
+    }
     if let Some(path) = cli.write_tokenizer {
         std::fs::write(&path, tokenizer::tokenizer_json()?)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
@@ -156,6 +300,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         select_by_f1: cli.select_by_f1,
         ema: cli.ema,
         limit: cli.limit,
+        no_npm_malware: cli.no_npm_malware,
         description: format!("cerebro-train {}", args.join(" ")),
         ..TrainOptions::default()
     };

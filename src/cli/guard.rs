@@ -1,16 +1,70 @@
-//! `cerebro pip` and `cerebro npm`: the guarded install, as the shims run it.
+//! `cerebro pip` and `cerebro npm`: the guarded install, as the shims run it. This is the
+//! terminal side: progress, the summary, the prompt, `--json`, Ctrl-C and exit codes. The
+//! work itself is [`crate::guard`].
 
 use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use anstyle::{AnsiColor, Style};
 use clap::Args;
 
-use crate::guard::Manager;
+use crate::guard::{self, Action, Decision, Judged, Manager, Prepared, Report, Request};
+use crate::manager::real::ACTIVE_ENV;
+use crate::policy::{self, TerminalPrompter};
 
-pub const AFTER_HELP: &str = "";
+/// Exit code: the install was stopped because a flagged package was not allowed (by the
+/// policy, or by the user at the prompt). Nothing was installed.
+pub const EXIT_BLOCKED: u8 = 77;
+/// Exit code: the guard could not judge the install (an upstream unreachable, a hash
+/// mismatch, a download cut short, an unreadable archive, an unsupported requirement) and
+/// failed closed. Nothing was installed.
+pub const EXIT_CANNOT_JUDGE: u8 = 78;
+/// Exit code: interrupted (Ctrl-C) before the hand-over. Nothing was installed.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+pub const AFTER_HELP: &str = "\
+Everything after `--` goes to the real package manager, untouched. Commands that install
+(pip install; npm install/i/add/ci/update) are resolved through Cerebro's guard index on
+127.0.0.1, every package of the tree is downloaded, verified and judged, and only then does
+the real manager run, served exactly the artifacts that were judged. Other commands run
+the real manager directly.
+
+Policy (CEREBRO_POLICY, or `policy` in the config file):
+  block   stop the install when a package is flagged
+  prompt  ask about each flagged package (on a terminal; acts as block without one or with CI set)
+  warn    install, and say which packages were flagged
+  off     run the real manager directly
+
+Exit codes:
+  77   a flagged package was not allowed; nothing was installed
+  78   Cerebro could not judge the install (unreachable registry, hash mismatch, truncated
+       or unreadable download, unsupported requirement); nothing was installed
+  130  interrupted before the hand-over; nothing was installed
+  else the real package manager's own exit code
+
+Environment:
+  CEREBRO_POLICY      block | prompt | warn | off (overrides the config file)
+  CEREBRO_CONFIG_DIR  folder of config.toml and allowlist.toml
+  CEREBRO_CACHE_DIR   folder of the download and verdict caches
+  CEREBRO_JSON=1      as --json
+  CI                  set: prompt acts as block
+  NO_COLOR            no colour
+
+Examples:
+  cerebro pip -- install requests
+  cerebro npm -- install --save-dev eslint
+  CEREBRO_POLICY=block cerebro pip --json -- install -r requirements.txt";
 
 #[derive(Debug, Args)]
 pub struct GuardArgs {
+    /// Print the guard's report as one JSON object on stdout before the hand-over.
+    #[arg(long, env = "CEREBRO_JSON", value_parser = clap::builder::FalseyValueParser::new())]
+    pub json: bool,
+
     /// The package manager's own arguments, passed on untouched.
     #[arg(
         trailing_var_arg = true,
@@ -20,6 +74,268 @@ pub struct GuardArgs {
     pub args: Vec<OsString>,
 }
 
-pub fn run(_manager: Manager, _args: GuardArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("the guard is not built yet")
+/// Runs one guarded command and returns the exit code.
+pub fn run(manager: Manager, args: GuardArgs) -> anyhow::Result<ExitCode> {
+    let cwd = std::env::current_dir()?;
+    let request = Request {
+        manager,
+        args: args.args,
+        cwd,
+    };
+    let progress = Arc::new(Spinner::new(manager));
+    let interrupt = Interrupt::install();
+    let prepared = if std::env::var_os(ACTIVE_ENV).is_some_and(|v| !v.is_empty()) {
+        // Reached from inside a guarded run: that run already judged what this one installs.
+        match guard::prepare_passthrough(&request) {
+            Ok(p) => p,
+            Err(e) => return Ok(fail(manager, &e.to_string(), args.json)),
+        }
+    } else {
+        match guard::prepare(&request, progress.clone()) {
+            Ok(p) => p,
+            Err(e) => {
+                progress.finish();
+                return Ok(fail(manager, &e.to_string(), args.json));
+            }
+        }
+    };
+    let mut session = match prepared {
+        Prepared::PassThrough(d) => {
+            interrupt.hand_over();
+            let code = d
+                .run()
+                .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", d.program.to_string_lossy()))?;
+            return Ok(exit(code));
+        }
+        Prepared::Install(session) => session,
+    };
+    let interactive = policy::interactive();
+    let mut prompter = SpinnerPausingPrompter {
+        inner: TerminalPrompter::new(),
+        spinner: progress.clone(),
+    };
+    let report = session.judge(interactive, &mut prompter);
+    progress.finish();
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => return Ok(fail(manager, &e.to_string(), args.json)),
+    };
+    if args.json {
+        let mut out = std::io::stdout().lock();
+        let _ = serde_json::to_writer(&mut out, &report);
+        let _ = writeln!(out);
+    }
+    print_report(&report);
+    match report.decision {
+        Decision::Proceed => {
+            interrupt.hand_over();
+            let code = session
+                .delegate()
+                .map_err(|e| anyhow::anyhow!("cannot run the real {}: {e}", manager.as_str()))?;
+            Ok(exit(code))
+        }
+        Decision::Blocked => Ok(ExitCode::from(EXIT_BLOCKED)),
+        Decision::CannotJudge => Ok(ExitCode::from(EXIT_CANNOT_JUDGE)),
+    }
+}
+
+fn exit(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// One line for a guard that could not do its job, and the exit code that says so.
+fn fail(manager: Manager, message: &str, json: bool) -> ExitCode {
+    if json {
+        let doc = serde_json::json!({
+            "manager": manager.as_str(),
+            "packages": [],
+            "flagged": 0,
+            "decision": "cannot-judge",
+            "error": message,
+        });
+        println!("{doc}");
+    }
+    let red = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
+    let _ = writeln!(
+        anstream::stderr(),
+        "{red}cerebro{red:#}: {message}; nothing was installed"
+    );
+    ExitCode::from(EXIT_CANNOT_JUDGE)
+}
+
+const RED: Style = AnsiColor::Red.on_default().bold();
+const YELLOW: Style = AnsiColor::Yellow.on_default().bold();
+const GREEN: Style = AnsiColor::Green.on_default().bold();
+const DIM: Style = Style::new().dimmed();
+
+/// The flagged packages, then one summary line, on stderr.
+fn print_report(report: &Report) {
+    let mut err = anstream::stderr();
+    for p in &report.packages {
+        let (style, what) = match p.action {
+            Action::Blocked => (RED, "blocked"),
+            Action::Unreadable => (RED, "cannot judge"),
+            Action::Warned => (YELLOW, "warning"),
+            Action::Allowed => (YELLOW, "allowed once"),
+            Action::Allowlisted => (DIM, "allowlisted"),
+            Action::Install => continue,
+        };
+        let verdict = match (p.verdict, p.score) {
+            (Some(v), Some(s)) => format!("{v}, score {s:.2}"),
+            _ => "could not be judged".to_owned(),
+        };
+        let _ = writeln!(
+            err,
+            "{style}{what:>12}{style:#} {} {} {DIM}({}){DIM:#}: {verdict}",
+            p.name, p.version, p.file
+        );
+        for reason in &p.reasons {
+            let _ = writeln!(err, "{:>12}   {reason}", "");
+        }
+    }
+    let n = report.packages.len();
+    let secs = report.elapsed.as_secs_f64();
+    let flagged = match report.flagged {
+        0 => "none flagged".to_owned(),
+        k => format!("{k} flagged"),
+    };
+    let (style, verb) = match report.decision {
+        Decision::Proceed => (GREEN, "Scanned"),
+        Decision::Blocked => (RED, "Blocked"),
+        Decision::CannotJudge => (RED, "Stopped"),
+    };
+    let tail = match report.decision {
+        Decision::Proceed => String::new(),
+        Decision::Blocked => format!(
+            "; nothing was installed (allow a package you trust with `cerebro allow {} NAME`)",
+            report
+                .packages
+                .first()
+                .map_or("pypi".to_owned(), |p| p.ecosystem.to_string())
+        ),
+        Decision::CannotJudge => format!(
+            "; {}; nothing was installed",
+            report
+                .error
+                .as_deref()
+                .unwrap_or("a package could not be judged")
+        ),
+    };
+    let _ = writeln!(
+        err,
+        "{style}{verb:>12}{style:#} {n} package{} in {secs:.1} s: {flagged}{tail}",
+        if n == 1 { "" } else { "s" }
+    );
+}
+
+/// A spinner on stderr while the guard resolves and judges (nothing when not a terminal).
+struct Spinner {
+    bar: Option<indicatif::ProgressBar>,
+    count: AtomicUsize,
+    paused: Mutex<()>,
+}
+
+impl Spinner {
+    fn new(manager: Manager) -> Spinner {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{prefix:>12.cyan.bold} {spinner} {msg}")
+                    .expect("valid template"),
+            );
+            bar.set_prefix("Judging");
+            bar.set_message(format!("resolving with {}…", manager.as_str()));
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Spinner {
+            bar,
+            count: AtomicUsize::new(0),
+            paused: Mutex::new(()),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl guard::Progress for Spinner {
+    fn judged(&self, judged: &Judged) {
+        let n = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(bar) = &self.bar {
+            let _guard = self.paused.lock();
+            bar.set_message(format!(
+                "{n} package{} · {} {}",
+                if n == 1 { "" } else { "s" },
+                judged.name,
+                judged.version
+            ));
+        }
+    }
+}
+
+/// The terminal prompt, with the spinner out of its way.
+struct SpinnerPausingPrompter {
+    inner: TerminalPrompter,
+    spinner: Arc<Spinner>,
+}
+
+impl policy::Prompter for SpinnerPausingPrompter {
+    fn choose(
+        &mut self,
+        flagged: &policy::Flagged,
+        index: usize,
+        total: usize,
+    ) -> std::io::Result<policy::Choice> {
+        match &self.spinner.bar {
+            Some(bar) => bar.suspend(|| self.inner.choose(flagged, index, total)),
+            None => self.inner.choose(flagged, index, total),
+        }
+    }
+}
+
+/// Ctrl-C: before the hand-over, Cerebro stops with one line (nothing was installed; the
+/// resolution child, in the same process group, stops too); after it, the real manager
+/// decides what an interrupt means and Cerebro passes its exit code on.
+struct Interrupt {
+    handed_over: Arc<AtomicBool>,
+}
+
+impl Interrupt {
+    fn install() -> Interrupt {
+        let handed_over = Arc::new(AtomicBool::new(false));
+        let flag = handed_over.clone();
+        let _ = std::thread::Builder::new()
+            .name("cerebro-signals".into())
+            .spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async move {
+                    loop {
+                        if tokio::signal::ctrl_c().await.is_err() {
+                            return;
+                        }
+                        if !flag.load(Ordering::SeqCst) {
+                            let _ = writeln!(
+                                anstream::stderr(),
+                                "\ncerebro: interrupted; nothing was installed"
+                            );
+                            std::process::exit(i32::from(EXIT_INTERRUPTED));
+                        }
+                    }
+                });
+            });
+        Interrupt { handed_over }
+    }
+
+    fn hand_over(&self) {
+        self.handed_over.store(true, Ordering::SeqCst);
+    }
 }

@@ -1,22 +1,22 @@
 //! HTTP: registry metadata and artifact downloads, with retries on transient failures and
 //! hash checks, into the [`Cache`].
 //!
-//! HTTPS uses the system's trust store (so a proxy whose CA the system trusts works). A
-//! download streams to a temporary file while it is hashed; it is moved into the cache only
-//! when complete, within the size limit, and matching the hash the registry published.
+//! The requests themselves are the guard's ([`crate::fetch`]): HTTPS with the system's trust
+//! store (so a proxy whose CA the system trusts works), artifacts streamed to a temporary
+//! file while hashed and moved into the cache only when complete, within the size limit, and
+//! matching the hash the registry published. This module adds the dataset's retry settings
+//! and turns each failure into the skip reason its manifest records.
 
 use std::future::Future;
-use std::io::Write as _;
 use std::time::Duration;
 
-use reqwest::{StatusCode, Url};
+use reqwest::Url;
 use serde_json::Value;
-use sha1::Digest as _;
 
 use super::cache::Cache;
-use super::hex;
 use super::human_bytes;
 use super::registry::{Expected, SkipReason};
+use crate::fetch::{FetchError, Http};
 
 /// How to talk to the registries.
 #[derive(Debug, Clone)]
@@ -64,46 +64,24 @@ impl Failure {
         }
     }
 
-    fn network(error: &reqwest::Error) -> Failure {
+    /// The skip reason of a failed request; transient as [`FetchError::is_transient`] says.
+    fn from_fetch(error: FetchError) -> Failure {
+        let reason = match &error {
+            FetchError::NotFound { .. } => SkipReason::NotFound,
+            FetchError::Status { .. } => SkipReason::HttpError,
+            FetchError::HashMismatch { .. } => SkipReason::IntegrityMismatch,
+            FetchError::TooLarge { .. } => SkipReason::TooLarge,
+            FetchError::Cache { .. } => SkipReason::CacheError,
+            FetchError::Unreachable { .. }
+            | FetchError::Truncated { .. }
+            | FetchError::Setup { .. } => SkipReason::Network,
+        };
         Failure {
-            reason: SkipReason::Network,
-            detail: error_chain(error),
-            transient: !error.is_builder(),
+            reason,
+            transient: error.is_transient(),
+            detail: error.to_string(),
         }
     }
-
-    fn status(status: StatusCode, url: &Url) -> Failure {
-        if status == StatusCode::NOT_FOUND {
-            return Failure::permanent(SkipReason::NotFound, format!("HTTP 404 from {url}"));
-        }
-        Failure {
-            reason: SkipReason::HttpError,
-            detail: format!("HTTP {} from {url}", status.as_u16()),
-            transient: status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS,
-        }
-    }
-
-    fn cache(error: std::io::Error) -> Failure {
-        Failure::permanent(
-            SkipReason::CacheError,
-            format!("cannot write the cache: {error}"),
-        )
-    }
-}
-
-/// One line for an error and its causes.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        let line = inner.to_string();
-        if !text.contains(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
-        }
-        cause = inner.source();
-    }
-    text
 }
 
 /// What a completed download left in the cache.
@@ -116,23 +94,24 @@ pub struct Downloaded {
 /// An HTTP client for registries, with the retry policy.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
-    client: reqwest::Client,
+    http: Http,
     settings: Settings,
 }
 
 impl Fetcher {
     pub fn new(settings: Settings) -> Result<Fetcher, String> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!(
+        let http = Http::new(
+            concat!(
                 "cerebro-dataset/",
                 env!("CARGO_PKG_VERSION"),
                 " (+https://github.com/cerebro; training-data builder)"
-            ))
-            .connect_timeout(settings.connect_timeout)
-            .read_timeout(settings.read_timeout)
-            .build()
-            .map_err(|e| format!("cannot set up HTTPS: {}", error_chain(&e)))?;
-        Ok(Fetcher { client, settings })
+            ),
+            None,
+            settings.connect_timeout,
+            settings.read_timeout,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(Fetcher { http, settings })
     }
 
     pub fn settings(&self) -> &Settings {
@@ -169,33 +148,24 @@ impl Fetcher {
     /// Fetches and parses a JSON document (one attempt). `npm` asks for the abbreviated
     /// packument, which holds all this tool reads at a fraction of the size.
     pub async fn get_json(&self, url: &Url, npm: bool) -> Result<Value, Failure> {
-        let mut request = self.client.get(url.clone());
-        request = request.header(
-            reqwest::header::ACCEPT,
-            if npm {
-                "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8"
-            } else {
-                "application/json"
-            },
-        );
-        let mut response = request.send().await.map_err(|e| Failure::network(&e))?;
-        if !response.status().is_success() {
-            return Err(Failure::status(response.status(), url));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| Failure::network(&e))? {
-            body.extend_from_slice(&chunk);
-            if body.len() as u64 > self.settings.max_metadata_bytes {
-                return Err(Failure::permanent(
+        let accept = if npm {
+            "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8"
+        } else {
+            "application/json"
+        };
+        let max = self.settings.max_metadata_bytes;
+        let document = self
+            .http
+            .document_once(url, accept, None, max)
+            .await
+            .map_err(|error| match error {
+                FetchError::TooLarge { .. } => Failure::permanent(
                     SkipReason::BadMetadata,
-                    format!(
-                        "metadata at {url} is over {}",
-                        human_bytes(self.settings.max_metadata_bytes)
-                    ),
-                ));
-            }
-        }
-        serde_json::from_slice(&body).map_err(|e| {
+                    format!("metadata at {url} is over {}", human_bytes(max)),
+                ),
+                other => Failure::from_fetch(other),
+            })?;
+        serde_json::from_slice(&document.body).map_err(|e| {
             Failure::permanent(
                 SkipReason::BadMetadata,
                 format!("metadata at {url} is not JSON: {e}"),
@@ -211,79 +181,13 @@ impl Fetcher {
         cache: &Cache,
         expected: &Expected,
     ) -> Result<Downloaded, Failure> {
-        let max = self.settings.max_bytes;
-        let too_large = |size: u64| {
-            Failure::permanent(
-                SkipReason::TooLarge,
-                format!(
-                    "{url} is {}, over the {} limit",
-                    human_bytes(size),
-                    human_bytes(max)
-                ),
-            )
-        };
-        let mut response = self
-            .client
-            .get(url.clone())
-            .send()
+        self.http
+            .download_once(cache, url, expected, None, self.settings.max_bytes)
             .await
-            .map_err(|e| Failure::network(&e))?;
-        if !response.status().is_success() {
-            return Err(Failure::status(response.status(), url));
-        }
-        if let Some(len) = response.content_length().filter(|&l| l > max) {
-            return Err(too_large(len));
-        }
-        let mut temp = cache.temp().map_err(Failure::cache)?;
-        let mut sha256 = sha2::Sha256::new();
-        let mut sha512 = matches!(expected, Expected::Sha512(_)).then(sha2::Sha512::new);
-        let mut sha1 = matches!(expected, Expected::Sha1(_)).then(sha1::Sha1::new);
-        let mut size = 0u64;
-        while let Some(chunk) = response.chunk().await.map_err(|e| Failure::network(&e))? {
-            size += chunk.len() as u64;
-            if size > max {
-                return Err(too_large(size));
-            }
-            sha256.update(&chunk);
-            if let Some(h) = &mut sha512 {
-                h.update(&chunk);
-            }
-            if let Some(h) = &mut sha1 {
-                h.update(&chunk);
-            }
-            temp.write_all(&chunk).map_err(Failure::cache)?;
-        }
-        let sha256 = hex(&sha256.finalize());
-        let mismatch = |what: &str, want: &str, got: &str| {
-            Failure::permanent(
-                SkipReason::IntegrityMismatch,
-                format!("{url}: {what} is {got}, the registry says {want}"),
-            )
-        };
-        match expected {
-            Expected::Sha256(want) if *want != sha256 => {
-                return Err(mismatch("sha256", want, &sha256))
-            }
-            Expected::Sha512(want) => {
-                let got = sha512.map(|h| h.finalize().to_vec()).unwrap_or_default();
-                if got != *want {
-                    return Err(mismatch("sha512", &hex(want), &hex(&got)));
-                }
-            }
-            Expected::Sha1(want) => {
-                let got = sha1.map(|h| hex(&h.finalize())).unwrap_or_default();
-                if got != *want {
-                    return Err(mismatch("sha1", want, &got));
-                }
-            }
-            _ => {}
-        }
-        cache.persist(temp, &sha256).map_err(Failure::cache)?;
-        if let Some(sha512) = expected.sha512_hex() {
-            cache
-                .record_sha512(&sha512, &sha256)
-                .map_err(Failure::cache)?;
-        }
-        Ok(Downloaded { sha256, size })
+            .map(|artifact| Downloaded {
+                sha256: artifact.sha256,
+                size: artifact.size,
+            })
+            .map_err(Failure::from_fetch)
     }
 }

@@ -11,7 +11,8 @@
 //! - [`registry`] asks PyPI or npm for a package's newest version and picks the artifact
 //!   (PyPI: the sdist, else a pure-Python wheel; npm: the tarball);
 //! - [`download`] fetches metadata and artifacts with bounded concurrency, retries and hash
-//!   checks, into the [`cache`], a content-addressed folder written atomically;
+//!   checks, into the [`cache`], a content-addressed folder written atomically (both built
+//!   on [`crate::fetch`], with the dataset's own cache folder and skip reasons);
 //! - [`manifest`] reads the ranked name lists and reads and writes the manifest CSV files,
 //!   and [`collect`] runs the `manifest` and `fetch` commands over them;
 //! - [`sequences`] scans every package, malicious and benign, into one JSON line each.
@@ -67,40 +68,9 @@ impl fmt::Display for Registry {
     }
 }
 
-/// Lowercase hexadecimal of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 15) as usize] as char);
-    }
-    out
-}
-
-/// Whether `s` is a sha256 in lowercase hex (64 digits), safe to use as a file name.
-pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// The sha256 of `bytes`, in lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex(&sha2::Sha256::digest(bytes))
-}
-
-/// A byte count for people: `1.2 GB`, `340.5 MB`, `12 kB` (decimal units, as registries use).
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [(u64, &str); 3] = [(1_000_000_000, "GB"), (1_000_000, "MB"), (1_000, "kB")];
-    for (unit, name) in UNITS {
-        if bytes >= unit {
-            return format!("{:.1} {name}", bytes as f64 / unit as f64);
-        }
-    }
-    format!("{bytes} bytes")
-}
+// The hash and size helpers live with the downloads they serve; the dataset's callers keep
+// their old paths.
+pub use crate::fetch::{hex, human_bytes, is_sha256_hex, sha256_hex};
 
 #[cfg(test)]
 mod tests {

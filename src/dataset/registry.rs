@@ -12,11 +12,10 @@
 
 use std::fmt;
 
-use base64::Engine as _;
 use reqwest::Url;
 use serde_json::Value;
 
-use super::{hex, human_bytes};
+use super::human_bytes;
 
 /// The public PyPI.
 pub const DEFAULT_PYPI_URL: &str = "https://pypi.org/";
@@ -56,17 +55,7 @@ impl ArtifactKind {
 }
 
 /// The hash the registry publishes for an artifact, checked after download.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Expected {
-    /// Lowercase hex (PyPI `digests.sha256`, or a manifest's `sha256`).
-    Sha256(String),
-    /// Raw digest bytes (npm `dist.integrity`, `sha512-…`).
-    Sha512(Vec<u8>),
-    /// Lowercase hex (npm `dist.shasum`, for packages published before integrity existed).
-    Sha1(String),
-    /// The registry gave no hash.
-    Nothing,
-}
+pub use crate::fetch::Expected;
 
 /// The artifact chosen for a package.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -452,19 +441,11 @@ pub fn choose_npm(meta: &Value, meta_url: &Url) -> Result<Artifact, Skip> {
     })
 }
 
-/// The strongest hash an npm `dist` carries: the sha512 of `integrity`, else `shasum`.
+/// The strongest hash an npm `dist` carries: its `integrity`, else `shasum` (sha1).
 fn npm_expected(dist: &Value) -> Expected {
     let integrity = dist.get("integrity").and_then(Value::as_str).unwrap_or("");
-    for part in integrity.split_whitespace() {
-        if let Some(b64) = part.strip_prefix("sha512-") {
-            // Options after `?` are allowed by the SRI syntax.
-            let b64 = b64.split('?').next().unwrap_or(b64);
-            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(b64) {
-                if bytes.len() == 64 {
-                    return Expected::Sha512(bytes);
-                }
-            }
-        }
+    if let Some(expected) = Expected::from_integrity(integrity) {
+        return expected;
     }
     match dist.get("shasum").and_then(Value::as_str) {
         Some(h) if h.len() == 40 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
@@ -474,19 +455,10 @@ fn npm_expected(dist: &Value) -> Expected {
     }
 }
 
-impl Expected {
-    /// The sha512 in hex, for the cache's alias lookup.
-    pub fn sha512_hex(&self) -> Option<String> {
-        match self {
-            Expected::Sha512(b) => Some(hex(b)),
-            _ => None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
     use serde_json::json;
 
     fn base() -> Url {

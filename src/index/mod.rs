@@ -1,3 +1,623 @@
 //! The guard index: an HTTP server on loopback, started for one command, that fronts the
 //! user's registries. The real manager resolves and installs through it, and it serves an
-//! artifact only once it was fetched, verified, scanned and allowed.
+//! artifact only once it was fetched, verified, and admitted by the [`Gate`] (which scans it
+//! and applies the user's policy).
+//!
+//! Routes (one server for both ecosystems):
+//! - `/simple/<project>/`: the merged PEP 503 page of every configured PyPI upstream, with
+//!   each file's link rewritten to `/files/<n>/<filename>`;
+//! - `/files/<n>/<filename>` (and `….metadata`): the file itself, or its core metadata;
+//! - `/npm/<name>`: the npm packument from the package's registry (scopes honoured), each
+//!   version's `dist.tarball` rewritten to `/npm/<name>/-/<file>.tgz`;
+//! - `/npm/<name>/-/<file>.tgz`: the tarball.
+//!
+//! Nothing is ever served that was not verified against the hash its registry published
+//! (when it published one) and admitted by the gate; everything else gets an HTTP error whose
+//! body says why, and the reason is kept for the guard to report.
+
+mod npm;
+mod simple;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use reqwest::Url;
+
+use crate::archive::Ecosystem;
+use crate::fetch::{Artifact, Expected, FetchError, Fetcher};
+
+pub use simple::normalize as normalize_pypi_name;
+
+/// A PyPI-style upstream index (`…/simple/`), with the `Authorization` value that goes to it
+/// and to nothing else.
+#[derive(Debug, Clone)]
+pub struct PypiUpstream {
+    pub url: Url,
+    pub auth: Option<String>,
+}
+
+/// How to reach npm registries: the default one, per-scope ones, and their credentials.
+#[derive(Debug, Clone)]
+pub struct NpmUpstream {
+    pub registry: Url,
+    /// `@scope` → registry.
+    pub scopes: Vec<(String, Url)>,
+    /// Nerf-dart prefix (`//host/path/`) → `Authorization` value.
+    pub auth: Vec<(String, String)>,
+}
+
+impl NpmUpstream {
+    /// The registry that serves `package`.
+    pub fn registry_for(&self, package: &str) -> &Url {
+        if let Some((scope, _)) = package.split_once('/') {
+            if let Some((_, url)) = self.scopes.iter().find(|(s, _)| s == scope) {
+                return url;
+            }
+        }
+        &self.registry
+    }
+
+    /// The credentials for `url`: the longest configured `//host/path/` prefix of it, so a
+    /// token never goes to a host it was not configured for.
+    pub fn auth_for(&self, url: &Url) -> Option<&str> {
+        let host = url.host_str()?;
+        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        let dart = format!("//{host}{port}{}", url.path());
+        self.auth
+            .iter()
+            .filter(|(prefix, _)| dart.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What the index knows of an artifact it is about to serve.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub ecosystem: Ecosystem,
+    /// The project or package name as the manager asked for it.
+    pub name: String,
+    /// The version, where the registry said it (npm); PyPI versions come from the archive.
+    pub version: Option<String>,
+    pub filename: String,
+    pub url: Url,
+    pub artifact: Artifact,
+}
+
+/// The gate's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    Serve,
+    /// Not served; the text goes into the HTTP error the manager shows.
+    Refuse(String),
+}
+
+/// Decides whether a fetched and verified artifact may be served; the guard implements it by
+/// scanning and applying the policy. Called on a blocking thread: it may take its time.
+pub trait Gate: Send + Sync + 'static {
+    fn admit(&self, candidate: &Candidate) -> Admission;
+}
+
+/// Something that went wrong while serving, kept for the guard's report: the manager only
+/// sees an HTTP error, the user should see what really happened.
+#[derive(Debug, Clone)]
+pub struct Incident {
+    pub ecosystem: Ecosystem,
+    pub name: String,
+    pub detail: String,
+    /// Whether Cerebro could not judge (fetch failed, hash mismatch, unreachable upstream),
+    /// as opposed to a refusal by policy.
+    pub cannot_judge: bool,
+}
+
+/// An npm tarball known from a packument.
+#[derive(Debug, Clone)]
+pub struct NpmTarball {
+    pub name: String,
+    pub version: String,
+    pub url: Url,
+    pub integrity: Option<String>,
+    pub shasum: Option<String>,
+}
+
+impl NpmTarball {
+    fn expected(&self) -> Expected {
+        self.integrity
+            .as_deref()
+            .and_then(Expected::from_integrity)
+            .or_else(|| {
+                self.shasum
+                    .as_ref()
+                    .map(|s| Expected::Sha1(s.to_ascii_lowercase()))
+            })
+            .unwrap_or(Expected::Nothing)
+    }
+}
+
+/// A file listed on a PyPI page the guard served.
+#[derive(Debug, Clone)]
+struct PypiFile {
+    project: String,
+    link: simple::FileLink,
+    auth: Option<String>,
+}
+
+struct Shared {
+    fetcher: Fetcher,
+    gate: Arc<dyn Gate>,
+    pypi: Vec<PypiUpstream>,
+    npm: Option<NpmUpstream>,
+    base: Url,
+    files: Mutex<Files>,
+    tarballs: Mutex<HashMap<(String, String), NpmTarball>>,
+    incidents: Mutex<Vec<Incident>>,
+}
+
+#[derive(Default)]
+struct Files {
+    list: Vec<PypiFile>,
+    by_url: HashMap<String, usize>,
+}
+
+/// Settings of one guard index.
+pub struct IndexConfig {
+    pub fetcher: Fetcher,
+    pub gate: Arc<dyn Gate>,
+    /// PyPI upstreams, merged in this order; empty for npm.
+    pub pypi: Vec<PypiUpstream>,
+    pub npm: Option<NpmUpstream>,
+}
+
+/// A running guard index. Dropping it stops the server.
+pub struct GuardIndex {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl GuardIndex {
+    /// Binds a free port on 127.0.0.1 and starts serving on the current tokio runtime.
+    pub async fn start(config: IndexConfig) -> std::io::Result<GuardIndex> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let base = Url::parse(&format!("http://{addr}/")).expect("a socket address makes a URL");
+        let shared = Arc::new(Shared {
+            fetcher: config.fetcher,
+            gate: config.gate,
+            pypi: config.pypi,
+            npm: config.npm,
+            base,
+            files: Mutex::new(Files::default()),
+            tarballs: Mutex::new(HashMap::new()),
+            incidents: Mutex::new(Vec::new()),
+        });
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(shared.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(GuardIndex {
+            addr,
+            shared,
+            stop: Some(stop),
+        })
+    }
+
+    /// The PyPI index URL to give pip (`http://127.0.0.1:PORT/simple/`).
+    pub fn pypi_url(&self) -> Url {
+        Url::parse(&format!("http://{}/simple/", self.addr)).expect("valid URL")
+    }
+
+    /// The npm registry URL to give npm (`http://127.0.0.1:PORT/npm/`).
+    pub fn npm_url(&self) -> Url {
+        Url::parse(&format!("http://{}/npm/", self.addr)).expect("valid URL")
+    }
+
+    /// What went wrong so far, in order.
+    pub fn incidents(&self) -> Vec<Incident> {
+        self.shared.incidents.lock().expect("lock").clone()
+    }
+
+    /// Forgets the incidents (between the resolution and the install).
+    pub fn clear_incidents(&self) {
+        self.shared.incidents.lock().expect("lock").clear();
+    }
+
+    /// A cheap handle for asking the index to fetch and admit artifacts from other tasks.
+    pub fn handle(&self) -> IndexHandle {
+        IndexHandle(self.shared.clone())
+    }
+
+    /// Stops the server.
+    pub fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// What the guard asks of the index directly (outside the manager's requests).
+#[derive(Clone)]
+pub struct IndexHandle(Arc<Shared>);
+
+impl IndexHandle {
+    /// The tarball of `name@version`, as its registry lists it: from a packument already
+    /// served, else fetched now.
+    pub async fn npm_tarball(&self, name: &str, version: &str) -> Result<NpmTarball, String> {
+        if let Some(t) = self.0.find_tarball_by_version(name, version) {
+            return Ok(t);
+        }
+        npm::load_packument(&self.0, name, None).await?;
+        self.0
+            .find_tarball_by_version(name, version)
+            .ok_or_else(|| format!("the registry lists no version {version} of {name}"))
+    }
+
+    /// Fetches, verifies and admits an npm tarball as if npm had asked for it.
+    pub async fn admit_npm(&self, tarball: &NpmTarball) -> Result<(Candidate, Admission), String> {
+        npm::admit_tarball(&self.0, tarball).await
+    }
+
+    /// Maps a URL on this index (from pip's report) back to the file it stands for.
+    pub fn pypi_file(&self, url: &str) -> Option<(String, String, Url)> {
+        let path = Url::parse(url).ok()?.path().to_owned();
+        let n: usize = path
+            .strip_prefix("/files/")?
+            .split('/')
+            .next()?
+            .parse()
+            .ok()?;
+        let files = self.0.files.lock().expect("lock");
+        let f = files.list.get(n)?;
+        Some((
+            f.project.clone(),
+            f.link.filename.clone(),
+            f.link.url.clone(),
+        ))
+    }
+
+    /// Fetches, verifies and admits a PyPI file listed on a page this index served, as if
+    /// pip had asked for it (URL as pip's report gives it).
+    pub async fn admit_pypi(&self, url: &str) -> Result<(Candidate, Admission), String> {
+        let path = Url::parse(url)
+            .map_err(|e| format!("bad URL {url}: {e}"))?
+            .path()
+            .to_owned();
+        let n = path
+            .strip_prefix("/files/")
+            .and_then(|p| p.split('/').next())
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| format!("{url} is not a file of the guard index"))?;
+        let file = self
+            .0
+            .files
+            .lock()
+            .expect("lock")
+            .list
+            .get(n)
+            .cloned()
+            .ok_or_else(|| format!("{url} is not a file of the guard index"))?;
+        admit_pypi_file(&self.0, &file).await
+    }
+}
+
+impl Drop for GuardIndex {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+impl Shared {
+    fn incident(&self, ecosystem: Ecosystem, name: &str, detail: String, cannot_judge: bool) {
+        self.incidents.lock().expect("lock").push(Incident {
+            ecosystem,
+            name: name.to_owned(),
+            detail,
+            cannot_judge,
+        });
+    }
+
+    fn find_tarball_by_version(&self, name: &str, version: &str) -> Option<NpmTarball> {
+        self.tarballs
+            .lock()
+            .expect("lock")
+            .values()
+            .find(|t| t.name == name && t.version == version)
+            .cloned()
+    }
+}
+
+/// Runs the gate on a blocking thread.
+async fn run_gate(shared: &Arc<Shared>, candidate: Candidate) -> (Candidate, Admission) {
+    let gate = shared.gate.clone();
+    let c = candidate.clone();
+    match tokio::task::spawn_blocking(move || gate.admit(&c)).await {
+        Ok(a) => (candidate, a),
+        Err(_) => (
+            candidate,
+            Admission::Refuse("internal error while judging the package".into()),
+        ),
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    let mut r = (status, body.into()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// Serves a verified artifact from the cache.
+async fn serve_artifact(shared: &Shared, artifact: &Artifact) -> Response {
+    let fetcher = shared.fetcher.clone();
+    let a = artifact.clone();
+    match tokio::task::spawn_blocking(move || fetcher.read(&a)).await {
+        Ok(Ok(bytes)) => {
+            let mut r = Response::new(Body::from(bytes));
+            let h = r.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            // Named by content: caches may keep it for good.
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("max-age=31536000, immutable"),
+            );
+            r
+        }
+        _ => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cerebro: the cached file changed on disk since it was verified",
+        ),
+    }
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "cerebro guard index: read-only",
+        );
+    }
+    let path = uri.path();
+    if let Some(rest) = path.strip_prefix("/simple/") {
+        let project = rest.trim_end_matches('/');
+        if project.is_empty() || project.contains('/') {
+            return text(StatusCode::NOT_FOUND, "no such project");
+        }
+        return pypi_page(&shared, project).await;
+    }
+    if let Some(rest) = path.strip_prefix("/files/") {
+        return pypi_file(&shared, rest).await;
+    }
+    if let Some(rest) = path.strip_prefix("/npm/") {
+        return npm::route(&shared, rest, &headers).await;
+    }
+    text(StatusCode::NOT_FOUND, "cerebro guard index: not found")
+}
+
+async fn pypi_page(shared: &Arc<Shared>, project: &str) -> Response {
+    let name = simple::normalize(&percent_decode(project));
+    let mut links: Vec<(simple::FileLink, Option<String>)> = Vec::new();
+    let mut found = false;
+    for upstream in &shared.pypi {
+        let Ok(url) = upstream.url.join(&format!("{name}/")) else {
+            continue;
+        };
+        match shared
+            .fetcher
+            .document(&url, simple::ACCEPT, upstream.auth.as_deref())
+            .await
+        {
+            Ok(doc) => {
+                found = true;
+                match simple::parse_page(&doc.body, doc.content_type.as_deref(), &doc.url) {
+                    Ok(page) => {
+                        for link in page {
+                            // Credentials go only to the upstream's own host.
+                            let auth = upstream
+                                .auth
+                                .clone()
+                                .filter(|_| same_origin(&link.url, &upstream.url));
+                            links.push((link, auth));
+                        }
+                    }
+                    Err(e) => {
+                        let detail = format!("unreadable project page {}: {e}", doc.url);
+                        shared.incident(Ecosystem::Pypi, &name, detail.clone(), true);
+                        return text(StatusCode::BAD_GATEWAY, format!("cerebro: {detail}"));
+                    }
+                }
+            }
+            Err(FetchError::NotFound { .. }) => {}
+            Err(e) => {
+                let detail = e.to_string();
+                shared.incident(Ecosystem::Pypi, &name, detail.clone(), true);
+                return text(StatusCode::BAD_GATEWAY, format!("cerebro: {detail}"));
+            }
+        }
+    }
+    if !found {
+        return text(StatusCode::NOT_FOUND, format!("no project {name}"));
+    }
+    let mut files = shared.files.lock().expect("lock");
+    let mut local = Vec::with_capacity(links.len());
+    for (link, auth) in &links {
+        let key = link.url.as_str().to_owned();
+        let n = match files.by_url.get(&key) {
+            Some(&n) => n,
+            None => {
+                files.list.push(PypiFile {
+                    project: name.clone(),
+                    link: link.clone(),
+                    auth: auth.clone(),
+                });
+                let n = files.list.len() - 1;
+                files.by_url.insert(key, n);
+                n
+            }
+        };
+        local.push(n);
+    }
+    let local_links: Vec<simple::LocalLink<'_>> = links
+        .iter()
+        .zip(&local)
+        .map(|((link, _), n)| simple::LocalLink {
+            link,
+            href: format!("/files/{n}/{}", url_escape(&link.filename)),
+        })
+        .collect();
+    let html = simple::render_page(&name, &local_links);
+    drop(files);
+    let mut r = Response::new(Body::from(html));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
+}
+
+async fn pypi_file(shared: &Arc<Shared>, rest: &str) -> Response {
+    let Some((n, filename)) = rest.split_once('/') else {
+        return text(StatusCode::NOT_FOUND, "no such file");
+    };
+    let Ok(n) = n.parse::<usize>() else {
+        return text(StatusCode::NOT_FOUND, "no such file");
+    };
+    let Some(file) = shared.files.lock().expect("lock").list.get(n).cloned() else {
+        return text(StatusCode::NOT_FOUND, "no such file");
+    };
+    let filename = percent_decode(filename);
+    if filename == format!("{}.metadata", file.link.filename) {
+        return pypi_metadata(shared, &file).await;
+    }
+    if filename != file.link.filename {
+        return text(StatusCode::NOT_FOUND, "no such file");
+    }
+    match admit_pypi_file(shared, &file).await {
+        Ok((candidate, Admission::Serve)) => serve_artifact(shared, &candidate.artifact).await,
+        Ok((_, Admission::Refuse(why))) => text(StatusCode::FORBIDDEN, format!("cerebro: {why}")),
+        Err(detail) => text(StatusCode::BAD_GATEWAY, format!("cerebro: {detail}")),
+    }
+}
+
+/// The core metadata file (PEP 658): plain text, no code, verified when hashed.
+async fn pypi_metadata(shared: &Arc<Shared>, file: &PypiFile) -> Response {
+    let Some(hash) = &file.link.metadata else {
+        return text(StatusCode::NOT_FOUND, "no metadata file");
+    };
+    let Ok(url) = Url::parse(&format!("{}.metadata", file.link.url)) else {
+        return text(StatusCode::NOT_FOUND, "no metadata file");
+    };
+    let expected = hash
+        .clone()
+        .map(Expected::Sha256)
+        .unwrap_or(Expected::Nothing);
+    match shared
+        .fetcher
+        .artifact(&url, &expected, file.auth.as_deref())
+        .await
+    {
+        Ok(a) => serve_artifact(shared, &a).await,
+        Err(e) => {
+            let detail = e.to_string();
+            shared.incident(Ecosystem::Pypi, &file.project, detail.clone(), true);
+            text(StatusCode::BAD_GATEWAY, format!("cerebro: {detail}"))
+        }
+    }
+}
+
+async fn admit_pypi_file(
+    shared: &Arc<Shared>,
+    file: &PypiFile,
+) -> Result<(Candidate, Admission), String> {
+    let expected = file
+        .link
+        .sha256
+        .clone()
+        .map(Expected::Sha256)
+        .unwrap_or(Expected::Nothing);
+    let artifact = match shared
+        .fetcher
+        .artifact(&file.link.url, &expected, file.auth.as_deref())
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            let detail = format!("{}: {e}", file.link.filename);
+            shared.incident(Ecosystem::Pypi, &file.project, detail.clone(), true);
+            return Err(detail);
+        }
+    };
+    let candidate = Candidate {
+        ecosystem: Ecosystem::Pypi,
+        name: file.project.clone(),
+        version: None,
+        filename: file.link.filename.clone(),
+        url: file.link.url.clone(),
+        artifact,
+    };
+    let (candidate, admission) = run_gate(shared, candidate).await;
+    if let Admission::Refuse(why) = &admission {
+        shared.incident(Ecosystem::Pypi, &file.project, why.clone(), false);
+    }
+    Ok((candidate, admission))
+}
+
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Escapes a file name for a URL path segment.
+fn url_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~+!".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() && s.is_char_boundary(i + 3) {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

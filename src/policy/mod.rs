@@ -1,2 +1,130 @@
 //! Policy: what to do with a flagged package (block, prompt, warn, off), the user's TOML
 //! config, the allowlist, the prompt, and the verdict cache.
+//!
+//! Everything here is decided before the real package manager runs: the guard gathers the
+//! [`Flagged`] packages of one install, drops the ones the [`Allowlist`] lets through, and asks
+//! [`decide`] what to do with the rest under the [`Config`]'s [`Mode`]. The environment
+//! variables this stage reads are declared in this file and read nowhere else.
+
+mod allowlist;
+mod config;
+mod decide;
+mod prompt;
+mod verdicts;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+pub use allowlist::{Allowlist, Entry};
+pub use config::{Config, Mode};
+pub use decide::{decide, Choice, Decision, Flagged, Prompter};
+pub use prompt::TerminalPrompter;
+pub use verdicts::{CachedVerdict, VerdictCache};
+
+/// Folder of `config.toml` and `allowlist.toml`, instead of the per-user config folder
+/// (tests and managed machines set it).
+pub const ENV_CONFIG_DIR: &str = "CEREBRO_CONFIG_DIR";
+/// Folder of Cerebro's caches (verdicts, downloads), instead of the per-user cache folder.
+pub const ENV_CACHE_DIR: &str = "CEREBRO_CACHE_DIR";
+/// Overrides the config file's `policy` for one run: `block`, `prompt`, `warn` or `off`.
+pub const ENV_POLICY: &str = "CEREBRO_POLICY";
+/// Set (non-empty) by CI systems: nobody is there to answer a prompt.
+pub const ENV_CI: &str = "CI";
+
+/// File name of the config inside [`config_dir`].
+pub const CONFIG_FILE: &str = "config.toml";
+/// File name of the allowlist inside [`config_dir`].
+pub const ALLOWLIST_FILE: &str = "allowlist.toml";
+
+/// Why the policy stage could not read or write the user's settings. Each message is one line
+/// that names the file or variable at fault and says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// A policy mode that is not one of the four.
+    #[error("unknown policy `{0}`: use block, prompt, warn or off")]
+    UnknownMode(String),
+
+    /// `CEREBRO_POLICY` holds something that is not a mode.
+    #[error("{var}=`{value}` is not a policy: set it to block, prompt, warn or off, or unset it")]
+    BadEnv { var: &'static str, value: String },
+
+    /// A settings file exists but could not be read.
+    #[error("cannot read {}: {error}", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+
+    /// A settings file is not valid TOML.
+    #[error("{} is not valid TOML (line {line}: {message}): fix or remove it", path.display())]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+
+    /// A key the file's format does not have (often a typo).
+    #[error("{} has an unknown key `{key}` (known: {known}): fix or remove it", path.display())]
+    UnknownKey {
+        path: PathBuf,
+        key: String,
+        known: &'static str,
+    },
+
+    /// A known key with a value it cannot take.
+    #[error("{}: `{key}` {problem}", path.display())]
+    BadValue {
+        path: PathBuf,
+        key: String,
+        problem: String,
+    },
+
+    /// A package name (with or without version) that cannot be an allowlist entry.
+    #[error("invalid {ecosystem} package `{spec}`: {problem}")]
+    BadEntry {
+        ecosystem: crate::archive::Ecosystem,
+        spec: String,
+        problem: String,
+    },
+
+    /// Neither `CEREBRO_CONFIG_DIR` nor a home folder to put the settings in.
+    #[error("cannot find a config folder for this user: set {ENV_CONFIG_DIR} to one")]
+    NoConfigDir,
+
+    /// The allowlist could not be locked or written.
+    #[error("cannot write {}: {error}", path.display())]
+    Write {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+/// Where the user's `config.toml` and `allowlist.toml` live: `$CEREBRO_CONFIG_DIR` when set
+/// and non-empty, else the platform's per-user config folder (`~/.config/cerebro` on Linux).
+/// `None` only when there is no home folder to derive it from.
+pub fn config_dir() -> Option<PathBuf> {
+    env_dir(ENV_CONFIG_DIR).or_else(|| {
+        directories::ProjectDirs::from("", "", "cerebro").map(|d| d.config_dir().to_path_buf())
+    })
+}
+
+/// Where Cerebro keeps caches (verdicts, downloads): `$CEREBRO_CACHE_DIR` when set and
+/// non-empty, else the platform's per-user cache folder (`~/.cache/cerebro` on Linux).
+pub fn cache_dir() -> Option<PathBuf> {
+    env_dir(ENV_CACHE_DIR).or_else(|| {
+        directories::ProjectDirs::from("", "", "cerebro").map(|d| d.cache_dir().to_path_buf())
+    })
+}
+
+fn env_dir(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Whether someone can answer a prompt: stdin and stderr are terminals and `CI` is unset or
+/// empty. When not, [`Mode::Prompt`] blocks instead of asking.
+pub fn interactive() -> bool {
+    let ci = std::env::var_os(ENV_CI).is_some_and(|v| !v.is_empty());
+    !ci && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}

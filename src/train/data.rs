@@ -40,6 +40,10 @@ pub struct Example {
     pub added: Option<String>,
     /// Behaviour token ids, without `[CLS]`/`[SEP]`, at most [`MAX_TOKENS`].
     pub ids: Vec<u32>,
+    /// Tokens of the sequence before the length cap.
+    pub uncapped_len: usize,
+    /// Python and JavaScript files the scan read (when the dataset says).
+    pub files_parsed: Option<usize>,
 }
 
 /// Behaviour tokens a sequence keeps (the model reads `[CLS]` + 510 + `[SEP]`).
@@ -55,6 +59,8 @@ struct Line {
     file: Option<String>,
     added: Option<String>,
     sequence: Option<Vec<String>>,
+    sequence_uncapped_len: Option<usize>,
+    files_parsed: Option<usize>,
     error: Option<String>,
 }
 
@@ -109,6 +115,8 @@ pub fn parse_line(line: &str, bag: bool) -> Result<Option<Example>, String> {
         name,
         version: l.version.unwrap_or_default(),
         added: l.added,
+        uncapped_len: l.sequence_uncapped_len.unwrap_or(seq.len()),
+        files_parsed: l.files_parsed,
         ids: sequence_ids(&seq, bag),
     }))
 }

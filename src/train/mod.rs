@@ -5,9 +5,13 @@
 //! - [`data`]: the sequences file;
 //! - [`split`]: train / validation / test, by group and date;
 //! - [`metrics`]: precision, recall, F1, false-positive rate, the threshold;
-//! - [`trainer`]: the procedure.
+//! - [`trainer`]: the procedure;
+//! - [`eval`]: the test part judged (per ecosystem, false positives, small packages);
+//! - [`baseline`]: logistic regression on feature counts, the bar the BERT must clear.
 
+pub mod baseline;
 pub mod data;
+pub mod eval;
 pub mod metrics;
 pub mod split;
 pub mod trainer;

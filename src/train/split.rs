@@ -203,6 +203,8 @@ mod tests {
             version: "1.0.0".into(),
             added: added.map(str::to_owned),
             ids: vec![],
+            uncapped_len: 0,
+            files_parsed: None,
         }
     }
 

@@ -82,6 +82,9 @@ pub struct TrainOptions {
     pub ema: f64,
     /// Use only this many examples (quick trials); 0 for all.
     pub limit: usize,
+    /// Leave every malicious npm package out of training and validation (the
+    /// cross-ecosystem test: npm benign packages stay, the test part is unchanged).
+    pub no_npm_malware: bool,
     pub split: SplitOptions,
     /// Text stored in the model file's metadata.
     pub description: String,
@@ -117,6 +120,7 @@ impl Default for TrainOptions {
             select_by_f1: false,
             ema: 0.0,
             limit: 0,
+            no_npm_malware: false,
             split: SplitOptions::default(),
             description: String::new(),
         }
@@ -437,7 +441,7 @@ fn weighted_log_loss(scores: &[f32], malicious: &[bool], weights: &[f32]) -> f64
 /// Weight of each row: its multiplicity `m` (how many identical packages it stands for,
 /// already raised to the chosen power), times the balancing factor of its (ecosystem, label)
 /// cell, `(M / (cells · M_cell))^balance` where `M` sums multiplicities; scaled to mean 1.
-fn cell_weights(rows: &[&Example], multiplicity: &[f64], balance: f64) -> Vec<f32> {
+pub fn cell_weights(rows: &[&Example], multiplicity: &[f64], balance: f64) -> Vec<f32> {
     let mut mass: HashMap<(Ecosystem, bool), f64> = HashMap::new();
     for (e, m) in rows.iter().zip(multiplicity) {
         *mass.entry((e.ecosystem, e.malicious)).or_default() += m;
@@ -451,6 +455,36 @@ fn cell_weights(rows: &[&Example], multiplicity: &[f64], balance: f64) -> Vec<f3
         .collect();
     let mean = raw.iter().sum::<f64>() / raw.len().max(1) as f64;
     raw.iter().map(|w| (w / mean) as f32).collect()
+}
+
+/// Keeps one row of identical (sequence, label, ecosystem) examples when `dedupe`, with its
+/// multiplicity (the number of copies)^`power`; otherwise every row with multiplicity 1.
+pub fn dedupe_rows<'a>(
+    rows: &[&'a Example],
+    dedupe: bool,
+    power: f64,
+) -> (Vec<&'a Example>, Vec<f64>) {
+    let mut out: Vec<&Example> = Vec::new();
+    let mut multiplicity: Vec<f64> = Vec::new();
+    let mut first: HashMap<(&[u32], bool, Ecosystem), usize> = HashMap::new();
+    for &e in rows {
+        if !dedupe {
+            out.push(e);
+            multiplicity.push(1.0);
+            continue;
+        }
+        let key = (e.ids.as_slice(), e.malicious, e.ecosystem);
+        match first.get(&key) {
+            Some(&i) => multiplicity[i] += 1.0,
+            None => {
+                first.insert(key, out.len());
+                out.push(e);
+                multiplicity.push(1.0);
+            }
+        }
+    }
+    let multiplicity = multiplicity.iter().map(|m| m.powf(power)).collect();
+    (out, multiplicity)
 }
 
 /// Trains, evaluates, writes the model files; `log` receives progress lines.
@@ -498,9 +532,19 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
             .map(|(e, _)| e)
             .collect()
     };
-    let train_rows = of(Part::Train);
-    let valid_rows = of(Part::Valid);
+    let mut train_rows = of(Part::Train);
+    let mut valid_rows = of(Part::Valid);
     let test_rows = of(Part::Test);
+    if opts.no_npm_malware {
+        let npm_malware = |e: &&Example| e.malicious && e.ecosystem == Ecosystem::Npm;
+        let before = train_rows.len() + valid_rows.len();
+        train_rows.retain(|e| !npm_malware(e));
+        valid_rows.retain(|e| !npm_malware(e));
+        log(&format!(
+            "cross-ecosystem: {} malicious npm packages left out of training and validation",
+            before - train_rows.len() - valid_rows.len()
+        ));
+    }
     if train_rows.is_empty() || valid_rows.is_empty() {
         return Err(TrainError::Data(
             "too few packages to train and validate".into(),
@@ -641,29 +685,7 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
 
     // Fine-tuning.
     let started = Instant::now();
-    let mut ft_rows: Vec<&Example> = Vec::new();
-    let mut multiplicity: Vec<f64> = Vec::new();
-    let mut first: HashMap<(Vec<u32>, bool, Ecosystem), usize> = HashMap::new();
-    for e in &train_rows {
-        if !opts.dedupe {
-            ft_rows.push(e);
-            multiplicity.push(1.0);
-            continue;
-        }
-        let key = (e.ids.clone(), e.malicious, e.ecosystem);
-        match first.get(&key) {
-            Some(&i) => multiplicity[i] += 1.0,
-            None => {
-                first.insert(key, ft_rows.len());
-                ft_rows.push(e);
-                multiplicity.push(1.0);
-            }
-        }
-    }
-    let multiplicity: Vec<f64> = multiplicity
-        .iter()
-        .map(|m| m.powf(opts.dup_power))
-        .collect();
+    let (ft_rows, multiplicity) = dedupe_rows(&train_rows, opts.dedupe, opts.dup_power);
     let weights = cell_weights(&ft_rows, &multiplicity, opts.balance);
     let ft_framed: Vec<Vec<u32>> = ft_rows.iter().map(|e| frame(&e.ids)).collect();
     let lengths: Vec<usize> = ft_framed.iter().map(Vec::len).collect();
@@ -1054,6 +1076,8 @@ mod tests {
             version: String::new(),
             added: None,
             ids: vec![],
+            uncapped_len: 0,
+            files_parsed: None,
         };
         let rows = [mk(true), mk(true), mk(true), mk(false)];
         let refs: Vec<&Example> = rows.iter().collect();

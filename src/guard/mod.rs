@@ -1,0 +1,408 @@
+//! The guarded install, start to end: parse the manager's arguments, start the guard index,
+//! let the real manager resolve through it (so every artifact is judged before the manager
+//! may build or unpack it), judge what the resolution chose, decide under the user's policy,
+//! then hand over to the real manager, pointed at the same index so it installs exactly what
+//! was judged.
+//!
+//! [`prepare`] works out whether a command is an install to guard; [`Session::judge`] does
+//! the resolution, the scans and the decision; [`Session::delegate`] hands over.
+
+mod gate;
+mod npm;
+mod pip;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+pub use gate::{render_reasons, GuardGate, Judged, Outcome, Progress, Silent};
+
+use crate::archive::Ecosystem;
+use crate::delegate::Delegation;
+use crate::fetch::{FetchError, FetchOptions, Fetcher};
+use crate::index::GuardIndex;
+use crate::manager::ManagerError;
+use crate::model::{Detector, ModelError};
+use crate::policy::{self, Allowlist, Config, Flagged, Mode, PolicyError, Prompter, VerdictCache};
+
+/// The package managers Cerebro stands in front of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Manager {
+    Pip,
+    Npm,
+}
+
+impl Manager {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Manager::Pip => "pip",
+            Manager::Npm => "npm",
+        }
+    }
+}
+
+/// Why the guard could not do its work. Each is one line saying what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    #[error(transparent)]
+    Manager(#[from] ManagerError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error("cannot load the embedded model: {0}")]
+    Model(#[from] ModelError),
+    /// Something the guard cannot put in front of the scanner; it refuses rather than let it
+    /// through unjudged.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The resolution failed for a reason the guard saw (an unreachable upstream, a hash
+    /// mismatch, a download cut short): nothing was installed.
+    #[error("{0}")]
+    CannotJudge(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+impl GuardError {
+    fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> GuardError {
+        let what = what.into();
+        move |source| GuardError::Io { what, source }
+    }
+}
+
+/// One guarded command, as the user typed it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub manager: Manager,
+    pub args: Vec<OsString>,
+    pub cwd: PathBuf,
+}
+
+/// What to do with a command.
+pub enum Prepared {
+    /// Not an install, or the policy is `off`: run the real manager as is.
+    PassThrough(Delegation),
+    /// An install to judge.
+    Install(Box<Session>),
+}
+
+/// Works out whether `request` is an install, and if so sets up its guard: the user's
+/// config, the real manager, the upstream registries, and the guard index in front of them.
+pub fn prepare(request: &Request, progress: Arc<dyn Progress>) -> Result<Prepared, GuardError> {
+    let config = Config::load()?;
+    match request.manager {
+        Manager::Pip => pip::prepare(request, config, progress),
+        Manager::Npm => npm::prepare(request, config, progress),
+    }
+}
+
+/// The real manager run as is, for a command reached from inside a guarded run
+/// (`CEREBRO_ACTIVE` set): the outer run already judged what it installs.
+pub fn prepare_passthrough(request: &Request) -> Result<Prepared, GuardError> {
+    let command = match request.manager {
+        Manager::Pip => crate::manager::real::real_pip()?,
+        Manager::Npm => vec![crate::manager::real::find_real("npm")?.into_os_string()],
+    };
+    let mut d = Delegation::new(command).args(request.args.clone());
+    d.cwd = Some(request.cwd.clone());
+    Ok(Prepared::PassThrough(d))
+}
+
+/// What happens to a package in this install.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Judged and not flagged.
+    Install,
+    /// Flagged, and installed by the user's choice this once.
+    Allowed,
+    /// Flagged, and on the allowlist (or just added to it).
+    Allowlisted,
+    /// Flagged, installed with a warning (`warn`).
+    Warned,
+    /// Flagged and not installed: the install stops.
+    Blocked,
+    /// Could not be read or judged: the install stops.
+    Unreadable,
+}
+
+/// One package of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackageReport {
+    pub ecosystem: Ecosystem,
+    pub name: String,
+    pub version: String,
+    pub file: String,
+    pub sha256: String,
+    pub score: Option<f32>,
+    pub verdict: Option<&'static str>,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
+/// The install's outcome, before any hand-over.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub manager: Manager,
+    pub packages: Vec<PackageReport>,
+    /// Packages flagged (whatever was then decided).
+    pub flagged: usize,
+    pub decision: Decision,
+    #[serde(serialize_with = "ser_ms", rename = "elapsed_ms")]
+    pub elapsed: Duration,
+    /// Why the guard stopped without a policy decision (could not judge).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+/// The decision for the whole install.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    /// Hand over to the real manager.
+    Proceed,
+    /// A flagged package was not allowed (policy, or the user aborted).
+    Blocked,
+    /// Something could not be judged: fail closed.
+    CannotJudge,
+}
+
+/// An install being guarded: its index, its gate, and the hand-over prepared.
+pub struct Session {
+    runtime: tokio::runtime::Runtime,
+    index: GuardIndex,
+    gate: Arc<GuardGate>,
+    started: Instant,
+    manager: Manager,
+    flow: Flow,
+    /// Kept alive for the scratch files the hand-over reads (sanitised requirement files).
+    _scratch: tempfile::TempDir,
+    delegation: Delegation,
+}
+
+enum Flow {
+    Pip(pip::PipFlow),
+    Npm(npm::NpmFlow),
+}
+
+impl Session {
+    /// Resolves, judges and decides. `interactive` says whether the prompt may ask (a
+    /// terminal and no `CI`); the prompter asks.
+    pub fn judge(
+        &mut self,
+        interactive: bool,
+        prompter: &mut dyn Prompter,
+    ) -> Result<Report, GuardError> {
+        match &self.flow {
+            Flow::Pip(flow) => pip::judge(self, flow, interactive, prompter),
+            Flow::Npm(flow) => npm::judge(self, flow, interactive, prompter),
+        }
+    }
+
+    /// Hands over to the real manager (only after a `Proceed` decision) and returns its exit
+    /// code. The guard index keeps serving while it runs, so what it installs is what was
+    /// judged.
+    pub fn delegate(self) -> std::io::Result<i32> {
+        let code = self.delegation.run();
+        self.index.stop();
+        code
+    }
+
+    /// The command the hand-over runs.
+    pub fn delegation(&self) -> &Delegation {
+        &self.delegation
+    }
+
+    /// Resolution loop shared by both managers: run `resolve`, and when it failed because the
+    /// gate refused flagged packages, decide on them (the prompt may allow some) and try
+    /// again; returns once the resolution succeeded or the decision is to stop.
+    fn resolve_loop(
+        &self,
+        interactive: bool,
+        prompter: &mut dyn Prompter,
+        mut resolve: impl FnMut() -> Result<crate::delegate::Captured, GuardError>,
+    ) -> Result<Resolved, GuardError> {
+        for _ in 0..8 {
+            self.index.clear_incidents();
+            let run = resolve()?;
+            let refused = self.gate.take_refused();
+            if run.code == 0 && refused.is_empty() {
+                return Ok(Resolved::Done);
+            }
+            if !refused.is_empty() {
+                if let Some(stop) = self.decide(&refused, interactive, prompter)? {
+                    return Ok(Resolved::Stopped(stop));
+                }
+                continue;
+            }
+            // The resolution failed with nothing refused: a fetch problem the index saw, or
+            // the manager's own complaint (no such package, conflicts).
+            if let Some(incident) = self.index.incidents().into_iter().find(|i| i.cannot_judge) {
+                return Err(GuardError::CannotJudge(incident.detail));
+            }
+            return Ok(Resolved::ManagerFailed);
+        }
+        Err(GuardError::Unsupported(
+            "the resolution kept finding new flagged packages; giving up".into(),
+        ))
+    }
+
+    /// Decides on packages the policy stops; `Some` when the install must stop. Allowed ones
+    /// are let through for the rest of this install (and the allowlist updated).
+    fn decide(
+        &self,
+        stopped: &[Judged],
+        interactive: bool,
+        prompter: &mut dyn Prompter,
+    ) -> Result<Option<Decision>, GuardError> {
+        // Fail closed: what cannot be judged is not offered at the prompt (only the
+        // allowlist lets it through).
+        if stopped
+            .iter()
+            .any(|j| matches!(j.outcome, Outcome::Unreadable(_)))
+        {
+            return Ok(Some(Decision::CannotJudge));
+        }
+        let flagged: Vec<Flagged> = stopped.iter().map(Judged::flagged).collect();
+        let mode = self.gate.config().mode;
+        let decision = policy::decide(mode, &flagged, interactive, prompter)
+            .map_err(GuardError::io("the prompt failed"))?;
+        for &i in decision.once.iter().chain(&decision.always) {
+            self.gate.allow_once(&flagged[i].sha256);
+        }
+        if !decision.always.is_empty() {
+            let entries: Vec<_> = decision
+                .always
+                .iter()
+                .map(|&i| policy::Entry::new(flagged[i].ecosystem, &flagged[i].name, None))
+                .collect::<Result<_, _>>()?;
+            let list = Allowlist::update_default(|list| {
+                for e in entries {
+                    list.add(e);
+                }
+                list.clone()
+            })?;
+            self.gate.set_allowlist(list);
+        }
+        if decision.proceed {
+            for &i in &decision.warned {
+                self.gate.allow_once(&flagged[i].sha256);
+            }
+            Ok(None)
+        } else {
+            Ok(Some(Decision::Blocked))
+        }
+    }
+
+    /// The report of everything judged so far, with the decision.
+    fn report(&self, decision: Decision, error: Option<String>) -> Report {
+        let mode = self.gate.config().mode;
+        let judged = self.gate.judged();
+        let mut flagged = 0;
+        let packages = judged
+            .iter()
+            .map(|j| {
+                let concerning = match &j.outcome {
+                    Outcome::Unreadable(_) => true,
+                    Outcome::Judged { verdict, .. } => {
+                        verdict.is_some_and(|v| self.gate.config().flags(v))
+                    }
+                };
+                if concerning {
+                    flagged += 1;
+                }
+                let action = match (&j.outcome, concerning, self.gate.stops(j)) {
+                    (_, false, _) => Action::Install,
+                    (Outcome::Unreadable(_), _, true) => Action::Unreadable,
+                    (_, true, true) if mode == Mode::Warn => Action::Warned,
+                    (_, true, true) => Action::Blocked,
+                    (_, true, false) if self.gate.allowlisted(j) => Action::Allowlisted,
+                    (_, true, false) if mode == Mode::Warn => Action::Warned,
+                    (_, true, false) => Action::Allowed,
+                };
+                let (score, verdict, reasons) = match &j.outcome {
+                    Outcome::Judged {
+                        score,
+                        verdict,
+                        reasons,
+                    } => (*score, verdict.map(|v| v.as_str()), reasons.clone()),
+                    Outcome::Unreadable(why) => (None, None, vec![why.clone()]),
+                };
+                PackageReport {
+                    ecosystem: j.ecosystem,
+                    name: j.name.clone(),
+                    version: j.version.clone(),
+                    file: j.file.clone(),
+                    sha256: j.sha256.clone(),
+                    score,
+                    verdict,
+                    action,
+                    reasons: if concerning { reasons } else { Vec::new() },
+                }
+            })
+            .collect();
+        Report {
+            manager: self.manager,
+            packages,
+            flagged,
+            decision,
+            elapsed: self.started.elapsed(),
+            error,
+        }
+    }
+}
+
+enum Resolved {
+    Done,
+    Stopped(Decision),
+    ManagerFailed,
+}
+
+/// The parts every session needs: runtime, fetcher, gate.
+struct Parts {
+    runtime: tokio::runtime::Runtime,
+    fetcher: Fetcher,
+    gate: Arc<GuardGate>,
+}
+
+fn parts(
+    config: Config,
+    extra_ca_file: Option<PathBuf>,
+    progress: Arc<dyn Progress>,
+) -> Result<Parts, GuardError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(GuardError::io("cannot start the guard's runtime"))?;
+    let cache_root = FetchOptions::default_cache_root().ok_or_else(|| {
+        GuardError::Unsupported("no cache folder: set CEREBRO_CACHE_DIR or HOME".to_owned())
+    })?;
+    let mut options = FetchOptions::new(cache_root);
+    options.extra_ca_file = extra_ca_file;
+    let fetcher = Fetcher::new(options)?;
+    let verdicts = policy::cache_dir().and_then(|d| VerdictCache::open(d.join("verdicts")).ok());
+    let allowlist = Allowlist::load_default()?;
+    let detector = Arc::new(Detector::embedded()?);
+    let gate = Arc::new(GuardGate::new(
+        detector, config, verdicts, allowlist, progress,
+    ));
+    Ok(Parts {
+        runtime,
+        fetcher,
+        gate,
+    })
+}

@@ -1,0 +1,390 @@
+//! The npm flow: resolve with `npm install --package-lock-only --ignore-scripts` in a scratch
+//! copy of the project (the user's `package.json` and lockfile stay as they are), through
+//! the guard index; judge every tarball of the resulting lockfile; decide; hand over to the
+//! user's own npm command pointed at the same index.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::{
+    parts, Decision, GuardError, Manager, Prepared, Progress, Report, Request, Resolved, Session,
+};
+use crate::archive::Ecosystem;
+use crate::delegate::Delegation;
+use crate::index::{Admission, GuardIndex, IndexConfig, NpmUpstream};
+use crate::manager::npm::{self as args, NpmCommand, NpmKind};
+use crate::manager::{self, real};
+use crate::policy::{Config, Mode, Prompter};
+
+/// Files of the project the resolution needs, copied into the scratch folder.
+const PROJECT_FILES: [&str; 4] = [
+    "package.json",
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    ".npmrc",
+];
+
+pub(super) struct NpmFlow {
+    /// The resolution run in the scratch project; `None` for `npm ci` (the lockfile is the
+    /// resolution).
+    resolve: Option<Delegation>,
+    /// The lockfile to judge after the resolution.
+    lockfile: PathBuf,
+    local_paths: Vec<PathBuf>,
+}
+
+pub(super) fn prepare(
+    request: &Request,
+    config: Config,
+    progress: Arc<dyn Progress>,
+) -> Result<Prepared, GuardError> {
+    let real = real::find_real("npm")?;
+    let pass = || {
+        let mut d = Delegation::new(vec![real.clone().into_os_string()]).args(request.args.clone());
+        d.cwd = Some(request.cwd.clone());
+        Prepared::PassThrough(d)
+    };
+    let install = match args::parse(&request.args)? {
+        NpmCommand::Install(install) => install,
+        NpmCommand::Other => return Ok(pass()),
+    };
+    if config.mode == Mode::Off {
+        return Ok(pass());
+    }
+    if let Some(spec) = install.urls.first() {
+        return Err(GuardError::Unsupported(format!(
+            "cannot guard the package spec {spec} (git or URL): install it from a registry, \
+             or download it and `npm install ./FILE.tgz` so it is scanned first"
+        )));
+    }
+    let project = if install.global {
+        None
+    } else {
+        Some(project_root(&request.cwd))
+    };
+    let env = manager::process_env;
+    let npmrc_dir = project.clone().unwrap_or_else(|| request.cwd.clone());
+    let npm_config = args::npm_config(&npmrc_dir, &install, &env)?;
+    let parts = parts(config, npm_config.cafile.clone(), progress)?;
+    let upstream = NpmUpstream {
+        registry: npm_config.registry.clone(),
+        scopes: npm_config
+            .scopes
+            .iter()
+            .map(|(s, u)| (s.clone(), u.clone()))
+            .collect(),
+        auth: npm_config.auth.clone(),
+    };
+    let index = parts
+        .runtime
+        .block_on(GuardIndex::start(IndexConfig {
+            fetcher: parts.fetcher.clone(),
+            gate: parts.gate.clone(),
+            pypi: Vec::new(),
+            npm: Some(upstream),
+        }))
+        .map_err(GuardError::io("cannot start the guard index on 127.0.0.1"))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("cerebro-npm-")
+        .tempdir()
+        .map_err(GuardError::io("cannot make a scratch folder"))?;
+    let guard_url = index.npm_url();
+    let work = scratch.path().join("project");
+    std::fs::create_dir_all(&work).map_err(GuardError::io("cannot make a scratch folder"))?;
+    match &project {
+        Some(root) => {
+            for name in PROJECT_FILES {
+                let from = root.join(name);
+                if from.is_file() {
+                    std::fs::copy(&from, work.join(name)).map_err(GuardError::io(format!(
+                        "cannot copy {} into the scratch folder",
+                        from.display()
+                    )))?;
+                }
+            }
+            if !work.join("package.json").exists() {
+                std::fs::write(work.join("package.json"), "{}\n")
+                    .map_err(GuardError::io("cannot write the scratch package.json"))?;
+            }
+        }
+        None => std::fs::write(work.join("package.json"), "{}\n")
+            .map_err(GuardError::io("cannot write the scratch package.json"))?,
+    }
+    let real_os = real.clone().into_os_string();
+    let (resolve, lockfile) = if install.kind == NpmKind::Ci {
+        let root = project.clone().unwrap_or_else(|| request.cwd.clone());
+        let lock = ["npm-shrinkwrap.json", "package-lock.json"]
+            .iter()
+            .map(|n| root.join(n))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| root.join("package-lock.json"));
+        (None, lock)
+    } else {
+        let mut d = Delegation::new(vec![real_os.clone()]).args(args::resolve_args(
+            &install,
+            &npm_config,
+            &guard_url,
+        ));
+        d.cwd = Some(work.clone());
+        // The scratch copy resolves like the project but must not write the user's cache
+        // of lockfile state anywhere else.
+        (Some(d), work.join("package-lock.json"))
+    };
+    let mut delegation =
+        Delegation::new(vec![real_os]).args(args::guarded_args(&install, &npm_config, &guard_url));
+    delegation.cwd = Some(request.cwd.clone());
+    let local_paths = install
+        .local_paths
+        .iter()
+        .map(|p| {
+            if p.is_absolute() {
+                p.clone()
+            } else {
+                request.cwd.join(p)
+            }
+        })
+        .collect();
+    Ok(Prepared::Install(Box::new(Session {
+        runtime: parts.runtime,
+        index,
+        gate: parts.gate,
+        started: std::time::Instant::now(),
+        manager: Manager::Npm,
+        flow: super::Flow::Npm(NpmFlow {
+            resolve,
+            lockfile,
+            local_paths,
+        }),
+        _scratch: scratch,
+        delegation,
+    })))
+}
+
+/// npm's project root: the nearest folder up from `cwd` with a `package.json`, else `cwd`.
+fn project_root(cwd: &Path) -> PathBuf {
+    cwd.ancestors()
+        .find(|d| d.join("package.json").is_file())
+        .unwrap_or(cwd)
+        .to_path_buf()
+}
+
+pub(super) fn judge(
+    session: &Session,
+    flow: &NpmFlow,
+    interactive: bool,
+    prompter: &mut dyn Prompter,
+) -> Result<Report, GuardError> {
+    let stopped: Vec<_> = flow
+        .local_paths
+        .iter()
+        .map(|p| session.gate.judge_local(Ecosystem::Npm, p))
+        .filter(|j| session.gate.stops(j))
+        .collect();
+    if !stopped.is_empty() {
+        if let Some(d) = session.decide(&stopped, interactive, prompter)? {
+            return Ok(session.report(d, None));
+        }
+    }
+    if let Some(resolve) = &flow.resolve {
+        let resolved = session.resolve_loop(interactive, prompter, || {
+            resolve
+                .run_captured()
+                .map_err(GuardError::io("cannot run npm"))
+        });
+        match resolved {
+            Ok(Resolved::Done) => {}
+            Ok(Resolved::Stopped(d)) => return Ok(session.report(d, None)),
+            Ok(Resolved::ManagerFailed) => return Ok(session.report(Decision::Proceed, None)),
+            Err(GuardError::CannotJudge(detail)) => {
+                return Ok(session.report(Decision::CannotJudge, Some(detail)));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let Ok(text) = std::fs::read(&flow.lockfile) else {
+        // `npm ci` without a lockfile: npm refuses on its own, and installs nothing.
+        return Ok(session.report(Decision::Proceed, None));
+    };
+    let lock: Value = serde_json::from_slice(&text).map_err(|e| {
+        GuardError::Unsupported(format!("cannot read {}: {e}", flow.lockfile.display()))
+    })?;
+    let packages = locked_packages(&lock);
+    let index = session.index.handle();
+    let results = session.runtime.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        let mut out = Vec::new();
+        for (name, version) in packages {
+            let tarball = match index.npm_tarball(&name, &version).await {
+                Ok(t) => t,
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            };
+            let index = index.clone();
+            set.spawn(async move { index.admit_npm(&tarball).await });
+        }
+        while let Some(r) = set.join_next().await {
+            out.push(r.unwrap_or_else(|e| Err(format!("internal error: {e}"))));
+        }
+        out
+    });
+    for r in results {
+        match r {
+            Ok((_, Admission::Serve | Admission::Refuse(_))) => {}
+            Err(detail) => return Ok(session.report(Decision::CannotJudge, Some(detail))),
+        }
+    }
+    let refused = session.gate.take_refused();
+    if !refused.is_empty() {
+        if let Some(d) = session.decide(&refused, interactive, prompter)? {
+            return Ok(session.report(d, None));
+        }
+    }
+    Ok(session.report(Decision::Proceed, None))
+}
+
+/// The registry packages of a lockfile (v1, v2 or v3) that npm would install on this
+/// machine: name and version, each once. Links, local folders and bundled packages (judged
+/// inside their parent's tarball) are left out, and so are optional packages for another
+/// platform, which npm skips.
+pub fn locked_packages(lock: &Value) -> Vec<(String, String)> {
+    let mut out = BTreeSet::new();
+    if let Some(packages) = lock.get("packages").and_then(Value::as_object) {
+        for (path, meta) in packages {
+            if path.is_empty() {
+                continue;
+            }
+            let flag = |k: &str| meta.get(k).and_then(Value::as_bool).unwrap_or(false);
+            if flag("link") || flag("inBundle") {
+                continue;
+            }
+            if let Some(resolved) = meta.get("resolved").and_then(Value::as_str) {
+                if resolved.starts_with("file:") || resolved.starts_with("git") {
+                    continue;
+                }
+            }
+            if flag("optional") && !platform_matches(meta) {
+                continue;
+            }
+            let name = meta
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .or_else(|| path.rsplit_once("node_modules/").map(|(_, n)| n.to_owned()));
+            let version = meta.get("version").and_then(Value::as_str);
+            if let (Some(name), Some(version)) = (name, version) {
+                out.insert((name, version.to_owned()));
+            }
+        }
+    } else if let Some(deps) = lock.get("dependencies").and_then(Value::as_object) {
+        v1_dependencies(deps, &mut out);
+    }
+    out.into_iter().collect()
+}
+
+fn v1_dependencies(deps: &serde_json::Map<String, Value>, out: &mut BTreeSet<(String, String)>) {
+    for (name, meta) in deps {
+        let flag = |k: &str| meta.get(k).and_then(Value::as_bool).unwrap_or(false);
+        let version = meta.get("version").and_then(Value::as_str).unwrap_or("");
+        let local =
+            version.starts_with("file:") || version.contains("://") || version.starts_with("git");
+        if !flag("bundled") && !local && !version.is_empty() {
+            out.insert((name.clone(), version.to_owned()));
+        }
+        if let Some(nested) = meta.get("dependencies").and_then(Value::as_object) {
+            v1_dependencies(nested, out);
+        }
+    }
+}
+
+/// Whether a package's `os` and `cpu` lists (npm's `["linux", "!win32"]` form) admit this
+/// machine.
+fn platform_matches(meta: &Value) -> bool {
+    let os = match std::env::consts::OS {
+        "macos" => "darwin",
+        "windows" => "win32",
+        other => other,
+    };
+    let cpu = match std::env::consts::ARCH {
+        "x86_64" => "x64",
+        "aarch64" => "arm64",
+        "x86" => "ia32",
+        other => other,
+    };
+    allowed(meta.get("os"), os) && allowed(meta.get("cpu"), cpu)
+}
+
+fn allowed(list: Option<&Value>, here: &str) -> bool {
+    let Some(list) = list.and_then(Value::as_array) else {
+        return true;
+    };
+    let items: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
+    if items.iter().any(|i| i.strip_prefix('!') == Some(here)) {
+        return false;
+    }
+    let positive: Vec<&&str> = items.iter().filter(|i| !i.starts_with('!')).collect();
+    positive.is_empty() || positive.iter().any(|i| **i == here)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn lockfile_v3_packages() {
+        let lock = json!({
+            "lockfileVersion": 3,
+            "packages": {
+                "": {"name": "app"},
+                "node_modules/a": {"version": "1.0.0", "integrity": "sha512-x"},
+                "node_modules/a/node_modules/b": {"version": "2.0.0"},
+                "node_modules/alias": {"name": "real-name", "version": "3.0.0"},
+                "node_modules/@s/c": {"version": "1.2.3"},
+                "node_modules/linked": {"link": true, "resolved": "../x"},
+                "node_modules/local": {"version": "1.0.0", "resolved": "file:../local"},
+                "node_modules/bundled": {"version": "1.0.0", "inBundle": true},
+                "node_modules/nope": {"version": "1.0.0", "optional": true, "os": ["plan9"]},
+                "node_modules/yes": {"version": "1.0.0", "optional": true, "os": ["!plan9"]}
+            }
+        });
+        let got = locked_packages(&lock);
+        let want: Vec<(String, String)> = [
+            ("@s/c", "1.2.3"),
+            ("a", "1.0.0"),
+            ("b", "2.0.0"),
+            ("real-name", "3.0.0"),
+            ("yes", "1.0.0"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn lockfile_v1_dependencies() {
+        let lock = json!({"lockfileVersion": 1, "dependencies": {
+            "a": {"version": "1.0.0", "dependencies": {"b": {"version": "2.0.0"}}},
+            "c": {"version": "file:../c"},
+            "d": {"version": "1.0.0", "bundled": true}
+        }});
+        assert_eq!(
+            locked_packages(&lock),
+            vec![("a".into(), "1.0.0".into()), ("b".into(), "2.0.0".into())]
+        );
+    }
+
+    #[test]
+    fn platform_lists() {
+        assert!(allowed(None, "linux"));
+        assert!(allowed(Some(&json!(["linux", "darwin"])), "linux"));
+        assert!(!allowed(Some(&json!(["darwin"])), "linux"));
+        assert!(!allowed(Some(&json!(["!linux"])), "linux"));
+        assert!(allowed(Some(&json!(["!win32"])), "linux"));
+    }
+}

@@ -1,0 +1,235 @@
+//! The npm half of the guard index: packuments from the package's own registry with their
+//! tarball links pointing back at the guard, and tarballs served once admitted.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use serde_json::Value;
+
+use super::{
+    percent_decode, run_gate, serve_artifact, text, Admission, Candidate, NpmTarball, Shared,
+};
+use crate::archive::Ecosystem;
+use crate::fetch::FetchError;
+
+/// What npm asks a registry for when installing.
+const ACCEPT: &str = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*";
+
+/// Whether `name` is a valid npm package name in shape (`name` or `@scope/name`), so that
+/// it can be put in an upstream URL.
+fn valid_name(name: &str) -> bool {
+    let ok = |s: &str| {
+        !s.is_empty()
+            && s != "."
+            && s != ".."
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~!*'()".contains(&b))
+    };
+    match name.strip_prefix('@') {
+        Some(scoped) => scoped.split_once('/').is_some_and(|(s, n)| ok(s) && ok(n)),
+        None => ok(name) && !name.starts_with('.') && !name.starts_with('_'),
+    }
+}
+
+pub(super) async fn route(shared: &Arc<Shared>, rest: &str, headers: &HeaderMap) -> Response {
+    if shared.npm.is_none() {
+        return text(
+            StatusCode::NOT_FOUND,
+            "this guard index has no npm registry",
+        );
+    }
+    let decoded = percent_decode(rest);
+    if decoded.starts_with("-/") {
+        // Registry endpoints (audit, ping, search): not needed to install.
+        return text(StatusCode::NOT_FOUND, "cerebro guard index: not served");
+    }
+    if let Some((name, file)) = decoded.split_once("/-/") {
+        if !valid_name(name) || file.contains('/') {
+            return text(StatusCode::NOT_FOUND, "no such tarball");
+        }
+        return tarball(shared, name, file).await;
+    }
+    let name = decoded.trim_end_matches('/');
+    if !valid_name(name) {
+        return text(StatusCode::NOT_FOUND, "no such package");
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    match load_packument(shared, name, accept.as_deref()).await {
+        Ok(Some(doc)) => {
+            let mut r = Response::new(Body::from(doc.to_string()));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+        Ok(None) => text(StatusCode::NOT_FOUND, format!("no package {name}")),
+        Err(detail) => text(StatusCode::BAD_GATEWAY, format!("cerebro: {detail}")),
+    }
+}
+
+/// Fetches the packument of `name` from its registry, records its tarballs, and returns it
+/// with every tarball link pointing at the guard; `None` when the registry has no such
+/// package.
+pub(super) async fn load_packument(
+    shared: &Arc<Shared>,
+    name: &str,
+    accept: Option<&str>,
+) -> Result<Option<Value>, String> {
+    let npm = shared.npm.as_ref().ok_or("no npm registry configured")?;
+    let registry = npm.registry_for(name);
+    let url = registry
+        .join(&name.replacen('/', "%2f", 1))
+        .map_err(|e| format!("bad registry URL {registry}: {e}"))?;
+    let doc = match shared
+        .fetcher
+        .document(&url, accept.unwrap_or(ACCEPT), npm.auth_for(&url))
+        .await
+    {
+        Ok(doc) => doc,
+        Err(FetchError::NotFound { .. }) => return Ok(None),
+        Err(e) => {
+            let detail = e.to_string();
+            shared.incident(Ecosystem::Npm, name, detail.clone(), true);
+            return Err(detail);
+        }
+    };
+    let mut json: Value = serde_json::from_slice(&doc.body).map_err(|e| {
+        let detail = format!("unreadable packument of {name} from {}: {e}", doc.url);
+        shared.incident(Ecosystem::Npm, name, detail.clone(), true);
+        detail
+    })?;
+    let mut found = Vec::new();
+    if let Some(versions) = json.get_mut("versions").and_then(Value::as_object_mut) {
+        for (version, meta) in versions.iter_mut() {
+            let Some(dist) = meta.get_mut("dist").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            let Some(tarball) = dist
+                .get("tarball")
+                .and_then(Value::as_str)
+                .and_then(|t| doc.url.join(t).ok())
+            else {
+                continue;
+            };
+            let Some(file) = tarball
+                .path_segments()
+                .and_then(|mut s| s.next_back())
+                .map(percent_decode)
+                .filter(|f| !f.is_empty() && !f.contains('/'))
+            else {
+                continue;
+            };
+            let local = format!("{}npm/{name}/-/{file}", shared.base);
+            found.push(NpmTarball {
+                name: name.to_owned(),
+                version: version.clone(),
+                url: tarball,
+                integrity: dist
+                    .get("integrity")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                shasum: dist
+                    .get("shasum")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            });
+            dist.insert("tarball".into(), Value::String(local));
+            // Registry signatures cover the upstream URL's package, not ours: npm checks them
+            // only on `npm audit signatures`, but drop them so nothing is misread.
+            dist.remove("signatures");
+            dist.remove("attestations");
+        }
+    }
+    let mut tarballs = shared.tarballs.lock().expect("lock");
+    for t in found {
+        let file = t
+            .url
+            .path_segments()
+            .and_then(|mut s| s.next_back())
+            .map(percent_decode)
+            .unwrap_or_default();
+        tarballs.insert((name.to_owned(), file), t);
+    }
+    Ok(Some(json))
+}
+
+async fn tarball(shared: &Arc<Shared>, name: &str, file: &str) -> Response {
+    let key = (name.to_owned(), file.to_owned());
+    let mut known = shared.tarballs.lock().expect("lock").get(&key).cloned();
+    if known.is_none() {
+        // A lockfile's `resolved` URL can name a tarball whose packument npm did not ask for.
+        match load_packument(shared, name, None).await {
+            Ok(_) => known = shared.tarballs.lock().expect("lock").get(&key).cloned(),
+            Err(detail) => return text(StatusCode::BAD_GATEWAY, format!("cerebro: {detail}")),
+        }
+    }
+    let Some(t) = known else {
+        return text(
+            StatusCode::NOT_FOUND,
+            format!("no tarball {file} of {name}"),
+        );
+    };
+    match admit_tarball(shared, &t).await {
+        Ok((candidate, Admission::Serve)) => serve_artifact(shared, &candidate.artifact).await,
+        Ok((_, Admission::Refuse(why))) => text(StatusCode::FORBIDDEN, format!("cerebro: {why}")),
+        Err(detail) => text(StatusCode::BAD_GATEWAY, format!("cerebro: {detail}")),
+    }
+}
+
+/// Fetches and verifies a tarball, then asks the gate.
+pub(super) async fn admit_tarball(
+    shared: &Arc<Shared>,
+    t: &NpmTarball,
+) -> Result<(Candidate, Admission), String> {
+    let auth = shared.npm.as_ref().and_then(|n| n.auth_for(&t.url));
+    let artifact = match shared.fetcher.artifact(&t.url, &t.expected(), auth).await {
+        Ok(a) => a,
+        Err(e) => {
+            let detail = format!("{}@{}: {e}", t.name, t.version);
+            shared.incident(Ecosystem::Npm, &t.name, detail.clone(), true);
+            return Err(detail);
+        }
+    };
+    let filename = t
+        .url
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .map(percent_decode)
+        .unwrap_or_else(|| format!("{}-{}.tgz", t.name, t.version));
+    let candidate = Candidate {
+        ecosystem: Ecosystem::Npm,
+        name: t.name.clone(),
+        version: Some(t.version.clone()),
+        filename,
+        url: t.url.clone(),
+        artifact,
+    };
+    let (candidate, admission) = run_gate(shared, candidate).await;
+    if let Admission::Refuse(why) = &admission {
+        shared.incident(Ecosystem::Npm, &t.name, why.clone(), false);
+    }
+    Ok((candidate, admission))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_names() {
+        for ok in ["left-pad", "@types/node", "a.b", "x_y"] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in [
+            "", "..", "../x", "@scope", "@/x", "a/b", ".hidden", "a b", "@s/../x",
+        ] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+}

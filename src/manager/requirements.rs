@@ -1,0 +1,596 @@
+//! pip requirement and constraint files, read the way pip reads them: logical lines (a `\` at
+//! the end joins the next, `#` after whitespace starts a comment), `${VAR}` expansion, nested
+//! `-r`/`-c` relative to the including file, and the index options pip takes from them. Files
+//! that name an index are copied, sanitised, so that pip resolves only through the guard.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::pip::{
+    classify_editable, classify_requirement, is_remote, is_url, FileIndexOption, OptKind, ReqKind,
+    REQ_FILE_OPTIONS,
+};
+use super::{absolute, shell_quote, shlex_split, ManagerError};
+
+/// Every file read for one install, each once, with what it includes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tree {
+    files: Vec<File>,
+    by_path: HashMap<PathBuf, usize>,
+}
+
+#[derive(Debug, Clone)]
+struct File {
+    path: PathBuf,
+    lines: Vec<Line>,
+}
+
+#[derive(Debug, Clone)]
+enum Line {
+    /// A requirement (or `-e …`) line, kept as written before `${VAR}` expansion: pip resolves
+    /// its local paths against the working folder, not the file, so a copy needs no change.
+    Verbatim(String),
+    /// `-r FILE` or `-c FILE`; pip ignores any other option on such a line.
+    Nested { constraint: bool, target: Target },
+    /// Options only (index options, `--pre`, `--hash`-less settings, …).
+    Options(Vec<FileOpt>),
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    Local(usize),
+    Remote(String),
+}
+
+#[derive(Debug, Clone)]
+struct FileOpt {
+    kind: OptKind,
+    /// The option's value, `${VAR}` expanded (local find-links made absolute).
+    value: Option<String>,
+    /// The words as written (after expansion), for the sanitised copy.
+    words: Vec<String>,
+}
+
+/// What the files of one install say, gathered in pip's order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Collected {
+    pub index_options: Vec<FileIndexOption>,
+    pub find_links: Vec<String>,
+    pub remote_find_links: Vec<String>,
+    pub requirement_files: Vec<PathBuf>,
+    pub constraint_files: Vec<PathBuf>,
+    pub remote_files: Vec<String>,
+    pub local_paths: Vec<PathBuf>,
+    pub urls: Vec<String>,
+}
+
+impl Tree {
+    /// The file with id `id`, as read (absolute).
+    pub fn path_of(&self, id: usize) -> PathBuf {
+        self.files[id].path.clone()
+    }
+
+    /// Reads `path` (given on the command line, relative to `cwd`) and everything it
+    /// includes; returns the file's id.
+    pub fn read(
+        &mut self,
+        path: &Path,
+        constraint: bool,
+        cwd: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+        out: &mut Collected,
+    ) -> Result<usize, ManagerError> {
+        let path = absolute(cwd, path);
+        let mut stack = Vec::new();
+        self.read_file(&path, constraint, None, cwd, env, out, &mut stack)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn read_file(
+        &mut self,
+        path: &Path,
+        constraint: bool,
+        from: Option<&Path>,
+        cwd: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+        out: &mut Collected,
+        stack: &mut Vec<PathBuf>,
+    ) -> Result<usize, ManagerError> {
+        let kind = if constraint {
+            "constraint"
+        } else {
+            "requirement"
+        };
+        let bytes = std::fs::read(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                ManagerError::MissingFile {
+                    kind,
+                    path: path.to_owned(),
+                    from: from.map(Path::to_owned),
+                }
+            } else {
+                ManagerError::Read {
+                    path: path.to_owned(),
+                    source,
+                }
+            }
+        })?;
+        let key = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+        if let Some(at) = stack.iter().position(|p| *p == key) {
+            let mut chain: Vec<String> = stack[at..]
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            chain.push(key.display().to_string());
+            return Err(ManagerError::Cycle {
+                chain: chain.join(" → "),
+            });
+        }
+        if constraint {
+            out.constraint_files.push(path.to_owned());
+        } else {
+            out.requirement_files.push(path.to_owned());
+        }
+        if let Some(&id) = self.by_path.get(&key) {
+            // Read before, from another branch (not a loop): pip reads it again, and so its
+            // options apply again.
+            self.replay(id, out);
+            return Ok(id);
+        }
+        stack.push(key.clone());
+        let text = String::from_utf8_lossy(&bytes);
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let dir = path.parent().unwrap_or(Path::new("/")).to_owned();
+        let mut lines = Vec::new();
+        for (number, raw) in logical_lines(text) {
+            let expanded = expand_env(&raw, env);
+            let syntax = |message: String| ManagerError::Syntax {
+                path: path.to_owned(),
+                line: number,
+                message,
+            };
+            let (args, options) = break_args_options(&expanded);
+            if !args.is_empty() {
+                match classify_requirement(&args, cwd) {
+                    ReqKind::Local(p) => out.local_paths.push(p),
+                    ReqKind::Url(u) => out.urls.push(u),
+                    ReqKind::Name(_) => {}
+                }
+                lines.push(Line::Verbatim(raw));
+                continue;
+            }
+            let words = shlex_split(&options).ok_or_else(|| {
+                syntax(format!("unclosed quote in `{}`", super::redact(&options)))
+            })?;
+            let opts = parse_options(&words).map_err(|e| match e {
+                ManagerError::MissingValue { option, .. } => {
+                    syntax(format!("{option} needs a value"))
+                }
+                other => other,
+            })?;
+            if let Some(edit) = opts.iter().find(|o| o.kind == OptKind::Editable) {
+                let value = edit.value.clone().unwrap_or_default();
+                match classify_editable(&value, cwd) {
+                    ReqKind::Local(p) => out.local_paths.push(p),
+                    ReqKind::Url(u) => out.urls.push(u),
+                    ReqKind::Name(_) => {}
+                }
+                lines.push(Line::Verbatim(raw));
+                continue;
+            }
+            let nested = opts
+                .iter()
+                .find(|o| o.kind == OptKind::Requirement)
+                .map(|o| (false, o))
+                .or_else(|| {
+                    opts.iter()
+                        .find(|o| o.kind == OptKind::Constraint)
+                        .map(|o| (true, o))
+                });
+            if let Some((nested_constraint, opt)) = nested {
+                let value = opt.value.clone().unwrap_or_default();
+                let target = if let Some(local) = file_url_path(&value) {
+                    self.include(&local, nested_constraint, path, cwd, env, out, stack)?
+                } else if is_remote(&value) {
+                    out.remote_files.push(value.clone());
+                    Target::Remote(value)
+                } else {
+                    self.include(
+                        &dir.join(&value),
+                        nested_constraint,
+                        path,
+                        cwd,
+                        env,
+                        out,
+                        stack,
+                    )?
+                };
+                lines.push(Line::Nested {
+                    constraint: nested_constraint,
+                    target,
+                });
+                continue;
+            }
+            let opts = resolve_find_links(opts, &dir);
+            apply(&opts, out);
+            lines.push(Line::Options(opts));
+        }
+        stack.pop();
+        let id = self.files.len();
+        self.files.push(File {
+            path: path.to_owned(),
+            lines,
+        });
+        self.by_path.insert(key, id);
+        Ok(id)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn include(
+        &mut self,
+        target: &Path,
+        constraint: bool,
+        from: &Path,
+        cwd: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+        out: &mut Collected,
+        stack: &mut Vec<PathBuf>,
+    ) -> Result<Target, ManagerError> {
+        let target = absolute(cwd, target);
+        let id = self.read_file(&target, constraint, Some(from), cwd, env, out, stack)?;
+        Ok(Target::Local(id))
+    }
+
+    /// Gathers again what a file already read says (a second inclusion).
+    fn replay(&self, id: usize, out: &mut Collected) {
+        for line in &self.files[id].lines {
+            match line {
+                Line::Options(opts) => apply(opts, out),
+                Line::Nested {
+                    target: Target::Local(inner),
+                    ..
+                } if *inner != id => self.replay(*inner, out),
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether file `id` (or one it includes) names an index or a remote find-links, or
+    /// holds a find-links relative to itself: then pip must read a sanitised copy.
+    fn needs_copy(&self, id: usize, memo: &mut HashMap<usize, bool>) -> bool {
+        if let Some(&known) = memo.get(&id) {
+            return known;
+        }
+        memo.insert(id, false);
+        let needs = self.files[id].lines.iter().any(|line| match line {
+            Line::Verbatim(_) => false,
+            Line::Nested {
+                target: Target::Local(inner),
+                ..
+            } => self.needs_copy(*inner, memo),
+            Line::Nested { .. } => false,
+            Line::Options(opts) => opts.iter().any(|o| {
+                matches!(
+                    o.kind,
+                    OptKind::IndexUrl | OptKind::ExtraIndexUrl | OptKind::FindLinks
+                )
+            }),
+        });
+        memo.insert(id, needs);
+        needs
+    }
+
+    /// The file pip should read instead of file `id`: the original when it needs no change,
+    /// else a sanitised copy under `scratch` (written once), whose index options are gone,
+    /// whose local find-links and nested files are absolute, and whose nested files are
+    /// themselves sanitised copies where needed.
+    pub fn sanitised(
+        &self,
+        id: usize,
+        scratch: &Path,
+        written: &mut HashMap<usize, PathBuf>,
+    ) -> Result<PathBuf, ManagerError> {
+        let mut memo = HashMap::new();
+        self.sanitised_inner(id, scratch, written, &mut memo)
+    }
+
+    fn sanitised_inner(
+        &self,
+        id: usize,
+        scratch: &Path,
+        written: &mut HashMap<usize, PathBuf>,
+        memo: &mut HashMap<usize, bool>,
+    ) -> Result<PathBuf, ManagerError> {
+        let file = &self.files[id];
+        if !self.needs_copy(id, memo) {
+            return Ok(file.path.clone());
+        }
+        if let Some(done) = written.get(&id) {
+            return Ok(done.clone());
+        }
+        let name = file
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "requirements.txt".to_owned());
+        let copy = scratch.join(format!("requirements-{id}-{name}"));
+        // Reserved before the nested files are written, so that a file included twice is
+        // copied once.
+        written.insert(id, copy.clone());
+        let mut text = format!("# sanitised by cerebro from {}\n", file.path.display());
+        for line in &file.lines {
+            match line {
+                Line::Verbatim(raw) => {
+                    text.push_str(raw);
+                    text.push('\n');
+                }
+                Line::Nested { constraint, target } => {
+                    let flag = if *constraint { "-c" } else { "-r" };
+                    let target = match target {
+                        Target::Local(inner) => self
+                            .sanitised_inner(*inner, scratch, written, memo)?
+                            .to_string_lossy()
+                            .into_owned(),
+                        Target::Remote(url) => url.clone(),
+                    };
+                    text.push_str(&format!("{flag} {}\n", shell_quote(&target)));
+                }
+                Line::Options(opts) => {
+                    let kept: Vec<String> = opts
+                        .iter()
+                        .filter_map(|o| match o.kind {
+                            OptKind::IndexUrl | OptKind::ExtraIndexUrl => None,
+                            OptKind::FindLinks => {
+                                let value = o.value.as_deref().unwrap_or_default();
+                                (!is_remote(value))
+                                    .then(|| format!("--find-links {}", shell_quote(value)))
+                            }
+                            _ => Some(
+                                o.words
+                                    .iter()
+                                    .map(|w| shell_quote(w))
+                                    .collect::<Vec<_>>()
+                                    .join(" "),
+                            ),
+                        })
+                        .collect();
+                    if !kept.is_empty() {
+                        text.push_str(&kept.join(" "));
+                        text.push('\n');
+                    }
+                }
+            }
+        }
+        std::fs::create_dir_all(scratch).map_err(|source| ManagerError::Write {
+            path: scratch.to_owned(),
+            source,
+        })?;
+        std::fs::write(&copy, text).map_err(|source| ManagerError::Write {
+            path: copy.clone(),
+            source,
+        })?;
+        Ok(copy)
+    }
+}
+
+/// Records the index options of one option line, as pip's `handle_option_line` applies them
+/// (only the first find-links of a line counts).
+fn apply(opts: &[FileOpt], out: &mut Collected) {
+    let mut find_links_seen = false;
+    for o in opts {
+        let value = o.value.clone().unwrap_or_default();
+        match o.kind {
+            OptKind::IndexUrl => out.index_options.push(FileIndexOption::IndexUrl(value)),
+            OptKind::ExtraIndexUrl => out
+                .index_options
+                .push(FileIndexOption::ExtraIndexUrl(value)),
+            OptKind::NoIndex => out.index_options.push(FileIndexOption::NoIndex),
+            OptKind::TrustedHost => out.index_options.push(FileIndexOption::TrustedHost(value)),
+            OptKind::FindLinks if !find_links_seen => {
+                find_links_seen = true;
+                if is_remote(&value) {
+                    out.remote_find_links.push(value.clone());
+                }
+                out.find_links.push(value.clone());
+                out.index_options.push(FileIndexOption::FindLinks(value));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// pip takes a file's first find-links relative to the file when that path exists, else as
+/// written (relative to the working folder); the later ones on the line are ignored, and so
+/// dropped here.
+fn resolve_find_links(opts: Vec<FileOpt>, dir: &Path) -> Vec<FileOpt> {
+    let mut seen = false;
+    opts.into_iter()
+        .filter_map(|mut o| {
+            if o.kind != OptKind::FindLinks {
+                return Some(o);
+            }
+            if seen {
+                return None;
+            }
+            seen = true;
+            let value = o.value.clone().unwrap_or_default();
+            if !is_url(&value) {
+                let beside = dir.join(&value);
+                if beside.exists() {
+                    o.value = Some(
+                        absolute(dir, Path::new(&value))
+                            .to_string_lossy()
+                            .into_owned(),
+                    );
+                }
+            }
+            Some(o)
+        })
+        .collect()
+}
+
+/// Parses the option words of one line with the options pip accepts in requirement files.
+fn parse_options(words: &[String]) -> Result<Vec<FileOpt>, ManagerError> {
+    let occurrences = super::pip::scan(words, REQ_FILE_OPTIONS, false)?;
+    Ok(occurrences
+        .into_iter()
+        .map(|occ| FileOpt {
+            kind: occ.kind,
+            value: occ.value,
+            words: words[occ.start..occ.end].to_vec(),
+        })
+        .collect())
+}
+
+/// The local path of a `file:` URL.
+pub(crate) fn file_url_path(value: &str) -> Option<PathBuf> {
+    let lower = value.get(..5)?.to_ascii_lowercase();
+    if lower != "file:" {
+        return None;
+    }
+    match reqwest::Url::parse(value) {
+        Ok(url) => url.to_file_path().ok(),
+        Err(_) => Some(PathBuf::from(&value[5..])),
+    }
+}
+
+/// The logical lines of a requirement file, numbered by their first physical line, with
+/// continuations joined and comments removed, as pip's `join_lines` and `ignore_comments`.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let is_comment_line = |line: &str| line.trim_start().starts_with('#');
+    let mut joined: Vec<(usize, String)> = Vec::new();
+    let mut pending: Option<(usize, String)> = None;
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        if !line.ends_with('\\') || is_comment_line(line) {
+            let line = if is_comment_line(line) {
+                format!(" {line}")
+            } else {
+                line.to_owned()
+            };
+            match pending.take() {
+                Some((first, mut acc)) => {
+                    acc.push_str(&line);
+                    joined.push((first, acc));
+                }
+                None => joined.push((number, line)),
+            }
+        } else {
+            let part = line.trim_matches('\\');
+            match &mut pending {
+                Some((_, acc)) => acc.push_str(part),
+                None => pending = Some((number, part.to_owned())),
+            }
+        }
+    }
+    if let Some(last) = pending {
+        joined.push(last);
+    }
+    joined
+        .into_iter()
+        .filter_map(|(number, line)| {
+            let line = strip_comment(&line).trim().to_owned();
+            (!line.is_empty()).then_some((number, line))
+        })
+        .collect()
+}
+
+/// `line` without its comment: from the first `#` that starts the line or follows
+/// whitespace (with that whitespace), as pip's `(^|\s+)#.*$`.
+fn strip_comment(line: &str) -> &str {
+    let mut previous_is_space = true;
+    for (at, c) in line.char_indices() {
+        if c == '#' && previous_is_space {
+            return line[..at].trim_end();
+        }
+        previous_is_space = c.is_whitespace();
+    }
+    line
+}
+
+/// Expands `${NAME}` (NAME of `A-Z`, `0-9`, `_`) from the environment; unset or empty
+/// variables stay as written, as pip does.
+fn expand_env(line: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let name_len = after
+            .bytes()
+            .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_')
+            .count();
+        if name_len > 0 && after[name_len..].starts_with('}') {
+            let name = &after[..name_len];
+            match env(name).filter(|v| !v.is_empty()) {
+                Some(value) => out.push_str(&value),
+                None => out.push_str(&rest[at..at + 2 + name_len + 1]),
+            }
+            rest = &after[name_len + 1..];
+        } else {
+            out.push_str("${");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Splits a line into its requirement part (the space-separated words before the first that
+/// starts with `-`) and its options, as pip's `break_args_options`.
+fn break_args_options(line: &str) -> (String, String) {
+    let tokens: Vec<&str> = line.split(' ').collect();
+    let first_option = tokens
+        .iter()
+        .position(|t| t.starts_with('-'))
+        .unwrap_or(tokens.len());
+    (
+        tokens[..first_option].join(" "),
+        tokens[first_option..].join(" "),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logical_lines_follow_pip() {
+        let text = "# comment\nrequests>=2 \\\n  [socks]  # trailing\n\n-i https://x/simple\npkg @ https://h/p.whl#sha256=ab\n  # indented comment \\\nlast \\";
+        let lines = logical_lines(text);
+        assert_eq!(
+            lines,
+            vec![
+                (2, "requests>=2   [socks]".to_owned()),
+                (5, "-i https://x/simple".to_owned()),
+                (6, "pkg @ https://h/p.whl#sha256=ab".to_owned()),
+                (8, "last".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn env_expansion_is_pips() {
+        let env = |name: &str| match name {
+            "TOKEN" => Some("s3cret".to_owned()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        assert_eq!(
+            expand_env("https://${TOKEN}@h/${EMPTY}/${UNSET}/${lower}/$TOKEN", &env),
+            "https://s3cret@h/${EMPTY}/${UNSET}/${lower}/$TOKEN"
+        );
+    }
+
+    #[test]
+    fn args_and_options_split_at_the_first_dash() {
+        assert_eq!(
+            break_args_options("foo==1 --hash=sha256:ab"),
+            ("foo==1".to_owned(), "--hash=sha256:ab".to_owned())
+        );
+        assert_eq!(
+            break_args_options("-e ./x"),
+            (String::new(), "-e ./x".to_owned())
+        );
+    }
+}

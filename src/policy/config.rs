@@ -1,0 +1,460 @@
+//! The user's policy settings: `config.toml` in [`config_dir`](super::config_dir), then the
+//! `CEREBRO_POLICY` variable on top.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::PolicyError;
+use crate::detect::{Thresholds, Verdict};
+
+/// What the guard does when a package is flagged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Stop the install; nothing is installed.
+    Block,
+    /// Ask, package by package, on a terminal; block when nobody can answer (CI, no TTY).
+    #[default]
+    Prompt,
+    /// Say what was flagged and install anyway.
+    Warn,
+    /// Install without a word (scanning still happens, for the cache and `--json`).
+    Off,
+}
+
+impl Mode {
+    /// Every mode, in the order help texts list them.
+    pub const ALL: [Mode; 4] = [Mode::Block, Mode::Prompt, Mode::Warn, Mode::Off];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Block => "block",
+            Mode::Prompt => "prompt",
+            Mode::Warn => "warn",
+            Mode::Off => "off",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = PolicyError;
+
+    /// Case-insensitive, surrounding spaces ignored: `Block`, ` warn ` are fine.
+    fn from_str(s: &str) -> Result<Mode, PolicyError> {
+        let wanted = s.trim();
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(wanted))
+            .ok_or_else(|| PolicyError::UnknownMode(s.to_owned()))
+    }
+}
+
+/// The known keys of `config.toml`, for the unknown-key error.
+const KNOWN_KEYS: &str = "policy, flag_suspicious, [thresholds] malicious, suspicious";
+
+/// The user's policy: what to do with flagged packages and where the score boundaries lie.
+///
+/// Read from `config.toml` in [`config_dir`](super::config_dir) (`~/.config/cerebro` on
+/// Linux, or `$CEREBRO_CONFIG_DIR`). Every key is optional; a missing file means the defaults:
+///
+/// ```toml
+/// policy = "prompt"          # block | prompt | warn | off
+/// flag_suspicious = false    # also stop on "suspicious" verdicts, not only "malicious"
+///
+/// [thresholds]               # scores from 0 to 1; leave out to use the model's own
+/// malicious = 0.85           # at or above: malicious
+/// suspicious = 0.42          # at or above (below malicious): suspicious
+/// ```
+///
+/// An unknown key, a value of the wrong type, a threshold outside 0..=1 or a `suspicious`
+/// above `malicious` is an error naming the file and the key, so a typo never silently
+/// weakens the guard. `CEREBRO_POLICY=block|prompt|warn|off` overrides `policy` for one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub mode: Mode,
+    /// Overrides the model's malicious threshold.
+    pub malicious: Option<f32>,
+    /// Overrides the suspicious threshold (by default half the malicious one).
+    pub suspicious: Option<f32>,
+    /// Treat `suspicious` verdicts like `malicious` ones (block, prompt or warn on them).
+    pub flag_suspicious: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            mode: Mode::Prompt,
+            malicious: None,
+            suspicious: None,
+            flag_suspicious: false,
+        }
+    }
+}
+
+impl Config {
+    /// The user's config: `config.toml` in [`config_dir`](super::config_dir) if it exists,
+    /// then `$CEREBRO_POLICY` over its mode.
+    pub fn load() -> Result<Config, PolicyError> {
+        let path = super::config_dir().map(|d| d.join(super::CONFIG_FILE));
+        let env = std::env::var_os(super::ENV_POLICY).map(|v| v.to_string_lossy().into_owned());
+        Config::load_from(path.as_deref(), env.as_deref())
+    }
+
+    /// [`Config::load`] with the file and the variable's value given: `path` `None` or a
+    /// missing file means the defaults; an empty `env_policy` counts as unset.
+    pub fn load_from(path: Option<&Path>, env_policy: Option<&str>) -> Result<Config, PolicyError> {
+        let mut config = match path {
+            Some(path) => match std::fs::read_to_string(path) {
+                Ok(text) => Config::parse(&text, path)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+                Err(error) => {
+                    return Err(PolicyError::Read {
+                        path: path.to_owned(),
+                        error,
+                    })
+                }
+            },
+            None => Config::default(),
+        };
+        if let Some(value) = env_policy.filter(|v| !v.trim().is_empty()) {
+            config.mode = value.parse().map_err(|_| PolicyError::BadEnv {
+                var: super::ENV_POLICY,
+                value: value.to_owned(),
+            })?;
+        }
+        Ok(config)
+    }
+
+    /// Parses the text of `config.toml`; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, PolicyError> {
+        let table = parse_table(text, path)?;
+        let mut config = Config::default();
+        let bad = |key: &str, problem: String| PolicyError::BadValue {
+            path: path.to_owned(),
+            key: key.to_owned(),
+            problem,
+        };
+        for (key, value) in &table {
+            match (key.as_str(), value) {
+                ("policy", toml::Value::String(s)) => {
+                    config.mode = s.parse().map_err(|_| {
+                        bad(
+                            "policy",
+                            format!("must be block, prompt, warn or off, not \"{s}\""),
+                        )
+                    })?
+                }
+                ("policy", other) => {
+                    return Err(bad(
+                        "policy",
+                        format!(
+                            "must be a string (\"block\", \"prompt\", \"warn\" or \"off\"), not {}",
+                            other.type_str()
+                        ),
+                    ))
+                }
+                ("flag_suspicious", toml::Value::Boolean(b)) => config.flag_suspicious = *b,
+                ("flag_suspicious", other) => {
+                    return Err(bad(
+                        "flag_suspicious",
+                        format!("must be true or false, not {}", other.type_str()),
+                    ))
+                }
+                ("thresholds", toml::Value::Table(thresholds)) => {
+                    for (name, value) in thresholds {
+                        let full = format!("thresholds.{name}");
+                        let slot = match name.as_str() {
+                            "malicious" => &mut config.malicious,
+                            "suspicious" => &mut config.suspicious,
+                            _ => return Err(unknown_key(path, &full)),
+                        };
+                        let score = match value {
+                            toml::Value::Float(f) => *f,
+                            toml::Value::Integer(i) => *i as f64,
+                            other => {
+                                return Err(bad(
+                                    &full,
+                                    format!(
+                                        "must be a number from 0 to 1, not {}",
+                                        other.type_str()
+                                    ),
+                                ))
+                            }
+                        };
+                        if !(0.0..=1.0).contains(&score) {
+                            return Err(bad(
+                                &full,
+                                format!("must be a number from 0 to 1, not {score}"),
+                            ));
+                        }
+                        *slot = Some(score as f32);
+                    }
+                }
+                ("thresholds", other) => {
+                    return Err(bad(
+                        "thresholds",
+                        format!("must be a table ([thresholds]), not {}", other.type_str()),
+                    ))
+                }
+                (key, _) => return Err(unknown_key(path, key)),
+            }
+        }
+        if let (Some(m), Some(s)) = (config.malicious, config.suspicious) {
+            if s > m {
+                return Err(bad(
+                    "thresholds.suspicious",
+                    format!("({s}) must not be above thresholds.malicious ({m})"),
+                ));
+            }
+        }
+        Ok(config)
+    }
+
+    /// The verdict boundaries in force: the model's, with this config's overrides.
+    ///
+    /// A `malicious` override alone brings `suspicious` to half of it (as for the model's
+    /// own); a `suspicious` override alone is capped at the malicious threshold.
+    pub fn thresholds(&self, model: Thresholds) -> Thresholds {
+        match (self.malicious, self.suspicious) {
+            (Some(malicious), Some(suspicious)) => Thresholds {
+                malicious,
+                suspicious,
+            },
+            (Some(malicious), None) => Thresholds::for_model(malicious),
+            (None, Some(suspicious)) => Thresholds {
+                malicious: model.malicious,
+                suspicious: suspicious.min(model.malicious),
+            },
+            (None, None) => model,
+        }
+    }
+
+    /// Whether a verdict stops the install under this config (goes to the mode): always
+    /// for `malicious`, for `suspicious` only with `flag_suspicious`.
+    pub fn flags(&self, verdict: Verdict) -> bool {
+        match verdict {
+            Verdict::Malicious => true,
+            Verdict::Suspicious => self.flag_suspicious,
+            Verdict::Benign => false,
+        }
+    }
+}
+
+/// Parses TOML into a table, turning a syntax error into one line with its line number.
+pub(super) fn parse_table(text: &str, path: &Path) -> Result<toml::Table, PolicyError> {
+    toml::from_str::<toml::Table>(text).map_err(|e| PolicyError::Syntax {
+        path: path.to_owned(),
+        line: e.span().map_or(1, |span| {
+            text[..span.start.min(text.len())].matches('\n').count() + 1
+        }),
+        message: e.message().trim().replace('\n', "; "),
+    })
+}
+
+fn unknown_key(path: &Path, key: &str) -> PolicyError {
+    PolicyError::UnknownKey {
+        path: PathBuf::from(path),
+        key: key.to_owned(),
+        known: KNOWN_KEYS,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, PolicyError> {
+        Config::parse(text, Path::new("/cfg/config.toml"))
+    }
+
+    #[test]
+    fn mode_parses_case_insensitively_and_round_trips() {
+        for mode in Mode::ALL {
+            assert_eq!(mode.as_str().parse::<Mode>().unwrap(), mode);
+            assert_eq!(
+                mode.to_string().to_uppercase().parse::<Mode>().unwrap(),
+                mode
+            );
+        }
+        assert_eq!(" Warn ".parse::<Mode>().unwrap(), Mode::Warn);
+        let err = "ask".parse::<Mode>().unwrap_err().to_string();
+        assert!(err.contains("`ask`"), "{err}");
+        for mode in Mode::ALL {
+            assert!(err.contains(mode.as_str()), "{err}");
+        }
+        assert_eq!(Mode::default(), Mode::Prompt);
+    }
+
+    #[test]
+    fn mode_serde_is_lowercase() {
+        assert_eq!(serde_json::to_string(&Mode::Block).unwrap(), "\"block\"");
+        assert_eq!(serde_json::from_str::<Mode>("\"off\"").unwrap(), Mode::Off);
+    }
+
+    #[test]
+    fn empty_or_missing_config_is_the_default() {
+        assert_eq!(parse("").unwrap(), Config::default());
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("config.toml");
+        assert_eq!(
+            Config::load_from(Some(&missing), None).unwrap(),
+            Config::default()
+        );
+        assert_eq!(Config::load_from(None, None).unwrap().mode, Mode::Prompt);
+    }
+
+    #[test]
+    fn full_config_is_read() {
+        let config = parse(
+            "policy = \"Block\"\nflag_suspicious = true\n[thresholds]\nmalicious = 0.9\nsuspicious = 0.3\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config,
+            Config {
+                mode: Mode::Block,
+                malicious: Some(0.9),
+                suspicious: Some(0.3),
+                flag_suspicious: true,
+            }
+        );
+        assert_eq!(
+            parse("[thresholds]\nmalicious = 1").unwrap().malicious,
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_the_file() {
+        let err = parse("polcy = \"block\"").unwrap_err().to_string();
+        assert!(
+            err.contains("/cfg/config.toml") && err.contains("`polcy`"),
+            "{err}"
+        );
+        let err = parse("[thresholds]\nmalicous = 0.5")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`thresholds.malicous`"), "{err}");
+        assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        for (text, key) in [
+            ("policy = \"ask\"", "`policy`"),
+            ("policy = 1", "`policy`"),
+            ("flag_suspicious = \"yes\"", "`flag_suspicious`"),
+            ("thresholds = 0.5", "`thresholds`"),
+            ("[thresholds]\nmalicious = 1.5", "`thresholds.malicious`"),
+            ("[thresholds]\nsuspicious = -0.1", "`thresholds.suspicious`"),
+            (
+                "[thresholds]\nmalicious = \"high\"",
+                "`thresholds.malicious`",
+            ),
+            (
+                "[thresholds]\nmalicious = 0.3\nsuspicious = 0.6",
+                "`thresholds.suspicious`",
+            ),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(
+                err.contains("/cfg/config.toml") && err.contains(key),
+                "{text}: {err}"
+            );
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_are_one_line_with_the_line_number() {
+        let err = parse("policy = \"block\"\nflag_suspicious = \n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/cfg/config.toml") && err.contains("line 2"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn env_policy_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "policy = \"block\"\n").unwrap();
+        assert_eq!(
+            Config::load_from(Some(&path), None).unwrap().mode,
+            Mode::Block
+        );
+        assert_eq!(
+            Config::load_from(Some(&path), Some("WARN")).unwrap().mode,
+            Mode::Warn
+        );
+        assert_eq!(
+            Config::load_from(Some(&path), Some("")).unwrap().mode,
+            Mode::Block
+        );
+        let err = Config::load_from(Some(&path), Some("yolo"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("CEREBRO_POLICY") && err.contains("yolo"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unreadable_config_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        // A folder where the file should be: exists, cannot be read as text.
+        let err = Config::load_from(Some(dir.path()), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&dir.path().display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn thresholds_apply_overrides() {
+        let model = Thresholds::for_model(0.8);
+        let mut config = Config::default();
+        assert_eq!(config.thresholds(model), model);
+        config.malicious = Some(0.6);
+        assert_eq!(config.thresholds(model), Thresholds::for_model(0.6));
+        config.suspicious = Some(0.5);
+        assert_eq!(
+            config.thresholds(model),
+            Thresholds {
+                malicious: 0.6,
+                suspicious: 0.5
+            }
+        );
+        config.malicious = None;
+        config.suspicious = Some(0.95);
+        assert_eq!(
+            config.thresholds(model),
+            Thresholds {
+                malicious: 0.8,
+                suspicious: 0.8
+            }
+        );
+    }
+
+    #[test]
+    fn flags_suspicious_only_when_asked() {
+        let mut config = Config::default();
+        assert!(config.flags(Verdict::Malicious));
+        assert!(!config.flags(Verdict::Suspicious));
+        assert!(!config.flags(Verdict::Benign));
+        config.flag_suspicious = true;
+        assert!(config.flags(Verdict::Suspicious));
+    }
+}

@@ -1,0 +1,556 @@
+//! End-to-end tests of `cerebro pip`: the real pip, in a virtual environment of its own, run
+//! through the guard against a PyPI simple index on loopback that serves synthetic packages
+//! (`tests/support`). Nothing reaches the network.
+//!
+//! The tests named `control_*` and `harness_*` check the harness itself with bare pip; the
+//! others hold the guard to its contract: exit 77 when blocked, 78 when a package could not be
+//! judged, otherwise pip's own code; messages on stderr; `--json` puts one report on stdout
+//! first.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use support::fixtures::{self, Intent, PY_EVIL, PY_MARKER};
+use support::registry::{dead_url, Fault, Registry};
+use support::{
+    explain, explain_screen, report_entry, run, shows_score, PipSandbox, Policy, Pty, DOWN,
+    ENTER, EXIT_BLOCKED, EXIT_UNJUDGED,
+};
+
+/// How long to wait for the prompt, and for the end after answering it.
+const PROMPT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The model's threshold is about 0.85: a flagged fixture must be shown with a score at least
+/// this high.
+const FLAGGED_SCORE: f64 = 0.85;
+
+/// A sandbox for `$registry`, or return from the test when python3 is missing (outside CI).
+macro_rules! sandbox {
+    ($registry:expr) => {
+        match PipSandbox::new(&$registry.pypi_url()) {
+            Some(sandbox) => sandbox,
+            None => return,
+        }
+    };
+}
+
+fn clean_tree() -> Registry {
+    Registry::with(fixtures::py_clean_tree(), vec![])
+}
+
+fn app_with_evil() -> Registry {
+    Registry::with(fixtures::py_app_with_evil(), vec![])
+}
+
+fn evil_file() -> String {
+    fixtures::py_evil().artifact.file
+}
+
+fn gamma_file() -> String {
+    fixtures::py_clean_tree()
+        .into_iter()
+        .find(|d| d.name == "gamma-lib" && d.version == "1.0.0")
+        .unwrap()
+        .artifact
+        .file
+}
+
+// ---------------------------------------------------------------------------------------------
+// The harness.
+
+#[test]
+fn fixtures_are_judged_as_intended() {
+    let mut all = fixtures::py_clean_tree();
+    all.extend(fixtures::py_app_with_evil());
+    all.push(fixtures::py_marker_evil_sdist());
+    all.push(fixtures::py_plain_sdist());
+    let list: Vec<(String, &[u8], Intent)> = all
+        .iter()
+        .map(|d| (d.artifact.file.clone(), d.artifact.bytes.as_slice(), d.intent))
+        .collect();
+    // Malicious fixtures must sit well above the threshold, so that the tests below do not
+    // start failing for the wrong reason when the model is retrained.
+    if let Err(text) = support::judge(&list, 0.95) {
+        panic!("the PyPI fixtures are no longer judged as the tests assume:\n{text}");
+    }
+}
+
+#[test]
+fn harness_registry_serves_the_simple_api_and_faults() {
+    let registry = clean_tree();
+    let gamma = gamma_file();
+    let tampered = fixtures::py_tampered(&fixtures::py_clean_tree()[3]);
+    registry.fault(&gamma, Fault::Truncate);
+    registry.fault("beta_lib-1.0.0-py3-none-any.whl", Fault::Substitute(tampered));
+
+    let (status, headers, body) = http_get(&registry.host_port(), "/simple/gamma-lib/");
+    assert_eq!(status, 200, "{headers}");
+    let page = String::from_utf8(body).unwrap();
+    let gamma_sha = fixtures::py_clean_tree()[3].artifact.sha256_hex();
+    assert!(
+        page.contains(&format!("href=\"../../files/{gamma}#sha256={gamma_sha}\"")),
+        "{page}"
+    );
+    assert!(page.contains("data-requires-python=\"&gt;=3.7\""), "{page}");
+    let (status, _, _) = http_get(&registry.host_port(), "/simple/");
+    assert_eq!(status, 200);
+    let (status, _, _) = http_get(&registry.host_port(), "/simple/no-such-project/");
+    assert_eq!(status, 404);
+
+    // The truncated download promises the whole file and delivers half of it.
+    let (status, headers, body) = http_get(&registry.host_port(), &format!("/files/{gamma}"));
+    assert_eq!(status, 200);
+    let full = fixtures::py_clean_tree()[3].artifact.bytes.len();
+    assert!(
+        headers
+            .to_ascii_lowercase()
+            .contains(&format!("content-length: {full}")),
+        "{headers}"
+    );
+    assert_eq!(body.len(), full / 2, "half the body, then the connection closes");
+
+    // The substituted download is whole, but not what the index published.
+    let (status, _, body) = http_get(&registry.host_port(), "/files/beta_lib-1.0.0-py3-none-any.whl");
+    assert_eq!(status, 200);
+    let published = fixtures::py_clean_tree()[1].artifact.sha256_hex();
+    assert_ne!(fixtures::hex(&sha2_256(&body)), published);
+
+    assert_eq!(registry.file_hits(&gamma), 1);
+    assert_eq!(registry.hits("/simple/gamma-lib/"), 1);
+}
+
+#[test]
+fn control_bare_pip_installs_the_clean_tree_from_the_loopback_index() {
+    let registry = clean_tree();
+    let sandbox = sandbox!(registry);
+    let out = run(sandbox.bare(&["install", "alpha-lib"]));
+    let why = explain(&out, &sandbox.installed_list(), &registry);
+    assert_eq!(out.code, Some(0), "bare pip failed: the harness is broken\n{why}");
+    for name in ["alpha-lib", "beta-lib"] {
+        assert_eq!(sandbox.installed_version(name).as_deref(), Some("1.0.0"), "{why}");
+    }
+    assert_eq!(
+        sandbox.installed_version("gamma-lib").as_deref(),
+        Some("1.0.0"),
+        "pip picks the newest gamma\n{why}"
+    );
+}
+
+/// Without the guard, pip runs an sdist's `setup.py` to prepare its metadata: so the marker
+/// tests below, where the marker must stay absent, test something.
+#[test]
+fn control_bare_pip_runs_an_sdists_setup_py() {
+    let registry = Registry::with(vec![fixtures::py_plain_sdist()], vec![]);
+    let sandbox = sandbox!(registry);
+    let out = run(sandbox.bare(&["install", "plain-sdist"]));
+    assert!(
+        sandbox.dirs.marker_written(),
+        "bare pip did not run plain-sdist's setup.py, so the marker tests would prove \
+         nothing\n{}",
+        explain(&out, &sandbox.installed_list(), &registry)
+    );
+    // And the flagged sdist's setup.py would get as far as the marker: it is valid Python
+    // (parsed, not run).
+    let script = sandbox.dirs.root().join("marker-evil-setup.py");
+    std::fs::write(&script, fixtures::MARKER_EVIL_SETUP_PY).unwrap();
+    let mut check = sandbox.dirs.command(sandbox.venv.join("bin/python"));
+    check
+        .args(["-c", "import ast, sys; ast.parse(open(sys.argv[1]).read())"])
+        .arg(&script);
+    let out = run(check);
+    assert_eq!(out.code, Some(0), "{out}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Installs that go through.
+
+#[test]
+fn clean_tree_with_transitive_dependencies_installs_and_is_reported() {
+    let registry = clean_tree();
+    let sandbox = sandbox!(registry);
+    let out = run(sandbox.guard_json(Policy::Block, &["install", "alpha-lib"]));
+    let why = explain(&out, &sandbox.installed_list(), &registry);
+    assert_eq!(out.code, Some(0), "a clean tree must install with exit 0\n{why}");
+    for name in ["alpha-lib", "beta-lib", "gamma-lib"] {
+        assert_eq!(
+            sandbox.installed_version(name).as_deref(),
+            Some("1.0.0"),
+            "{name} 1.0.0 should be installed\n{why}"
+        );
+    }
+
+    let report = out
+        .first_json()
+        .unwrap_or_else(|e| panic!("--json must print a report first: {e}\n{why}"));
+    assert_eq!(report["manager"], "pip", "{report:#}");
+    assert_eq!(report["decision"], "proceed", "{report:#}");
+    assert_eq!(report["flagged"], 0, "{report:#}");
+    for dist in fixtures::py_clean_tree()
+        .into_iter()
+        .filter(|d| d.version == "1.0.0")
+    {
+        let entry = report_entry(&report, &dist.name)
+            .unwrap_or_else(|| panic!("{} missing from the report: {report:#}", dist.name));
+        assert_eq!(entry["ecosystem"], "pypi", "{entry:#}");
+        assert_eq!(entry["version"], "1.0.0", "{entry:#}");
+        assert_eq!(entry["file"], dist.artifact.file.as_str(), "{entry:#}");
+        assert_eq!(entry["sha256"], dist.artifact.sha256_hex(), "{entry:#}");
+        assert_eq!(entry["verdict"], "benign", "{entry:#}");
+        let score = entry["score"].as_f64().unwrap_or(f64::NAN);
+        assert!((0.0..0.5).contains(&score), "score of a clean package: {entry:#}");
+        assert!(entry["action"].is_string(), "{entry:#}");
+    }
+}
+
+#[test]
+fn warn_mode_installs_a_flagged_dependency_with_a_warning() {
+    let registry = app_with_evil();
+    let sandbox = sandbox!(registry);
+    let out = run(sandbox.guard(Policy::Warn, &["install", "app-core"]));
+    let why = explain(&out, &sandbox.installed_list(), &registry);
+    assert_eq!(out.code, Some(0), "warn lets the install through\n{why}");
+    assert!(sandbox.installed("app-core") && sandbox.installed(PY_EVIL.0), "{why}");
+    assert!(
+        out.stderr.contains(PY_EVIL.0) && out.stderr_lower().contains("warn"),
+        "stderr must warn about {}\n{why}",
+        PY_EVIL.0
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocking.
+
+#[test]
+fn malicious_transitive_dependency_is_blocked_and_nothing_is_installed() {
+    let registry = app_with_evil();
+    let sandbox = sandbox!(registry);
+    let out = run(sandbox.guard_json(Policy::Block, &["install", "app-core"]));
+    let why = explain(&out, &sandbox.installed_list(), &registry);
+    assert_eq!(out.code, Some(EXIT_BLOCKED), "blocked installs exit 77\n{why}");
+    assert!(
+        sandbox.installed_list().is_empty(),
+        "nothing may be installed, not even app-core\n{why}"
+    );
+    assert!(
+        out.stderr.contains(PY_EVIL.0) && out.stderr.contains(PY_EVIL.1),
+        "stderr must name {} {}\n{why}",
+        PY_EVIL.0,
+        PY_EVIL.1
+    );
+    assert!(
+        registry.file_hits(&evil_file()) >= 1,
+        "the guard must have fetched the wheel it judged\n{why}"
+    );
+
+    let report = out
+        .first_json()
+        .unwrap_or_else(|e| panic!("--json must print a report first: {e}\n{why}"));
+    assert_eq!(report["decision"], "blocked", "{report:#}");
+    assert!(report["flagged"].as_u64().unwrap_or(0) >= 1, "{report:#}");
+    let evil = report_entry(&report, PY_EVIL.0)
+        .unwrap_or_else(|| panic!("{} missing from the report: {report:#}", PY_EVIL.0));
+    assert_eq!(evil["verdict"], "malicious", "{evil:#}");
+    assert_eq!(evil["version"], PY_EVIL.1, "{evil:#}");
+    assert!(
+        evil["score"].as_f64().unwrap_or(0.0) >= FLAGGED_SCORE,
+        "{evil:#}"
+    );
+}
+
+#[test]
+fn sdist_whose_setup_py_writes_a_marker_is_blocked_before_it_runs() {
+    let registry = Registry::with(vec![fixtures::py_marker_evil_sdist()], vec![]);
+    let sandbox = sandbox!(registry);
+    let out = run(sandbox.guard(Policy::Block, &["install", PY_MARKER.0]));
+    let why = explain(&out, &sandbox.installed_list(), &registry);
+    assert!(
+        !sandbox.dirs.marker_written(),
+        "the sdist's setup.py ran: the guard let pip build it\n{why}"
+    );
+    assert_eq!(out.code, Some(EXIT_BLOCKED), "{why}");
+    assert!(!sandbox.installed(PY_MARKER.0), "{why}");
+    assert!(out.stderr.contains(PY_MARKER.0), "stderr must name it\n{why}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The prompt.
+
+/// Starts a prompt-mode install on a pseudo-terminal and waits for the menu.
+fn prompt(sandbox: &PipSandbox, registry: &Registry, package: &str) -> Pty {
+    let mut pty = Pty::spawn(sandbox.guard(Policy::Prompt, &["install", package]));
+    if let Err(e) = pty.wait_for("Abort the install", PROMPT_TIMEOUT) {
+        panic!("{e}\n--- upstream requests ---\n{}", registry.log().join("\n"));
+    }
+    pty
+}
+
+#[test]
+fn prompt_shows_name_and_score_and_aborts_by_default() {
+    let registry = app_with_evil();
+    let sandbox = sandbox!(registry);
+    let mut pty = prompt(&sandbox, &registry, "app-core");
+    let screen = pty.screen();
+    assert!(screen.contains(PY_EVIL.0), "the prompt must name the package:\n{screen}");
+    assert!(
+        shows_score(&screen, FLAGGED_SCORE),
+        "the prompt must show the score:\n{screen}"
+    );
+    for item in ["Install it this once", &format!("Always allow {}", PY_EVIL.0)] {
+        assert!(screen.contains(item), "menu item {item:?} missing:\n{screen}");
+    }
+    pty.send(ENTER);
+    let (code, screen) = pty.finish(PROMPT_TIMEOUT);
+    let why = explain_screen(code, &screen, &sandbox.installed_list(), &registry);
+    assert_eq!(code, Some(EXIT_BLOCKED), "Enter picks abort: exit 77\n{why}");
+    assert!(sandbox.installed_list().is_empty(), "{why}");
+}
+
+#[test]
+fn prompt_install_once_installs_without_allowlisting() {
+    let registry = app_with_evil();
+    let mut sandbox = sandbox!(registry);
+    let mut pty = prompt(&sandbox, &registry, "app-core");
+    pty.send(DOWN);
+    pty.send(ENTER);
+    let (code, screen) = pty.finish(PROMPT_TIMEOUT);
+    let why = explain_screen(code, &screen, &sandbox.installed_list(), &registry);
+    assert_eq!(code, Some(0), "{why}");
+    assert!(sandbox.installed("app-core") && sandbox.installed(PY_EVIL.0), "{why}");
+
+    let list = run(sandbox.dirs.cerebro(&["allowlist"]));
+    assert!(!list.stdout.contains(PY_EVIL.0), "not allowlisted:\n{list}");
+    sandbox.fresh_venv();
+    let again = run(sandbox.guard(Policy::Block, &["install", "app-core"]));
+    assert_eq!(
+        again.code,
+        Some(EXIT_BLOCKED),
+        "\"this once\" must not outlive the install\n{}",
+        explain(&again, &sandbox.installed_list(), &registry)
+    );
+}
+
+#[test]
+fn prompt_always_allow_installs_and_persists_in_the_allowlist() {
+    let registry = app_with_evil();
+    let mut sandbox = sandbox!(registry);
+    let mut pty = prompt(&sandbox, &registry, "app-core");
+    pty.send(DOWN);
+    pty.send(DOWN);
+    pty.send(ENTER);
+    let (code, screen) = pty.finish(PROMPT_TIMEOUT);
+    let why = explain_screen(code, &screen, &sandbox.installed_list(), &registry);
+    assert_eq!(code, Some(0), "{why}");
+    assert!(sandbox.installed("app-core") && sandbox.installed(PY_EVIL.0), "{why}");
+
+    let list = run(sandbox.dirs.cerebro(&["allowlist"]));
+    assert_eq!(list.code, Some(0), "{list}");
+    assert!(list.stdout.contains(PY_EVIL.0), "`cerebro allowlist` must list it:\n{list}");
+
+    // A new venv and an empty verdict cache: only the allowlist in the config can let it in.
+    sandbox.fresh_venv();
+    sandbox.dirs.fresh_cache();
+    let out = run(sandbox.guard(Policy::Block, &["install", "app-core"]));
+    let why = explain(&out, &sandbox.installed_list(), &registry);
+    assert_eq!(out.code, Some(0), "the allowlisted package installs in block mode\n{why}");
+    assert!(sandbox.installed(PY_EVIL.0), "{why}");
+}
+
+#[test]
+fn prompt_without_a_terminal_blocks() {
+    let registry = app_with_evil();
+    let sandbox = sandbox!(registry);
+    // `run` gives the command /dev/null for stdin and pipes for its output.
+    let out = run(sandbox.guard(Policy::Prompt, &["install", "app-core"]));
+    let why = explain(&out, &sandbox.installed_list(), &registry);
+    assert_eq!(out.code, Some(EXIT_BLOCKED), "no TTY: prompt acts as block\n{why}");
+    assert!(sandbox.installed_list().is_empty(), "{why}");
+}
+
+#[test]
+fn prompt_in_ci_blocks_without_asking_even_on_a_terminal() {
+    let registry = app_with_evil();
+    let sandbox = sandbox!(registry);
+    let mut cmd = sandbox.guard(Policy::Prompt, &["install", "app-core"]);
+    cmd.env("CI", "1");
+    let (code, screen) = Pty::spawn(cmd).finish(PROMPT_TIMEOUT);
+    let why = explain_screen(code, &screen, &sandbox.installed_list(), &registry);
+    assert_eq!(code, Some(EXIT_BLOCKED), "CI=1: prompt acts as block\n{why}");
+    assert!(!screen.contains("Abort the install"), "no menu in CI\n{why}");
+    assert!(sandbox.installed_list().is_empty(), "{why}");
+}
+
+#[test]
+fn prompt_abort_keeps_an_sdists_setup_py_from_running() {
+    let registry = Registry::with(vec![fixtures::py_marker_evil_sdist()], vec![]);
+    let sandbox = sandbox!(registry);
+    let mut pty = prompt(&sandbox, &registry, PY_MARKER.0);
+    assert!(
+        !sandbox.dirs.marker_written(),
+        "setup.py ran before the user answered"
+    );
+    pty.send(ENTER);
+    let (code, screen) = pty.finish(PROMPT_TIMEOUT);
+    let why = explain_screen(code, &screen, &sandbox.installed_list(), &registry);
+    assert!(!sandbox.dirs.marker_written(), "setup.py ran after abort\n{why}");
+    assert_eq!(code, Some(EXIT_BLOCKED), "{why}");
+    assert!(!sandbox.installed(PY_MARKER.0), "{why}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Other commands.
+
+#[test]
+fn non_install_commands_pass_through_unchanged() {
+    let registry = clean_tree();
+    let sandbox = sandbox!(registry);
+    for args in [
+        &["--version"][..],
+        &["list"],
+        &["show", "pip"],
+        &["show", "no-such-package"],
+    ] {
+        let bare = run(sandbox.bare(args));
+        let guarded = run(sandbox.guard(Policy::Block, args));
+        assert_eq!(
+            (guarded.code, &guarded.stdout),
+            (bare.code, &bare.stdout),
+            "`pip {}` through the guard must behave as bare pip\n--- guarded ---\n{guarded}\n--- bare ---\n{bare}",
+            args.join(" ")
+        );
+    }
+    assert_eq!(
+        registry.total_hits(),
+        0,
+        "pass-through commands need no index: {:?}",
+        registry.log()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failures to judge.
+
+#[test]
+fn unreachable_upstream_is_one_clear_error_and_installs_nothing() {
+    let registry = clean_tree();
+    let mut sandbox = sandbox!(registry);
+    let dead = dead_url();
+    sandbox.set_index(&format!("{dead}/simple/"));
+    let out = run(sandbox.guard(Policy::Block, &["install", "alpha-lib"]));
+    let why = explain(&out, &sandbox.installed_list(), &registry);
+    assert!(
+        !out.timed_out && out.code.is_some_and(|c| c != 0),
+        "an unreachable index must fail the install\n{why}"
+    );
+    assert!(sandbox.installed_list().is_empty(), "{why}");
+    let host = dead.trim_start_matches("http://");
+    let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        lines.iter().any(|l| l.contains(host)),
+        "stderr must name the upstream {host}\n{why}"
+    );
+    assert!(
+        lines.len() <= 6 && !out.stderr.contains("Traceback") && !out.stderr.contains("panicked"),
+        "one readable error, not pages of retries or a backtrace\n{why}"
+    );
+}
+
+#[test]
+fn hash_mismatch_is_refused_and_installs_nothing() {
+    let registry = clean_tree();
+    let sandbox = sandbox!(registry);
+    let gamma = gamma_file();
+    let tampered = fixtures::py_tampered(&fixtures::py_clean_tree()[3]);
+    registry.fault(&gamma, Fault::Substitute(tampered));
+    let out = run(sandbox.guard(Policy::Block, &["install", "alpha-lib"]));
+    let why = explain(&out, &sandbox.installed_list(), &registry);
+    assert_eq!(out.code, Some(EXIT_UNJUDGED), "a hash mismatch exits 78\n{why}");
+    assert!(sandbox.installed_list().is_empty(), "{why}");
+    let err = out.stderr_lower();
+    assert!(
+        err.contains("hash") && err.contains("match") && out.stderr.contains(&gamma),
+        "stderr must say hash mismatch and name {gamma}\n{why}"
+    );
+}
+
+#[test]
+fn truncated_download_is_refused_and_installs_nothing() {
+    let registry = clean_tree();
+    let sandbox = sandbox!(registry);
+    let gamma = gamma_file();
+    registry.fault(&gamma, Fault::Truncate);
+    let out = run(sandbox.guard(Policy::Block, &["install", "alpha-lib"]));
+    let why = explain(&out, &sandbox.installed_list(), &registry);
+    assert_eq!(out.code, Some(EXIT_UNJUDGED), "a truncated download exits 78\n{why}");
+    assert!(sandbox.installed_list().is_empty(), "{why}");
+    assert!(
+        out.stderr.contains(&gamma) || out.stderr.contains("gamma-lib"),
+        "stderr must name what could not be downloaded\n{why}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The benchmark's server (bench/guard-overhead.sh).
+
+/// Serves the benchmark tree (61 wheels, 61 npm tarballs) until killed, after printing where.
+#[test]
+#[ignore = "run by bench/guard-overhead.sh"]
+fn overhead_fixture_server() {
+    let mids = env_usize("CEREBRO_BENCH_MIDS", 6);
+    let leaves = env_usize("CEREBRO_BENCH_LEAVES", 9);
+    let pypi = fixtures::bench_py_tree(mids, leaves);
+    let npm = fixtures::bench_npm_tree(mids, leaves);
+    let (n_pypi, n_npm) = (pypi.len(), npm.len());
+    let registry = Registry::with(pypi, npm);
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "PYPI_INDEX={}", registry.pypi_url()).unwrap();
+    writeln!(stdout, "NPM_REGISTRY={}", registry.npm_url()).unwrap();
+    writeln!(stdout, "PYPI_ROOT=bench-root PYPI_PACKAGES={n_pypi}").unwrap();
+    writeln!(stdout, "NPM_ROOT=bench-root-js NPM_PACKAGES={n_npm}").unwrap();
+    writeln!(stdout, "READY").unwrap();
+    stdout.flush().unwrap();
+    drop(stdout);
+    registry.serve_forever();
+}
+
+fn env_usize(key: &str, default: usize) -> usize {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+/// A minimal HTTP/1.1 GET: status, the header block, and the body as far as it came.
+fn http_get(host: &str, path: &str) -> (u16, String, Vec<u8>) {
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to the registry");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status code");
+    (status, head, raw[split + 4..].to_vec())
+}
+
+fn sha2_256(bytes: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).to_vec()
+}
