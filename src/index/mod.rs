@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use reqwest::Url;
 
 use crate::archive::Ecosystem;
-use crate::fetch::{Artifact, Expected, FetchError, Fetcher};
+use crate::fetch::{Artifact, Document, Expected, FetchError, Fetcher};
 
 pub use simple::normalize as normalize_pypi_name;
 
@@ -156,6 +156,9 @@ struct Shared {
     files: Mutex<Files>,
     tarballs: Mutex<HashMap<(String, String), NpmTarball>>,
     incidents: Mutex<Vec<Incident>>,
+    /// Upstream pages already fetched in this command: the resolution and the install ask
+    /// for the same ones, and must see the same answer.
+    documents: Mutex<HashMap<(String, String), Document>>,
 }
 
 #[derive(Default)]
@@ -195,6 +198,7 @@ impl GuardIndex {
             files: Mutex::new(Files::default()),
             tarballs: Mutex::new(HashMap::new()),
             incidents: Mutex::new(Vec::new()),
+            documents: Mutex::new(HashMap::new()),
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -321,6 +325,25 @@ impl Drop for GuardIndex {
 }
 
 impl Shared {
+    /// An upstream document, fetched once per command.
+    async fn document(
+        &self,
+        url: &Url,
+        accept: &str,
+        auth: Option<&str>,
+    ) -> Result<Document, FetchError> {
+        let key = (url.as_str().to_owned(), accept.to_owned());
+        if let Some(doc) = self.documents.lock().expect("lock").get(&key) {
+            return Ok(doc.clone());
+        }
+        let doc = self.fetcher.document(url, accept, auth).await?;
+        self.documents
+            .lock()
+            .expect("lock")
+            .insert(key, doc.clone());
+        Ok(doc)
+    }
+
     fn incident(&self, ecosystem: Ecosystem, name: &str, detail: String, cannot_judge: bool) {
         self.incidents.lock().expect("lock").push(Incident {
             ecosystem,
@@ -426,7 +449,6 @@ async fn pypi_page(shared: &Arc<Shared>, project: &str) -> Response {
             continue;
         };
         match shared
-            .fetcher
             .document(&url, simple::ACCEPT, upstream.auth.as_deref())
             .await
         {

@@ -87,7 +87,6 @@ pub(super) async fn load_packument(
         .join(&name.replacen('/', "%2f", 1))
         .map_err(|e| format!("bad registry URL {registry}: {e}"))?;
     let doc = match shared
-        .fetcher
         .document(&url, accept.unwrap_or(ACCEPT), npm.auth_for(&url))
         .await
     {
