@@ -57,13 +57,16 @@ fn redirect(to: &str) -> Reply {
     }
 }
 
+/// A request's path and `Authorization` header.
+type Seen = (String, Option<String>);
+
 #[derive(Clone, Default)]
 struct Fake {
     base: String,
     /// Replies by path; a list is served in turn, its last one repeatedly.
     routes: Arc<Mutex<HashMap<String, Vec<Reply>>>>,
     /// (path, Authorization) of every request, in arrival order.
-    log: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    log: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Fake {
@@ -758,12 +761,15 @@ fn the_default_cache_is_versioned() {
 }
 
 /// Real HTTPS through the system trust store (and `SSL_CERT_FILE`):
-/// `cargo test --test fetch -- --ignored`.
+/// `cargo test --test fetch -- --ignored`. `CEREBRO_TEST_CA_FILE` names an extra CA file to
+/// merge, to check that one works on top of a narrowed `SSL_CERT_FILE`.
 #[tokio::test]
 #[ignore = "needs the network"]
 async fn real_https_uses_the_system_trust_store() {
     let dir = tempfile::tempdir().unwrap();
-    let fetcher = fetcher(dir.path());
+    let mut options = options(dir.path());
+    options.extra_ca_file = std::env::var_os("CEREBRO_TEST_CA_FILE").map(PathBuf::from);
+    let fetcher = Fetcher::new(options).unwrap();
     let url = Url::parse("https://pypi.org/simple/six/").unwrap();
     let doc = fetcher
         .document(&url, "application/vnd.pypi.simple.v1+json", None)

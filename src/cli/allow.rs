@@ -10,21 +10,35 @@ use super::status;
 use crate::archive::Ecosystem;
 use crate::policy::{Allowlist, Entry};
 
-/// Always allow a package, or one version of it, despite its verdict.
-///
-/// ECOSYSTEM is `pypi` (or `pip`) or `npm`. PACKAGE is a name, which allows every version,
-/// or `name@version` (PyPI also takes `name==version`), which allows that version only.
-/// PyPI names are compared the way pip does (`Foo_Bar` is `foo-bar`).
-///
-/// The allowlist is `allowlist.toml` in the config folder (`cerebro allowlist --path`
-/// prints it); list it with `cerebro allowlist`.
-///
-/// Examples:
-///   cerebro allow pypi requests
-///   cerebro allow pypi internal-tool==2.1.0
-///   cerebro allow npm left-pad@1.3.0 @myorg/build-scripts
+const ALLOW_AFTER_HELP: &str = "\
+ECOSYSTEM is pypi (or pip) or npm. PACKAGE is a name, which allows every version, or
+name@version (PyPI also takes name==version), which allows that version only. PyPI names
+compare the way pip compares them (Foo_Bar is foo-bar); npm scoped names are @scope/name.
+Allowed packages are installed whatever their verdict.
+
+Examples:
+  cerebro allow pypi requests
+  cerebro allow pypi internal-tool==2.1.0
+  cerebro allow npm left-pad@1.3.0 @myorg/build-scripts
+
+The allowlist is allowlist.toml in the config folder ($CEREBRO_CONFIG_DIR, else
+~/.config/cerebro on Linux); `cerebro allowlist` lists it, `cerebro allowlist --path` prints
+where it is.";
+
+const ALLOWLIST_AFTER_HELP: &str = "\
+Without options, lists the allowed packages by ecosystem. Add packages with `cerebro allow`,
+or by answering \"Always allow\" at the install prompt.
+
+Examples:
+  cerebro allowlist
+  cerebro allowlist --json
+  cerebro allowlist --remove pypi requests
+  cerebro allowlist --remove npm left-pad@1.3.0
+  cerebro allowlist --path";
+
+/// `cerebro allow ECOSYSTEM PACKAGE...`: always allow packages despite their verdict.
 #[derive(Debug, Args)]
-#[command(verbatim_doc_comment)]
+#[command(after_help = ALLOW_AFTER_HELP)]
 pub struct AllowArgs {
     /// `pypi` (or `pip`) or `npm`.
     #[arg(value_name = "ECOSYSTEM")]
@@ -35,20 +49,9 @@ pub struct AllowArgs {
     pub packages: Vec<String>,
 }
 
-/// Show or edit the allowlist.
-///
-/// Without options, lists the allowed packages by ecosystem. Packages on the allowlist are
-/// installed whatever their verdict; add them with `cerebro allow`, or answer "Always allow"
-/// at the install prompt.
-///
-/// Examples:
-///   cerebro allowlist
-///   cerebro allowlist --json
-///   cerebro allowlist --remove pypi requests
-///   cerebro allowlist --remove npm left-pad@1.3.0
-///   cerebro allowlist --path
+/// `cerebro allowlist`: list the allowlist, or remove packages from it.
 #[derive(Debug, Args)]
-#[command(verbatim_doc_comment)]
+#[command(after_help = ALLOWLIST_AFTER_HELP)]
 pub struct AllowlistArgs {
     /// Print the entries as a JSON array of {"ecosystem", "name", "version"} on stdout
     /// (`version` is null for every version).

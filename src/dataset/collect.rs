@@ -199,7 +199,7 @@ async fn resolve_inner(
             .and_then(|sha256| ctx.cache.size_of(&sha256).map(|s| (sha256, s))),
         _ => None,
     }
-    .filter(|&(_, size)| artifact.size.map_or(true, |s| s == size));
+    .filter(|&(_, size)| artifact.size.is_none_or(|s| s == size));
 
     let (sha256, size, downloaded) = match cached {
         Some((sha256, size)) => (sha256, size, false),

@@ -17,7 +17,7 @@ use reqwest::{StatusCode, Url};
 use sha2::Digest as _;
 
 use super::cache::Cache;
-use super::{hex, redact, Artifact, Document, Expected, FetchError};
+use super::{hex, redact, shown, Artifact, Document, Expected, FetchError};
 
 /// The HTTP clients of one fetcher.
 #[derive(Debug, Clone)]
@@ -125,7 +125,7 @@ impl Http {
         if status.is_success() {
             return Ok(response);
         }
-        let url = redact(url);
+        let url = shown(url);
         if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
             return Err(FetchError::NotFound { url });
         }
@@ -145,7 +145,7 @@ impl Http {
     ) -> Result<Document, FetchError> {
         let mut response = self.get(url, Some(accept), true, auth).await?;
         let too_large = || FetchError::TooLarge {
-            url: redact(url),
+            url: shown(url),
             limit: max_bytes,
         };
         let declared = response.content_length();
@@ -186,7 +186,7 @@ impl Http {
                     .take(max_bytes.saturating_add(1))
                     .read_to_end(&mut decoded)
                     .map_err(|e| FetchError::Unreachable {
-                        url: redact(url),
+                        url: shown(url),
                         detail: format!("the gzip body is corrupt: {e}"),
                     })?;
                 if decoded.len() as u64 > max_bytes {
@@ -196,7 +196,7 @@ impl Http {
             }
             other => {
                 return Err(FetchError::Unreachable {
-                    url: redact(url),
+                    url: shown(url),
                     detail: format!("the server sent an unsupported Content-Encoding {other:?}"),
                 })
             }
@@ -222,7 +222,7 @@ impl Http {
     ) -> Result<Artifact, FetchError> {
         let mut response = self.get(url, None, false, auth).await?;
         let too_large = || FetchError::TooLarge {
-            url: redact(url),
+            url: shown(url),
             limit: max_bytes,
         };
         let declared = response.content_length();
@@ -261,7 +261,7 @@ impl Http {
         check_length(url, declared, size)?;
         let sha256 = hex(&sha256.finalize());
         let mismatch = |want: String, got: String| FetchError::HashMismatch {
-            url: redact(url),
+            url: shown(url),
             expected: want,
             actual: got,
         };
@@ -356,7 +356,7 @@ fn is_loopback(url: &Url) -> bool {
 fn check_length(url: &Url, declared: Option<u64>, got: u64) -> Result<(), FetchError> {
     match declared {
         Some(expected) if got < expected => Err(FetchError::Truncated {
-            url: redact(url),
+            url: shown(url),
             expected,
             got,
         }),
@@ -369,12 +369,12 @@ fn check_length(url: &Url, declared: Option<u64>, got: u64) -> Result<(), FetchE
 fn body_error(url: &Url, error: reqwest::Error, declared: Option<u64>, got: u64) -> FetchError {
     match declared {
         Some(expected) if got < expected => FetchError::Truncated {
-            url: redact(url),
+            url: shown(url),
             expected,
             got,
         },
         _ => FetchError::Unreachable {
-            url: redact(url),
+            url: shown(url),
             detail: error_chain(&error.without_url()),
         },
     }
@@ -396,7 +396,7 @@ fn request_error(url: &Url, error: reqwest::Error) -> FetchError {
         error_chain(&error.without_url())
     };
     FetchError::Unreachable {
-        url: redact(url),
+        url: shown(url),
         detail,
     }
 }

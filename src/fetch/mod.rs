@@ -203,26 +203,23 @@ pub struct Document {
     pub body: Vec<u8>,
 }
 
-/// Why a fetch failed. Each message is one line naming the URL (credentials removed) and
-/// saying what to do.
+/// Why a fetch failed. Each message is one line naming the URL and saying what to do; `url`
+/// is the URL as text with any `user:pass@` removed, so that it can be shown.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// No answer: connection refused or reset, DNS, TLS, timeout (after retries).
-    #[error(
-        "cannot reach {url}: {detail}; check the network connection, the proxy settings and \
-         the index URL"
-    )]
-    Unreachable { url: Url, detail: String },
+    #[error("cannot reach {url}: {detail}; {}", unreachable_hint(detail))]
+    Unreachable { url: String, detail: String },
 
     /// HTTP 404 (or 410).
     #[error(
         "{url} was not found (HTTP 404); check the package name, its version and the index URL"
     )]
-    NotFound { url: Url },
+    NotFound { url: String },
 
     /// Any other unsuccessful HTTP status (after retries for 429 and 5xx).
     #[error("{url} answered HTTP {status}; {}", status_hint(*status))]
-    Status { url: Url, status: u16 },
+    Status { url: String, status: u16 },
 
     /// The bytes do not match the published hash; they were not kept.
     #[error(
@@ -232,7 +229,7 @@ pub enum FetchError {
         short_digest(actual)
     )]
     HashMismatch {
-        url: Url,
+        url: String,
         /// `sha512 <hex>`: the algorithm and the whole published digest.
         expected: String,
         /// The same algorithm's digest of what arrived.
@@ -244,7 +241,11 @@ pub enum FetchError {
         "the download of {url} was cut short at {got} of {expected} bytes; try again, or check \
          the proxy if it keeps happening"
     )]
-    Truncated { url: Url, expected: u64, got: u64 },
+    Truncated {
+        url: String,
+        expected: u64,
+        got: u64,
+    },
 
     /// Larger than [`FetchOptions::max_bytes`] (or `max_document_bytes`); nothing was kept.
     #[error(
@@ -252,7 +253,7 @@ pub enum FetchError {
          package is known to be that large",
         human_bytes(*limit)
     )]
-    TooLarge { url: Url, limit: u64 },
+    TooLarge { url: String, limit: u64 },
 
     /// The cache folder could not be written.
     #[error(
@@ -277,6 +278,15 @@ impl FetchError {
             FetchError::Status { status, .. } => *status >= 500 || *status == 429 || *status == 408,
             _ => false,
         }
+    }
+}
+
+fn unreachable_hint(detail: &str) -> &'static str {
+    if detail.contains("certificate") {
+        "the server's certificate is not trusted: add its CA with SSL_CERT_FILE, or the \
+         index's own CA file (pip `cert`, npm `cafile`)"
+    } else {
+        "check the network connection, the proxy settings and the index URL"
     }
 }
 
@@ -527,6 +537,11 @@ pub(crate) fn redact(url: &Url) -> Url {
     url
 }
 
+/// `url` as text for messages, without its `user:pass@`.
+pub(crate) fn shown(url: &Url) -> String {
+    redact(url).into()
+}
+
 /// Lowercase hexadecimal of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -540,7 +555,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// The bytes of an even-length hex string (either case).
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     s.as_bytes()
@@ -678,7 +693,7 @@ mod tests {
         assert_eq!(Expected::Nothing.describe(), "no published hash");
         let url = Url::parse("https://user:secret@registry.example/x.tgz").unwrap();
         let error = FetchError::HashMismatch {
-            url: redact(&url),
+            url: shown(&url),
             expected: format!("sha512 {}", "ab".repeat(64)),
             actual: format!("sha512 {}", "cd".repeat(64)),
         };
@@ -695,7 +710,7 @@ mod tests {
 
     #[test]
     fn transient_failures_are_the_retryable_ones() {
-        let url = Url::parse("https://r.example/x").unwrap();
+        let url = "https://r.example/x".to_owned();
         let status = |status| FetchError::Status {
             url: url.clone(),
             status,

@@ -371,6 +371,24 @@ enum Resolved {
     ManagerFailed,
 }
 
+/// `NO_PROXY`/`no_proxy` with loopback added, so that a manager behind an HTTP proxy still
+/// talks to the guard index directly.
+fn loopback_env() -> Vec<(OsString, OsString)> {
+    ["NO_PROXY", "no_proxy"]
+        .iter()
+        .map(|k| {
+            let mut v = std::env::var(k).unwrap_or_default();
+            if !v.split(',').any(|h| h.trim() == "127.0.0.1") {
+                if !v.is_empty() {
+                    v.push(',');
+                }
+                v.push_str("127.0.0.1,localhost");
+            }
+            (OsString::from(*k), OsString::from(v))
+        })
+        .collect()
+}
+
 /// The parts every session needs: runtime, fetcher, gate.
 struct Parts {
     runtime: tokio::runtime::Runtime,

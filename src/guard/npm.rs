@@ -129,6 +129,7 @@ pub(super) fn prepare(
             &guard_url,
         ));
         d.cwd = Some(work.clone());
+        d.env = super::loopback_env();
         // The scratch copy resolves like the project but must not write the user's cache
         // of lockfile state anywhere else.
         (Some(d), work.join("package-lock.json"))
@@ -136,6 +137,7 @@ pub(super) fn prepare(
     let mut delegation =
         Delegation::new(vec![real_os]).args(args::guarded_args(&install, &npm_config, &guard_url));
     delegation.cwd = Some(request.cwd.clone());
+    delegation.env = super::loopback_env();
     let local_paths = install
         .local_paths
         .iter()

@@ -99,9 +99,11 @@ pub(super) fn prepare(
     let report = scratch.path().join("report.json");
     let mut dry_run = Delegation::new(real.clone()).args(args::dry_run_args(&guarded, &report));
     dry_run.env = guarded_env.clone();
+    dry_run.env.extend(super::loopback_env());
     dry_run.cwd = Some(request.cwd.clone());
     let mut delegation = Delegation::new(real).args(guarded);
     delegation.env = guarded_env;
+    delegation.env.extend(super::loopback_env());
     delegation.cwd = Some(request.cwd.clone());
     Ok(Prepared::Install(Box::new(Session {
         runtime: parts.runtime,

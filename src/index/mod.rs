@@ -397,11 +397,9 @@ async fn serve_artifact(shared: &Shared, artifact: &Artifact) -> Response {
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/octet-stream"),
             );
-            // Named by content: caches may keep it for good.
-            h.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("max-age=31536000, immutable"),
-            );
+            // The guard's URLs change with every command (a new port): a cache keyed by
+            // URL would only fill up. Cerebro's own cache is keyed by content.
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
         _ => text(

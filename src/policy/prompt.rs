@@ -47,12 +47,17 @@ impl Prompter for TerminalPrompter {
             "Install it this once".to_owned(),
             format!("Always allow {name}"),
         ];
+        let term = Term::stderr();
         let answer = Select::with_theme(theme)
             .with_prompt(format!("Install {name} {}?", printable(&flagged.version)))
             .items(&items)
             .default(0)
-            .interact_on_opt(&Term::stderr())
-            .map_err(std::io::Error::from)?;
+            .interact_on_opt(&term)
+            .map_err(std::io::Error::from);
+        // An interrupted menu (Ctrl-C with a SIGINT handler installed) leaves the cursor hidden.
+        let answer = answer.inspect_err(|_| {
+            let _ = term.show_cursor();
+        })?;
         Ok(match answer {
             Some(1) => Choice::Once,
             Some(2) => Choice::Always,
