@@ -7,9 +7,11 @@
 //! - `/simple/<project>/`: the merged PEP 503 page of every configured PyPI upstream, with
 //!   each file's link rewritten to `/files/<n>/<filename>`;
 //! - `/files/<n>/<filename>` (and `….metadata`): the file itself, or its core metadata;
-//! - `/npm/<name>`: the npm packument from the package's registry (scopes honoured), each
-//!   version's `dist.tarball` rewritten to `/npm/<name>/-/<file>.tgz`;
-//! - `/npm/<name>/-/<file>.tgz`: the tarball.
+//! - every other path is npm's, at the root (so that a lockfile's `resolved` URL with only
+//!   its host replaced, as `npm --replace-registry-host=always` does, lands here too):
+//!   `/<name>`: the packument from the package's registry (scopes honoured), each version's
+//!   `dist.tarball` rewritten to `/<name>/-/<file>.tgz`; `/<name>/-/<file>.tgz`: the tarball;
+//!   any other path: the tarball whose upstream URL has that path.
 //!
 //! Nothing is ever served that was not verified against the hash its registry published
 //! (when it published one) and admitted by the gate; everything else gets an HTTP error whose
@@ -223,9 +225,9 @@ impl GuardIndex {
         Url::parse(&format!("http://{}/simple/", self.addr)).expect("valid URL")
     }
 
-    /// The npm registry URL to give npm (`http://127.0.0.1:PORT/npm/`).
+    /// The npm registry URL to give npm (`http://127.0.0.1:PORT/`).
     pub fn npm_url(&self) -> Url {
-        Url::parse(&format!("http://{}/npm/", self.addr)).expect("valid URL")
+        Url::parse(&format!("http://{}/", self.addr)).expect("valid URL")
     }
 
     /// What went wrong so far, in order.
@@ -432,8 +434,8 @@ async fn handle(
     if let Some(rest) = path.strip_prefix("/files/") {
         return pypi_file(&shared, rest).await;
     }
-    if let Some(rest) = path.strip_prefix("/npm/") {
-        return npm::route(&shared, rest, &headers).await;
+    if shared.npm.is_some() {
+        return npm::route(&shared, path.trim_start_matches('/'), &headers).await;
     }
     text(StatusCode::NOT_FOUND, "cerebro guard index: not found")
 }

@@ -46,14 +46,25 @@ pub(super) async fn route(shared: &Arc<Shared>, rest: &str, headers: &HeaderMap)
         return text(StatusCode::NOT_FOUND, "cerebro guard index: not served");
     }
     if let Some((name, file)) = decoded.split_once("/-/") {
-        if !valid_name(name) || file.contains('/') {
-            return text(StatusCode::NOT_FOUND, "no such tarball");
+        if valid_name(name) && !file.contains('/') {
+            return tarball(shared, name, file).await;
         }
-        return tarball(shared, name, file).await;
     }
     let name = decoded.trim_end_matches('/');
     if !valid_name(name) {
-        return text(StatusCode::NOT_FOUND, "no such package");
+        // A lockfile's `resolved` URL of a registry with its own tarball paths.
+        let wanted = format!("/{rest}");
+        let known = shared
+            .tarballs
+            .lock()
+            .expect("lock")
+            .values()
+            .find(|t| t.url.path() == wanted)
+            .cloned();
+        return match known {
+            Some(t) => serve_tarball(shared, &t).await,
+            None => text(StatusCode::NOT_FOUND, "cerebro guard index: not found"),
+        };
     }
     let accept = headers
         .get(header::ACCEPT)
@@ -124,7 +135,7 @@ pub(super) async fn load_packument(
             else {
                 continue;
             };
-            let local = format!("{}npm/{name}/-/{file}", shared.base);
+            let local = format!("{}{name}/-/{file}", shared.base);
             found.push(NpmTarball {
                 name: name.to_owned(),
                 version: version.clone(),
@@ -174,7 +185,11 @@ async fn tarball(shared: &Arc<Shared>, name: &str, file: &str) -> Response {
             format!("no tarball {file} of {name}"),
         );
     };
-    match admit_tarball(shared, &t).await {
+    serve_tarball(shared, &t).await
+}
+
+async fn serve_tarball(shared: &Arc<Shared>, t: &NpmTarball) -> Response {
+    match admit_tarball(shared, t).await {
         Ok((candidate, Admission::Serve)) => serve_artifact(shared, &candidate.artifact).await,
         Ok((_, Admission::Refuse(why))) => text(StatusCode::FORBIDDEN, format!("cerebro: {why}")),
         Err(detail) => text(StatusCode::BAD_GATEWAY, format!("cerebro: {detail}")),

@@ -240,8 +240,9 @@ pub fn guarded_args(install: &NpmInstall, config: &NpmConfig, guard: &Url) -> Ve
 
 /// The resolution run, in a scratch copy of the project (`package.json`, lockfile,
 /// `.npmrc`, workspace manifests): [`guarded_args`] plus `--package-lock-only
-/// --ignore-scripts --no-audit --no-fund`, which fetches packuments through the guard and
-/// writes the lockfile without fetching tarballs or running anything. `--prefix`/`-C`,
+/// --ignore-scripts --no-audit --no-fund --no-update-notifier`, which fetches packuments
+/// through the guard and writes the lockfile without fetching tarballs or running
+/// anything. `--prefix`/`-C`,
 /// `-g`/`--global` and `--location` are dropped, so npm works in the scratch folder: for a
 /// global install, run it in an empty scratch folder, and the lockfile lists what `-g`
 /// would install. For `ci` (and `install-ci-test`) the subcommand becomes `install`, as
@@ -299,6 +300,7 @@ fn build_args(
             "--ignore-scripts",
             "--no-audit",
             "--no-fund",
+            "--no-update-notifier",
         ] {
             out.push(flag.into());
         }

@@ -107,6 +107,14 @@ pub struct PipInstall {
     tree: Tree,
 }
 
+/// A file option of the command line, in the order pip reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum FileRole {
+    Constraint,
+    Requirement,
+    BuildConstraint,
+}
+
 #[derive(Debug, Clone)]
 struct Edit {
     start: usize,
@@ -198,7 +206,7 @@ pub fn parse_in(
     } else {
         scan_from(&words, sub_at + 1, INSTALL_OPTIONS, false)?
     };
-    let mut files: Vec<(usize, bool, String, usize)> = Vec::new();
+    let mut files: Vec<(FileRole, String, usize)> = Vec::new();
     for (n, occ) in occurrences.iter().enumerate() {
         match occ.kind {
             OptKind::Help => return Ok(PipCommand::Other),
@@ -207,17 +215,17 @@ pub fn parse_in(
                 ReqKind::Local(path) => install.local_paths.push(path),
                 ReqKind::Url(url) => install.urls.push(url),
             },
-            OptKind::Requirement => files.push((1, false, occ.value(), n)),
-            OptKind::Constraint => files.push((0, true, occ.value(), n)),
-            OptKind::BuildConstraint => files.push((2, true, occ.value(), n)),
+            OptKind::Requirement => files.push((FileRole::Requirement, occ.value(), n)),
+            OptKind::Constraint => files.push((FileRole::Constraint, occ.value(), n)),
+            OptKind::BuildConstraint => files.push((FileRole::BuildConstraint, occ.value(), n)),
             _ => install.note(occ),
         }
     }
     // pip reads the constraint files first, then the requirement files.
-    files.sort_by_key(|(order, ..)| *order);
+    files.sort_by_key(|(role, ..)| *role);
     let mut collected = Collected::default();
     let mut build = Collected::default();
-    for (order, constraint, value, n) in files {
+    for (role, value, n) in files {
         let occ = &occurrences[n];
         let local = match file_url_path(&value) {
             Some(path) => path,
@@ -227,19 +235,21 @@ pub fn parse_in(
             }
             None => PathBuf::from(value),
         };
-        let into = if order == 2 {
-            &mut build
-        } else {
-            &mut collected
+        // Build constraints only steer the builds' own resolutions: their index options
+        // are not this install's (they are still sanitised).
+        let into = match role {
+            FileRole::BuildConstraint => &mut build,
+            _ => &mut collected,
         };
+        let constraint = role != FileRole::Requirement;
         let id = install.tree.read(&local, constraint, cwd, env, into)?;
-        if order == 2 {
+        if role == FileRole::BuildConstraint {
             install.build_constraint_files.push(absolute(cwd, &local));
         }
-        let flag = match order {
-            0 => "-c",
-            1 => "-r",
-            _ => "--build-constraint",
+        let flag = match role {
+            FileRole::Constraint => "-c",
+            FileRole::Requirement => "-r",
+            FileRole::BuildConstraint => "--build-constraint",
         };
         install.edits.push(Edit {
             start: occ.start,
@@ -339,11 +349,20 @@ impl PipInstall {
     }
 
     fn absorb(&mut self, c: Collected) {
+        fn dedup(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+            let mut out: Vec<PathBuf> = Vec::with_capacity(paths.len());
+            for path in paths {
+                if !out.contains(&path) {
+                    out.push(path);
+                }
+            }
+            out
+        }
         self.file_index_options = c.index_options;
         self.find_links.extend(c.find_links);
         self.remote_find_links.extend(c.remote_find_links);
-        self.requirement_files = c.requirement_files;
-        self.constraint_files = c.constraint_files;
+        self.requirement_files = dedup(c.requirement_files);
+        self.constraint_files = dedup(c.constraint_files);
         self.remote_requirement_files.extend(c.remote_files);
         self.local_paths.extend(c.local_paths);
         self.urls.extend(c.urls);

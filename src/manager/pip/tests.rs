@@ -827,3 +827,78 @@ fn ini_reading_follows_configparser() {
     assert_eq!(config.get("install", "timeout"), Some("9"));
     assert_eq!(config.get("install", "empty"), None);
 }
+
+/// Runs the real pip (when there is one) with the guarded arguments and environment: it must
+/// look at the guard only, whatever pip.conf, `PIP_*` and the requirement files name.
+#[test]
+#[ignore = "runs the real pip; `cargo test --lib manager -- --ignored`"]
+fn the_real_pip_looks_at_the_guard_only() {
+    let Some(pip) = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("pip"))
+            .find(|p| p.is_file())
+    }) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let conf = cwd.join("pip.conf");
+    write(
+        &conf,
+        "[global]\nextra-index-url = http://conf-extra.invalid/simple\nfind-links = http://conf-links.invalid/\n[install]\nindex-url = http://conf-index.invalid/simple\n",
+    );
+    write(
+        &cwd.join("r.txt"),
+        "-i http://file-index.invalid/simple\n--extra-index-url http://file-extra.invalid/\n-f http://file-links.invalid/\nnonexistent-cerebro-probe\n",
+    );
+    let guard = url("http://127.0.0.1:9/simple/");
+    let env = |name: &str| match name {
+        "PIP_CONFIG_FILE" => Some(conf.to_string_lossy().into_owned()),
+        "PIP_EXTRA_INDEX_URL" => Some("http://env-extra.invalid/".to_owned()),
+        _ => None,
+    };
+    for isolated in [false, true] {
+        let mut words = vec!["install"];
+        if isolated {
+            words.push("--isolated");
+        }
+        words.extend([
+            "--extra-index-url",
+            "http://cli-extra.invalid/",
+            "-r",
+            "r.txt",
+        ]);
+        let install = install_env(&words, cwd, &env);
+        let up = upstream(&install, &env, &pip_config_files(&env, isolated, &[])).unwrap();
+        assert_eq!(up.index, url("http://file-index.invalid/simple"));
+        let scratch = cwd.join(format!("scratch-{isolated}"));
+        let guarded = guarded_args(&install, &guard, &scratch).unwrap();
+        let dry = dry_run_args(&guarded, &scratch.join("report.json"));
+        let overrides = guarded_env(&install, &up, &guard, &scratch, &env).unwrap();
+        let output = std::process::Command::new(&pip)
+            .args(&dry)
+            .args([
+                "--retries",
+                "0",
+                "--timeout",
+                "1",
+                "-v",
+                "--disable-pip-version-check",
+            ])
+            .current_dir(cwd)
+            .env("PIP_CONFIG_FILE", &conf)
+            .env("PIP_EXTRA_INDEX_URL", "http://env-extra.invalid/")
+            .env_remove("PIP_FIND_LINKS")
+            .env_remove("PIP_INDEX_URL")
+            .envs(overrides)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(text.contains("127.0.0.1:9"), "{text}");
+        assert!(!text.contains(".invalid"), "isolated={isolated}: {text}");
+    }
+}
