@@ -145,7 +145,9 @@ pub fn zip(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
         .compression_method(zip::CompressionMethod::Deflated)
         .unix_permissions(0o644);
     for (path, body) in entries {
-        writer.start_file(path.as_str(), options).expect("zip entry");
+        writer
+            .start_file(path.as_str(), options)
+            .expect("zip entry");
         writer.write_all(body).expect("zip write");
     }
     writer.finish().expect("finish a zip").into_inner()
@@ -860,7 +862,10 @@ pub fn npm_tampered(pkg: &NpmPkg) -> Vec<u8> {
         &pkg.version,
         &[],
         &[],
-        &[("index.js", "module.exports = 'not the published tarball';\n")],
+        &[(
+            "index.js",
+            "module.exports = 'not the published tarball';\n",
+        )],
     )
     .artifact
     .bytes
@@ -933,10 +938,7 @@ pub fn bench_npm_tree(mids: usize, leaves: usize) -> Vec<NpmPkg> {
     let mut out = Vec::new();
     let mid_names: Vec<String> = (0..mids).map(|m| format!("bench-mid-js-{m:02}")).collect();
     let mut push = |name: &str, deps: &[String]| {
-        let imports: String = deps
-            .iter()
-            .map(|d| format!("require('{d}');\n"))
-            .collect();
+        let imports: String = deps.iter().map(|d| format!("require('{d}');\n")).collect();
         let code = BENCH_JS
             .replace("{name}", name)
             .replace("{imports}", &imports);

@@ -31,8 +31,13 @@ pub const EXIT_UNJUDGED: i32 = 78;
 /// How long one guarded command may take before the test gives up on it.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(180);
 
-pub fn cerebro_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_cerebro")
+/// The guard under test: this crate's binary, or `$CEREBRO_E2E_BIN` (to check that the tests
+/// fail against a guard that does nothing, or to test an installed build).
+pub fn cerebro_bin() -> PathBuf {
+    std::env::var_os("CEREBRO_E2E_BIN")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_cerebro")))
 }
 
 /// The folder that holds the sandboxes and the shared base venv (under `target/`).
@@ -88,10 +93,7 @@ fn base_venv() -> &'static Path {
     BASE.get_or_init(|| {
         let python = python();
         let version = Command::new(&python)
-            .args([
-                "-c",
-                "import sys; print('%d.%d.%d' % sys.version_info[:3])",
-            ])
+            .args(["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
             .output()
             .expect("python version");
         let version = String::from_utf8(version.stdout).unwrap().trim().to_owned();
@@ -269,14 +271,24 @@ pub fn run_with(mut cmd: Command, timeout: Duration) -> Outcome {
     kill_group(child.id());
     let stdout = String::from_utf8_lossy(&out_reader.join().unwrap()).into_owned();
     let stderr = String::from_utf8_lossy(&err_reader.join().unwrap()).into_owned();
-    Outcome {
+    let outcome = Outcome {
         what,
         code: status.code(),
         stdout,
         stderr,
         elapsed,
         timed_out,
+    };
+    if verbose() {
+        eprintln!("{outcome}\n");
     }
+    outcome
+}
+
+/// `CEREBRO_E2E_VERBOSE=1` prints every command's outcome and every terminal session, to see
+/// what the guard says when the tests pass (run with `--nocapture`).
+fn verbose() -> bool {
+    std::env::var_os("CEREBRO_E2E_VERBOSE").is_some_and(|v| !v.is_empty())
 }
 
 pub fn run(cmd: Command) -> Outcome {
@@ -568,7 +580,10 @@ impl NpmSandbox {
         let global_rc = dirs.root().join("npmrc-global");
         std::fs::write(&global_rc, "").unwrap();
         for (k, v) in [
-            ("npm_config_userconfig", user_rc.to_string_lossy().into_owned()),
+            (
+                "npm_config_userconfig",
+                user_rc.to_string_lossy().into_owned(),
+            ),
             (
                 "npm_config_globalconfig",
                 global_rc.to_string_lossy().into_owned(),
@@ -596,9 +611,7 @@ impl NpmSandbox {
     /// Names `registry` in the project's and the user's `.npmrc`.
     pub fn set_registry(&mut self, registry: &str) {
         self.registry = registry.to_owned();
-        let rc = format!(
-            "registry={registry}\naudit=false\nfund=false\nupdate-notifier=false\n"
-        );
+        let rc = format!("registry={registry}\naudit=false\nfund=false\nupdate-notifier=false\n");
         std::fs::write(self.project.join(".npmrc"), &rc).unwrap();
         std::fs::write(self.dirs.root().join("npmrc-user"), &rc).unwrap();
     }
@@ -634,7 +647,11 @@ impl NpmSandbox {
     }
 
     pub fn installed_version(&self, name: &str) -> Option<String> {
-        let manifest = self.project.join("node_modules").join(name).join("package.json");
+        let manifest = self
+            .project
+            .join("node_modules")
+            .join(name)
+            .join("package.json");
         let text = std::fs::read_to_string(manifest).ok()?;
         let json: Value = serde_json::from_str(&text).ok()?;
         json["version"].as_str().map(str::to_owned)
@@ -772,6 +789,13 @@ impl Pty {
             Ok(WaitStatus::Exited(_, code)) => Some(code),
             _ => None,
         };
+        if verbose() {
+            eprintln!(
+                "terminal: {}\nexit: {code:?}\n--- screen ---\n{}\n",
+                self.what,
+                self.screen()
+            );
+        }
         (code, self.screen())
     }
 }
@@ -821,7 +845,7 @@ pub fn scan_artifact(file: &str, bytes: &[u8]) -> Value {
         .unwrap();
     let path = dir.path().join(file);
     std::fs::write(&path, bytes).unwrap();
-    let out = Command::new(cerebro_bin())
+    let out = Command::new(env!("CARGO_BIN_EXE_cerebro"))
         .args(["scan", "--json", "-q"])
         .arg(&path)
         .env("NO_COLOR", "1")
@@ -840,7 +864,10 @@ pub fn scan_artifact(file: &str, bytes: &[u8]) -> Value {
 /// Checks each fixture's verdict against its intent: malicious ones must score at least
 /// `margin` (well above the model's threshold) and be judged `malicious`, clean ones must be
 /// `benign`. Returns a line per fixture for the failure message.
-pub fn judge(fixtures: &[(String, &[u8], fixtures::Intent)], margin: f64) -> Result<String, String> {
+pub fn judge(
+    fixtures: &[(String, &[u8], fixtures::Intent)],
+    margin: f64,
+) -> Result<String, String> {
     let mut lines = Vec::new();
     let mut failed = false;
     for (file, bytes, intent) in fixtures {
@@ -924,6 +951,16 @@ pub fn shows_score(text: &str, min: f64) -> bool {
             number.parse::<f64>().ok().map(|v| v / scale)
         })
         .any(|v| v >= min && v <= 1.0)
+}
+
+/// Whether the guard (not the manager: lines from npm's log start with `npm `) printed a
+/// warning that names `name`.
+pub fn guard_warned(stderr: &str, name: &str) -> bool {
+    stderr.lines().any(|line| {
+        !line.trim_start().starts_with("npm ")
+            && line.contains(name)
+            && line.to_lowercase().contains("warn")
+    })
 }
 
 /// The entry for `name` in a `--json` report's `packages`, matched on the normalised name.

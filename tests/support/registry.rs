@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, Method, Response, StatusCode, Uri};
+use axum::http::{header, Method, Response, StatusCode, Uri};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -73,9 +73,9 @@ impl Registry {
                         inner: TcpListener::from_std(std_listener).expect("tokio listener"),
                         state: state.clone(),
                     };
-                    let app = axum::Router::new().fallback(move |method, uri, headers| {
+                    let app = axum::Router::new().fallback(move |method, uri| {
                         let state = state.clone();
-                        async move { handle(&state, method, uri, headers) }
+                        async move { handle(&state, method, uri) }
                     });
                     tokio::select! {
                         result = axum::serve(listener, app) => {
@@ -217,7 +217,9 @@ pub fn dead_url() -> String {
 fn record(state: &Shared, method: &Method, path: &str, status: StatusCode) {
     let mut inner = state.lock().unwrap();
     *inner.hits.entry(path.to_owned()).or_default() += 1;
-    inner.log.push(format!("{method} {path} -> {}", status.as_u16()));
+    inner
+        .log
+        .push(format!("{method} {path} -> {}", status.as_u16()));
 }
 
 fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Body> {
@@ -233,7 +235,9 @@ fn not_found() -> Response<Body> {
     respond(StatusCode::NOT_FOUND, "text/plain", b"not found\n".to_vec())
 }
 
-fn handle(state: &Shared, method: Method, uri: Uri, _headers: HeaderMap) -> Response<Body> {
+/// Answers every request. `Accept` is not looked at: npm's abbreviated-metadata requests get
+/// the full packument, which npm accepts.
+fn handle(state: &Shared, method: Method, uri: Uri) -> Response<Body> {
     let path = uri.path().to_owned();
     let response = if method != Method::GET && method != Method::HEAD {
         respond(
@@ -293,7 +297,11 @@ fn route(state: &Shared, path: &str) -> Response<Body> {
 }
 
 fn html(body: String) -> Response<Body> {
-    respond(StatusCode::OK, "text/html; charset=utf-8", body.into_bytes())
+    respond(
+        StatusCode::OK,
+        "text/html; charset=utf-8",
+        body.into_bytes(),
+    )
 }
 
 fn artifact(inner: &Inner, file: &str, bytes: &[u8]) -> Response<Body> {
@@ -507,7 +515,11 @@ async fn truncated_target(stream: &TcpStream, state: &Shared) -> Option<(String,
     Some((path, bytes.len(), half))
 }
 
-async fn write_truncated(mut stream: TcpStream, full_len: usize, half: &[u8]) -> std::io::Result<()> {
+async fn write_truncated(
+    mut stream: TcpStream,
+    full_len: usize,
+    half: &[u8],
+) -> std::io::Result<()> {
     // Read the request head so that closing does not reset the connection under the reply.
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
