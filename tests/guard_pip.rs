@@ -255,6 +255,62 @@ fn warn_mode_installs_a_flagged_dependency_with_a_warning() {
     );
 }
 
+/// The warm path: a second install of the same thing skips the separate resolution run (the
+/// report comes after pip's own output), and still judges what it is served: a malicious
+/// release that appears upstream afterwards is refused, and nothing is installed.
+#[test]
+fn warm_install_takes_one_pass_and_still_refuses_a_new_malicious_release() {
+    let registry = clean_tree();
+    let sandbox = sandbox!(registry);
+    let tree = ["alpha-lib", "beta-lib", "gamma-lib"];
+    let first = run(sandbox.guard_json(Policy::Block, &["install", "alpha-lib"]));
+    let why = explain(&first, &sandbox.installed_list(), &registry);
+    assert_eq!(first.code, Some(0), "{why}");
+    assert!(
+        first.stdout.trim_start().starts_with('{'),
+        "cold: the report comes first\n{why}"
+    );
+    let mut uninstall = vec!["uninstall", "-y"];
+    uninstall.extend(tree);
+    assert_eq!(run(sandbox.bare(&uninstall)).code, Some(0));
+
+    let second = run(sandbox.guard_json(Policy::Block, &["install", "alpha-lib"]));
+    let why = explain(&second, &sandbox.installed_list(), &registry);
+    assert_eq!(second.code, Some(0), "{why}");
+    assert!(tree.iter().all(|n| sandbox.installed(n)), "{why}");
+    let report_at = second.stdout.find("{\"manager\"").expect("a JSON report");
+    let pip_at = second
+        .stdout
+        .find("Successfully installed")
+        .expect("pip's output");
+    assert!(
+        pip_at < report_at,
+        "warm: one pass, the report after pip\n{why}"
+    );
+    assert_eq!(run(sandbox.bare(&uninstall)).code, Some(0));
+
+    // A hijacked gamma-lib 1.1.0 appears upstream; the resolver will prefer it.
+    registry.add_pypi([fixtures::py_evil_as("gamma-lib", "1.1.0")]);
+    let third = run(sandbox.guard(Policy::Block, &["install", "alpha-lib"]));
+    let why = explain(&third, &sandbox.installed_list(), &registry);
+    assert_eq!(third.code, Some(EXIT_BLOCKED), "{why}");
+    assert!(
+        sandbox.installed_list().is_empty(),
+        "nothing may be installed\n{why}"
+    );
+    assert!(
+        third.stderr.contains("gamma-lib") && third.stderr.contains("1.1.0"),
+        "{why}"
+    );
+
+    // The memo is gone: the next run resolves apart and stops before pip installs.
+    let fourth = run(sandbox.guard_json(Policy::Block, &["install", "alpha-lib"]));
+    let why = explain(&fourth, &sandbox.installed_list(), &registry);
+    assert_eq!(fourth.code, Some(EXIT_BLOCKED), "{why}");
+    assert!(fourth.stdout.trim_start().starts_with('{'), "{why}");
+    assert!(sandbox.installed_list().is_empty(), "{why}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Blocking.
 

@@ -120,23 +120,38 @@ pub fn run(manager: Manager, args: GuardArgs) -> anyhow::Result<ExitCode> {
         Ok(r) => r,
         Err(e) => return Ok(fail(manager, &e.to_string(), args.json)),
     };
-    if args.json {
-        let mut out = std::io::stdout().lock();
-        let _ = serde_json::to_writer(&mut out, &report);
-        let _ = writeln!(out);
+    if !session.is_fast() {
+        show(&report, args.json);
     }
-    print_report(&report);
     match report.decision {
         Decision::Proceed => {
             interrupt.hand_over();
-            let code = session
+            let (code, after) = session
                 .delegate()
                 .map_err(|e| anyhow::anyhow!("cannot run the real {}: {e}", manager.as_str()))?;
-            Ok(exit(code))
+            let Some(after) = after else {
+                return Ok(exit(code));
+            };
+            show(&after, args.json);
+            Ok(match after.decision {
+                Decision::Proceed => exit(code),
+                Decision::Blocked => ExitCode::from(EXIT_BLOCKED),
+                Decision::CannotJudge => ExitCode::from(EXIT_CANNOT_JUDGE),
+            })
         }
         Decision::Blocked => Ok(ExitCode::from(EXIT_BLOCKED)),
         Decision::CannotJudge => Ok(ExitCode::from(EXIT_CANNOT_JUDGE)),
     }
+}
+
+/// The report: JSON on stdout when asked, the human lines on stderr.
+fn show(report: &Report, json: bool) {
+    if json {
+        let mut out = std::io::stdout().lock();
+        let _ = serde_json::to_writer(&mut out, report);
+        let _ = writeln!(out);
+    }
+    print_report(report);
 }
 
 fn exit(code: i32) -> ExitCode {

@@ -140,6 +140,11 @@ impl GuardGate {
         &self.config
     }
 
+    /// Everything a judgement depends on (model, extractor, thresholds), as one string.
+    pub fn judge_id(&self) -> &str {
+        &self.model_id
+    }
+
     /// Judges an artifact, once per install and once per artifact hash across installs.
     pub fn judge(&self, candidate: &Candidate) -> Judged {
         let sha = &candidate.artifact.sha256;

@@ -8,6 +8,7 @@
 //! the resolution, the scans and the decision; [`Session::delegate`] hands over.
 
 mod gate;
+mod memo;
 mod npm;
 mod pip;
 
@@ -191,6 +192,10 @@ pub struct Session {
     /// Kept alive for the scratch files the hand-over reads (sanitised requirement files).
     _scratch: tempfile::TempDir,
     delegation: Delegation,
+    /// The warm path's memo of this install, when a cache folder exists.
+    memo: Option<memo::Memo>,
+    /// Whether this run skipped the separate resolution (see [`memo`]).
+    fast: bool,
 }
 
 enum Flow {
@@ -206,19 +211,75 @@ impl Session {
         interactive: bool,
         prompter: &mut dyn Prompter,
     ) -> Result<Report, GuardError> {
-        match &self.flow {
+        let local = match &self.flow {
+            Flow::Pip(flow) => flow.has_local_paths(),
+            Flow::Npm(flow) => flow.has_local_paths(),
+        };
+        if !local && self.memo.as_ref().is_some_and(memo::Memo::fresh) {
+            self.fast = true;
+            return Ok(self.report(Decision::Proceed, None));
+        }
+        let report = match &self.flow {
             Flow::Pip(flow) => pip::judge(self, flow, interactive, prompter),
             Flow::Npm(flow) => npm::judge(self, flow, interactive, prompter),
+        }?;
+        if let Some(memo) = &self.memo {
+            if report.decision == Decision::Proceed
+                && report.flagged == 0
+                && !report.packages.is_empty()
+            {
+                let shas: Vec<String> = report.packages.iter().map(|p| p.sha256.clone()).collect();
+                // A memo that cannot be written only costs the next run its warm path.
+                let _ = memo.record(&shas);
+            }
         }
+        Ok(report)
+    }
+
+    /// Whether this run took the warm path: the real manager resolves and installs through
+    /// the guard index in one go, and the report comes after it (from [`Session::delegate`]).
+    pub fn is_fast(&self) -> bool {
+        self.fast
     }
 
     /// Hands over to the real manager (only after a `Proceed` decision) and returns its exit
     /// code. The guard index keeps serving while it runs, so what it installs is what was
     /// judged.
-    pub fn delegate(self) -> std::io::Result<i32> {
-        let code = self.delegation.run();
+    ///
+    /// On the warm path it also returns the report of what the index judged meanwhile: if it
+    /// refused anything (the manager then failed before installing), the decision is
+    /// `Blocked` (or `CannotJudge`) and the memo is dropped so the next run resolves apart.
+    pub fn delegate(self) -> std::io::Result<(i32, Option<Report>)> {
+        let code = self.delegation.run()?;
+        let after = self.fast.then(|| {
+            let refused = self.gate.take_refused();
+            let cannot = self
+                .index
+                .incidents()
+                .into_iter()
+                .find(|i| i.cannot_judge)
+                .map(|i| i.detail);
+            let (decision, error) = if refused
+                .iter()
+                .any(|j| matches!(j.outcome, Outcome::Unreadable(_)))
+            {
+                (Decision::CannotJudge, None)
+            } else if !refused.is_empty() {
+                (Decision::Blocked, None)
+            } else if cannot.is_some() && code != 0 {
+                (Decision::CannotJudge, cannot)
+            } else {
+                (Decision::Proceed, None)
+            };
+            if decision != Decision::Proceed {
+                if let Some(m) = &self.memo {
+                    m.forget();
+                }
+            }
+            self.report(decision, error)
+        });
         self.index.stop();
-        code
+        Ok((code, after))
     }
 
     /// The command the hand-over runs.
@@ -387,6 +448,15 @@ fn loopback_env() -> Vec<(OsString, OsString)> {
             (OsString::from(*k), OsString::from(v))
         })
         .collect()
+}
+
+/// The memo of an install, keyed by what `key` adds after the judge's id; `None` without a
+/// cache folder.
+fn memo_for(gate: &GuardGate, key: impl FnOnce(&mut memo::KeyBuilder)) -> Option<memo::Memo> {
+    let root = policy::cache_dir()?.join("resolutions");
+    let mut k = memo::KeyBuilder::new(gate.judge_id());
+    key(&mut k);
+    Some(memo::Memo::at(&root, &k.finish()))
 }
 
 /// The parts every session needs: runtime, fetcher, gate.

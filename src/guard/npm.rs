@@ -36,6 +36,12 @@ pub(super) struct NpmFlow {
     local_paths: Vec<PathBuf>,
 }
 
+impl NpmFlow {
+    pub(super) fn has_local_paths(&self) -> bool {
+        !self.local_paths.is_empty()
+    }
+}
+
 pub(super) fn prepare(
     request: &Request,
     config: Config,
@@ -149,6 +155,22 @@ pub(super) fn prepare(
             }
         })
         .collect();
+    let memo = super::memo_for(&parts.gate, |k| {
+        k.text("npm").text(&request.cwd.to_string_lossy());
+        k.text(&real.to_string_lossy());
+        for a in &request.args {
+            k.text(&a.to_string_lossy());
+        }
+        k.env_with_prefixes(&["npm_config_", "NODE_"]);
+        if let Some(root) = &project {
+            for name in PROJECT_FILES {
+                k.file(&root.join(name));
+            }
+        }
+        if let Some(home) = std::env::var_os("HOME") {
+            k.file(&Path::new(&home).join(".npmrc"));
+        }
+    });
     Ok(Prepared::Install(Box::new(Session {
         runtime: parts.runtime,
         index,
@@ -162,6 +184,8 @@ pub(super) fn prepare(
         }),
         _scratch: scratch,
         delegation,
+        memo,
+        fast: false,
     })))
 }
 

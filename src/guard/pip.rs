@@ -27,6 +27,12 @@ pub(super) struct PipFlow {
     local_paths: Vec<PathBuf>,
 }
 
+impl PipFlow {
+    pub(super) fn has_local_paths(&self) -> bool {
+        !self.local_paths.is_empty()
+    }
+}
+
 pub(super) fn prepare(
     request: &Request,
     config: Config,
@@ -101,10 +107,26 @@ pub(super) fn prepare(
     dry_run.env = guarded_env.clone();
     dry_run.env.extend(super::loopback_env());
     dry_run.cwd = Some(request.cwd.clone());
-    let mut delegation = Delegation::new(real).args(guarded);
+    let mut delegation = Delegation::new(real.clone()).args(guarded);
     delegation.env = guarded_env;
     delegation.env.extend(super::loopback_env());
     delegation.cwd = Some(request.cwd.clone());
+    let memo = super::memo_for(&parts.gate, |k| {
+        k.text("pip").text(&request.cwd.to_string_lossy());
+        // Not the real pip's path: a memo is only a hint (the index judges regardless), and
+        // a fresh virtual environment should not lose it.
+        for a in &request.args {
+            k.text(&a.to_string_lossy());
+        }
+        k.env_with_prefixes(&["PIP_"]);
+        for f in config_files
+            .iter()
+            .chain(&install.requirement_files)
+            .chain(&install.constraint_files)
+        {
+            k.file(f);
+        }
+    });
     Ok(Prepared::Install(Box::new(Session {
         runtime: parts.runtime,
         index,
@@ -118,6 +140,8 @@ pub(super) fn prepare(
         }),
         _scratch: scratch,
         delegation,
+        memo,
+        fast: false,
     })))
 }
 

@@ -581,6 +581,13 @@ pub fn py_evil() -> PyDist {
     ))
 }
 
+/// A malicious-looking wheel (the same code as `evil-pkg`) under another name and version:
+/// what a hijacked release of a clean package looks like.
+pub fn py_evil_as(name: &str, version: &str) -> PyDist {
+    let module = format!("{}/__init__.py", name.replace('-', "_"));
+    malicious(wheel(name, version, &[], &[(module.as_str(), EVIL_PY)]))
+}
+
 pub const PY_MARKER: (&str, &str) = ("marker-evil", "0.1.0");
 
 /// `marker-evil` 0.1.0, sdist only, flagged, and its `setup.py` writes `$CEREBRO_TEST_MARKER`.
