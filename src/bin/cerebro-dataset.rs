@@ -343,7 +343,7 @@ fn elapsed(since: Instant) -> String {
 /// Whether to print a progress line after `done` of `total`: about every 5%.
 fn milestone(done: usize, total: usize) -> bool {
     let step = (total / 20).max(1);
-    done % step == 0 && done != total
+    done.is_multiple_of(step) && done != total
 }
 
 fn manifest_command(args: ManifestArgs) -> CmdResult {

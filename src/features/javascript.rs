@@ -956,9 +956,7 @@ impl<'a> Extractor<'a> {
                     // Node's internal process-spawning bindings, or one named at run time.
                     ("process", "binding" | "_linkedBinding") => arg(0)
                         .and_then(|a| self.const_string(a, 0))
-                        .map_or(true, |b| {
-                            matches!(b.as_ref(), "spawn_sync" | "process_wrap")
-                        })
+                        .is_none_or(|b| matches!(b.as_ref(), "spawn_sync" | "process_wrap"))
                         .then_some(Feature::P2),
                     ("navigator", "sendBeacon") => Some(Feature::D2),
                     ("$" | "jQuery", "ajax" | "get" | "post" | "getJSON" | "getScript") => {

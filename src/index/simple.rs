@@ -152,7 +152,7 @@ fn parse_html(text: &str, page: &Url) -> Vec<FileLink> {
         let filename = if text_name.is_empty() {
             url.path_segments()
                 .and_then(|mut s| s.next_back())
-                .map(|s| percent_decode(s))
+                .map(percent_decode)
                 .unwrap_or_default()
         } else {
             text_name
