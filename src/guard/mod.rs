@@ -24,7 +24,7 @@ pub use gate::{render_reasons, GuardGate, Judged, Outcome, Progress, Silent};
 use crate::archive::Ecosystem;
 use crate::delegate::Delegation;
 use crate::fetch::{FetchError, FetchOptions, Fetcher};
-use crate::index::GuardIndex;
+use crate::index::{Admission, Candidate, GuardIndex};
 use crate::manager::ManagerError;
 use crate::model::{Detector, ModelError};
 use crate::policy::{self, Allowlist, Config, Flagged, Mode, PolicyError, Prompter, VerdictCache};
@@ -366,6 +366,51 @@ impl Session {
         } else {
             Ok(Some(Decision::Blocked))
         }
+    }
+
+    /// Judges the local projects and archives the user named, before anything runs their
+    /// build; `Some` (the report) when the decision is to stop.
+    fn judge_locals(
+        &self,
+        ecosystem: Ecosystem,
+        paths: &[PathBuf],
+        interactive: bool,
+        prompter: &mut dyn Prompter,
+    ) -> Result<Option<Report>, GuardError> {
+        let stopped: Vec<Judged> = paths
+            .iter()
+            .map(|p| self.gate.judge_local(ecosystem, p))
+            .filter(|j| self.gate.stops(j))
+            .collect();
+        if stopped.is_empty() {
+            return Ok(None);
+        }
+        Ok(self
+            .decide(&stopped, interactive, prompter)?
+            .map(|d| self.report(d, None)))
+    }
+
+    /// The end of both flows: the admissions of the resolved tree (a fetch that failed
+    /// stops the install: fail closed), then one decision on everything the policy stopped,
+    /// with `more` (judged outside the index) considered too.
+    fn conclude(
+        &self,
+        admissions: Vec<Result<(Candidate, Admission), String>>,
+        more: Vec<Judged>,
+        interactive: bool,
+        prompter: &mut dyn Prompter,
+    ) -> Result<Report, GuardError> {
+        if let Some(Err(detail)) = admissions.into_iter().find(Result::is_err) {
+            return Ok(self.report(Decision::CannotJudge, Some(detail)));
+        }
+        let mut refused = self.gate.take_refused();
+        refused.extend(more.into_iter().filter(|j| self.gate.stops(j)));
+        if !refused.is_empty() {
+            if let Some(d) = self.decide(&refused, interactive, prompter)? {
+                return Ok(self.report(d, None));
+            }
+        }
+        Ok(self.report(Decision::Proceed, None))
     }
 
     /// The report of everything judged so far, with the decision.

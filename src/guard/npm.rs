@@ -14,7 +14,7 @@ use super::{
 };
 use crate::archive::Ecosystem;
 use crate::delegate::Delegation;
-use crate::index::{Admission, GuardIndex, IndexConfig, NpmUpstream};
+use crate::index::{GuardIndex, IndexConfig, NpmUpstream};
 use crate::manager::npm::{self as args, NpmCommand, NpmKind};
 use crate::manager::{self, real};
 use crate::policy::{Config, Mode, Prompter};
@@ -203,16 +203,10 @@ pub(super) fn judge(
     interactive: bool,
     prompter: &mut dyn Prompter,
 ) -> Result<Report, GuardError> {
-    let stopped: Vec<_> = flow
-        .local_paths
-        .iter()
-        .map(|p| session.gate.judge_local(Ecosystem::Npm, p))
-        .filter(|j| session.gate.stops(j))
-        .collect();
-    if !stopped.is_empty() {
-        if let Some(d) = session.decide(&stopped, interactive, prompter)? {
-            return Ok(session.report(d, None));
-        }
+    if let Some(stop) =
+        session.judge_locals(Ecosystem::Npm, &flow.local_paths, interactive, prompter)?
+    {
+        return Ok(stop);
     }
     if let Some(resolve) = &flow.resolve {
         let resolved = session.resolve_loop(interactive, prompter, || {
@@ -258,19 +252,7 @@ pub(super) fn judge(
         }
         out
     });
-    for r in results {
-        match r {
-            Ok((_, Admission::Serve | Admission::Refuse(_))) => {}
-            Err(detail) => return Ok(session.report(Decision::CannotJudge, Some(detail))),
-        }
-    }
-    let refused = session.gate.take_refused();
-    if !refused.is_empty() {
-        if let Some(d) = session.decide(&refused, interactive, prompter)? {
-            return Ok(session.report(d, None));
-        }
-    }
-    Ok(session.report(Decision::Proceed, None))
+    session.conclude(results, Vec::new(), interactive, prompter)
 }
 
 /// The registry packages of a lockfile (v1, v2 or v3) that npm would install on this

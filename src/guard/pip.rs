@@ -14,7 +14,7 @@ use super::{
 };
 use crate::archive::Ecosystem;
 use crate::delegate::Delegation;
-use crate::index::{Admission, GuardIndex, IndexConfig, PypiUpstream};
+use crate::index::{percent_decode, GuardIndex, IndexConfig, PypiUpstream};
 use crate::manager::pip::{self as args, PipCommand};
 use crate::manager::{self, real};
 use crate::policy::{Config, Mode, Prompter};
@@ -168,24 +168,6 @@ fn upstream_with_auth(url: &Url) -> PypiUpstream {
     PypiUpstream { url: clean, auth }
 }
 
-fn percent_decode(s: &str) -> String {
-    let mut out = Vec::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 pub(super) fn judge(
     session: &Session,
     flow: &PipFlow,
@@ -193,16 +175,10 @@ pub(super) fn judge(
     prompter: &mut dyn Prompter,
 ) -> Result<Report, GuardError> {
     // Local projects first: pip runs their build backend during the resolution.
-    let stopped: Vec<_> = flow
-        .local_paths
-        .iter()
-        .map(|p| session.gate.judge_local(Ecosystem::Pypi, p))
-        .filter(|j| session.gate.stops(j))
-        .collect();
-    if !stopped.is_empty() {
-        if let Some(d) = session.decide(&stopped, interactive, prompter)? {
-            return Ok(session.report(d, None));
-        }
+    if let Some(stop) =
+        session.judge_locals(Ecosystem::Pypi, &flow.local_paths, interactive, prompter)?
+    {
+        return Ok(stop);
     }
     let _ = std::fs::remove_file(&flow.report);
     let resolved = session.resolve_loop(interactive, prompter, || {
@@ -267,25 +243,11 @@ pub(super) fn judge(
         }
         out
     });
-    for r in results {
-        match r {
-            Ok((_, Admission::Serve | Admission::Refuse(_))) => {}
-            Err(detail) => return Ok(session.report(Decision::CannotJudge, Some(detail))),
-        }
-    }
-    let mut refused = session.gate.take_refused();
-    refused.extend(
-        local
-            .iter()
-            .map(|p| session.gate.judge_local(Ecosystem::Pypi, p))
-            .filter(|j| session.gate.stops(j)),
-    );
-    if !refused.is_empty() {
-        if let Some(d) = session.decide(&refused, interactive, prompter)? {
-            return Ok(session.report(d, None));
-        }
-    }
-    Ok(session.report(Decision::Proceed, None))
+    let more = local
+        .iter()
+        .map(|p| session.gate.judge_local(Ecosystem::Pypi, p))
+        .collect();
+    session.conclude(results, more, interactive, prompter)
 }
 
 fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
