@@ -511,6 +511,31 @@ struct Parts {
     gate: Arc<GuardGate>,
 }
 
+impl Parts {
+    /// Starts the guard index in front of these upstreams, and makes the scratch folder.
+    fn start(
+        &self,
+        pypi: Vec<crate::index::PypiUpstream>,
+        npm: Option<crate::index::NpmUpstream>,
+        manager: Manager,
+    ) -> Result<(GuardIndex, tempfile::TempDir), GuardError> {
+        let index = self
+            .runtime
+            .block_on(GuardIndex::start(crate::index::IndexConfig {
+                fetcher: self.fetcher.clone(),
+                gate: self.gate.clone(),
+                pypi,
+                npm,
+            }))
+            .map_err(GuardError::io("cannot start the guard index on 127.0.0.1"))?;
+        let scratch = tempfile::Builder::new()
+            .prefix(&format!("cerebro-{}-", manager.as_str()))
+            .tempdir()
+            .map_err(GuardError::io("cannot make a scratch folder"))?;
+        Ok((index, scratch))
+    }
+}
+
 fn parts(
     config: Config,
     extra_ca_file: Option<PathBuf>,

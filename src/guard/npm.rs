@@ -14,7 +14,7 @@ use super::{
 };
 use crate::archive::Ecosystem;
 use crate::delegate::Delegation;
-use crate::index::{GuardIndex, IndexConfig, NpmUpstream};
+use crate::index::NpmUpstream;
 use crate::manager::npm::{self as args, NpmCommand, NpmKind};
 use crate::manager::{self, real};
 use crate::policy::{Config, Mode, Prompter};
@@ -84,19 +84,7 @@ pub(super) fn prepare(
             .collect(),
         auth: npm_config.auth.clone(),
     };
-    let index = parts
-        .runtime
-        .block_on(GuardIndex::start(IndexConfig {
-            fetcher: parts.fetcher.clone(),
-            gate: parts.gate.clone(),
-            pypi: Vec::new(),
-            npm: Some(upstream),
-        }))
-        .map_err(GuardError::io("cannot start the guard index on 127.0.0.1"))?;
-    let scratch = tempfile::Builder::new()
-        .prefix("cerebro-npm-")
-        .tempdir()
-        .map_err(GuardError::io("cannot make a scratch folder"))?;
+    let (index, scratch) = parts.start(Vec::new(), Some(upstream), Manager::Npm)?;
     let guard_url = index.npm_url();
     let work = scratch.path().join("project");
     std::fs::create_dir_all(&work).map_err(GuardError::io("cannot make a scratch folder"))?;

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::archive::Ecosystem;
 use crate::delegate::Delegation;
-use crate::index::{percent_decode, GuardIndex, IndexConfig, PypiUpstream};
+use crate::index::{percent_decode, PypiUpstream};
 use crate::manager::pip::{self as args, PipCommand};
 use crate::manager::{self, real};
 use crate::policy::{Config, Mode, Prompter};
@@ -86,19 +86,7 @@ pub(super) fn prepare(
         .chain(&upstream.extra)
         .map(upstream_with_auth)
         .collect();
-    let index = parts
-        .runtime
-        .block_on(GuardIndex::start(IndexConfig {
-            fetcher: parts.fetcher.clone(),
-            gate: parts.gate.clone(),
-            pypi,
-            npm: None,
-        }))
-        .map_err(GuardError::io("cannot start the guard index on 127.0.0.1"))?;
-    let scratch = tempfile::Builder::new()
-        .prefix("cerebro-pip-")
-        .tempdir()
-        .map_err(GuardError::io("cannot make a scratch folder"))?;
+    let (index, scratch) = parts.start(pypi, None, Manager::Pip)?;
     let guard_url = index.pypi_url();
     let guarded = args::guarded_args(&install, &guard_url, scratch.path())?;
     let guarded_env = args::guarded_env(&install, &upstream, &guard_url, scratch.path(), &env)?;
