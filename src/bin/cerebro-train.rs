@@ -146,6 +146,26 @@ struct Common {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Write every scored package (validation and evaluated parts) to this file, one JSON
+    /// object a line.
+    #[arg(long, value_name = "PATH")]
+    predictions: Option<PathBuf>,
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn out(text: &str) -> anyhow::Result<()> {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}
+
+fn write_predictions(path: &Option<PathBuf>, r: &eval::EvalReport) -> anyhow::Result<()> {
+    if let Some(p) = path {
+        std::fs::write(p, eval::predictions_jsonl(r))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -213,10 +233,11 @@ fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
         ..EvalOptions::default()
     };
     let report = eval::evaluate_model(&bytes, &opts).map_err(anyhow::Error::msg)?;
+    write_predictions(&a.common.predictions, &report)?;
     if a.common.json {
-        println!("{}", serde_json::to_string(&report)?);
+        out(&format!("{}\n", serde_json::to_string(&report)?))?;
     } else {
-        print!("{}", eval::render(&report));
+        out(&eval::render(&report))?;
         status(
             "Evaluated",
             &format!(
@@ -244,14 +265,16 @@ fn run_baseline(a: BaselineArgs) -> anyhow::Result<()> {
     };
     let log = |line: &str| eprintln!("{line}");
     let report = baseline::run(&opts, &log).map_err(anyhow::Error::msg)?;
+    write_predictions(&a.common.predictions, &report.eval)?;
     if a.common.json {
-        println!("{}", serde_json::to_string(&report)?);
+        out(&format!("{}\n", serde_json::to_string(&report)?))?;
     } else {
-        print!("{}", eval::render(&report.eval));
-        println!("largest weights:");
+        let mut text = eval::render(&report.eval);
+        text.push_str("largest weights:\n");
         for (name, w) in &report.top_weights {
-            println!("  {w:>+8.3}  {name}");
+            text.push_str(&format!("  {w:>+8.3}  {name}\n"));
         }
+        out(&text)?;
         status(
             "Fitted",
             &format!("{} inputs in {:.1}s", report.inputs, report.seconds),

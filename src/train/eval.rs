@@ -170,6 +170,9 @@ pub struct EvalReport {
     pub split_cutoff: Option<String>,
     /// The test part, per ecosystem, then both together (`all`).
     pub test: Vec<Slice>,
+    /// The same without the packages whose sequence is empty (nothing to judge: most of
+    /// them benign npm packages of types, data or native binaries).
+    pub test_nonempty: Vec<Slice>,
     /// npm malware from the sources never trained on (sonatype, defcon33) against npm benign.
     pub npm_out_of_source: Option<Slice>,
     /// With `--all-npm-malware`: every malicious npm package (all parts) against the npm
@@ -182,12 +185,53 @@ pub struct EvalReport {
     pub false_positives: Vec<Row>,
     /// Malicious npm packages evaluated and missed, lowest score first.
     pub missed_npm: Vec<Row>,
-    /// The smallest benign test packages (fewest tokens, then fewest files).
+    /// The smallest benign test packages with a non-empty sequence (fewest tokens, then
+    /// fewest files, then the highest score); the empty ones all score the same and are counted in
+    /// `benign_by_size`.
     pub smallest_benign: Vec<Row>,
     pub benign_by_size: Vec<SizeBucket>,
     /// Thresholds chosen on validation per ecosystem (each ecosystem's own false-positive
     /// budget) and the test metrics they give: an analysis, not what the model file uses.
     pub per_ecosystem_thresholds: Option<Vec<(String, f32, Slice)>>,
+    /// Every package scored (validation, then the evaluated rows), for `--predictions`.
+    #[serde(skip)]
+    pub predictions: Vec<Prediction>,
+}
+
+/// One scored package, a line of `--predictions`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Prediction {
+    pub part: String,
+    pub ecosystem: String,
+    pub label: String,
+    pub source: String,
+    pub name: String,
+    pub version: String,
+    pub score: f32,
+}
+
+impl Prediction {
+    fn new(e: &Example, part: Part, score: f32) -> Prediction {
+        Prediction {
+            part: format!("{part:?}").to_lowercase(),
+            ecosystem: e.ecosystem.as_str().to_owned(),
+            label: if e.malicious { "malicious" } else { "benign" }.to_owned(),
+            source: e.source.clone(),
+            name: e.name.clone(),
+            version: e.version.clone(),
+            score,
+        }
+    }
+}
+
+/// The predictions as JSON lines.
+pub fn predictions_jsonl(r: &EvalReport) -> String {
+    let mut out = String::new();
+    for p in &r.predictions {
+        out.push_str(&serde_json::to_string(p).unwrap_or_default());
+        out.push('\n');
+    }
+    out
 }
 
 /// What to put in a report.
@@ -221,6 +265,9 @@ fn slices(rows: &[(&Example, Part)], scores: &[f32], t: f32) -> Vec<Slice> {
     out.push(Slice::of("all", &s, &m, t));
     out
 }
+
+/// A size range, both ends included (`None`: no upper end).
+type Range = (usize, Option<usize>);
 
 fn bucket_label(lo: usize, hi: Option<usize>) -> String {
     match hi {
@@ -324,14 +371,21 @@ pub fn report(
         .filter(|((e, _), _)| !e.malicious)
         .map(|((e, _), s)| (*e, *s))
         .collect();
-    benign.sort_by_key(|(e, _)| (e.uncapped_len, e.files_parsed.unwrap_or(0), e.name.clone()));
+    // Smallest first; among equals, the highest score first (the riskiest small package).
+    benign.sort_by(|a, b| {
+        (a.0.uncapped_len, a.0.files_parsed.unwrap_or(0))
+            .cmp(&(b.0.uncapped_len, b.0.files_parsed.unwrap_or(0)))
+            .then(b.1.total_cmp(&a.1))
+            .then(a.0.name.cmp(&b.0.name))
+    });
     let smallest_benign = benign
         .iter()
+        .filter(|(e, _)| !e.ids.is_empty())
         .take(opts.smallest)
         .map(|(e, s)| Row::new(e, Part::Test, *s))
         .collect();
     let mut benign_by_size = Vec::new();
-    let buckets: [(&str, &[(usize, Option<usize>)]); 2] = [
+    let buckets: [(&str, &[Range]); 2] = [
         (
             "tokens",
             &[
@@ -416,11 +470,30 @@ pub fn report(
                 .collect()
         });
 
+    let predictions = valid
+        .iter()
+        .zip(valid_scores)
+        .map(|(e, s)| Prediction::new(e, Part::Valid, *s))
+        .chain(
+            rows.iter()
+                .zip(scores)
+                .map(|((e, p), s)| Prediction::new(e, *p, *s)),
+        )
+        .collect();
     EvalReport {
         model: model.to_owned(),
         threshold: t,
         split_cutoff: cutoff,
         test: slices(&test, &test_scores, t),
+        test_nonempty: {
+            let (r, s): (Vec<(&Example, Part)>, Vec<f32>) = test
+                .iter()
+                .zip(&test_scores)
+                .filter(|((e, _), _)| !e.ids.is_empty())
+                .map(|(r, s)| (*r, *s))
+                .unzip();
+            slices(&r, &s, t)
+        },
         npm_out_of_source,
         npm_all_malware,
         valid: valid_slices,
@@ -430,6 +503,7 @@ pub fn report(
         smallest_benign,
         benign_by_size,
         per_ecosystem_thresholds,
+        predictions,
     }
 }
 
@@ -477,6 +551,11 @@ pub fn render(r: &EvalReport) -> String {
     ));
     s.push_str("test:\n");
     for x in &r.test {
+        s.push_str(&slice_line(x));
+        s.push('\n');
+    }
+    s.push_str("test, non-empty sequences only:\n");
+    for x in &r.test_nonempty {
         s.push_str(&slice_line(x));
         s.push('\n');
     }
@@ -669,8 +748,11 @@ mod tests {
         assert_eq!(r.false_positives.len(), 1);
         assert_eq!(r.false_positives[0].name, "d");
         assert_eq!(r.missed_npm.len(), 1);
-        assert_eq!(r.smallest_benign[0].name, "c");
-        assert_eq!(r.smallest_benign[1].name, "f");
+        // "c" has an empty sequence: counted by size, not listed.
+        assert_eq!(r.smallest_benign[0].name, "f");
+        assert_eq!(r.smallest_benign[1].name, "d");
+        assert_eq!(r.test_nonempty[1].summary.counts.tn, 0);
         assert!(render(&r).contains("false positives (1)"));
+        assert_eq!(predictions_jsonl(&r).lines().count(), 7);
     }
 }
