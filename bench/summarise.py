@@ -29,6 +29,10 @@ print(f"wall time:       {wall}")
 print(f"peak memory:     {rss}")
 print(f"per package:     median {statistics.median(times):.2f} ms, p95 {pct(0.95):.2f} ms, "
       f"p99 {pct(0.99):.2f} ms, max {times[-1]:.0f} ms")
+scored = [r for r in ok if r.get("score") is not None]
+if scored:
+    verdicts = collections.Counter(r["verdict"] for r in scored)
+    print(f"verdicts:        " + ", ".join(f"{verdicts[v]} {v}" for v in ("malicious", "suspicious", "benign")))
 print(f"empty sequence:  {len(empty)}")
 
 def why(r):

@@ -7,8 +7,9 @@
 //! ```
 //!
 //! Sequences come from `--data` (JSON lines with a `sequence` array, as written by
-//! `cerebro-dataset sequences`; lines without one are skipped), an evenly spaced sample of
-//! `--limit` of them; without the file, from a small built-in set of synthetic sequences.
+//! `cerebro-dataset sequences` or `cerebro scan --json`; lines without one are skipped), an
+//! evenly spaced sample of `--limit` of them; with `--synthetic` or without the file, from a
+//! small built-in set of synthetic sequences. Nothing is written unless `--scores` asks.
 //! Three measurements per sequence, each the median of `--reps` calls after a warm-up pass:
 //!
 //! - `score`: the score alone (`Detector::score`);
@@ -19,13 +20,16 @@
 //! Prints median, 95th and 99th percentile and mean per package, in wall time and in the
 //! thread's CPU time (which other processes on a busy machine inflate much less), and with
 //! `--scores` writes each sequence's score and reasons (tab-separated) to compare two builds.
-//! `--only score|judge|explain` runs one measurement (for a profiler).
+//! `--only score|judge|explain` runs one measurement (for a profiler). `--candle` measures
+//! the model run on candle's tensor ops instead of the engine (`Model::without_engine`);
+//! `--check` compares the two on every sequence and every occluded variant of it, one
+//! sequence per call, and reports the largest difference (and the first differing scores).
 
 use std::io::Write;
 use std::time::Instant;
 
 use cerebro::detect::{self, Thresholds};
-use cerebro::model::Detector;
+use cerebro::model::{self, Detector};
 use cerebro::sequence::{Sequence, Token};
 
 const SYNTHETIC: &[&str] = &[
@@ -44,6 +48,7 @@ fn main() {
     let mut reps = 1usize;
     let mut scores_out = None;
     let mut only = None;
+    let (mut candle, mut check) = (false, false);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_else(|| usage(&a));
@@ -54,13 +59,36 @@ fn main() {
             "--reps" => reps = val().parse().unwrap_or_else(|_| usage("--reps")),
             "--scores" => scores_out = Some(val()),
             "--only" => only = Some(val()),
+            "--candle" => candle = true,
+            "--check" => check = true,
             _ => usage(&a),
         }
     }
     cerebro::model::single_threaded_kernels();
 
     let (source, sequences) = load(data.as_deref(), limit);
-    let detector = Detector::embedded().expect("embedded model");
+    let load = |engine: bool| {
+        let (model, tokenizer) =
+            model::load(model::EMBEDDED_MODEL, model::EMBEDDED_TOKENIZER).expect("embedded model");
+        let model = if engine {
+            model
+        } else {
+            model.without_engine()
+        };
+        println!(
+            "model run on {}",
+            if model.has_engine() {
+                "the engine"
+            } else {
+                "candle"
+            }
+        );
+        Detector::new(model, tokenizer).expect("detector")
+    };
+    let detector = load(!candle);
+    if check {
+        compare(&detector, &load(false), &sequences);
+    }
     let thresholds = Thresholds::for_model(detector.threshold());
     let lens: Vec<usize> = sorted(sequences.iter().map(|s| s.tokens.len()).collect());
     println!(
@@ -87,10 +115,7 @@ fn main() {
                     .map(|_| {
                         let (start, cpu) = (Instant::now(), thread_cpu_ms());
                         f(s);
-                        (
-                            start.elapsed().as_secs_f64() * 1e3,
-                            thread_cpu_ms() - cpu,
-                        )
+                        (start.elapsed().as_secs_f64() * 1e3, thread_cpu_ms() - cpu)
                     })
                     .collect();
                 t.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -108,8 +133,12 @@ fn main() {
         let p = detector.score(&s.tokens).expect("score");
         detect::explain(&detector, s, p).expect("explain");
     };
-    let runs: [(&str, &dyn Fn(&Sequence)); 3] =
-        [("score", &score), ("judge", &judge), ("score+explain", &explain)];
+    type Run<'a> = (&'a str, &'a dyn Fn(&Sequence));
+    let runs: [Run; 3] = [
+        ("score", &score),
+        ("judge", &judge),
+        ("score+explain", &explain),
+    ];
     let flagged = results
         .iter()
         .filter(|(p, _)| *p >= thresholds.suspicious)
@@ -146,13 +175,8 @@ fn main() {
                 .iter()
                 .map(|r| format!("{}:{:.6}", r.feature.id(), r.weight))
                 .collect();
-            writeln!(
-                out,
-                "{score:.9}\t{}\t{}",
-                reasons.join(","),
-                text.join(" ")
-            )
-            .expect("write scores");
+            writeln!(out, "{score:.9}\t{}\t{}", reasons.join(","), text.join(" "))
+                .expect("write scores");
         }
         println!("scores written to {path}");
     }
@@ -181,10 +205,45 @@ fn thread_cpu_ms() -> f64 {
     0.0
 }
 
+/// Scores every sequence and each of its occluded variants (every feature present taken
+/// out) with both detectors, one sequence per call, and prints how far apart they are.
+fn compare(a: &Detector, b: &Detector, sequences: &[Sequence]) {
+    let (mut n, mut same, mut over, mut worst) = (0usize, 0usize, 0usize, 0f32);
+    for s in sequences {
+        let mut variants = vec![s.tokens.clone()];
+        let mut features: Vec<Token> = s
+            .tokens
+            .iter()
+            .copied()
+            .filter(|t| matches!(t, Token::Feature(_)))
+            .collect();
+        features.sort_by_key(|t| t.as_str());
+        features.dedup();
+        for f in features {
+            variants.push(s.tokens.iter().copied().filter(|&t| t != f).collect());
+        }
+        for v in variants {
+            let (p, q) = (a.score(&v).expect("score"), b.score(&v).expect("score"));
+            let d = (p - q).abs();
+            n += 1;
+            same += usize::from(p == q);
+            over += usize::from(d > 1e-5);
+            if d > 0.0 && n - same <= 20 {
+                println!("  {} tokens: {p} vs {q}", v.len());
+            }
+            worst = worst.max(d);
+        }
+    }
+    println!(
+        "engine vs candle: {n} sequences (with occluded variants), {same} identical, \
+         {over} differ by more than 1e-5, largest difference {worst:e}"
+    );
+}
+
 fn usage(arg: &str) -> ! {
     eprintln!(
         "unexpected {arg:?}\nusage: bench_model [--data FILE | --synthetic] [--limit N] \
-         [--reps N] [--scores FILE] [--only score|judge|explain]"
+         [--reps N] [--scores FILE] [--only score|judge|explain] [--candle] [--check]"
     );
     std::process::exit(2)
 }

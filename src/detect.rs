@@ -100,8 +100,7 @@ pub fn judge(
     thresholds: &Thresholds,
     sequence: &Sequence,
 ) -> Result<Judgement, ModelError> {
-    let tokens: Vec<&str> = sequence.tokens.iter().map(|t| t.as_str()).collect();
-    let score = detector.score_strs(&tokens)?;
+    let score = detector.score(&sequence.tokens)?;
     let verdict = thresholds.verdict(score);
     let reasons = if verdict == Verdict::Benign {
         Vec::new()
@@ -138,19 +137,19 @@ pub fn explain(
     if present.is_empty() {
         return Ok(Vec::new());
     }
-    let occluded: Vec<Vec<&str>> = present
+    let occluded: Vec<Vec<Token>> = present
         .iter()
         .map(|&f| {
             sequence
                 .tokens
                 .iter()
-                .filter(|t| **t != Token::Feature(f))
-                .map(|t| t.as_str())
+                .copied()
+                .filter(|&t| t != Token::Feature(f))
                 .collect()
         })
         .collect();
-    let refs: Vec<&[&str]> = occluded.iter().map(|v| v.as_slice()).collect();
-    let scores = detector.score_many(&refs)?;
+    let refs: Vec<&[Token]> = occluded.iter().map(|v| v.as_slice()).collect();
+    let scores = detector.score_tokens_many(&refs)?;
     let mut reasons: Vec<Reason> = present
         .iter()
         .zip(scores)

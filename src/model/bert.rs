@@ -64,7 +64,7 @@ impl Config {
         if self.vocab_size == 0 || self.hidden_size == 0 || self.num_heads == 0 {
             return Err("vocabulary, hidden size and heads must not be zero".into());
         }
-        if self.hidden_size % self.num_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_heads) {
             return Err(format!(
                 "hidden size {} is not a multiple of the {} heads",
                 self.hidden_size, self.num_heads

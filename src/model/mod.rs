@@ -4,7 +4,8 @@
 //! - [`tokenizer`]: the fixed word-level vocabulary (`models/tokenizer.json`);
 //! - [`bert`]: the network, math only, the same code for training and inference;
 //! - [`ops`]: fused training ops with a backward pass (softmax, LayerNorm);
-//! - [`quantized`]: the model file (GGUF, Q8_0 matrices) and reading it back.
+//! - [`quantized`]: the model file (GGUF, Q8_0 matrices), reading it back, and the
+//!   [`quantized::Engine`] that scores with it on the CPU.
 //!
 //! The seam is the [`Classifier`] trait: token ids in, probabilities out, never text. A
 //! [`Detector`] puts the tokenizer in front of a classifier; [`Detector::embedded`] is the
@@ -16,10 +17,14 @@ pub mod ops;
 pub mod quantized;
 pub mod tokenizer;
 
+use std::sync::Arc;
+
 use candle_core::{DType, Device, Tensor};
 
-use crate::sequence::{self, Token};
+use crate::features::{Feature, FEATURES};
+use crate::sequence::{self, Phase, Token};
 use bert::BertClassifier;
+use quantized::Engine;
 pub use quantized::ModelInfo;
 pub use tokenizers::Tokenizer;
 
@@ -53,17 +58,45 @@ pub trait Classifier: Send + Sync {
 pub struct Model {
     net: BertClassifier,
     info: ModelInfo,
+    /// The same network on hand-written kernels, when read from a file on a CPU they run on;
+    /// [`Classifier::probabilities`] then uses it instead of candle.
+    engine: Option<Arc<Engine>>,
 }
 
 impl Model {
+    /// A model run on candle (training and its evaluation build these).
     pub fn new(net: BertClassifier, info: ModelInfo) -> Model {
-        Model { net, info }
+        Model {
+            net,
+            info,
+            engine: None,
+        }
     }
 
-    /// Reads a model file (see [`quantized`]).
+    /// Reads a model file (see [`quantized`]), with the [`Engine`] where the CPU allows and
+    /// the environment variable `CEREBRO_MODEL_ENGINE` is not `off` (which runs candle
+    /// alone, to compare or to rule the engine out).
     pub fn from_gguf(bytes: &[u8]) -> Result<Model, ModelError> {
-        let (net, info) = quantized::read_gguf(bytes)?;
-        Ok(Model { net, info })
+        let engine = std::env::var("CEREBRO_MODEL_ENGINE").as_deref() != Ok("off");
+        let (net, engine, info) = quantized::read_gguf_with_engine(bytes, engine)?;
+        Ok(Model {
+            net,
+            info,
+            engine: engine.map(Arc::new),
+        })
+    }
+
+    /// The same model scored by candle alone: the reference the engine is checked against.
+    pub fn without_engine(self) -> Model {
+        Model {
+            engine: None,
+            ..self
+        }
+    }
+
+    /// Whether scores come from the [`Engine`] rather than candle.
+    pub fn has_engine(&self) -> bool {
+        self.engine.is_some()
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -114,6 +147,30 @@ impl Classifier for Model {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(engine) = &self.engine {
+            // One sequence at a time, unpadded (padding changes nothing: padded positions
+            // weigh exactly 0), cut as `pad_batch` cuts.
+            let max = self.max_len();
+            let scores: Option<Vec<f32>> = batch
+                .iter()
+                .map(|seq| {
+                    if seq.len() <= max {
+                        engine.probability(seq)
+                    } else {
+                        let mut cut = seq[..max].to_vec();
+                        if let (Some(last), Some(end)) = (seq.last(), cut.last_mut()) {
+                            *end = *last;
+                        }
+                        engine.probability(&cut)
+                    }
+                })
+                .collect();
+            if let Some(scores) = scores {
+                return Ok(scores);
+            }
+            // Input the engine does not take (an empty sequence, an id outside the
+            // vocabulary): candle scores it or reports the error.
+        }
         let (ids, mask) = pad_batch(batch, self.max_len(), &Device::Cpu)?;
         let p = self.net.probabilities(&ids, &mask)?;
         Ok(p.to_dtype(DType::F32)?.to_vec1()?)
@@ -144,17 +201,49 @@ pub struct Detector {
     model: Box<dyn Classifier>,
     info: ModelInfo,
     tokenizer: Tokenizer,
+    /// Id of each feature's token, by `Feature as usize`, and of `[INSTALL]`, `[IMPORT]`,
+    /// `[RUN]`, `[GAP]`: the tokenizer's table, read once.
+    feature_ids: Vec<u32>,
+    marker_ids: [u32; 4],
 }
 
 impl Detector {
     /// The detector from a model file and its tokenizer.
     pub fn from_bytes(gguf: &[u8], tokenizer_json: &[u8]) -> Result<Detector, ModelError> {
         let (model, tokenizer) = load(gguf, tokenizer_json)?;
+        Detector::new(model, tokenizer)
+    }
+
+    /// The detector from a model and its tokenizer, as [`load`] gives them.
+    pub fn new(model: Model, tokenizer: Tokenizer) -> Result<Detector, ModelError> {
+        if model.info.config.vocab_size != tokenizer::vocab_size() {
+            return Err(ModelError::Format(format!(
+                "the model reads {} token ids, the tokenizer has {}",
+                model.info.config.vocab_size,
+                tokenizer::vocab_size()
+            )));
+        }
         let info = model.info.clone();
+        let id = |t: &str| tokenizer.token_to_id(t).unwrap_or(tokenizer::UNK_ID);
+        let mut feature_ids = vec![tokenizer::UNK_ID; FEATURES.len()];
+        for f in FEATURES.iter().filter_map(|i| Feature::from_id(i.id)) {
+            if let Some(slot) = feature_ids.get_mut(f as usize) {
+                *slot = id(f.id());
+            }
+        }
+        let marker_ids = [
+            Token::Phase(Phase::Install),
+            Token::Phase(Phase::Import),
+            Token::Phase(Phase::Run),
+            Token::Gap,
+        ]
+        .map(|t| id(t.as_str()));
         Ok(Detector {
             model: Box::new(model),
             info,
             tokenizer,
+            feature_ids,
+            marker_ids,
         })
     }
 
@@ -176,25 +265,66 @@ impl Detector {
     /// The ids the model reads for a sequence: cut to the model's length, as a bag when the
     /// model was trained on bags, framed as `[CLS] … [SEP]`.
     pub fn ids(&self, tokens: &[&str]) -> Result<Vec<u32>, ModelError> {
-        let max = self.model.max_len().saturating_sub(2);
         let parsed: Option<Vec<Token>> = tokens.iter().map(|t| Token::parse(t)).collect();
-        let mut text: Vec<&str> = match parsed {
-            Some(parsed) if parsed.len() > max => sequence::cap(&parsed, max)
-                .iter()
-                .map(|t| t.as_str())
-                .collect(),
-            _ => tokens.iter().take(max).copied().collect(),
-        };
+        if let Some(parsed) = parsed {
+            return Ok(self.token_ids(&parsed));
+        }
+        // Text that is not all behaviour tokens goes through the tokenizer.
+        let max = self.model.max_len().saturating_sub(2);
+        let mut text: Vec<&str> = tokens.iter().take(max).copied().collect();
         if self.info.bag {
             text.sort_unstable();
         }
         tokenizer::encode(&self.tokenizer, &text)
     }
 
+    /// [`Detector::ids`] for behaviour tokens, looked up directly (the tokenizer's ids: every
+    /// behaviour token is one word of its vocabulary).
+    pub fn token_ids(&self, tokens: &[Token]) -> Vec<u32> {
+        let max = self.model.max_len().saturating_sub(2);
+        let capped;
+        let mut tokens = tokens;
+        if tokens.len() > max {
+            capped = sequence::cap(tokens, max);
+            tokens = &capped;
+        }
+        let sorted;
+        if self.info.bag {
+            let mut s = tokens.to_vec();
+            s.sort_unstable_by_key(|t| t.as_str());
+            sorted = s;
+            tokens = &sorted;
+        }
+        let mut ids = Vec::with_capacity(tokens.len() + 2);
+        ids.push(tokenizer::CLS_ID);
+        ids.extend(tokens.iter().map(|&t| self.token_id(t)));
+        ids.push(tokenizer::SEP_ID);
+        ids
+    }
+
+    fn token_id(&self, token: Token) -> u32 {
+        match token {
+            Token::Phase(Phase::Install) => self.marker_ids[0],
+            Token::Phase(Phase::Import) => self.marker_ids[1],
+            Token::Phase(Phase::Run) => self.marker_ids[2],
+            Token::Gap => self.marker_ids[3],
+            Token::Feature(f) => self
+                .feature_ids
+                .get(f as usize)
+                .copied()
+                .unwrap_or(tokenizer::UNK_ID),
+        }
+    }
+
     /// Probability that a package with this behaviour sequence is malicious.
     pub fn score(&self, tokens: &[Token]) -> Result<f32, ModelError> {
-        let text: Vec<&str> = tokens.iter().map(|t| t.as_str()).collect();
-        self.score_strs(&text)
+        Ok(self.score_tokens_many(&[tokens])?[0])
+    }
+
+    /// [`Detector::score`] for many sequences in one call.
+    pub fn score_tokens_many(&self, sequences: &[&[Token]]) -> Result<Vec<f32>, ModelError> {
+        let batch: Vec<Vec<u32>> = sequences.iter().map(|s| self.token_ids(s)).collect();
+        self.model.probabilities(&batch)
     }
 
     /// [`Detector::score`] for tokens given as text (`"[INSTALL]"`, `"P3"`).
