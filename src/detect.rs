@@ -100,6 +100,20 @@ pub fn judge(
     thresholds: &Thresholds,
     sequence: &Sequence,
 ) -> Result<Judgement, ModelError> {
+    if !sequence
+        .tokens
+        .iter()
+        .any(|t| matches!(t, Token::Feature(_)))
+    {
+        // No behaviour at all: nothing in it runs, so there is nothing to judge. The model
+        // is not asked: it met this input on both sides (type-only and data packages, and
+        // malware shells whose payload is a dependency) and answers about 0.5.
+        return Ok(Judgement {
+            score: 0.0,
+            verdict: Verdict::Benign,
+            reasons: Vec::new(),
+        });
+    }
     let score = detector.score(&sequence.tokens)?;
     let verdict = thresholds.verdict(score);
     let reasons = if verdict == Verdict::Benign {
@@ -187,6 +201,25 @@ mod tests {
         assert_eq!(t.verdict(0.4), Verdict::Suspicious);
         assert_eq!(t.verdict(0.39), Verdict::Benign);
         assert!(Verdict::Malicious > Verdict::Suspicious && Verdict::Suspicious > Verdict::Benign);
+    }
+
+    #[test]
+    fn a_package_without_behaviour_is_benign_without_asking_the_model() {
+        let detector = Detector::embedded().unwrap();
+        let thresholds = Thresholds::for_model(detector.threshold());
+        let empty = Sequence::default();
+        let j = judge(&detector, &thresholds, &empty).unwrap();
+        assert_eq!((j.score, j.verdict), (0.0, Verdict::Benign));
+        // Phase markers alone are no behaviour either; the model alone would say ~0.5.
+        let markers = Sequence {
+            tokens: vec![Token::Phase(crate::sequence::Phase::Install)],
+            ..Sequence::default()
+        };
+        assert_eq!(
+            judge(&detector, &thresholds, &markers).unwrap().verdict,
+            Verdict::Benign
+        );
+        assert!(detector.score_strs(&[]).unwrap() > 0.3);
     }
 
     #[test]
