@@ -41,13 +41,28 @@ Environment:
   NO_COLOR       disable colour (also off when output is not a terminal)
   CLICOLOR_FORCE force colour";
 
+const TOP_AFTER_HELP: &str = "\
+Set-up: ./install.sh puts the pip, pip3 and npm shims first on PATH; from then on
+`pip install` and `npm install` run through `cerebro pip` / `cerebro npm`.
+
+Exit codes:
+  scan      0 clean, 1 some path unreadable, 2 usage, 3 a package judged malicious
+  pip, npm  77 blocked, 78 could not judge (fails closed), 130 interrupted; otherwise the
+            real manager's own code (see `cerebro pip --help`)
+
+Environment:
+  CEREBRO_POLICY      block | prompt | warn | off
+  CEREBRO_CONFIG_DIR  config.toml and allowlist.toml (default ~/.config/cerebro)
+  CEREBRO_CACHE_DIR   download, verdict and resolution caches (default ~/.cache/cerebro)
+  NO_COLOR            disable colour (also off when output is not a terminal)";
+
 /// Cerebro judges the code of the packages pip and npm are about to install, offline.
 ///
 /// It reads each package's code, turns it into a sequence of behaviours (reading secrets,
 /// contacting the network, decoding payloads, running processes, at install or import time)
 /// and reports what it found.
 #[derive(Debug, Parser)]
-#[command(name = "cerebro", version, after_help = AFTER_HELP)]
+#[command(name = "cerebro", version, after_help = TOP_AFTER_HELP)]
 pub struct Cli {
     /// When to use colour.
     #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true)]
