@@ -113,8 +113,27 @@ pub fn judge(result: &mut ScanResult, detector: &Detector, thresholds: &Threshol
 
 /// Reads and scans the package at `path` (an archive or a folder).
 pub fn scan_path(path: &Path, options: &ScanOptions) -> ScanResult {
+    guarded(path, || archive::open(path, &options.limits), options)
+}
+
+/// Reads and scans a package held in memory (a download), `name` telling its format, as
+/// [`scan_path`] does for a file.
+pub fn scan_bytes(name: &Path, bytes: &[u8], options: &ScanOptions) -> ScanResult {
+    guarded(
+        name,
+        || archive::read_bytes(name, bytes, &options.limits),
+        options,
+    )
+}
+
+/// Reads with `read` and scans, turning a panic into this package's error.
+fn guarded(
+    path: &Path,
+    read: impl FnOnce() -> Result<Package, ArchiveError> + std::panic::UnwindSafe,
+    options: &ScanOptions,
+) -> ScanResult {
     let start = Instant::now();
-    let scan = || archive::open(path, &options.limits).map(|p| scan_package(&p, options));
+    let scan = || read().map(|p| scan_package(&p, options));
     let outcome = match std::panic::catch_unwind(scan) {
         Ok(result) => result.map_err(ScanError::from),
         Err(panic) => Err(ScanError::Internal {

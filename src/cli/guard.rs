@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
@@ -247,7 +247,6 @@ fn print_report(report: &Report) {
 struct Spinner {
     bar: Option<indicatif::ProgressBar>,
     count: AtomicUsize,
-    paused: Mutex<()>,
 }
 
 impl Spinner {
@@ -266,7 +265,6 @@ impl Spinner {
         Spinner {
             bar,
             count: AtomicUsize::new(0),
-            paused: Mutex::new(()),
         }
     }
 
@@ -281,7 +279,6 @@ impl guard::Progress for Spinner {
     fn judged(&self, judged: &Judged) {
         let n = self.count.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some(bar) = &self.bar {
-            let _guard = self.paused.lock();
             bar.set_message(format!(
                 "{n} package{} · {} {}",
                 if n == 1 { "" } else { "s" },

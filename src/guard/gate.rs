@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::archive::{self, Ecosystem};
+use crate::archive::Ecosystem;
 use crate::detect::{self, Reason, Thresholds, Verdict};
 use crate::index::{Admission, Candidate, Gate};
 use crate::model::Detector;
@@ -200,35 +200,9 @@ impl GuardGate {
 
     /// Judges a local project or archive the user named (`pip install ./x`, `npm i ./x`).
     pub fn judge_local(&self, ecosystem: Ecosystem, path: &Path) -> Judged {
-        let options = ScanOptions::default();
-        let mut result = scan::scan_path(path, &options);
-        scan::judge(&mut result, &self.detector, &self.thresholds);
         let file = path.display().to_string();
-        let judged = match result.outcome {
-            Ok(scanned) => {
-                let j = scanned.judgement;
-                Judged {
-                    ecosystem,
-                    name: scanned.identity.name,
-                    version: scanned.identity.version,
-                    file,
-                    sha256: String::new(),
-                    outcome: Outcome::Judged {
-                        score: j.as_ref().map(|j| j.score),
-                        verdict: j.as_ref().map(|j| j.verdict),
-                        reasons: j.map(|j| render_reasons(&j.reasons)).unwrap_or_default(),
-                    },
-                }
-            }
-            Err(e) => Judged {
-                ecosystem,
-                name: file.clone(),
-                version: String::new(),
-                file,
-                sha256: String::new(),
-                outcome: Outcome::Unreadable(e.to_string()),
-            },
-        };
+        let result = scan::scan_path(path, &ScanOptions::default());
+        let judged = self.conclude(ecosystem, result, &file, "", (&file, ""));
         self.progress.judged(&judged);
         let mut state = self.state.lock().expect("lock");
         state.judged.push(judged.clone());
@@ -253,76 +227,97 @@ impl GuardGate {
     }
 
     fn scan(&self, candidate: &Candidate) -> Judged {
-        let options = ScanOptions::default();
-        let fallback_version = candidate.version.clone().unwrap_or_default();
-        let unreadable = |why: String| Judged {
-            ecosystem: candidate.ecosystem,
-            name: candidate.name.clone(),
-            version: fallback_version.clone(),
-            file: candidate.filename.clone(),
-            sha256: candidate.artifact.sha256.clone(),
-            outcome: Outcome::Unreadable(why),
-        };
-        let bytes = match std::fs::read(&candidate.artifact.path) {
-            Ok(b) => b,
-            Err(e) => return unreadable(format!("cannot read the downloaded file: {e}")),
-        };
-        let scanned = std::panic::catch_unwind(|| {
-            archive::read_bytes(Path::new(&candidate.filename), &bytes, &options.limits)
-                .map(|p| scan::scan_package(&p, &options))
-        });
-        let scanned = match scanned {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return unreadable(e.to_string()),
-            Err(_) => {
-                return unreadable("internal error while scanning (please report this)".into())
+        let version = candidate.version.clone().unwrap_or_default();
+        let fallback = (candidate.name.as_str(), version.as_str());
+        let sha = &candidate.artifact.sha256;
+        let result = match std::fs::read(&candidate.artifact.path) {
+            Ok(bytes) => scan::scan_bytes(
+                Path::new(&candidate.filename),
+                &bytes,
+                &ScanOptions::default(),
+            ),
+            Err(e) => {
+                let mut j =
+                    self.unreadable(candidate.ecosystem, &candidate.filename, sha, fallback);
+                j.outcome = Outcome::Unreadable(format!("cannot read the downloaded file: {e}"));
+                return j;
             }
         };
-        let name = if scanned.identity.name.is_empty() {
-            candidate.name.clone()
-        } else {
-            scanned.identity.name.clone()
-        };
-        let version = if scanned.identity.version.is_empty() {
-            fallback_version.clone()
-        } else {
-            scanned.identity.version.clone()
-        };
-        let outcome = if scanned.sequence.is_empty() {
-            // Nothing that runs: nothing to judge, nothing to fear from its code.
-            Outcome::Judged {
-                score: None,
-                verdict: None,
-                reasons: Vec::new(),
+        self.conclude(
+            candidate.ecosystem,
+            result,
+            &candidate.filename,
+            sha,
+            fallback,
+        )
+    }
+
+    /// A scan's result as a judgement: the detector's verdict, or unreadable. `fallback` is
+    /// the name and version to show when the package does not say its own.
+    fn conclude(
+        &self,
+        ecosystem: Ecosystem,
+        result: scan::ScanResult,
+        file: &str,
+        sha256: &str,
+        fallback: (&str, &str),
+    ) -> Judged {
+        let mut judged = self.unreadable(ecosystem, file, sha256, fallback);
+        let scanned = match result.outcome {
+            Ok(s) => s,
+            Err(e) => {
+                judged.outcome = Outcome::Unreadable(e.to_string());
+                return judged;
             }
-        } else {
-            match detect::judge(&self.detector, &self.thresholds, &scanned.sequence) {
-                Ok(j) => Outcome::Judged {
-                    score: Some(j.score),
-                    verdict: Some(j.verdict),
-                    reasons: render_reasons(&j.reasons),
-                },
-                Err(e) => Outcome::Unreadable(format!("the model could not score it: {e}")),
-            }
         };
+        if !scanned.identity.name.is_empty() {
+            judged.name = scanned.identity.name;
+        }
+        if !scanned.identity.version.is_empty() {
+            judged.version = scanned.identity.version;
+        }
+        judged.outcome = match detect::judge(&self.detector, &self.thresholds, &scanned.sequence) {
+            Ok(j) => Outcome::Judged {
+                score: Some(j.score),
+                verdict: Some(j.verdict),
+                reasons: render_reasons(&j.reasons),
+            },
+            Err(e) => Outcome::Unreadable(format!("the model could not score it: {e}")),
+        };
+        judged
+    }
+
+    /// A judgement to fill in: unreadable until shown otherwise.
+    fn unreadable(
+        &self,
+        ecosystem: Ecosystem,
+        file: &str,
+        sha256: &str,
+        fallback: (&str, &str),
+    ) -> Judged {
         Judged {
-            ecosystem: candidate.ecosystem,
-            name,
-            version,
-            file: candidate.filename.clone(),
-            sha256: candidate.artifact.sha256.clone(),
-            outcome,
+            ecosystem,
+            name: fallback.0.to_owned(),
+            version: fallback.1.to_owned(),
+            file: file.to_owned(),
+            sha256: sha256.to_owned(),
+            outcome: Outcome::Unreadable(String::new()),
+        }
+    }
+
+    /// Whether the policy would stop this package (flagged, or unreadable) unless it is
+    /// allowed.
+    pub fn concerning(&self, judged: &Judged) -> bool {
+        match &judged.outcome {
+            Outcome::Unreadable(_) => true,
+            Outcome::Judged { verdict, .. } => verdict.is_some_and(|v| self.config.flags(v)),
         }
     }
 
     /// Whether the policy stops this package: flagged (or unreadable) and neither allowlisted
     /// nor allowed for this install.
     pub fn stops(&self, judged: &Judged) -> bool {
-        let concerning = match &judged.outcome {
-            Outcome::Unreadable(_) => true,
-            Outcome::Judged { verdict, .. } => verdict.is_some_and(|v| self.config.flags(v)),
-        };
-        if !concerning {
+        if !self.concerning(judged) {
             return false;
         }
         if self.allowlist.lock().expect("lock").allows(

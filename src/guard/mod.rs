@@ -112,9 +112,15 @@ pub fn prepare_passthrough(request: &Request) -> Result<Prepared, GuardError> {
         Manager::Pip => crate::manager::real::real_pip()?,
         Manager::Npm => vec![crate::manager::real::find_real("npm")?.into_os_string()],
     };
+    Ok(pass_through(command, request))
+}
+
+/// The real manager (`command`: program and leading arguments) run with the user's own
+/// arguments, in their folder.
+fn pass_through(command: Vec<OsString>, request: &Request) -> Prepared {
     let mut d = Delegation::new(command).args(request.args.clone());
     d.cwd = Some(request.cwd.clone());
-    Ok(Prepared::PassThrough(d))
+    Prepared::PassThrough(d)
 }
 
 /// What happens to a package in this install.
@@ -421,12 +427,7 @@ impl Session {
         let packages = judged
             .iter()
             .map(|j| {
-                let concerning = match &j.outcome {
-                    Outcome::Unreadable(_) => true,
-                    Outcome::Judged { verdict, .. } => {
-                        verdict.is_some_and(|v| self.gate.config().flags(v))
-                    }
-                };
+                let concerning = self.gate.concerning(j);
                 if concerning {
                     flagged += 1;
                 }
@@ -516,7 +517,7 @@ impl Parts {
     fn start(
         &self,
         pypi: Vec<crate::index::PypiUpstream>,
-        npm: Option<crate::index::NpmUpstream>,
+        npm: Option<crate::manager::npm::NpmConfig>,
         manager: Manager,
     ) -> Result<(GuardIndex, tempfile::TempDir), GuardError> {
         let index = self

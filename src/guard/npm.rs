@@ -14,7 +14,6 @@ use super::{
 };
 use crate::archive::Ecosystem;
 use crate::delegate::Delegation;
-use crate::index::NpmUpstream;
 use crate::manager::npm::{self as args, NpmCommand, NpmKind};
 use crate::manager::{self, real};
 use crate::policy::{Config, Mode, Prompter};
@@ -48,11 +47,7 @@ pub(super) fn prepare(
     progress: Arc<dyn Progress>,
 ) -> Result<Prepared, GuardError> {
     let real = real::find_real("npm")?;
-    let pass = || {
-        let mut d = Delegation::new(vec![real.clone().into_os_string()]).args(request.args.clone());
-        d.cwd = Some(request.cwd.clone());
-        Prepared::PassThrough(d)
-    };
+    let pass = || super::pass_through(vec![real.clone().into_os_string()], request);
     let install = match args::parse(&request.args)? {
         NpmCommand::Install(install) => install,
         NpmCommand::Other => return Ok(pass()),
@@ -75,15 +70,7 @@ pub(super) fn prepare(
     let npmrc_dir = project.clone().unwrap_or_else(|| request.cwd.clone());
     let npm_config = args::npm_config(&npmrc_dir, &install, &env)?;
     let parts = parts(config, npm_config.cafile.clone(), progress)?;
-    let upstream = NpmUpstream {
-        registry: npm_config.registry.clone(),
-        scopes: npm_config
-            .scopes
-            .iter()
-            .map(|(s, u)| (s.clone(), u.clone()))
-            .collect(),
-        auth: npm_config.auth.clone(),
-    };
+    let upstream = npm_config.clone();
     let (index, scratch) = parts.start(Vec::new(), Some(upstream), Manager::Npm)?;
     let guard_url = index.npm_url();
     let work = scratch.path().join("project");

@@ -39,11 +39,7 @@ pub(super) fn prepare(
     progress: Arc<dyn Progress>,
 ) -> Result<Prepared, GuardError> {
     let real = real::real_pip()?;
-    let pass = || {
-        let mut d = Delegation::new(real.clone()).args(request.args.clone());
-        d.cwd = Some(request.cwd.clone());
-        Prepared::PassThrough(d)
-    };
+    let pass = || super::pass_through(real.clone(), request);
     let install = match args::parse(&request.args)? {
         PipCommand::Install(install) => install,
         PipCommand::Other => return Ok(pass()),

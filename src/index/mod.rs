@@ -32,6 +32,7 @@ use reqwest::Url;
 
 use crate::archive::Ecosystem;
 use crate::fetch::{Artifact, Document, Expected, FetchError, Fetcher};
+use crate::manager::npm::NpmConfig;
 
 pub use simple::normalize as normalize_pypi_name;
 
@@ -41,41 +42,6 @@ pub use simple::normalize as normalize_pypi_name;
 pub struct PypiUpstream {
     pub url: Url,
     pub auth: Option<String>,
-}
-
-/// How to reach npm registries: the default one, per-scope ones, and their credentials.
-#[derive(Debug, Clone)]
-pub struct NpmUpstream {
-    pub registry: Url,
-    /// `@scope` → registry.
-    pub scopes: Vec<(String, Url)>,
-    /// Nerf-dart prefix (`//host/path/`) → `Authorization` value.
-    pub auth: Vec<(String, String)>,
-}
-
-impl NpmUpstream {
-    /// The registry that serves `package`.
-    pub fn registry_for(&self, package: &str) -> &Url {
-        if let Some((scope, _)) = package.split_once('/') {
-            if let Some((_, url)) = self.scopes.iter().find(|(s, _)| s == scope) {
-                return url;
-            }
-        }
-        &self.registry
-    }
-
-    /// The credentials for `url`: the longest configured `//host/path/` prefix of it, so a
-    /// token never goes to a host it was not configured for.
-    pub fn auth_for(&self, url: &Url) -> Option<&str> {
-        let host = url.host_str()?;
-        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-        let dart = format!("//{host}{port}{}", url.path());
-        self.auth
-            .iter()
-            .filter(|(prefix, _)| dart.starts_with(prefix.as_str()))
-            .max_by_key(|(prefix, _)| prefix.len())
-            .map(|(_, v)| v.as_str())
-    }
 }
 
 /// What the index knows of an artifact it is about to serve.
@@ -153,7 +119,7 @@ struct Shared {
     fetcher: Fetcher,
     gate: Arc<dyn Gate>,
     pypi: Vec<PypiUpstream>,
-    npm: Option<NpmUpstream>,
+    npm: Option<NpmConfig>,
     base: Url,
     files: Mutex<Files>,
     tarballs: Mutex<HashMap<(String, String), NpmTarball>>,
@@ -175,7 +141,7 @@ pub struct IndexConfig {
     pub gate: Arc<dyn Gate>,
     /// PyPI upstreams, merged in this order; empty for npm.
     pub pypi: Vec<PypiUpstream>,
-    pub npm: Option<NpmUpstream>,
+    pub npm: Option<NpmConfig>,
 }
 
 /// A running guard index. Dropping it stops the server.
