@@ -9,6 +9,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::archive::PerEcosystem;
 use crate::features::Feature;
 use crate::model::{Detector, ModelError};
 use crate::sequence::{Placed, Sequence, Token};
@@ -55,6 +56,11 @@ pub struct Thresholds {
 }
 
 impl Thresholds {
+    /// The thresholds that go with each ecosystem's decision threshold of `detector`.
+    pub fn of_model(detector: &Detector) -> PerEcosystem<Thresholds> {
+        detector.thresholds().map(Thresholds::for_model)
+    }
+
     /// The thresholds that go with a model's decision threshold.
     pub fn for_model(threshold: f32) -> Thresholds {
         Thresholds {
@@ -206,7 +212,7 @@ mod tests {
     #[test]
     fn a_package_without_behaviour_is_benign_without_asking_the_model() {
         let detector = Detector::embedded().unwrap();
-        let thresholds = Thresholds::for_model(detector.threshold());
+        let thresholds = Thresholds::for_model(detector.thresholds().npm);
         let empty = Sequence::default();
         let j = judge(&detector, &thresholds, &empty).unwrap();
         assert_eq!((j.score, j.verdict), (0.0, Verdict::Benign));

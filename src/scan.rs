@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::archive::{self, Anomaly, ArchiveError, ArchiveKind, Ecosystem, Limits, Package};
+use crate::archive::{
+    self, Anomaly, ArchiveError, ArchiveKind, Ecosystem, Limits, Package, PerEcosystem,
+};
 use crate::detect::{self, Judgement, Thresholds};
 use crate::features;
 use crate::model::Detector;
@@ -94,12 +96,13 @@ pub fn scan_package(package: &Package, options: &ScanOptions) -> Scanned {
 
 /// Scores a scanned package with `detector`, filling its judgement; a package the model
 /// cannot score becomes an error, since a guard that cannot judge must not wave through.
-pub fn judge(result: &mut ScanResult, detector: &Detector, thresholds: &Thresholds) {
+pub fn judge(result: &mut ScanResult, detector: &Detector, thresholds: &PerEcosystem<Thresholds>) {
     let start = Instant::now();
     let Ok(scanned) = &mut result.outcome else {
         return;
     };
-    match detect::judge(detector, thresholds, &scanned.sequence) {
+    let thresholds = thresholds.get(scanned.identity.ecosystem);
+    match detect::judge(detector, &thresholds, &scanned.sequence) {
         Ok(judgement) => scanned.judgement = Some(judgement),
         Err(e) => {
             result.outcome = Err(ScanError::Model {

@@ -548,6 +548,43 @@ fn o1_obfuscation() {
 }
 
 #[test]
+fn o1_constants_in_octal_arithmetic_and_string_tables() {
+    // js-confuser style: every constant an octal/hex expression, dozens per file.
+    let soup = |n: usize| {
+        let cases: String = (0..n)
+            .map(|i| format!("case (0o{:o}%0x1F): s = (0o{:o}-7); break;", i + 64, i + 9))
+            .collect();
+        format!("var s = 0; while (s < 9) switch (s) {{ {cases} }}")
+    };
+    // A skimmer's text built from a shuffled string table.
+    let table = |n: usize| {
+        let parts: Vec<String> = (0..n).map(|i| format!("_OH[{}]", (i * 7) % 40)).collect();
+        format!("var x = {};", parts.join(" + "))
+    };
+    assert_fires("O1", &[&soup(16), &table(8)]);
+    assert_eq!(
+        detail_of(&table(8), "O1"),
+        "text assembled from a string table"
+    );
+    assert_eq!(
+        detail_of(&soup(16), "O1"),
+        "constants hidden in octal arithmetic"
+    );
+    assert_silent(
+        "O1",
+        &[
+            // A few file modes, a short run, runs broken by other names or by member access.
+            &soup(15),
+            &table(7),
+            "fs.chmodSync(p, 0o755); fs.mkdirSync(d, { mode: 0o700 });",
+            "var k = a[0] + b[1] + a[2] + b[3] + a[4] + b[5] + a[6] + b[7] + a[8];",
+            "var k = o.t[0] + o.t[1] + o.t[2] + o.t[3] + o.t[4] + o.t[5] + o.t[6] + o.t[7];",
+            "var k = t[0] - t[1] - t[2] - t[3] - t[4] - t[5] - t[6] - t[7] - t[8];",
+        ],
+    );
+}
+
+#[test]
 fn o1_is_reported_once_per_kind() {
     let src = "var _0xaaaa, _0xbbbb, _0xcccc, _0xdddd;\n_0xaaaa(); _0xbbbb(); _0xcccc();";
     let o1: Vec<Event> = events(src)

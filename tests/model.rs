@@ -4,6 +4,7 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 
+use cerebro::archive::PerEcosystem;
 use cerebro::model::bert::{BertClassifier, Config, Dropout, MlmHead, Mode};
 use cerebro::model::quantized::{quantizes, write_gguf, GgufWeights, ModelInfo};
 use cerebro::model::tokenizer::{self, build_tokenizer, encode, CLS_ID, SEP_ID};
@@ -144,7 +145,7 @@ fn a_tiny_model_learns_a_separable_task() {
     }
     let info = ModelInfo {
         config: cfg,
-        threshold: 0.5,
+        thresholds: PerEcosystem::both(0.5),
         bag: false,
         description: String::new(),
     };
@@ -168,7 +169,10 @@ fn model_file_round_trip_and_quantization_error() {
             dropout: 0.0,
             ..cfg
         },
-        threshold: 0.73,
+        thresholds: PerEcosystem {
+            pypi: 0.73,
+            npm: 0.61,
+        },
         bag: true,
         description: "test".into(),
     };
@@ -254,7 +258,9 @@ fn the_embedded_model_loads_and_ranks_malice_above_routine() {
     use cerebro::sequence::Token;
     let d = Detector::embedded().unwrap();
     let info = d.info();
-    assert!(info.threshold > 0.0 && info.threshold < 1.0);
+    for t in [info.thresholds.pypi, info.thresholds.npm] {
+        assert!(t > 0.0 && t < 1.0, "threshold {t}");
+    }
     assert!(!info.bag, "the shipped model reads order");
     assert!(cerebro::model::EMBEDDED_MODEL.len() <= 10 * 1024 * 1024);
     let evil = d
@@ -266,15 +272,14 @@ fn the_embedded_model_loads_and_ranks_malice_above_routine() {
         evil > plain,
         "malicious-looking {evil} vs benign-looking {plain}"
     );
+    let t = d.thresholds();
     assert!(
-        evil >= d.threshold(),
-        "{evil} below the threshold {}",
-        d.threshold()
+        evil >= t.pypi.max(t.npm),
+        "{evil} below a threshold of {t:?}"
     );
     assert!(
-        plain < d.threshold(),
-        "{plain} above the threshold {}",
-        d.threshold()
+        plain < t.pypi.min(t.npm),
+        "{plain} above a threshold of {t:?}"
     );
     // Tokens and their text score the same; an over-long sequence is cut, not refused.
     let tokens: Vec<Token> = ["[INSTALL]", "H1", "R5", "D2", "D4"]

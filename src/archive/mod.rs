@@ -15,19 +15,59 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 /// The package ecosystem a package belongs to: one model serves both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Ecosystem {
     Pypi,
     Npm,
 }
 
-impl fmt::Display for Ecosystem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Ecosystem {
+    pub const ALL: [Ecosystem; 2] = [Ecosystem::Pypi, Ecosystem::Npm];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
             Ecosystem::Pypi => "pypi",
             Ecosystem::Npm => "npm",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Ecosystem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One value for each ecosystem: what differs between them although one model serves both
+/// (the model's decision thresholds, chosen per ecosystem on validation data).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PerEcosystem<T> {
+    pub pypi: T,
+    pub npm: T,
+}
+
+impl<T: Copy> PerEcosystem<T> {
+    /// The same value for both.
+    pub fn both(value: T) -> PerEcosystem<T> {
+        PerEcosystem {
+            pypi: value,
+            npm: value,
+        }
+    }
+
+    pub fn get(&self, ecosystem: Ecosystem) -> T {
+        match ecosystem {
+            Ecosystem::Pypi => self.pypi,
+            Ecosystem::Npm => self.npm,
+        }
+    }
+
+    pub fn map<U>(self, f: impl Fn(T) -> U) -> PerEcosystem<U> {
+        PerEcosystem {
+            pypi: f(self.pypi),
+            npm: f(self.npm),
+        }
     }
 }
 

@@ -173,12 +173,9 @@ struct EvalArgs {
     /// Model file (GGUF, quantized or f32); default: the one compiled into the binary.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Use this threshold instead of the one stored in the model file.
+    /// Judge both ecosystems at this threshold instead of the model file's own.
     #[arg(long)]
     threshold: Option<f32>,
-    /// False-positive budget of the per-ecosystem threshold analysis.
-    #[arg(long, default_value_t = 0.005)]
-    max_fpr: f64,
     #[command(flatten)]
     common: Common,
 }
@@ -229,7 +226,6 @@ fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
         threshold: a.threshold,
         all_npm_malware: a.common.all_npm_malware,
         smallest: a.common.smallest,
-        per_ecosystem_max_fpr: Some(a.max_fpr),
         ..EvalOptions::default()
     };
     let report = eval::evaluate_model(&bytes, &opts).map_err(anyhow::Error::msg)?;
@@ -343,9 +339,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     status(
         "Trained",
         &format!(
-            "in {:.0}s: threshold {:.4}, {} ({} bytes)",
+            "in {:.0}s: thresholds PyPI {:.4} npm {:.4}, {} ({} bytes)",
             started.elapsed().as_secs_f64(),
-            report.threshold,
+            report.thresholds.pypi,
+            report.thresholds.npm,
             opts.model_out.display(),
             report.model_bytes
         ),

@@ -164,9 +164,7 @@ fn scan_command(args: ScanArgs) -> anyhow::Result<ExitCode> {
     } else {
         Some(Detector::embedded().context("cannot load the embedded model")?)
     };
-    let thresholds = detector
-        .as_ref()
-        .map(|d| Thresholds::for_model(d.threshold()));
+    let thresholds = detector.as_ref().map(Thresholds::of_model);
     let targets = scan::targets(&args.paths);
     let jobs = args.jobs.unwrap_or_else(scan::default_jobs);
     let progress = progress_bar(targets.len(), args.quiet);

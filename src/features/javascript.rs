@@ -60,6 +60,15 @@ const MAX_PATH_LEN: usize = 200;
 const ESCAPES_PER_STRING: u32 = 16;
 /// Escapes of printable ASCII across a file from which it counts as obfuscated (`O1`).
 const ESCAPES_PER_FILE: u32 = 64;
+/// Octal literals (`0o…`) in one file from which its constants count as hidden (`O1`):
+/// obfuscators of the js-confuser kind write every number as octal and hex arithmetic
+/// (`(0o201452-66337)`), dozens per file; hand-written code uses a few for file modes (the
+/// most in a benign npm package of the dataset: 25).
+const OCTAL_LITERALS_PER_FILE: usize = 32;
+/// Numbered lookups of one array concatenated in a row (`_t[3]+_t[17]+…`) from which text is
+/// being assembled from a string table (`O1`); the longest such run in a benign npm package
+/// of the dataset is 6.
+const STRING_TABLE_RUN: usize = 8;
 /// JSFuck-style atoms (`![]`, `+[]`, `x+[]`, `[]["…"]`) from which a file counts as obfuscated.
 const JSFUCK_ATOMS: u32 = 10;
 /// Most characters of a literal or of source text copied into an event.
@@ -381,6 +390,8 @@ enum Obfuscation {
     Escapes = 2,
     JsFuck = 4,
     Packer = 8,
+    NumberSoup = 16,
+    StringTable = 32,
 }
 
 struct Extractor<'a> {
@@ -427,7 +438,7 @@ impl<'a> Extractor<'a> {
             self.top_statement(statement, &mut items, &mut defs);
         }
 
-        self.hex_names();
+        self.raw_text_obfuscation();
         for node in items {
             self.stack.push(Task::Visit(node));
             self.drain();
@@ -1430,46 +1441,48 @@ impl<'a> Extractor<'a> {
         })
     }
 
-    /// File-level `O1`: javascript-obfuscator's `_0x…` names (three distinct ones or more),
-    /// found with a byte scan rather than per identifier node.
-    fn hex_names(&mut self) {
-        let bytes = self.src.as_bytes();
-        let mut seen: [&str; 3] = [""; 3];
-        let mut count = 0;
-        let mut first = None;
-        for (i, _) in self.src.match_indices("_0x") {
-            if i > 0 && is_ident_byte(bytes[i - 1]) {
-                continue;
-            }
-            let mut j = i + 3;
-            while j < bytes.len() && bytes[j].is_ascii_hexdigit() {
-                j += 1;
-            }
-            if j - (i + 3) < 4 || (j < bytes.len() && is_ident_byte(bytes[j])) {
-                continue;
-            }
-            let name = &self.src[i..j];
-            first.get_or_insert(i);
-            if !seen[..count].contains(&name) {
-                seen[count] = name;
-                count += 1;
-                if count == seen.len() {
-                    break;
-                }
-            }
-        }
-        if let (3, Some(first)) = (count, first) {
-            let line = self.src[..first].bytes().filter(|&b| b == b'\n').count() + 1;
-            let line = u32::try_from(line).unwrap_or(u32::MAX);
-            self.obfuscation |= Obfuscation::HexNames as u8;
-            self.steps.push(Step::Event(Event::new(
-                Feature::O1,
-                self.path,
-                line,
+    /// File-level `O1` evidence, found with byte scans of the raw text rather than per node:
+    /// each kind is reported once, at its first occurrence.
+    fn raw_text_obfuscation(&mut self) {
+        if let Some((at, name)) = hex_names(self.src) {
+            self.file_level_o1(
+                Obfuscation::HexNames,
+                at,
                 "obfuscator-style _0x names",
-                seen[0],
-            )));
+                name,
+            );
         }
+        if let Some(at) = octal_soup(self.src) {
+            let excerpt = clip(&self.src[at..], 40);
+            self.file_level_o1(
+                Obfuscation::NumberSoup,
+                at,
+                "constants hidden in octal arithmetic",
+                excerpt,
+            );
+        }
+        if let Some((at, end)) = string_table(self.src) {
+            let excerpt = clip(&self.src[at..end], CLIP);
+            self.file_level_o1(
+                Obfuscation::StringTable,
+                at,
+                "text assembled from a string table",
+                excerpt,
+            );
+        }
+    }
+
+    fn file_level_o1(&mut self, kind: Obfuscation, offset: usize, detail: &str, excerpt: &str) {
+        let line = self.src[..offset].bytes().filter(|&b| b == b'\n').count() + 1;
+        let line = u32::try_from(line).unwrap_or(u32::MAX);
+        self.obfuscation |= kind as u8;
+        self.steps.push(Step::Event(Event::new(
+            Feature::O1,
+            self.path,
+            line,
+            detail,
+            excerpt,
+        )));
     }
 
     fn obfuscated(&mut self, kind: Obfuscation, detail: &str, node: Node<'a>) {
@@ -1989,4 +2002,97 @@ fn line(node: Node) -> u32 {
     u32::try_from(node.start_position().row)
         .unwrap_or(u32::MAX - 1)
         .saturating_add(1)
+}
+
+/// javascript-obfuscator's `_0x…` names: the offset of the first and the first name, once
+/// three distinct ones are seen.
+fn hex_names(src: &str) -> Option<(usize, &str)> {
+    let bytes = src.as_bytes();
+    let mut seen: [&str; 3] = [""; 3];
+    let mut count = 0;
+    let mut first = None;
+    for (i, _) in src.match_indices("_0x") {
+        if i > 0 && is_ident_byte(bytes[i - 1]) {
+            continue;
+        }
+        let mut j = i + 3;
+        while j < bytes.len() && bytes[j].is_ascii_hexdigit() {
+            j += 1;
+        }
+        if j - (i + 3) < 4 || (j < bytes.len() && is_ident_byte(bytes[j])) {
+            continue;
+        }
+        let name = &src[i..j];
+        first.get_or_insert(i);
+        if !seen[..count].contains(&name) {
+            seen[count] = name;
+            count += 1;
+            if count == seen.len() {
+                return first.map(|f| (f, seen[0]));
+            }
+        }
+    }
+    None
+}
+
+/// The offset of the first octal literal (`0o17`) when a file has at least
+/// [`OCTAL_LITERALS_PER_FILE`] of them.
+fn octal_soup(src: &str) -> Option<usize> {
+    let bytes = src.as_bytes();
+    let mut count = 0;
+    let mut first = None;
+    for (i, _) in src.match_indices('0') {
+        let is_octal = matches!(bytes.get(i + 1), Some(b'o' | b'O'))
+            && bytes.get(i + 2).is_some_and(|b| (b'0'..=b'7').contains(b))
+            && (i == 0 || !(is_ident_byte(bytes[i - 1]) || bytes[i - 1] == b'.'));
+        if is_octal {
+            first.get_or_insert(i);
+            count += 1;
+            if count == OCTAL_LITERALS_PER_FILE {
+                return first;
+            }
+        }
+    }
+    None
+}
+
+/// The span of the first run of [`STRING_TABLE_RUN`] numbered lookups of one array joined by
+/// `+` (`_t[3] + _t[17] + …`).
+fn string_table(src: &str) -> Option<(usize, usize)> {
+    let bytes = src.as_bytes();
+    // (array name, end of the lookup, start of the run, lookups in the run)
+    let mut run: Option<(&str, usize, usize, usize)> = None;
+    for (open, _) in src.match_indices('[') {
+        let mut start = open;
+        while start > 0 && is_ident_byte(bytes[start - 1]) {
+            start -= 1;
+        }
+        let mut close = open + 1;
+        while close < bytes.len() && bytes[close].is_ascii_digit() {
+            close += 1;
+        }
+        let is_lookup = start < open
+            && !bytes[start].is_ascii_digit()
+            && (start == 0 || bytes[start - 1] != b'.')
+            && close > open + 1
+            && bytes.get(close) == Some(&b']');
+        if !is_lookup {
+            continue;
+        }
+        let name = &src[start..open];
+        let end = close + 1;
+        let joined = |prev_end: usize| src[prev_end..start].trim() == "+";
+        run = match run {
+            Some((prev, prev_end, run_start, n))
+                if prev == name && prev_end <= start && joined(prev_end) =>
+            {
+                Some((name, end, run_start, n + 1))
+            }
+            _ => Some((name, end, start, 1)),
+        };
+        if let Some((_, end, run_start, STRING_TABLE_RUN)) = run {
+            return Some((run_start, end));
+        }
+    }
+    None
 }

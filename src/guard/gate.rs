@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::archive::Ecosystem;
+use crate::archive::{Ecosystem, PerEcosystem};
 use crate::detect::{self, Reason, Thresholds, Verdict};
 use crate::index::{Admission, Candidate, Gate};
 use crate::model::Detector;
@@ -105,7 +105,7 @@ struct State {
 /// The guard's [`Gate`].
 pub struct GuardGate {
     detector: Arc<Detector>,
-    thresholds: Thresholds,
+    thresholds: PerEcosystem<Thresholds>,
     config: Config,
     model_id: String,
     verdicts: Option<VerdictCache>,
@@ -122,7 +122,7 @@ impl GuardGate {
         allowlist: Allowlist,
         progress: Arc<dyn Progress>,
     ) -> GuardGate {
-        let thresholds = config.thresholds(Thresholds::for_model(detector.threshold()));
+        let thresholds = Thresholds::of_model(&detector).map(|t| config.thresholds(t));
         let model_id = judge_id(&detector, &thresholds);
         GuardGate {
             detector,
@@ -276,7 +276,8 @@ impl GuardGate {
         if !scanned.identity.version.is_empty() {
             judged.version = scanned.identity.version;
         }
-        judged.outcome = match detect::judge(&self.detector, &self.thresholds, &scanned.sequence) {
+        let thresholds = self.thresholds.get(judged.ecosystem);
+        judged.outcome = match detect::judge(&self.detector, &thresholds, &scanned.sequence) {
             Ok(j) => Outcome::Judged {
                 score: Some(j.score),
                 verdict: Some(j.verdict),
@@ -403,7 +404,7 @@ impl Gate for GuardGate {
 
 /// Everything a cached judgement depends on: the model and tokenizer (by hash), the
 /// extractor (the crate version), and the thresholds in force.
-fn judge_id(_detector: &Detector, thresholds: &Thresholds) -> String {
+fn judge_id(_detector: &Detector, thresholds: &PerEcosystem<Thresholds>) -> String {
     use sha2::Digest as _;
     static MODEL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let model = MODEL.get_or_init(|| {
@@ -416,10 +417,12 @@ fn judge_id(_detector: &Detector, thresholds: &Thresholds) -> String {
             .collect()
     });
     format!(
-        "cerebro-{}-model-{model}-t{:.4}-{:.4}",
+        "cerebro-{}-model-{model}-t{:.4}-{:.4}-npm{:.4}-{:.4}",
         env!("CARGO_PKG_VERSION"),
-        thresholds.malicious,
-        thresholds.suspicious
+        thresholds.pypi.malicious,
+        thresholds.pypi.suspicious,
+        thresholds.npm.malicious,
+        thresholds.npm.suspicious,
     )
 }
 

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 
+use crate::archive::PerEcosystem;
 use crate::features::{Feature, FEATURES};
 use crate::sequence::{self, Phase, Token};
 use bert::BertClassifier;
@@ -257,9 +258,9 @@ impl Detector {
         &self.info
     }
 
-    /// Probability at or above which a package is called malicious.
-    pub fn threshold(&self) -> f32 {
-        self.info.threshold
+    /// Probabilities at or above which a package is called malicious, per ecosystem.
+    pub fn thresholds(&self) -> PerEcosystem<f32> {
+        self.info.thresholds
     }
 
     /// The ids the model reads for a sequence: cut to the model's length, as a bag when the

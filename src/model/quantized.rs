@@ -16,6 +16,8 @@ use std::io::Cursor;
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Result as CResult, Tensor};
 
+use crate::archive::PerEcosystem;
+
 use super::bert::{is_pretraining_only, BertClassifier, Config, Weights};
 use super::ModelError;
 
@@ -28,8 +30,10 @@ pub const FORMAT_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelInfo {
     pub config: Config,
-    /// Probability at or above which a sequence is called malicious.
-    pub threshold: f32,
+    /// Probability at or above which a package is called malicious, per ecosystem: one
+    /// network serves both, but their benign code differs (npm packages use the network and
+    /// the environment far more), so the same score does not mean the same in each.
+    pub thresholds: PerEcosystem<f32>,
     /// Whether the model reads its input as a bag (tokens sorted, so order carries nothing):
     /// the ablation of sequential order.
     pub bag: bool,
@@ -67,7 +71,8 @@ pub fn write_gguf(
         ("cerebro.intermediate_size", u(c.intermediate_size)),
         ("cerebro.max_position", u(c.max_position)),
         ("cerebro.layer_norm_eps", Value::F64(c.layer_norm_eps)),
-        ("cerebro.threshold", Value::F32(info.threshold)),
+        ("cerebro.threshold.pypi", Value::F32(info.thresholds.pypi)),
+        ("cerebro.threshold.npm", Value::F32(info.thresholds.npm)),
         ("cerebro.bag", Value::Bool(info.bag)),
         (
             "cerebro.description",
@@ -166,11 +171,26 @@ impl<'a> GgufWeights<'a> {
                 .map_err(bad("cerebro.layer_norm_eps"))?,
         };
         config.validate().map_err(ModelError::Format)?;
+        let threshold = |k: &str| -> Result<f32, ModelError> {
+            let t = get(k)?.to_f32().map_err(bad(k))?;
+            if t.is_finite() && (0.0..=1.0).contains(&t) {
+                Ok(t)
+            } else {
+                Err(ModelError::Format(format!("{k} is {t}, not a probability")))
+            }
+        };
+        // Files written before thresholds were chosen per ecosystem hold one for both.
+        let thresholds = if md.contains_key("cerebro.threshold.pypi") {
+            PerEcosystem {
+                pypi: threshold("cerebro.threshold.pypi")?,
+                npm: threshold("cerebro.threshold.npm")?,
+            }
+        } else {
+            PerEcosystem::both(threshold("cerebro.threshold")?)
+        };
         Ok(ModelInfo {
             config,
-            threshold: get("cerebro.threshold")?
-                .to_f32()
-                .map_err(bad("cerebro.threshold"))?,
+            thresholds,
             bag: get("cerebro.bag")?.to_bool().map_err(bad("cerebro.bag"))?,
             description: md
                 .get("cerebro.description")
@@ -745,7 +765,7 @@ mod tests {
         tensors.sort_by(|a, b| a.0.cmp(&b.0));
         let info = ModelInfo {
             config: cfg,
-            threshold: 0.5,
+            thresholds: PerEcosystem::both(0.5),
             bag: false,
             description: "test".into(),
         };

@@ -10,15 +10,15 @@
 //!
 //! Fitting is Newton's method (the Hessian is at most a few hundred wide) with a step
 //! halving guard; the L2 strength is chosen by the validation loss, the threshold by
-//! [`choose_threshold`] on validation exactly as for the BERT.
+//! [`choose_thresholds`] on validation exactly as for the BERT.
 
 use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::data::Example;
+use super::data::{Ecosystem, Example};
 use super::eval::{report, Dataset, EvalReport, ReportOptions};
-use super::metrics::choose_threshold;
+use super::metrics::choose_thresholds;
 use super::split::{Part, SplitOptions};
 use super::trainer::{cell_weights, dedupe_rows};
 use crate::model::tokenizer::{self, FIRST_BEHAVIOUR_ID, MARKERS};
@@ -398,9 +398,12 @@ pub fn run(opts: &BaselineOptions, log: &dyn Fn(&str)) -> Result<BaselineReport,
     }
     let (lambda, _, w) = best.ok_or("no L2 strength to try")?;
     let vp = predict(&w, &vx);
-    let groups: Vec<usize> = valid.iter().map(|e| e.ecosystem as usize).collect();
-    let threshold = choose_threshold(&vp, &vy, &groups, opts.max_fpr);
-    log(&format!("λ {lambda:e}, threshold {threshold:.4}"));
+    let ecosystems: Vec<Ecosystem> = valid.iter().map(|e| e.ecosystem).collect();
+    let thresholds = choose_thresholds(&vp, &vy, &ecosystems, opts.max_fpr);
+    log(&format!(
+        "λ {lambda:e}, thresholds PyPI {:.4} npm {:.4}",
+        thresholds.pypi, thresholds.npm
+    ));
 
     let eval_rows = ds.eval_rows(opts.all_npm_malware);
     let ex: Vec<&Example> = eval_rows.iter().map(|(e, _)| *e).collect();
@@ -426,9 +429,8 @@ pub fn run(opts: &BaselineOptions, log: &dyn Fn(&str)) -> Result<BaselineReport,
         &valid,
         &vp,
         &ReportOptions {
-            threshold,
+            thresholds,
             smallest: opts.smallest,
-            per_ecosystem_max_fpr: Some(opts.max_fpr),
         },
     );
     Ok(BaselineReport {

@@ -9,23 +9,7 @@ use serde::Deserialize;
 use crate::model::tokenizer;
 use crate::sequence::{self, Token};
 
-/// Package ecosystem.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Ecosystem {
-    Pypi,
-    Npm,
-}
-
-impl Ecosystem {
-    pub const ALL: [Ecosystem; 2] = [Ecosystem::Pypi, Ecosystem::Npm];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Ecosystem::Pypi => "pypi",
-            Ecosystem::Npm => "npm",
-        }
-    }
-}
+pub use crate::archive::Ecosystem;
 
 /// One package of the dataset.
 #[derive(Debug, Clone, PartialEq)]

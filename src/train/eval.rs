@@ -10,9 +10,10 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::data::{read_jsonl, Ecosystem, Example};
-use super::metrics::{choose_threshold, roc_auc, Counts, Summary};
+use super::metrics::{roc_auc, Counts, Summary};
 use super::split::{split, Part, SplitOptions};
 use super::trainer::predict;
+use crate::archive::PerEcosystem;
 use crate::model::tokenizer;
 use crate::model::{Classifier, ModelError};
 
@@ -131,10 +132,16 @@ pub struct Slice {
 }
 
 impl Slice {
-    fn of(name: &str, scores: &[f32], malicious: &[bool], threshold: f32) -> Slice {
+    /// Metrics of `scores`, the `i`th judged at `threshold(i)`.
+    fn of(
+        name: &str,
+        scores: &[f32],
+        malicious: &[bool],
+        threshold: impl Fn(usize) -> f32,
+    ) -> Slice {
         Slice {
             name: name.to_owned(),
-            summary: Counts::at(scores, malicious, threshold).summary(),
+            summary: Counts::at_each(scores, malicious, threshold).summary(),
             auc: roc_auc(scores, malicious),
         }
     }
@@ -166,7 +173,8 @@ pub struct SizeBucket {
 pub struct EvalReport {
     /// What was evaluated (the model file's description, or the baseline).
     pub model: String,
-    pub threshold: f32,
+    /// Decision thresholds; each package is judged at its ecosystem's.
+    pub thresholds: PerEcosystem<f32>,
     pub split_cutoff: Option<String>,
     /// The test part, per ecosystem, then both together (`all`).
     pub test: Vec<Slice>,
@@ -190,9 +198,6 @@ pub struct EvalReport {
     /// `benign_by_size`.
     pub smallest_benign: Vec<Row>,
     pub benign_by_size: Vec<SizeBucket>,
-    /// Thresholds chosen on validation per ecosystem (each ecosystem's own false-positive
-    /// budget) and the test metrics they give: an analysis, not what the model file uses.
-    pub per_ecosystem_thresholds: Option<Vec<(String, f32, Slice)>>,
     /// Every package scored (validation, then the evaluated rows), for `--predictions`.
     #[serde(skip)]
     pub predictions: Vec<Prediction>,
@@ -237,14 +242,12 @@ pub fn predictions_jsonl(r: &EvalReport) -> String {
 /// What to put in a report.
 #[derive(Debug, Clone)]
 pub struct ReportOptions {
-    pub threshold: f32,
+    pub thresholds: PerEcosystem<f32>,
     /// Smallest benign test packages to list.
     pub smallest: usize,
-    /// False-positive budget for the per-ecosystem threshold analysis (None: skip it).
-    pub per_ecosystem_max_fpr: Option<f64>,
 }
 
-fn slices(rows: &[(&Example, Part)], scores: &[f32], t: f32) -> Vec<Slice> {
+fn slices(rows: &[(&Example, Part)], scores: &[f32], t: PerEcosystem<f32>) -> Vec<Slice> {
     let mut out = Vec::new();
     for eco in Ecosystem::ALL {
         let (s, m): (Vec<f32>, Vec<bool>) = rows
@@ -254,7 +257,7 @@ fn slices(rows: &[(&Example, Part)], scores: &[f32], t: f32) -> Vec<Slice> {
             .map(|((e, _), s)| (*s, e.malicious))
             .unzip();
         if !s.is_empty() {
-            out.push(Slice::of(eco.as_str(), &s, &m, t));
+            out.push(Slice::of(eco.as_str(), &s, &m, |_| t.get(eco)));
         }
     }
     let (s, m): (Vec<f32>, Vec<bool>) = rows
@@ -262,7 +265,7 @@ fn slices(rows: &[(&Example, Part)], scores: &[f32], t: f32) -> Vec<Slice> {
         .zip(scores)
         .map(|((e, _), s)| (*s, e.malicious))
         .unzip();
-    out.push(Slice::of("all", &s, &m, t));
+    out.push(Slice::of("all", &s, &m, |i| t.get(rows[i].0.ecosystem)));
     out
 }
 
@@ -288,7 +291,7 @@ pub fn report(
     valid_scores: &[f32],
     opts: &ReportOptions,
 ) -> EvalReport {
-    let t = opts.threshold;
+    let t = opts.thresholds;
     let test: Vec<(&Example, Part)> = rows
         .iter()
         .copied()
@@ -311,7 +314,9 @@ pub fn report(
             })
             .map(|((e, _), s)| (*s, e.malicious))
             .unzip();
-        m.iter().any(|&x| x).then(|| Slice::of(name, &s, &m, t))
+        m.iter()
+            .any(|&x| x)
+            .then(|| Slice::of(name, &s, &m, |_| t.npm))
     };
     let npm_out_of_source = npm_slice(
         &|e, p| p == Part::Test && matches!(e.source.as_str(), "sonatype" | "defcon33"),
@@ -336,7 +341,7 @@ pub fn report(
             .entry((e.ecosystem.as_str().to_owned(), e.source.clone()))
             .or_default();
         c.1 += 1;
-        if s >= t {
+        if s >= t.get(e.ecosystem) {
             c.0 += 1;
         }
     }
@@ -353,14 +358,14 @@ pub fn report(
     let mut false_positives: Vec<Row> = test
         .iter()
         .zip(&test_scores)
-        .filter(|((e, _), s)| !e.malicious && **s >= t)
+        .filter(|((e, _), s)| !e.malicious && **s >= t.get(e.ecosystem))
         .map(|((e, p), s)| Row::new(e, *p, *s))
         .collect();
     false_positives.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut missed_npm: Vec<Row> = rows
         .iter()
         .zip(scores)
-        .filter(|((e, _), s)| e.malicious && e.ecosystem == Ecosystem::Npm && **s < t)
+        .filter(|((e, _), s)| e.malicious && e.ecosystem == Ecosystem::Npm && **s < t.npm)
         .map(|((e, p), s)| Row::new(e, *p, *s))
         .collect();
     missed_npm.sort_by(|a, b| a.score.total_cmp(&b.score));
@@ -412,7 +417,7 @@ pub fn report(
     ];
     for (by, ranges) in buckets {
         for &(lo, hi) in ranges {
-            let inside: Vec<f32> = benign
+            let inside: Vec<(f32, bool)> = benign
                 .iter()
                 .filter(|(e, _)| {
                     let v = if by == "tokens" {
@@ -422,7 +427,7 @@ pub fn report(
                     };
                     v >= lo && hi.is_none_or(|h| v <= h)
                 })
-                .map(|(_, s)| *s)
+                .map(|(e, s)| (*s, *s >= t.get(e.ecosystem)))
                 .collect();
             if inside.is_empty() {
                 continue;
@@ -431,44 +436,12 @@ pub fn report(
                 by: by.to_owned(),
                 range: bucket_label(lo, hi),
                 packages: inside.len(),
-                flagged: inside.iter().filter(|&&s| s >= t).count(),
-                mean_score: inside.iter().map(|&s| s as f64).sum::<f64>() / inside.len() as f64,
-                max_score: inside.iter().copied().fold(0f32, f32::max),
+                flagged: inside.iter().filter(|x| x.1).count(),
+                mean_score: inside.iter().map(|x| x.0 as f64).sum::<f64>() / inside.len() as f64,
+                max_score: inside.iter().map(|x| x.0).fold(0f32, f32::max),
             });
         }
     }
-
-    let per_ecosystem_thresholds = opts
-        .per_ecosystem_max_fpr
-        .filter(|_| !valid.is_empty())
-        .map(|max_fpr| {
-            Ecosystem::ALL
-                .iter()
-                .filter_map(|&eco| {
-                    let (vs, vm): (Vec<f32>, Vec<bool>) = valid
-                        .iter()
-                        .zip(valid_scores)
-                        .filter(|(e, _)| e.ecosystem == eco)
-                        .map(|(e, s)| (*s, e.malicious))
-                        .unzip();
-                    if !vm.iter().any(|&m| m) {
-                        return None;
-                    }
-                    let te = choose_threshold(&vs, &vm, &vec![0; vs.len()], max_fpr);
-                    let (s, m): (Vec<f32>, Vec<bool>) = test
-                        .iter()
-                        .zip(&test_scores)
-                        .filter(|((e, _), _)| e.ecosystem == eco)
-                        .map(|((e, _), s)| (*s, e.malicious))
-                        .unzip();
-                    Some((
-                        eco.as_str().to_owned(),
-                        te,
-                        Slice::of(eco.as_str(), &s, &m, te),
-                    ))
-                })
-                .collect()
-        });
 
     let predictions = valid
         .iter()
@@ -482,7 +455,7 @@ pub fn report(
         .collect();
     EvalReport {
         model: model.to_owned(),
-        threshold: t,
+        thresholds: t,
         split_cutoff: cutoff,
         test: slices(&test, &test_scores, t),
         test_nonempty: {
@@ -502,7 +475,6 @@ pub fn report(
         missed_npm,
         smallest_benign,
         benign_by_size,
-        per_ecosystem_thresholds,
         predictions,
     }
 }
@@ -545,8 +517,9 @@ pub fn render(r: &EvalReport) -> String {
     let mut s = String::new();
     s.push_str(&format!("model: {}\n", r.model));
     s.push_str(&format!(
-        "threshold {:.4}; PyPI malware dated on or after {} is test\n",
-        r.threshold,
+        "thresholds: PyPI {:.4}, npm {:.4}; PyPI malware dated on or after {} is test\n",
+        r.thresholds.pypi,
+        r.thresholds.npm,
         r.split_cutoff.as_deref().unwrap_or("-")
     ));
     s.push_str("test:\n");
@@ -564,16 +537,8 @@ pub fn render(r: &EvalReport) -> String {
         s.push('\n');
     }
     if !r.valid.is_empty() {
-        s.push_str("validation (same threshold):\n");
+        s.push_str("validation (same thresholds):\n");
         for x in &r.valid {
-            s.push_str(&slice_line(x));
-            s.push('\n');
-        }
-    }
-    if let Some(per) = &r.per_ecosystem_thresholds {
-        s.push_str("per-ecosystem thresholds (chosen on validation; analysis only):\n");
-        for (eco, t, x) in per {
-            s.push_str(&format!("  {eco} at {t:.4}:\n"));
             s.push_str(&slice_line(x));
             s.push('\n');
         }
@@ -622,12 +587,11 @@ pub fn render(r: &EvalReport) -> String {
 pub struct EvalOptions {
     pub data: std::path::PathBuf,
     pub split: SplitOptions,
-    /// Overrides the threshold stored in the model file.
+    /// One threshold for both ecosystems instead of those stored in the model file.
     pub threshold: Option<f32>,
     /// Also score the malicious npm packages of the training and validation parts.
     pub all_npm_malware: bool,
     pub smallest: usize,
-    pub per_ecosystem_max_fpr: Option<f64>,
 }
 
 impl Default for EvalOptions {
@@ -638,7 +602,6 @@ impl Default for EvalOptions {
             threshold: None,
             all_npm_malware: false,
             smallest: 20,
-            per_ecosystem_max_fpr: Some(0.005),
         }
     }
 }
@@ -674,9 +637,8 @@ pub fn evaluate_model(gguf: &[u8], opts: &EvalOptions) -> Result<EvalReport, Str
         &valid,
         &valid_scores,
         &ReportOptions {
-            threshold: opts.threshold.unwrap_or(info.threshold),
+            thresholds: opts.threshold.map_or(info.thresholds, PerEcosystem::both),
             smallest: opts.smallest,
-            per_ecosystem_max_fpr: opts.per_ecosystem_max_fpr,
         },
     ))
 }
@@ -724,9 +686,8 @@ mod tests {
             &[],
             &[],
             &ReportOptions {
-                threshold: 0.5,
+                thresholds: PerEcosystem::both(0.5),
                 smallest: 2,
-                per_ecosystem_max_fpr: None,
             },
         );
         let npm = &r.test[1];

@@ -2,6 +2,9 @@
 
 use serde::Serialize;
 
+use super::data::Ecosystem;
+use crate::archive::PerEcosystem;
+
 /// Confusion counts at one threshold (malicious is the positive class).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
@@ -15,9 +18,15 @@ pub struct Counts {
 impl Counts {
     /// Counts at `threshold`: a score at or above it is called malicious.
     pub fn at(scores: &[f32], malicious: &[bool], threshold: f32) -> Counts {
+        Counts::at_each(scores, malicious, |_| threshold)
+    }
+
+    /// Counts with a threshold for each package (`threshold(i)` for the `i`th): its
+    /// ecosystem's, when the thresholds differ by ecosystem.
+    pub fn at_each(scores: &[f32], malicious: &[bool], threshold: impl Fn(usize) -> f32) -> Counts {
         let mut c = Counts::default();
-        for (&s, &m) in scores.iter().zip(malicious) {
-            match (s >= threshold, m) {
+        for (i, (&s, &m)) in scores.iter().zip(malicious).enumerate() {
+            match (s >= threshold(i), m) {
                 (true, true) => c.tp += 1,
                 (true, false) => c.fp += 1,
                 (false, false) => c.tn += 1,
@@ -107,14 +116,7 @@ pub fn roc_auc(scores: &[f32], malicious: &[bool]) -> f64 {
 /// `max_fpr`; if none is, the one with the lowest false-positive rate. Candidates are the
 /// midpoints between consecutive distinct scores, so the threshold does not sit on a sample.
 pub fn choose_threshold(scores: &[f32], malicious: &[bool], groups: &[usize], max_fpr: f64) -> f32 {
-    let mut distinct: Vec<f32> = scores.to_vec();
-    distinct.sort_by(f32::total_cmp);
-    distinct.dedup();
-    let mut candidates: Vec<f32> = distinct.windows(2).map(|w| (w[0] + w[1]) / 2.0).collect();
-    candidates.push(0.5);
-    if let Some(&top) = distinct.last() {
-        candidates.push(((top + 1.0) / 2.0).min(1.0));
-    }
+    let candidates = candidates(scores);
     let ngroups = groups.iter().copied().max().map_or(1, |m| m + 1);
     let mut best: Option<(bool, f64, f32)> = None;
     for &t in &candidates {
@@ -148,6 +150,82 @@ pub fn choose_threshold(scores: &[f32], malicious: &[bool], groups: &[usize], ma
         }
     }
     best.map_or(0.5, |b| b.2)
+}
+
+/// Thresholds per ecosystem, chosen jointly with the rule of [`choose_threshold`]: the best
+/// mean per-ecosystem F1 among the pairs whose false-positive rate on *all* benign packages
+/// together is at most `max_fpr` (if none is, the lowest such rate). One threshold for both is
+/// one of the pairs tried, so this never does worse on validation than [`choose_threshold`];
+/// it lets an ecosystem whose benign code looks more like malware (npm) have its own cut. An
+/// ecosystem without malware in `scores` keeps the single threshold of [`choose_threshold`].
+pub fn choose_thresholds(
+    scores: &[f32],
+    malicious: &[bool],
+    ecosystems: &[Ecosystem],
+    max_fpr: f64,
+) -> PerEcosystem<f32> {
+    let group: Vec<usize> = ecosystems.iter().map(|&e| e as usize).collect();
+    let single = choose_threshold(scores, malicious, &group, max_fpr);
+    let benign = malicious.iter().filter(|&&m| !m).count();
+    // Per ecosystem: each candidate threshold with its counts.
+    let mut options: Vec<Vec<(f32, Counts)>> = Vec::new();
+    for eco in Ecosystem::ALL {
+        let (s, m): (Vec<f32>, Vec<bool>) = scores
+            .iter()
+            .zip(malicious)
+            .zip(ecosystems)
+            .filter(|(_, &e)| e == eco)
+            .map(|((s, m), _)| (*s, *m))
+            .unzip();
+        let candidates = if m.iter().any(|&x| x) {
+            candidates(&s)
+        } else {
+            vec![single]
+        };
+        options.push(
+            candidates
+                .into_iter()
+                .map(|t| (t, Counts::at(&s, &m, t)))
+                .collect(),
+        );
+    }
+    let mut best: Option<(bool, f64, PerEcosystem<f32>)> = None;
+    for &(tp, cp) in &options[0] {
+        for &(tn, cn) in &options[1] {
+            let fpr = ratio(cp.fp + cn.fp, benign);
+            let ok = fpr <= max_fpr;
+            let f1s: Vec<f64> = [cp, cn]
+                .iter()
+                .filter(|c| c.tp + c.fn_ > 0)
+                .map(Counts::f1)
+                .collect();
+            let f1 = f1s.iter().sum::<f64>() / f1s.len().max(1) as f64;
+            let key = if ok { f1 } else { -fpr };
+            let better = match best {
+                None => true,
+                Some((bok, bkey, _)) => (ok && !bok) || (ok == bok && key > bkey),
+            };
+            if better {
+                best = Some((ok, key, PerEcosystem { pypi: tp, npm: tn }));
+            }
+        }
+    }
+    best.map_or(PerEcosystem::both(single), |b| b.2)
+}
+
+/// Candidate thresholds for `scores`: the midpoints between consecutive distinct scores (so
+/// that a threshold does not sit on a sample), 0.5, and one above the top score; in this
+/// order, which decides ties.
+fn candidates(scores: &[f32]) -> Vec<f32> {
+    let mut distinct: Vec<f32> = scores.to_vec();
+    distinct.sort_by(f32::total_cmp);
+    distinct.dedup();
+    let mut out: Vec<f32> = distinct.windows(2).map(|w| (w[0] + w[1]) / 2.0).collect();
+    out.push(0.5);
+    if let Some(&top) = distinct.last() {
+        out.push(((top + 1.0) / 2.0).min(1.0));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -185,5 +263,33 @@ mod tests {
         assert!(t > 0.88 && t <= 0.9, "{t}");
         let t = choose_threshold(&s, &m, &g, 0.5);
         assert!(t > 0.2 && t <= 0.85, "{t}");
+    }
+
+    #[test]
+    fn thresholds_per_ecosystem_share_one_false_positive_budget() {
+        use Ecosystem::{Npm, Pypi};
+        // PyPI separates at 0.8; npm malware scores lower (0.6, 0.65) and npm benign at most
+        // 0.3: one threshold cannot serve both, a pair can.
+        let s = [0.95, 0.9, 0.7, 0.2, 0.6, 0.65, 0.3, 0.1];
+        let m = [true, true, false, false, true, true, false, false];
+        let e = [Pypi, Pypi, Pypi, Pypi, Npm, Npm, Npm, Npm];
+        let t = choose_thresholds(&s, &m, &e, 0.0);
+        assert!(t.pypi > 0.7 && t.pypi <= 0.9, "{t:?}");
+        assert!(t.npm > 0.3 && t.npm <= 0.6, "{t:?}");
+        // The single rule, on the same data, loses npm recall or admits the PyPI 0.7.
+        let single = choose_threshold(&s, &m, &e.map(|x| x as usize), 0.0);
+        assert!(single > 0.7, "{single}");
+        // The budget is shared: allowing one false positive in six benign packages lets the
+        // pair take it where it buys the most F1, and never more than one.
+        let t = choose_thresholds(&s, &m, &e, 1.0 / 6.0);
+        let fp = Counts::at_each(&s, &m, |i| t.get(e[i])).fp;
+        assert!(fp <= 1, "{t:?}");
+        // Without npm malware, npm keeps the single threshold.
+        let m2 = [true, true, false, false, false, false, false, false];
+        let t = choose_thresholds(&s, &m2, &e, 0.0);
+        assert_eq!(
+            t.npm,
+            choose_threshold(&s, &m2, &e.map(|x| x as usize), 0.0)
+        );
     }
 }

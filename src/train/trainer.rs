@@ -12,9 +12,10 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use serde::Serialize;
 
 use super::data::{read_jsonl, Ecosystem, Example};
-use super::metrics::{choose_threshold, roc_auc, Counts, Summary};
+use super::metrics::{choose_thresholds, roc_auc, Counts, Summary};
 use super::split::{split, Part, SplitOptions};
 use super::Rng;
+use crate::archive::PerEcosystem;
 use crate::model::bert::{
     init_value, tensor_shapes, BertClassifier, Config, Dropout, Init, MlmHead, Mode,
 };
@@ -146,7 +147,8 @@ pub struct TrainReport {
     pub split_sizes: Vec<(String, String, String, usize)>,
     pub dropped_noise: usize,
     pub skipped_unscanned: usize,
-    pub threshold: f32,
+    /// Decision thresholds, chosen on validation (see [`choose_thresholds`]).
+    pub thresholds: PerEcosystem<f32>,
     pub best_epoch: usize,
     pub pretrain_seconds: f64,
     pub finetune_seconds: f64,
@@ -366,9 +368,9 @@ pub fn predict(
     Ok(out)
 }
 
-fn part_metrics(examples: &[&Example], scores: &[f32], threshold: f32) -> PartMetrics {
+fn part_metrics(examples: &[&Example], scores: &[f32], t: PerEcosystem<f32>) -> PartMetrics {
     let mal: Vec<bool> = examples.iter().map(|e| e.malicious).collect();
-    let all = Counts::at(scores, &mal, threshold).summary();
+    let all = Counts::at_each(scores, &mal, |i| t.get(examples[i].ecosystem)).summary();
     let auc = roc_auc(scores, &mal);
     let mut by_ecosystem = Vec::new();
     for eco in Ecosystem::ALL {
@@ -380,7 +382,7 @@ fn part_metrics(examples: &[&Example], scores: &[f32], threshold: f32) -> PartMe
             .unzip();
         by_ecosystem.push((
             eco.as_str().to_owned(),
-            Counts::at(&s, &m, threshold).summary(),
+            Counts::at(&s, &m, t.get(eco)).summary(),
             roc_auc(&s, &m),
         ));
     }
@@ -396,7 +398,7 @@ fn part_metrics(examples: &[&Example], scores: &[f32], threshold: f32) -> PartMe
     let npm_out_of_source = m
         .iter()
         .any(|&x| x)
-        .then(|| Counts::at(&s, &m, threshold).summary());
+        .then(|| Counts::at(&s, &m, t.npm).summary());
     PartMetrics {
         all,
         auc,
@@ -691,7 +693,7 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
     let lengths: Vec<usize> = ft_framed.iter().map(Vec::len).collect();
     let valid_ids: Vec<&[u32]> = valid_rows.iter().map(|e| e.ids.as_slice()).collect();
     let valid_mal: Vec<bool> = valid_rows.iter().map(|e| e.malicious).collect();
-    let valid_groups: Vec<usize> = valid_rows.iter().map(|e| e.ecosystem as usize).collect();
+    let valid_ecosystems: Vec<Ecosystem> = valid_rows.iter().map(|e| e.ecosystem).collect();
     let valid_weights = cell_weights(&valid_rows, &vec![1.0; valid_rows.len()], opts.balance);
     let per_epoch = make_batches(
         &lengths,
@@ -716,12 +718,12 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
             ..Default::default()
         },
     )?;
-    let info_for = |threshold: f32| ModelInfo {
+    let info_for = |thresholds: PerEcosystem<f32>| ModelInfo {
         config: Config {
             dropout: 0.0,
             ..cfg
         },
-        threshold,
+        thresholds,
         bag: opts.bag,
         description: opts.description.clone(),
     };
@@ -777,9 +779,9 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
             }
             None => None,
         };
-        let model = Model::new(net.clone(), info_for(0.5));
+        let model = Model::new(net.clone(), info_for(PerEcosystem::both(0.5)));
         let scores = predict(&model, &valid_ids, opts.batch_tokens)?;
-        let t = choose_threshold(&scores, &valid_mal, &valid_groups, opts.max_fpr);
+        let t = choose_thresholds(&scores, &valid_mal, &valid_ecosystems, opts.max_fpr);
         let m = part_metrics(&valid_rows, &scores, t);
         let vloss = weighted_log_loss(&scores, &valid_mal, &valid_weights);
         let f1s: Vec<f64> = m
@@ -790,11 +792,12 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
             .collect();
         let score = f1s.iter().sum::<f64>() / f1s.len().max(1) as f64;
         log(&format!(
-            "epoch {} done in {:.0}s: validation loss {:.4}, threshold {:.4}, mean F1 {:.4}\n  {}",
+            "epoch {} done in {:.0}s: validation loss {:.4}, thresholds PyPI {:.4} npm {:.4}, mean F1 {:.4}\n  {}",
             epoch + 1,
             t0.elapsed().as_secs_f64(),
             vloss,
-            t,
+            t.pypi,
+            t.npm,
             score,
             describe("validation", &m)
         ));
@@ -830,12 +833,14 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
     log(&format!("best epoch {best_epoch}"));
 
     // Threshold on validation, then the test part.
-    let f32_model = Model::new(net.clone(), info_for(0.5));
+    let f32_model = Model::new(net.clone(), info_for(PerEcosystem::both(0.5)));
     let vscores = predict(&f32_model, &valid_ids, opts.batch_tokens)?;
-    let threshold = choose_threshold(&vscores, &valid_mal, &valid_groups, opts.max_fpr);
-    let valid = part_metrics(&valid_rows, &vscores, threshold);
+    let thresholds = choose_thresholds(&vscores, &valid_mal, &valid_ecosystems, opts.max_fpr);
+    let valid = part_metrics(&valid_rows, &vscores, thresholds);
     log(&format!(
-        "threshold {threshold:.4}\n  {}",
+        "thresholds PyPI {:.4} npm {:.4}\n  {}",
+        thresholds.pypi,
+        thresholds.npm,
         describe("validation", &valid)
     ));
 
@@ -847,7 +852,7 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
     map.save(&st)?;
     let mut tensors: Vec<(String, Tensor)> = snap.into_iter().collect();
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
-    let info = info_for(threshold);
+    let info = info_for(thresholds);
     let q_bytes = write_gguf(&tensors, &info, true)?;
     let f_bytes = write_gguf(&tensors, &info, false)?;
     let write = |path: &PathBuf, bytes: &[u8]| -> Result<(), TrainError> {
@@ -877,10 +882,10 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
 
     let test_ids: Vec<&[u32]> = test_rows.iter().map(|e| e.ids.as_slice()).collect();
     let f32_scores = predict(&f32_model, &test_ids, opts.batch_tokens)?;
-    let test_f32 = part_metrics(&test_rows, &f32_scores, threshold);
+    let test_f32 = part_metrics(&test_rows, &f32_scores, thresholds);
     let q_model = Model::from_gguf(&q_bytes)?;
     let q_scores = predict(&q_model, &test_ids, opts.batch_tokens)?;
-    let test_quantized = part_metrics(&test_rows, &q_scores, threshold);
+    let test_quantized = part_metrics(&test_rows, &q_scores, thresholds);
     let max_diff = f32_scores
         .iter()
         .zip(&q_scores)
@@ -907,7 +912,7 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
         split_sizes,
         dropped_noise,
         skipped_unscanned: skipped,
-        threshold,
+        thresholds,
         best_epoch,
         pretrain_seconds,
         finetune_seconds,
