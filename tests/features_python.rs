@@ -428,6 +428,20 @@ fn h1_near_misses() {
     .is_empty());
     // Some other function's cmdclass keyword.
     assert!(feats("class X: pass\nconfigure(cmdclass={'install': X})").is_empty());
+    // Commands that installing never runs: their code is not install-time code.
+    let facts = extract(
+        "setup.py",
+        "from setuptools import setup\nclass Tox:\n    def run(self):\n        import os; os.system('tox')\n\
+         setup(cmdclass={'test': Tox, 'upload_docs': Tox})",
+    );
+    assert!(ids(&facts.top_level).is_empty(), "{:?}", facts.top_level);
+    assert!(calls(&facts.top_level).is_empty());
+    // A build step is one.
+    let facts = extract(
+        "setup.py",
+        "from setuptools import setup\nclass B:\n    def run(self): pass\nsetup(cmdclass={'build_ext': B})",
+    );
+    assert_eq!(ids(&facts.top_level), ["H1"]);
 }
 
 #[test]

@@ -60,6 +60,28 @@ const MAX_INFLATED_BYTES: u64 = 1024 * 1024;
 /// Longest literal text kept as an event's detail (Event::new shortens further).
 const DETAIL_BYTES: usize = 240;
 
+/// The setuptools commands that `pip install` of an sdist (or of a source tree, editable or
+/// not) runs, directly or as sub-commands: metadata, the build, the install steps.
+const INSTALL_COMMANDS: &[&str] = &[
+    "egg_info",
+    "dist_info",
+    "bdist_wheel",
+    "bdist_egg",
+    "editable_wheel",
+    "develop",
+    "build",
+    "build_py",
+    "build_ext",
+    "build_clib",
+    "build_scripts",
+    "install",
+    "install_lib",
+    "install_headers",
+    "install_scripts",
+    "install_data",
+    "install_egg_info",
+];
+
 // One bit per kind of `O1` evidence, so each kind is reported once per file.
 const O1_ESCAPES: u8 = 1;
 const O1_PYARMOR: u8 = 2;
@@ -1780,8 +1802,10 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// `setup(cmdclass={'install': X})`: each custom command is an install hook whose `run`
-    /// is called by pip.
+    /// `setup(cmdclass={'install': X})`: each custom command that installing runs is an
+    /// install hook whose `run` is called by pip. Commands installing never runs (`test`,
+    /// `upload`, `docs`, a project's own `lint`) are left out: their code runs only when a
+    /// developer of the package asks for it.
     fn setup_hooks(&mut self, args: Node<'a>) {
         let mut value = None;
         for i in 0..args.named_child_count() {
@@ -1829,6 +1853,9 @@ impl<'a> Walker<'a> {
             _ => return,
         }
         for (command, target, entry) in entries {
+            if !INSTALL_COMMANDS.contains(&command.as_str()) {
+                continue;
+            }
             let resolved = self.resolve(target, 0);
             if matches!(resolved, Some(Val::Api(_))) {
                 // The stock command of setuptools or distutils: no custom code.
