@@ -436,6 +436,23 @@ fn h1_near_misses() {
     );
     assert!(ids(&facts.top_level).is_empty(), "{:?}", facts.top_level);
     assert!(calls(&facts.top_level).is_empty());
+    // setup.py's "publish" shortcut runs only for that command; other branches still count.
+    let src = "import os, sys\nif sys.argv[-1] == 'publish':\n    os.system('twine upload dist/*')\n    sys.exit()\n\
+               if 'upload' in sys.argv:\n    os.system('x')\nelse:\n    os.getcwd()\n";
+    assert_eq!(ids(&extract("setup.py", src).top_level), ["R1", "R2"]);
+    // Not in another file, not for an install command, not for a negated test.
+    assert!(ids(&extract("tool.py", src).top_level).contains(&"P2"));
+    for guard in [
+        "if sys.argv[-1] == 'install':",
+        "if sys.argv[1] != 'publish':",
+        "if 'develop' in sys.argv:",
+    ] {
+        let src = format!("import os, sys\n{guard}\n    os.system('x')\n");
+        assert!(
+            ids(&extract("setup.py", &src).top_level).contains(&"P2"),
+            "{guard}"
+        );
+    }
     // A build step is one.
     let facts = extract(
         "setup.py",

@@ -237,6 +237,7 @@ struct Fields {
     key: u16,
     subscript: u16,
     operator: u16,
+    condition: u16,
 }
 
 fn fields() -> &'static Fields {
@@ -262,6 +263,7 @@ fn fields() -> &'static Fields {
             key: id("key"),
             subscript: id("subscript"),
             operator: id("operator"),
+            condition: id("condition"),
         }
     })
 }
@@ -772,6 +774,18 @@ impl<'a> Walker<'a> {
             "lambda" => self.lambda(node, d),
             "binary_operator" | "boolean_operator" => self.operator_chain(node, d),
             "for_statement" => self.for_statement(node, d),
+            "if_statement" if self.is_other_command_guard(node) => {
+                // `if sys.argv[-1] == "publish": os.system("twine upload …")` in setup.py:
+                // runs only when a maintainer asks for that command, never when installing.
+                let (s, e) = self.children(node);
+                for i in s..e {
+                    let c = self.buf[i];
+                    if matches!(kind(c), "elif_clause" | "else_clause") {
+                        self.walk(c, d);
+                    }
+                }
+                self.buf.truncate(s);
+            }
             "list_comprehension"
             | "set_comprehension"
             | "dictionary_comprehension"
@@ -786,6 +800,43 @@ impl<'a> Walker<'a> {
             }
             _ => self.walk_children(node, d),
         }
+    }
+
+    /// Whether `node` is an `if` of setup.py that runs its body only for a command installing
+    /// never runs: `sys.argv[N] == "publish"` or `"publish" in sys.argv`.
+    fn is_other_command_guard(&self, node: Node<'a>) -> bool {
+        if !(self.path == "setup.py" || self.path.ends_with("/setup.py")) {
+            return false;
+        }
+        let Some(cond) = self.field(node, self.f.condition) else {
+            return false;
+        };
+        let text: String = self
+            .text(cond)
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let literal = |q: &str| -> Option<String> {
+            let quote = q.chars().next().filter(|c| matches!(c, '"' | '\''))?;
+            let inner = q.strip_prefix(quote)?.strip_suffix(quote)?;
+            inner
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                .then(|| inner.to_owned())
+        };
+        let command = if let Some(rest) = text.strip_prefix("sys.argv[") {
+            rest.split_once("]==").and_then(|(index, q)| {
+                index
+                    .trim_start_matches('-')
+                    .chars()
+                    .all(|c| c.is_ascii_digit())
+                    .then(|| literal(q))
+                    .flatten()
+            })
+        } else {
+            text.strip_suffix("insys.argv").and_then(literal)
+        };
+        command.is_some_and(|c| !c.is_empty() && !INSTALL_COMMANDS.contains(&c.as_str()))
     }
 
     fn augmented_assignment(&mut self, node: Node<'a>, d: u32) {
