@@ -152,12 +152,13 @@ pub fn choose_threshold(scores: &[f32], malicious: &[bool], groups: &[usize], ma
     best.map_or(0.5, |b| b.2)
 }
 
-/// Thresholds per ecosystem, chosen jointly with the rule of [`choose_threshold`]: the best
-/// mean per-ecosystem F1 among the pairs whose false-positive rate on *all* benign packages
-/// together is at most `max_fpr` (if none is, the lowest such rate). One threshold for both is
-/// one of the pairs tried, so this never does worse on validation than [`choose_threshold`];
-/// it lets an ecosystem whose benign code looks more like malware (npm) have its own cut. An
-/// ecosystem without malware in `scores` keeps the single threshold of [`choose_threshold`].
+/// Thresholds per ecosystem, each chosen by [`choose_threshold`] on that ecosystem's packages
+/// alone: its best F1 with a false-positive rate of at most `max_fpr` on its own benign
+/// packages. A user of one ecosystem meets that ecosystem's false-positive rate, so the budget
+/// holds for each (a shared budget let PyPI spend all of it); and npm, whose benign code uses
+/// the network, the environment and encodings far more than PyPI's, gets a cut of its own. An
+/// ecosystem without malware in `scores` gets the single threshold of [`choose_threshold`] on
+/// everything.
 pub fn choose_thresholds(
     scores: &[f32],
     malicious: &[bool],
@@ -166,10 +167,7 @@ pub fn choose_thresholds(
 ) -> PerEcosystem<f32> {
     let group: Vec<usize> = ecosystems.iter().map(|&e| e as usize).collect();
     let single = choose_threshold(scores, malicious, &group, max_fpr);
-    let benign = malicious.iter().filter(|&&m| !m).count();
-    // Per ecosystem: each candidate threshold with its counts.
-    let mut options: Vec<Vec<(f32, Counts)>> = Vec::new();
-    for eco in Ecosystem::ALL {
+    let own = |eco: Ecosystem| {
         let (s, m): (Vec<f32>, Vec<bool>) = scores
             .iter()
             .zip(malicious)
@@ -177,40 +175,16 @@ pub fn choose_thresholds(
             .filter(|(_, &e)| e == eco)
             .map(|((s, m), _)| (*s, *m))
             .unzip();
-        let candidates = if m.iter().any(|&x| x) {
-            candidates(&s)
+        if m.iter().any(|&x| x) {
+            choose_threshold(&s, &m, &vec![0; s.len()], max_fpr)
         } else {
-            vec![single]
-        };
-        options.push(
-            candidates
-                .into_iter()
-                .map(|t| (t, Counts::at(&s, &m, t)))
-                .collect(),
-        );
-    }
-    let mut best: Option<(bool, f64, PerEcosystem<f32>)> = None;
-    for &(tp, cp) in &options[0] {
-        for &(tn, cn) in &options[1] {
-            let fpr = ratio(cp.fp + cn.fp, benign);
-            let ok = fpr <= max_fpr;
-            let f1s: Vec<f64> = [cp, cn]
-                .iter()
-                .filter(|c| c.tp + c.fn_ > 0)
-                .map(Counts::f1)
-                .collect();
-            let f1 = f1s.iter().sum::<f64>() / f1s.len().max(1) as f64;
-            let key = if ok { f1 } else { -fpr };
-            let better = match best {
-                None => true,
-                Some((bok, bkey, _)) => (ok && !bok) || (ok == bok && key > bkey),
-            };
-            if better {
-                best = Some((ok, key, PerEcosystem { pypi: tp, npm: tn }));
-            }
+            single
         }
+    };
+    PerEcosystem {
+        pypi: own(Ecosystem::Pypi),
+        npm: own(Ecosystem::Npm),
     }
-    best.map_or(PerEcosystem::both(single), |b| b.2)
 }
 
 /// Candidate thresholds for `scores`: the midpoints between consecutive distinct scores (so
@@ -266,7 +240,7 @@ mod tests {
     }
 
     #[test]
-    fn thresholds_per_ecosystem_share_one_false_positive_budget() {
+    fn thresholds_per_ecosystem_have_their_own_budgets() {
         use Ecosystem::{Npm, Pypi};
         // PyPI separates at 0.8; npm malware scores lower (0.6, 0.65) and npm benign at most
         // 0.3: one threshold cannot serve both, a pair can.
@@ -276,14 +250,12 @@ mod tests {
         let t = choose_thresholds(&s, &m, &e, 0.0);
         assert!(t.pypi > 0.7 && t.pypi <= 0.9, "{t:?}");
         assert!(t.npm > 0.3 && t.npm <= 0.6, "{t:?}");
-        // The single rule, on the same data, loses npm recall or admits the PyPI 0.7.
         let single = choose_threshold(&s, &m, &e.map(|x| x as usize), 0.0);
         assert!(single > 0.7, "{single}");
-        // The budget is shared: allowing one false positive in six benign packages lets the
-        // pair take it where it buys the most F1, and never more than one.
-        let t = choose_thresholds(&s, &m, &e, 1.0 / 6.0);
-        let fp = Counts::at_each(&s, &m, |i| t.get(e[i])).fp;
-        assert!(fp <= 1, "{t:?}");
+        // A budget of one in four benign packages overall cannot all go to one ecosystem:
+        // PyPI's 0.7 would be half of PyPI's benign packages.
+        let t = choose_thresholds(&s, &m, &e, 0.25);
+        assert!(t.pypi > 0.7, "{t:?}");
         // Without npm malware, npm keeps the single threshold.
         let m2 = [true, true, false, false, false, false, false, false];
         let t = choose_thresholds(&s, &m2, &e, 0.0);
