@@ -124,13 +124,7 @@ pub fn choose_threshold(scores: &[f32], malicious: &[bool], groups: &[usize], ma
         let ok = all.fpr() <= max_fpr;
         let mut f1s = Vec::new();
         for g in 0..ngroups {
-            let (s, m): (Vec<f32>, Vec<bool>) = scores
-                .iter()
-                .zip(malicious)
-                .zip(groups)
-                .filter(|(_, &gg)| gg == g)
-                .map(|((s, m), _)| (*s, *m))
-                .unzip();
+            let (s, m) = of_group(scores, malicious, groups, &g);
             if m.iter().any(|&x| x) {
                 f1s.push(Counts::at(&s, &m, t).f1());
             }
@@ -168,13 +162,7 @@ pub fn choose_thresholds(
     let group: Vec<usize> = ecosystems.iter().map(|&e| e as usize).collect();
     let single = choose_threshold(scores, malicious, &group, max_fpr);
     let own = |eco: Ecosystem| {
-        let (s, m): (Vec<f32>, Vec<bool>) = scores
-            .iter()
-            .zip(malicious)
-            .zip(ecosystems)
-            .filter(|(_, &e)| e == eco)
-            .map(|((s, m), _)| (*s, *m))
-            .unzip();
+        let (s, m) = of_group(scores, malicious, ecosystems, &eco);
         if m.iter().any(|&x| x) {
             choose_threshold(&s, &m, &vec![0; s.len()], max_fpr)
         } else {
@@ -185,6 +173,22 @@ pub fn choose_thresholds(
         pypi: own(Ecosystem::Pypi),
         npm: own(Ecosystem::Npm),
     }
+}
+
+/// The scores and labels of the packages whose group (in `groups`) is `group`.
+fn of_group<G: PartialEq>(
+    scores: &[f32],
+    malicious: &[bool],
+    groups: &[G],
+    group: &G,
+) -> (Vec<f32>, Vec<bool>) {
+    scores
+        .iter()
+        .zip(malicious)
+        .zip(groups)
+        .filter(|(_, g)| *g == group)
+        .map(|((s, m), _)| (*s, *m))
+        .unzip()
 }
 
 /// Candidate thresholds for `scores`: the midpoints between consecutive distinct scores (so
