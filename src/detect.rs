@@ -225,8 +225,6 @@ mod tests {
             judge(&detector, &thresholds, &markers).unwrap().verdict,
             Verdict::Benign
         );
-        // The model itself gives such input a score of its own (the first model: 0.49).
-        assert!(detector.score_strs(&[]).unwrap() > 0.0);
     }
 
     #[test]

@@ -803,9 +803,10 @@ impl<'a> Walker<'a> {
     }
 
     /// Whether `node` is an `if` of setup.py that runs its body only for a command installing
-    /// never runs: `sys.argv[N] == "publish"` or `"publish" in sys.argv`.
+    /// never runs: `sys.argv[N] == "publish"` or `"publish" in sys.argv`. Only the package's
+    /// own `setup.py` at its root, the one file the sequence stage puts at install time.
     fn is_other_command_guard(&self, node: Node<'a>) -> bool {
-        if !(self.path == "setup.py" || self.path.ends_with("/setup.py")) {
+        if self.path != "setup.py" {
             return false;
         }
         let Some(cond) = self.field(node, self.f.condition) else {
