@@ -1,7 +1,7 @@
 //! The detector model: tokenizer, network shapes, that training learns, the model file, and
 //! the shipped model's behaviour.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 
 use cerebro::archive::PerEcosystem;
@@ -9,7 +9,7 @@ use cerebro::model::bert::{BertClassifier, Config, Dropout, MlmHead, Mode};
 use cerebro::model::quantized::{quantizes, write_gguf, GgufWeights, ModelInfo};
 use cerebro::model::tokenizer::{self, build_tokenizer, encode, CLS_ID, SEP_ID};
 use cerebro::model::{pad_batch, Classifier, Model};
-use cerebro::train::trainer::{frame, init_params, weighted_cross_entropy};
+use cerebro::train::trainer::{frame, init_params, named_tensors, weighted_cross_entropy};
 use cerebro::train::Rng;
 
 fn tiny(
@@ -26,18 +26,6 @@ fn tiny(
     MlmHead::load(&vb, &cfg, net.bert.word_embeddings()).unwrap();
     init_params(&map, &cfg, 5).unwrap();
     (map, net, cfg)
-}
-
-fn tensors(map: &VarMap) -> Vec<(String, Tensor)> {
-    let mut v: Vec<(String, Tensor)> = map
-        .data()
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
-        .collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
 }
 
 #[test]
@@ -176,7 +164,7 @@ fn model_file_round_trip_and_quantization_error() {
         bag: true,
         description: "test".into(),
     };
-    let t = tensors(&map);
+    let t = named_tensors(&map);
     let f32_file = write_gguf(&t, &info, false).unwrap();
     let q_file = write_gguf(&t, &info, true).unwrap();
     assert!(q_file.len() < f32_file.len());

@@ -755,14 +755,7 @@ mod tests {
         let net = BertClassifier::load(&vb, &cfg).unwrap();
         MlmHead::load(&vb, &cfg, net.bert.word_embeddings()).unwrap();
         crate::train::trainer::init_params(&map, &cfg, 3).unwrap();
-        let mut tensors: Vec<(String, Tensor)> = map
-            .data()
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
-            .collect();
-        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        let tensors = crate::train::trainer::named_tensors(&map);
         let info = ModelInfo {
             config: cfg,
             thresholds: PerEcosystem::both(0.5),

@@ -270,6 +270,18 @@ pub fn init_params(map: &VarMap, cfg: &Config, seed: u64) -> Result<(), TrainErr
     Ok(())
 }
 
+/// The variables of `map` by name, sorted (the tensors themselves, not copies): what
+/// [`write_gguf`] takes.
+pub fn named_tensors(map: &VarMap) -> Vec<(String, Tensor)> {
+    let data = map.data().lock().unwrap_or_else(|p| p.into_inner());
+    let mut v: Vec<(String, Tensor)> = data
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
 fn snapshot(map: &VarMap) -> Result<HashMap<String, Tensor>, TrainError> {
     let data = map
         .data()
