@@ -9,17 +9,12 @@
 
 mod support;
 
-use std::time::Duration;
-
 use support::fixtures::{self, Intent, NPM_EVIL};
 use support::registry::{dead_url, Fault, Registry};
 use support::{
     explain, explain_screen, guard_warned, report_entry, run, shows_score, NpmSandbox, Policy, Pty,
-    DOWN, ENTER, EXIT_BLOCKED, EXIT_UNJUDGED,
+    DOWN, ENTER, EXIT_BLOCKED, EXIT_UNJUDGED, FLAGGED_SCORE, PROMPT_TIMEOUT,
 };
-
-const PROMPT_TIMEOUT: Duration = Duration::from_secs(120);
-const FLAGGED_SCORE: f64 = 0.85;
 
 /// A sandbox for `$registry`, or return from the test when npm is missing (outside CI).
 macro_rules! sandbox {
@@ -389,18 +384,10 @@ fn prompt_without_a_terminal_blocks() {
 fn prompt_in_ci_blocks_without_asking_even_on_a_terminal() {
     let registry = app_with_evil();
     let sandbox = sandbox!(registry);
-    let mut cmd = sandbox.guard(Policy::Prompt, &["install", "app-js"]);
-    cmd.env("CI", "1");
-    let (code, screen) = Pty::spawn(cmd).finish(PROMPT_TIMEOUT);
-    let why = explain_screen(code, &screen, &sandbox.installed_list(), &registry);
-    assert_eq!(
-        code,
-        Some(EXIT_BLOCKED),
-        "CI=1: prompt acts as block\n{why}"
-    );
-    assert!(
-        !screen.contains("Abort the install"),
-        "no menu in CI\n{why}"
+    let why = support::assert_ci_prompt_blocks(
+        sandbox.guard(Policy::Prompt, &["install", "app-js"]),
+        || sandbox.installed_list(),
+        &registry,
     );
     assert_evil_absent(&sandbox, &why);
 }

@@ -16,15 +16,8 @@ use support::fixtures::{self, Intent, PY_EVIL, PY_MARKER};
 use support::registry::{dead_url, Fault, Registry};
 use support::{
     explain, explain_screen, guard_warned, report_entry, run, shows_score, PipSandbox, Policy, Pty,
-    DOWN, ENTER, EXIT_BLOCKED, EXIT_UNJUDGED,
+    DOWN, ENTER, EXIT_BLOCKED, EXIT_UNJUDGED, FLAGGED_SCORE, PROMPT_TIMEOUT,
 };
-
-/// How long to wait for the prompt, and for the end after answering it.
-const PROMPT_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// The model's threshold is about 0.85: a flagged fixture must be shown with a score at least
-/// this high.
-const FLAGGED_SCORE: f64 = 0.85;
 
 /// A sandbox for `$registry`, or return from the test when python3 is missing (outside CI).
 macro_rules! sandbox {
@@ -504,18 +497,10 @@ fn prompt_without_a_terminal_blocks() {
 fn prompt_in_ci_blocks_without_asking_even_on_a_terminal() {
     let registry = app_with_evil();
     let sandbox = sandbox!(registry);
-    let mut cmd = sandbox.guard(Policy::Prompt, &["install", "app-core"]);
-    cmd.env("CI", "1");
-    let (code, screen) = Pty::spawn(cmd).finish(PROMPT_TIMEOUT);
-    let why = explain_screen(code, &screen, &sandbox.installed_list(), &registry);
-    assert_eq!(
-        code,
-        Some(EXIT_BLOCKED),
-        "CI=1: prompt acts as block\n{why}"
-    );
-    assert!(
-        !screen.contains("Abort the install"),
-        "no menu in CI\n{why}"
+    let why = support::assert_ci_prompt_blocks(
+        sandbox.guard(Policy::Prompt, &["install", "app-core"]),
+        || sandbox.installed_list(),
+        &registry,
     );
     assert!(sandbox.installed_list().is_empty(), "{why}");
 }

@@ -923,6 +923,35 @@ pub fn explain(out: &Outcome, installed: &[String], registry: &registry::Registr
     )
 }
 
+/// A flagged fixture must be shown with a score at least this high: below what every
+/// malicious fixture scores (0.95 or more, checked by `fixtures_are_judged_as_intended`).
+pub const FLAGGED_SCORE: f64 = 0.85;
+
+/// How long a test waits for the guard's prompt (a cold build of the tree can be slow).
+pub const PROMPT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs a guarded install on a terminal with `CI=1`: the prompt policy must block without
+/// showing its menu. Returns the failure context, for the caller's own checks after it.
+pub fn assert_ci_prompt_blocks(
+    mut cmd: Command,
+    installed: impl Fn() -> Vec<String>,
+    registry: &registry::Registry,
+) -> String {
+    cmd.env("CI", "1");
+    let (code, screen) = Pty::spawn(cmd).finish(PROMPT_TIMEOUT);
+    let why = explain_screen(code, &screen, &installed(), registry);
+    assert_eq!(
+        code,
+        Some(EXIT_BLOCKED),
+        "CI=1: prompt acts as block\n{why}"
+    );
+    assert!(
+        !screen.contains("Abort the install"),
+        "no menu in CI\n{why}"
+    );
+    why
+}
+
 /// The prompt's transcript with what the registry saw, for failure messages.
 pub fn explain_screen(
     code: Option<i32>,
