@@ -290,6 +290,34 @@ pub(crate) fn match_abbrev<'a>(word: &str, names: impl Iterator<Item = &'a str>)
     }
 }
 
+/// Helpers shared by the pip and npm parsers' tests.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use std::ffi::OsString;
+    use std::path::Path;
+
+    use reqwest::Url;
+
+    pub fn args(words: &[&str]) -> Vec<OsString> {
+        words.iter().map(OsString::from).collect()
+    }
+
+    pub fn strings(args: &[OsString]) -> Vec<String> {
+        args.iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    pub fn write(path: &Path, text: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    pub fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,14 +1,5 @@
 use super::*;
-
-fn args(words: &[&str]) -> Vec<OsString> {
-    words.iter().map(OsString::from).collect()
-}
-
-fn strings(args: &[OsString]) -> Vec<String> {
-    args.iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect()
-}
+use crate::manager::test_util::{args, strings, url, write};
 
 fn install_in(words: &[&str], cwd: &Path) -> NpmInstall {
     match parse_in(&args(words), cwd).unwrap() {
@@ -26,15 +17,6 @@ fn is_other(words: &[&str]) -> bool {
         parse_in(&args(words), Path::new("/")).unwrap(),
         NpmCommand::Other
     )
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
-
-fn url(s: &str) -> Url {
-    Url::parse(s).unwrap()
 }
 
 /// An environment from pairs, and the list of its names.

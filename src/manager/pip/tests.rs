@@ -1,17 +1,8 @@
 use super::*;
-
-fn args(words: &[&str]) -> Vec<OsString> {
-    words.iter().map(OsString::from).collect()
-}
+use crate::manager::test_util::{args, strings, url, write};
 
 fn no_env(_: &str) -> Option<String> {
     None
-}
-
-fn strings(args: &[OsString]) -> Vec<String> {
-    args.iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect()
 }
 
 /// Parses `words` in `cwd` and expects an install.
@@ -35,15 +26,6 @@ fn is_other(words: &[&str]) -> bool {
         parse_in(&args(words), Path::new("/"), &no_env).unwrap(),
         PipCommand::Other
     )
-}
-
-fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
-
-fn url(s: &str) -> Url {
-    Url::parse(s).unwrap()
 }
 
 #[test]
