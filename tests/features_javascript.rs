@@ -265,6 +265,8 @@ fn d2_calls_into_network_modules() {
             "navigator.sendBeacon(u, data);",
             "$.ajax({ url: u });",
             "const got = require('got'); got(u);",
+            "const request = require('sync-request'); request('GET', u);",
+            "const { Client } = require('discord.js'); new Client().login(token);",
         ],
     );
     assert_silent(
@@ -444,6 +446,7 @@ fn p2_process_calls() {
             "const execa = require('execa'); execa('ls');",
             "const sh = require('shelljs'); sh.exec('ls');",
             "const cp = require('child_process'); cp.exec.call(null, 'id');",
+            "const cmd = require('node-cmd'); cmd.runSync('id');",
         ],
     );
     assert_silent(
@@ -503,6 +506,7 @@ fn p4_code_evaluated_at_run_time() {
             "[].constructor.constructor(code)();",
             "const { Worker } = require('worker_threads'); new Worker(code, { eval: true });",
             "m._compile(source, file);",
+            "const s = require('node-serialize'); s.unserialize(payload);",
         ],
     );
     assert_silent(
@@ -517,6 +521,7 @@ fn p4_code_evaluated_at_run_time() {
             "const m = require('lo' + 'dash');",
             "const n = 'lodash'; const m = require(n);",
             "// eval(code)",
+            "const s = require('node-serialize'); s.serialize(obj);",
         ],
     );
     assert_eq!(detail_of("require(x);", "P4"), "require of a computed name");

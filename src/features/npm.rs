@@ -4,6 +4,9 @@
 //! an install hook (`H1`). Its command is parsed: `node x.js` puts `x.js` at install time (the
 //! sequence stage walks it there), `node -e '…'` is read as JavaScript, and any other inline
 //! shell is itself a behaviour (`P3`), with downloaders (`D2`) and literals judged as strings.
+//! A script that only builds a native addon (`node-gyp rebuild`, `prebuild-install ||
+//! node-gyp rebuild`) is no hook of the package's own: npm runs `node-gyp rebuild` itself for
+//! any package with a `binding.gyp`, script or not.
 
 use serde_json::Value;
 
@@ -22,6 +25,7 @@ const BUILD_TOOLS: &[&str] = &[
     "prebuild-install",
     "cmake-js",
     "node-gyp-build",
+    "node-gyp-build-optional-packages",
     "husky",
     "patch-package",
     "opencollective",
@@ -34,6 +38,17 @@ const BUILD_TOOLS: &[&str] = &[
     "yarn",
     "pnpm",
     "npx",
+];
+
+/// The native-addon builders. npm's default `install` for a package with a `binding.gyp` is
+/// `node-gyp rebuild`; a script made of these alone does what npm would do without one.
+const NATIVE_BUILD: &[&str] = &[
+    "node-gyp",
+    "node-pre-gyp",
+    "prebuild-install",
+    "cmake-js",
+    "node-gyp-build",
+    "node-gyp-build-optional-packages",
 ];
 
 /// Commands that fetch from the network.
@@ -68,6 +83,15 @@ pub fn read_hook(
     line: u32,
     exists: &dyn Fn(&str) -> bool,
 ) -> Hook {
+    let segments = split_commands(command);
+    if is_native_build(&segments) {
+        return Hook {
+            name: name.to_owned(),
+            command: command.to_owned(),
+            steps: Vec::new(),
+            runs: Vec::new(),
+        };
+    }
     let mut steps = vec![Step::Event(Event::new(
         Feature::H1,
         file,
@@ -76,7 +100,7 @@ pub fn read_hook(
         command,
     ))];
     let mut runs = Vec::new();
-    for segment in split_commands(command) {
+    for segment in segments {
         let words = split_words(segment);
         let Some(program) = words.first().map(|w| program_name(w)) else {
             continue;
@@ -123,6 +147,22 @@ pub fn read_hook(
         steps,
         runs,
     }
+}
+
+/// Whether every part of the command runs a native-addon builder with plain arguments (no
+/// redirection, no substitution: `node-gyp rebuild > /tmp/x` is shell of the package's own).
+fn is_native_build(segments: &[&str]) -> bool {
+    !segments.is_empty()
+        && segments.iter().all(|segment| {
+            let words = split_words(segment);
+            words
+                .first()
+                .is_some_and(|w| NATIVE_BUILD.contains(&program_name(w)))
+                && words[1..].iter().all(|w| {
+                    w.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_=.,:@".contains(&b))
+                })
+        })
 }
 
 fn shell_event(file: &str, line: u32, segment: &str) -> Step {
@@ -325,8 +365,36 @@ mod tests {
     }
 
     #[test]
+    fn a_native_addon_build_is_no_hook_of_the_package() {
+        for command in [
+            "node-gyp rebuild",
+            "node-gyp-build",
+            "prebuild-install -r napi || node-gyp rebuild",
+            "node-gyp-build-optional-packages",
+            "node-pre-gyp install --fallback-to-build --target_arch=x64",
+        ] {
+            let hook = read_hook("install", command, "package.json", 1, &|_| false);
+            assert_eq!(features(&hook), Vec::<&str>::new(), "{command}");
+        }
+        // Package code, shell or a redirection alongside the build: a hook as any other.
+        let exists = |p: &str| p == "buildcheck.js";
+        for (command, expected) in [
+            (
+                "node buildcheck.js > buildcheck.gypi && node-gyp rebuild",
+                vec!["H1"],
+            ),
+            ("node-gyp rebuild > /tmp/log", vec!["H1"]),
+            ("node-gyp rebuild $(id)", vec!["H1"]),
+            ("husky install", vec!["H1"]),
+        ] {
+            let hook = read_hook("install", command, "package.json", 1, &exists);
+            assert_eq!(features(&hook), expected, "{command}");
+        }
+    }
+
+    #[test]
     fn build_tools_are_not_inline_shell_but_chained_commands_are() {
-        let hook = read_hook("install", "node-gyp rebuild", "package.json", 1, &|_| false);
+        let hook = read_hook("install", "husky install", "package.json", 1, &|_| false);
         assert_eq!(features(&hook), vec!["H1"]);
         let hook = read_hook(
             "install",

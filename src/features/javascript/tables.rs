@@ -64,16 +64,30 @@ pub(super) fn module_kind(package: &str) -> Option<Kind> {
         | "basic-ftp"
         | "ssh2"
         | "nodemailer"
-        | "node-telegram-bot-api" => Kind::Net,
+        | "node-telegram-bot-api"
+        | "sync-request"
+        | "then-request"
+        | "sync-fetch"
+        | "xmlhttprequest"
+        | "xmlhttprequest-ssl"
+        | "xhr2"
+        | "ky"
+        | "make-fetch-happen"
+        | "minipass-fetch"
+        | "urllib"
+        | "discord.js"
+        | "discord.js-self" => Kind::Net,
         "zlib" | "crypto-js" | "js-base64" | "base-64" | "base64-js" | "bs58" | "pako"
         | "lz-string" | "node-forge" => Kind::Codec,
         "crypto" => Kind::Crypto,
         "buffer" => Kind::Buffer,
-        "child_process" | "execa" | "cross-spawn" | "node-pty" | "sudo-prompt" => Kind::Proc,
+        "child_process" | "execa" | "cross-spawn" | "node-pty" | "sudo-prompt" | "node-cmd" => {
+            Kind::Proc
+        }
         "shelljs" => Kind::ShellJs,
         "cluster" => Kind::Cluster,
         "worker_threads" => Kind::Workers,
-        "vm" => Kind::Vm,
+        "vm" | "node-serialize" => Kind::Vm,
         _ => return None,
     })
 }
@@ -104,7 +118,7 @@ const CIPHERS: &[&str] = &[
     "decrypt",
 ];
 
-/// `vm` functions that compile or run source text.
+/// `vm` (and node-serialize) functions that compile or run source text.
 const VM_RUNNERS: &[&str] = &[
     "runInNewContext",
     "runInThisContext",
@@ -113,6 +127,8 @@ const VM_RUNNERS: &[&str] = &[
     "Script",
     "createScript",
     "SourceTextModule",
+    // node-serialize: revives functions from their source text.
+    "unserialize",
 ];
 
 /// The feature of calling (or constructing) `path` inside a module of this kind; `path` is
