@@ -17,15 +17,10 @@ use crate::paths;
 /// The lifecycle scripts npm runs when a package is installed, in the order it runs them.
 pub const INSTALL_SCRIPTS: &[&str] = &["preinstall", "install", "postinstall"];
 
-/// Build tools commonly run from install scripts; invoking one is not inline shell by itself
-/// (each `&&`-separated part of a command is judged on its own, so chaining does not hide).
+/// Other build tools commonly run from install scripts; invoking one (or a native-addon
+/// builder) is not inline shell by itself (each `&&`-separated part of a command is judged on
+/// its own, so chaining does not hide).
 const BUILD_TOOLS: &[&str] = &[
-    "node-gyp",
-    "node-pre-gyp",
-    "prebuild-install",
-    "cmake-js",
-    "node-gyp-build",
-    "node-gyp-build-optional-packages",
     "husky",
     "patch-package",
     "opencollective",
@@ -117,7 +112,7 @@ pub fn read_hook(
                     }
                 }
             }
-            p if BUILD_TOOLS.contains(&p) => {}
+            p if BUILD_TOOLS.contains(&p) || NATIVE_BUILD.contains(&p) => {}
             p => {
                 steps.push(shell_event(file, line, segment));
                 if DOWNLOADERS.contains(&p) {
