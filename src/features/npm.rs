@@ -370,6 +370,11 @@ mod tests {
         Layout { paths, main: None }
     }
 
+    /// A `postinstall` hook with this command, in `package.json` line 1.
+    fn postinstall(command: &str, files: &Layout) -> Hook {
+        read_hook("postinstall", command, "package.json", 1, files)
+    }
+
     fn features(hook: &Hook) -> Vec<&'static str> {
         hook.steps
             .iter()
@@ -397,13 +402,7 @@ mod tests {
     fn node_dot_runs_the_main_file() {
         let mut files = layout(&["build/stealer.js", "package.json"]);
         files.main = Some("build/stealer.js".into());
-        let hook = read_hook(
-            "postinstall",
-            "node . --postinstall",
-            "package.json",
-            1,
-            &files,
-        );
+        let hook = postinstall("node . --postinstall", &files);
         assert_eq!(hook.runs, vec!["build/stealer.js"]);
         assert_eq!(features(&hook), vec!["H1"]);
     }
@@ -411,25 +410,13 @@ mod tests {
     #[test]
     fn a_script_whose_folder_was_lost_is_found_by_its_name() {
         let files = layout(&["server.js", "package.json", "README.md"]);
-        let hook = read_hook(
-            "preinstall",
-            "node lib/server.js",
-            "package.json",
-            1,
-            &files,
-        );
+        let hook = postinstall("node lib/server.js", &files);
         assert_eq!(hook.runs, vec!["server.js"]);
-        let hook = read_hook("preinstall", "node lib/server", "package.json", 1, &files);
+        let hook = postinstall("node lib/server", &files);
         assert_eq!(hook.runs, vec!["server.js"]);
         // Two candidates, or none: the command is shell of unknown effect.
         let files = layout(&["a/server.js", "b/server.js", "package.json"]);
-        let hook = read_hook(
-            "preinstall",
-            "node lib/server.js",
-            "package.json",
-            1,
-            &files,
-        );
+        let hook = postinstall("node lib/server.js", &files);
         assert!(hook.runs.is_empty());
         assert_eq!(features(&hook), vec!["H1", "P3"]);
     }
