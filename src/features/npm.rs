@@ -59,7 +59,11 @@ pub fn read_manifest(manifest: &SourceFile, package: &Package) -> (Vec<Hook>, Ve
     let exists = |p: &str| package.file(p).is_some();
     let layout = Layout {
         paths: package.files.iter().map(|f| f.path.as_str()).collect(),
-        main: main_file(&json, &exists),
+        main: json
+            .get("main")
+            .and_then(Value::as_str)
+            .and_then(|main| resolve(main, &exists))
+            .or_else(|| exists("index.js").then(|| "index.js".to_owned())),
     };
 
     let hooks = INSTALL_SCRIPTS
@@ -96,13 +100,10 @@ impl Layout<'_> {
         if matches!(script, "." | "./") {
             return self.main.clone();
         }
-        let path = paths::join("", script)?;
-        if let Some(found) = paths::js_candidates(&path)
-            .into_iter()
-            .find(|c| self.exists(c))
-        {
+        if let Some(found) = resolve(script, &|p| self.exists(p)) {
             return Some(found);
         }
+        let path = paths::join("", script)?;
         let name = path.rsplit('/').next().filter(|n| !n.is_empty())?;
         let mut same_name = self.paths.iter().filter(|p| {
             let file = p.rsplit('/').next().unwrap_or(p);
@@ -115,13 +116,11 @@ impl Layout<'_> {
     }
 }
 
-/// What `node .` runs in the package folder: the `main` file, else `index.js`.
-fn main_file(json: &Value, exists: &dyn Fn(&str) -> bool) -> Option<String> {
-    json.get("main")
-        .and_then(Value::as_str)
-        .and_then(|main| paths::join("", main))
-        .and_then(|p| paths::js_candidates(&p).into_iter().find(|c| exists(c)))
-        .or_else(|| exists("index.js").then(|| "index.js".to_owned()))
+/// The package file a module path names (`./lib/x` → `lib/x.js`), resolved the way Node
+/// resolves a main module; `None` when no candidate exists.
+fn resolve(spec: &str, exists: &dyn Fn(&str) -> bool) -> Option<String> {
+    let path = paths::join("", spec)?;
+    paths::js_candidates(&path).into_iter().find(|c| exists(c))
 }
 
 /// Parses one lifecycle script's command line into a [`Hook`].
@@ -244,11 +243,7 @@ fn entries(json: &Value, exists: &dyn Fn(&str) -> bool) -> Vec<String> {
     }
     let mut out: Vec<String> = Vec::new();
     for spec in specs {
-        if let Some(path) = paths::join("", spec).and_then(|p| {
-            paths::js_candidates(&p)
-                .into_iter()
-                .find(|c| exists(c.as_str()))
-        }) {
+        if let Some(path) = resolve(spec, exists) {
             if !out.contains(&path) {
                 out.push(path);
             }
@@ -405,6 +400,30 @@ mod tests {
         let hook = postinstall("node . --postinstall", &files);
         assert_eq!(hook.runs, vec!["build/stealer.js"]);
         assert_eq!(features(&hook), vec!["H1"]);
+    }
+
+    #[test]
+    fn the_manifest_gives_node_dot_its_main_file() {
+        let file = |path: &str, text: &str| SourceFile {
+            path: path.into(),
+            bytes: text.as_bytes().to_vec(),
+        };
+        let manifest = file(
+            "package.json",
+            r#"{"main": "./build/x", "scripts": {"postinstall": "node ."}}"#,
+        );
+        let package = Package {
+            origin: "pkg".into(),
+            ecosystem: crate::archive::Ecosystem::Npm,
+            name: "pkg".into(),
+            version: "1.0.0".into(),
+            kind: crate::archive::ArchiveKind::Directory,
+            files: vec![file("build/x.js", "1"), manifest.clone(), file("x.js", "1")],
+            anomalies: Vec::new(),
+        };
+        let (hooks, entries) = read_manifest(&manifest, &package);
+        assert_eq!(hooks[0].runs, vec!["build/x.js"]);
+        assert_eq!(entries, vec!["build/x.js"]);
     }
 
     #[test]
