@@ -282,3 +282,145 @@ fn the_embedded_model_loads_and_ranks_malice_above_routine() {
     let batch = d.score_many(&[&["[IMPORT]", "R3", "R4"], &long]).unwrap();
     assert!((batch[0] - plain).abs() < 1e-4);
 }
+
+/// A quantized model file of a tiny untrained network (`seed` varies its weights).
+fn tiny_file(hidden: usize, layers: usize, max_position: usize, seed: u64) -> Vec<u8> {
+    let mut cfg = Config::new(tokenizer::vocab_size(), hidden, layers, 4, hidden * 2);
+    cfg.max_position = max_position;
+    cfg.dropout = 0.0;
+    let map = VarMap::new();
+    let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
+    let net = BertClassifier::load(&vb, &cfg).unwrap();
+    MlmHead::load(&vb, &cfg, net.bert.word_embeddings()).unwrap();
+    init_params(&map, &cfg, seed).unwrap();
+    let info = ModelInfo {
+        config: cfg,
+        thresholds: PerEcosystem::both(0.5),
+        bag: false,
+        description: format!("member {seed}"),
+    };
+    write_gguf(&named_tensors(&map), &info, true).unwrap()
+}
+
+#[test]
+fn an_ensemble_file_scores_the_mean_of_its_members() {
+    use cerebro::model::quantized::{read_gguf, write_ensemble};
+    let a = tiny_file(32, 2, 64, 1);
+    let b = tiny_file(64, 1, 64, 2);
+    let thresholds = PerEcosystem {
+        pypi: 0.7,
+        npm: 0.6,
+    };
+    let file = write_ensemble(&[&a, &b], thresholds, "two").unwrap();
+    let w = GgufWeights::new(&file).unwrap();
+    assert_eq!(w.members().unwrap(), 2);
+    let info = w.info().unwrap();
+    assert_eq!(info.thresholds, thresholds);
+    assert_eq!(info.description, "two");
+    assert_eq!(info.config.hidden_size, 32, "the first member's sizes");
+    let second = w.member_config(1).unwrap();
+    assert_eq!((second.hidden_size, second.num_layers), (64, 1));
+    assert!(w.member_config(2).is_err());
+
+    let mut rng = Rng::new(3);
+    let batch: Vec<Vec<u32>> = toy_data(12, &mut rng)
+        .into_iter()
+        .map(|(ids, _)| frame(&ids))
+        .collect();
+    let pa = Model::from_gguf(&a).unwrap().probabilities(&batch).unwrap();
+    let pb = Model::from_gguf(&b).unwrap().probabilities(&batch).unwrap();
+    let ens = Model::from_gguf(&file).unwrap();
+    assert_eq!(ens.members(), 2);
+    let pe = ens.probabilities(&batch).unwrap();
+    let candle = ens.clone().without_engine().probabilities(&batch).unwrap();
+    for i in 0..batch.len() {
+        // The members' tensors are copied as stored: the same numbers, averaged.
+        assert!((pe[i] - (pa[i] + pb[i]) / 2.0).abs() < 1e-6, "{i}");
+        assert!((pe[i] - candle[i]).abs() < 1e-5, "{i}");
+        assert_ne!(
+            pa[i], pb[i],
+            "the members must differ for the test to mean anything"
+        );
+    }
+
+    // What the reader and the writer refuse.
+    assert!(read_gguf(&file).is_err(), "an ensemble is not one network");
+    assert!(write_ensemble(&[&file, &a], thresholds, "nested").is_err());
+    assert!(write_ensemble(&[], thresholds, "none").is_err());
+    let other_length = tiny_file(32, 1, 32, 4);
+    let err = write_ensemble(&[&a, &other_length], thresholds, "x").unwrap_err();
+    assert!(err.to_string().contains("member 1"), "{err}");
+}
+
+#[test]
+fn an_ensemble_gets_its_thresholds_from_the_validation_part() {
+    use cerebro::train::data::Ecosystem;
+    use cerebro::train::ensemble::{build_ensemble, EnsembleOptions};
+    use cerebro::train::eval::{score_examples, Dataset};
+    use cerebro::train::metrics::{choose_thresholds, FpBudget};
+    use cerebro::train::split::{Part, SplitOptions};
+
+    // Enough benign and malicious packages of both ecosystems for every part to get some.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("sequences.jsonl");
+    let mut lines = String::new();
+    let seqs = [
+        r#"["[INSTALL]","H1","R5","D2","D4"]"#,
+        r#"["[IMPORT]","R3","R4"]"#,
+        r#"["[RUN]","P1","P2","E2"]"#,
+        r#"["[IMPORT]","D1","D2","R1"]"#,
+    ];
+    for i in 0..400 {
+        let (label, source) = if i % 3 == 0 {
+            ("malicious", ["pypi-malregistry", "spiderscan"][i % 2])
+        } else {
+            ("benign", ["top-pypi", "top-npm"][i % 2])
+        };
+        let eco = ["pypi", "npm"][i % 2];
+        lines.push_str(&format!(
+            r#"{{"label":"{label}","ecosystem":"{eco}","source":"{source}","name":"pkg{i}x","version":"1","added":"2023-01-{:02}","sequence":{},"error":null}}"#,
+            1 + i % 28,
+            seqs[i % 4]
+        ));
+        lines.push('\n');
+    }
+    std::fs::write(&data, lines).unwrap();
+    let a = tiny_file(32, 1, 64, 5);
+    let b = tiny_file(32, 1, 64, 6);
+    let opts = EnsembleOptions {
+        data: data.clone(),
+        split: SplitOptions::default(),
+        budget: FpBudget::DEFAULT,
+        description: "test".into(),
+    };
+    let e = build_ensemble(&[&a, &b], &opts).unwrap();
+    let model = Model::from_gguf(&e.file).unwrap();
+    assert_eq!(model.info().thresholds, e.thresholds);
+
+    // The same thresholds as the rule gives on the validation part scored by the ensemble.
+    let ds = Dataset::load(&data, false, &SplitOptions::default()).unwrap();
+    let valid = ds.part(Part::Valid, false);
+    assert_eq!(valid.len(), e.validation);
+    assert!(valid
+        .iter()
+        .any(|x| x.ecosystem == Ecosystem::Npm && x.malicious));
+    let scores = score_examples(&model, &valid).unwrap();
+    let mal: Vec<bool> = valid.iter().map(|x| x.malicious).collect();
+    let eco: Vec<Ecosystem> = valid.iter().map(|x| x.ecosystem).collect();
+    assert_eq!(
+        choose_thresholds(&scores, &mal, &eco, FpBudget::DEFAULT),
+        e.thresholds
+    );
+    // No validation part, no thresholds.
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let err = build_ensemble(
+        &[&a],
+        &EnsembleOptions {
+            data: empty,
+            ..opts
+        },
+    )
+    .unwrap_err();
+    assert!(err.contains("no validation packages"), "{err}");
+}

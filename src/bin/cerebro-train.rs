@@ -11,7 +11,9 @@ use clap::{Args, Parser, Subcommand};
 use cerebro::cli::{print_error, status};
 use cerebro::model::{tokenizer, EMBEDDED_MODEL};
 use cerebro::train::baseline::{self, BaselineOptions};
+use cerebro::train::ensemble::{self, EnsembleOptions};
 use cerebro::train::eval::{self, EvalOptions};
+use cerebro::train::metrics::FpBudget;
 use cerebro::train::{self, TrainOptions};
 
 const AFTER_HELP: &str = "\
@@ -24,6 +26,8 @@ Examples:
   cerebro-train eval                             # the embedded model on the test part
   cerebro-train eval --model target/eval/cross/cerebro.gguf --all-npm-malware --json
   cerebro-train baseline --bigrams               # logistic regression on feature counts
+  cerebro-train ensemble --member target/r7a/cerebro.gguf --member target/r7b/cerebro.gguf \
+      --data target/dataset/sequences.jsonl --model models/cerebro.gguf
 
 Writes the quantized model (--model), and in --out-dir the f32 weights (safetensors), an f32
 model file and metrics.json (split sizes, threshold, validation and test metrics). The split
@@ -89,9 +93,14 @@ struct Cli {
     /// Read sequences as bags: tokens sorted, so order carries nothing (ablation).
     #[arg(long)]
     bag: bool,
-    /// False-positive budget on benign validation packages when choosing the threshold.
+    /// False-positive budget on benign validation packages when choosing the thresholds
+    /// (0.005 is 0.5%).
     #[arg(long, default_value_t = 0.005)]
     max_fpr: f64,
+    /// Confidence with which the budget must hold: the rate's Clopper-Pearson upper bound,
+    /// not the rate measured on validation, must be within it (0: the measured rate).
+    #[arg(long, default_value_t = 0.9)]
+    fp_confidence: f64,
     /// Exponent of the ecosystem×label balancing weights (0 none, 1 full).
     #[arg(long, default_value_t = 0.5)]
     balance: f64,
@@ -129,6 +138,28 @@ enum Command {
     /// Fit and evaluate the baseline: logistic regression on feature counts, same split,
     /// same example weights, same threshold rule.
     Baseline(BaselineArgs),
+    /// Join trained model files into one ensemble file (the mean of their probabilities),
+    /// its thresholds chosen on the validation part by the training rule.
+    Ensemble(EnsembleArgs),
+}
+
+#[derive(Debug, Args)]
+struct EnsembleArgs {
+    /// A member: a model file written by `cerebro-train` (give two or more).
+    #[arg(long = "member", value_name = "GGUF", required = true)]
+    members: Vec<PathBuf>,
+    /// Where the ensemble file goes.
+    #[arg(long, value_name = "GGUF")]
+    model: PathBuf,
+    /// Sequences file whose validation part chooses the thresholds.
+    #[arg(long, default_value = "target/dataset/sequences.jsonl")]
+    data: PathBuf,
+    /// False-positive budget on benign validation packages (0.005 is 0.5%).
+    #[arg(long, default_value_t = 0.005)]
+    max_fpr: f64,
+    /// Confidence with which the budget must hold (0: the measured rate).
+    #[arg(long, default_value_t = 0.9)]
+    fp_confidence: f64,
 }
 
 #[derive(Debug, Args)]
@@ -188,9 +219,14 @@ struct BaselineArgs {
     /// Leave all npm malware out of training and validation.
     #[arg(long)]
     no_npm_malware: bool,
-    /// False-positive budget on benign validation packages when choosing the threshold.
+    /// False-positive budget on benign validation packages when choosing the thresholds
+    /// (0.005 is 0.5%).
     #[arg(long, default_value_t = 0.005)]
     max_fpr: f64,
+    /// Confidence with which the budget must hold: the rate's Clopper-Pearson upper bound,
+    /// not the rate measured on validation, must be within it (0: the measured rate).
+    #[arg(long, default_value_t = 0.9)]
+    fp_confidence: f64,
     /// Exponent of the ecosystem×label balancing weights (as for the BERT).
     #[arg(long, default_value_t = 0.5)]
     balance: f64,
@@ -248,6 +284,51 @@ fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The false-positive budget from the command line, checked.
+fn budget(rate: f64, confidence: f64) -> anyhow::Result<FpBudget> {
+    if !(0.0..1.0).contains(&rate) {
+        anyhow::bail!("--max-fpr {rate} is not a fraction below 1 (0.005 is 0.5%)");
+    }
+    if !(0.0..1.0).contains(&confidence) {
+        anyhow::bail!("--fp-confidence {confidence} is not in [0, 1)");
+    }
+    Ok(FpBudget { rate, confidence })
+}
+
+fn run_ensemble(a: EnsembleArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let files = a
+        .members
+        .iter()
+        .map(|p| std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let refs: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = EnsembleOptions {
+        data: a.data,
+        split: Default::default(),
+        budget: budget(a.max_fpr, a.fp_confidence)?,
+        description: format!("cerebro-train {}", args.join(" ")),
+    };
+    let e = ensemble::build_ensemble(&refs, &opts).map_err(anyhow::Error::msg)?;
+    std::fs::write(&a.model, &e.file)
+        .map_err(|err| anyhow::anyhow!("{}: {err}", a.model.display()))?;
+    status(
+        "Joined",
+        &format!(
+            "{} models in {:.1}s: thresholds PyPI {:.4} npm {:.4} (on {} validation packages), {} ({} bytes)",
+            refs.len(),
+            started.elapsed().as_secs_f64(),
+            e.thresholds.pypi,
+            e.thresholds.npm,
+            e.validation,
+            a.model.display(),
+            e.file.len()
+        ),
+    );
+    Ok(())
+}
+
 fn run_baseline(a: BaselineArgs) -> anyhow::Result<()> {
     let opts = BaselineOptions {
         data: a.common.data,
@@ -255,7 +336,7 @@ fn run_baseline(a: BaselineArgs) -> anyhow::Result<()> {
         no_npm_malware: a.no_npm_malware,
         all_npm_malware: a.common.all_npm_malware,
         smallest: a.common.smallest,
-        max_fpr: a.max_fpr,
+        budget: budget(a.max_fpr, a.fp_confidence)?,
         balance: a.balance,
         ..BaselineOptions::default()
     };
@@ -283,6 +364,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Eval(a)) => return run_eval(a),
         Some(Command::Baseline(a)) => return run_baseline(a),
+        Some(Command::Ensemble(a)) => return run_ensemble(a),
         None => {}
     }
     if let Some(path) = cli.write_tokenizer {
@@ -312,7 +394,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         max_batch: cli.max_batch,
         patience: cli.patience,
         bag: cli.bag,
-        max_fpr: cli.max_fpr,
+        budget: budget(cli.max_fpr, cli.fp_confidence)?,
         balance: cli.balance,
         dedupe: !cli.keep_duplicates,
         dup_power: cli.dup_power,

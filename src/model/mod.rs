@@ -54,11 +54,17 @@ pub trait Classifier: Send + Sync {
     fn probabilities(&self, batch: &[Vec<u32>]) -> Result<Vec<f32>, ModelError>;
 }
 
-/// The network with its metadata, ready to score.
+/// The network (or the networks of an ensemble) with its metadata, ready to score.
 #[derive(Debug, Clone)]
 pub struct Model {
-    net: BertClassifier,
+    members: Vec<Member>,
     info: ModelInfo,
+}
+
+/// One network of a [`Model`].
+#[derive(Debug, Clone)]
+struct Member {
+    net: BertClassifier,
     /// The same network on hand-written kernels, when read from a file on a CPU they run on;
     /// [`Classifier::probabilities`] then uses it instead of candle.
     engine: Option<Arc<Engine>>,
@@ -68,44 +74,90 @@ impl Model {
     /// A model run on candle (training and its evaluation build these).
     pub fn new(net: BertClassifier, info: ModelInfo) -> Model {
         Model {
-            net,
+            members: vec![Member { net, engine: None }],
             info,
-            engine: None,
         }
     }
 
-    /// Reads a model file (see [`quantized`]), with the [`Engine`] where the CPU allows and
-    /// the environment variable `CEREBRO_MODEL_ENGINE` is not `off` (which runs candle
-    /// alone, to compare or to rule the engine out).
+    /// Reads a model file (see [`quantized`]): one network, or an ensemble whose score is its
+    /// members' mean probability. Each network runs on the [`Engine`] where the CPU allows and
+    /// the environment variable `CEREBRO_MODEL_ENGINE` is not `off` (which runs candle alone,
+    /// to compare or to rule the engine out).
     pub fn from_gguf(bytes: &[u8]) -> Result<Model, ModelError> {
         let engine = std::env::var("CEREBRO_MODEL_ENGINE").as_deref() != Ok("off");
-        let (net, engine, info) = quantized::read_gguf_with_engine(bytes, engine)?;
+        let (members, info) = quantized::read_members(bytes, engine)?;
         Ok(Model {
-            net,
+            members: members
+                .into_iter()
+                .map(|(net, engine)| Member {
+                    net,
+                    engine: engine.map(Arc::new),
+                })
+                .collect(),
             info,
-            engine: engine.map(Arc::new),
         })
     }
 
     /// The same model scored by candle alone: the reference the engine is checked against.
     pub fn without_engine(self) -> Model {
         Model {
-            engine: None,
+            members: self
+                .members
+                .into_iter()
+                .map(|m| Member { engine: None, ..m })
+                .collect(),
             ..self
         }
     }
 
-    /// Whether scores come from the [`Engine`] rather than candle.
+    /// Whether scores come from the [`Engine`] rather than candle (for every network).
     pub fn has_engine(&self) -> bool {
-        self.engine.is_some()
+        self.members.iter().all(|m| m.engine.is_some())
     }
 
     pub fn info(&self) -> &ModelInfo {
         &self.info
     }
 
+    /// How many networks score: more than one for an ensemble.
+    pub fn members(&self) -> usize {
+        self.members.len()
+    }
+
+    /// The (first) network.
     pub fn net(&self) -> &BertClassifier {
-        &self.net
+        &self.members[0].net
+    }
+}
+
+impl Member {
+    fn probabilities(&self, batch: &[Vec<u32>], max: usize) -> Result<Vec<f32>, ModelError> {
+        if let Some(engine) = &self.engine {
+            // One sequence at a time, unpadded (padding changes nothing: padded positions
+            // weigh exactly 0), cut as `pad_batch` cuts.
+            let scores: Option<Vec<f32>> = batch
+                .iter()
+                .map(|seq| {
+                    if seq.len() <= max {
+                        engine.probability(seq)
+                    } else {
+                        let mut cut = seq[..max].to_vec();
+                        if let (Some(last), Some(end)) = (seq.last(), cut.last_mut()) {
+                            *end = *last;
+                        }
+                        engine.probability(&cut)
+                    }
+                })
+                .collect();
+            if let Some(scores) = scores {
+                return Ok(scores);
+            }
+            // Input the engine does not take (an empty sequence, an id outside the
+            // vocabulary): candle scores it or reports the error.
+        }
+        let (ids, mask) = pad_batch(batch, max, &Device::Cpu)?;
+        let p = self.net.probabilities(&ids, &mask)?;
+        Ok(p.to_dtype(DType::F32)?.to_vec1()?)
     }
 }
 
@@ -148,33 +200,22 @@ impl Classifier for Model {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        if let Some(engine) = &self.engine {
-            // One sequence at a time, unpadded (padding changes nothing: padded positions
-            // weigh exactly 0), cut as `pad_batch` cuts.
-            let max = self.max_len();
-            let scores: Option<Vec<f32>> = batch
-                .iter()
-                .map(|seq| {
-                    if seq.len() <= max {
-                        engine.probability(seq)
-                    } else {
-                        let mut cut = seq[..max].to_vec();
-                        if let (Some(last), Some(end)) = (seq.last(), cut.last_mut()) {
-                            *end = *last;
-                        }
-                        engine.probability(&cut)
-                    }
-                })
-                .collect();
-            if let Some(scores) = scores {
-                return Ok(scores);
-            }
-            // Input the engine does not take (an empty sequence, an id outside the
-            // vocabulary): candle scores it or reports the error.
+        let max = self.max_len();
+        let (first, rest) = self
+            .members
+            .split_first()
+            .ok_or_else(|| ModelError::Format("a model without a network".into()))?;
+        let mut sum = first.probabilities(batch, max)?;
+        if rest.is_empty() {
+            return Ok(sum);
         }
-        let (ids, mask) = pad_batch(batch, self.max_len(), &Device::Cpu)?;
-        let p = self.net.probabilities(&ids, &mask)?;
-        Ok(p.to_dtype(DType::F32)?.to_vec1()?)
+        for m in rest {
+            for (s, p) in sum.iter_mut().zip(m.probabilities(batch, max)?) {
+                *s += p;
+            }
+        }
+        let n = self.members.len() as f32;
+        Ok(sum.into_iter().map(|s| s / n).collect())
     }
 }
 

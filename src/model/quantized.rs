@@ -23,8 +23,15 @@ use super::ModelError;
 
 /// `general.architecture` of a Cerebro model file.
 pub const ARCHITECTURE: &str = "cerebro-bert";
-/// Version of the file layout; a reader refuses other versions.
+/// Version of the layout of a file holding one network; a reader refuses versions it does not
+/// know.
 pub const FORMAT_VERSION: u32 = 1;
+/// Version of the layout of a file holding an ensemble: several networks (`members`) whose
+/// probabilities are averaged, under one pair of thresholds. Member `i`'s sizes are the
+/// `cerebro.member.{i}.*` keys and its tensors are named `member.{i}.…`.
+pub const ENSEMBLE_FORMAT_VERSION: u32 = 2;
+/// Most networks an ensemble file may hold.
+pub const MAX_MEMBERS: usize = 16;
 
 /// Everything about a model that is not a tensor.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,27 +65,8 @@ pub fn write_gguf(
     info: &ModelInfo,
     quantize: bool,
 ) -> Result<Vec<u8>, ModelError> {
-    use gguf_file::Value;
-    let c = &info.config;
-    let u = |v: usize| Value::U32(v as u32);
-    let metadata: Vec<(&str, Value)> = vec![
-        ("general.architecture", Value::String(ARCHITECTURE.into())),
-        ("cerebro.format_version", Value::U32(FORMAT_VERSION)),
-        ("cerebro.vocab_size", u(c.vocab_size)),
-        ("cerebro.hidden_size", u(c.hidden_size)),
-        ("cerebro.num_layers", u(c.num_layers)),
-        ("cerebro.num_heads", u(c.num_heads)),
-        ("cerebro.intermediate_size", u(c.intermediate_size)),
-        ("cerebro.max_position", u(c.max_position)),
-        ("cerebro.layer_norm_eps", Value::F64(c.layer_norm_eps)),
-        ("cerebro.threshold.pypi", Value::F32(info.thresholds.pypi)),
-        ("cerebro.threshold.npm", Value::F32(info.thresholds.npm)),
-        ("cerebro.bag", Value::Bool(info.bag)),
-        (
-            "cerebro.description",
-            Value::String(info.description.clone()),
-        ),
-    ];
+    let mut metadata = common_metadata(FORMAT_VERSION, info);
+    metadata.extend(config_metadata("cerebro.", &info.config));
     let mut q = Vec::new();
     for (name, t) in tensors {
         if is_pretraining_only(name) {
@@ -91,11 +79,140 @@ pub fn write_gguf(
         };
         q.push((name.as_str(), QTensor::quantize(t, dtype)?));
     }
-    let meta_refs: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
     let tensor_refs: Vec<(&str, &QTensor)> = q.iter().map(|(n, t)| (*n, t)).collect();
+    write_file(&metadata, &tensor_refs)
+}
+
+/// Writes an ensemble file from single-network model files (as [`write_gguf`] writes them):
+/// their tensors are copied as stored (no second quantization), each under its member's
+/// prefix, and `thresholds` apply to the members' mean probability. The members must read the
+/// same vocabulary and the same input length, and read it the same way (sequence or bag).
+pub fn write_ensemble(
+    members: &[&[u8]],
+    thresholds: PerEcosystem<f32>,
+    description: &str,
+) -> Result<Vec<u8>, ModelError> {
+    if members.is_empty() || members.len() > MAX_MEMBERS {
+        return Err(ModelError::Format(format!(
+            "an ensemble holds 1 to {MAX_MEMBERS} model files, not {}",
+            members.len()
+        )));
+    }
+    let mut first: Option<ModelInfo> = None;
+    let mut metadata = Vec::new();
+    let mut tensors: Vec<(String, QTensor)> = Vec::new();
+    for (i, bytes) in members.iter().enumerate() {
+        let w = GgufWeights::new(bytes)?;
+        if w.members()? != 1 {
+            return Err(ModelError::Format(format!(
+                "member {i} is itself an ensemble; give its own members instead"
+            )));
+        }
+        let info = w.info()?;
+        if let Some(f) = &first {
+            if (f.config.vocab_size, f.config.max_position, f.bag)
+                != (info.config.vocab_size, info.config.max_position, info.bag)
+            {
+                return Err(ModelError::Format(format!(
+                    "member {i} reads {} ids of {} tokens{}, member 0 {} ids of {} tokens{}",
+                    info.config.max_position,
+                    info.config.vocab_size,
+                    if info.bag { " as a bag" } else { "" },
+                    f.config.max_position,
+                    f.config.vocab_size,
+                    if f.bag { " as a bag" } else { "" },
+                )));
+            }
+        }
+        metadata.extend(config_metadata(
+            &format!("cerebro.member.{i}."),
+            &info.config,
+        ));
+        for (name, _) in w.tensor_types() {
+            let t = w
+                .content
+                .tensor(&mut Cursor::new(w.bytes), &name, &w.device)?;
+            tensors.push((format!("member.{i}.{name}"), t));
+        }
+        first.get_or_insert(info);
+    }
+    let Some(first) = first else {
+        unreachable!("members is not empty")
+    };
+    let info = ModelInfo {
+        thresholds,
+        description: description.to_owned(),
+        ..first
+    };
+    let mut all = common_metadata(ENSEMBLE_FORMAT_VERSION, &info);
+    all.push((
+        "cerebro.members".into(),
+        gguf_file::Value::U32(members.len() as u32),
+    ));
+    // The shared sizes at the top as well, so a reader finds the input format in one place.
+    all.extend(config_metadata("cerebro.", &info.config));
+    all.extend(metadata);
+    let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    write_file(&all, &tensor_refs)
+}
+
+/// The keys every model file has: what it is, its layout version, thresholds, input format and
+/// description.
+fn common_metadata(version: u32, info: &ModelInfo) -> Vec<(String, gguf_file::Value)> {
+    use gguf_file::Value;
+    vec![
+        (
+            "general.architecture".into(),
+            Value::String(ARCHITECTURE.into()),
+        ),
+        ("cerebro.format_version".into(), Value::U32(version)),
+        (
+            "cerebro.threshold.pypi".into(),
+            Value::F32(info.thresholds.pypi),
+        ),
+        (
+            "cerebro.threshold.npm".into(),
+            Value::F32(info.thresholds.npm),
+        ),
+        ("cerebro.bag".into(), Value::Bool(info.bag)),
+        (
+            "cerebro.description".into(),
+            Value::String(info.description.clone()),
+        ),
+    ]
+}
+
+/// A network's sizes under `prefix` (`cerebro.` for a single network).
+fn config_metadata(prefix: &str, c: &Config) -> Vec<(String, gguf_file::Value)> {
+    use gguf_file::Value;
+    let u = |v: usize| Value::U32(v as u32);
+    vec![
+        (format!("{prefix}vocab_size"), u(c.vocab_size)),
+        (format!("{prefix}hidden_size"), u(c.hidden_size)),
+        (format!("{prefix}num_layers"), u(c.num_layers)),
+        (format!("{prefix}num_heads"), u(c.num_heads)),
+        (format!("{prefix}intermediate_size"), u(c.intermediate_size)),
+        (format!("{prefix}max_position"), u(c.max_position)),
+        (
+            format!("{prefix}layer_norm_eps"),
+            Value::F64(c.layer_norm_eps),
+        ),
+    ]
+}
+
+fn write_file(
+    metadata: &[(String, gguf_file::Value)],
+    tensors: &[(&str, &QTensor)],
+) -> Result<Vec<u8>, ModelError> {
+    let meta_refs: Vec<(&str, &gguf_file::Value)> =
+        metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let mut out = Cursor::new(Vec::new());
-    gguf_file::write(&mut out, &meta_refs, &tensor_refs)?;
+    gguf_file::write(&mut out, &meta_refs, tensors)?;
     Ok(out.into_inner())
+}
+
+fn bad(k: &str) -> impl Fn(candle_core::Error) -> ModelError + '_ {
+    move |e| ModelError::Format(format!("{k}: {e}"))
 }
 
 /// Tensors read from a GGUF buffer.
@@ -103,6 +220,8 @@ pub struct GgufWeights<'a> {
     content: gguf_file::Content,
     bytes: &'a [u8],
     device: Device,
+    /// Prepended to every tensor name: `member.{i}.` for a member of an ensemble.
+    prefix: String,
 }
 
 impl<'a> GgufWeights<'a> {
@@ -113,13 +232,22 @@ impl<'a> GgufWeights<'a> {
             content,
             bytes,
             device: Device::Cpu,
+            prefix: String::new(),
         })
     }
 
+    /// The tensors of member `i` of an ensemble file, named as in a single-network file.
+    pub fn member(bytes: &'a [u8], i: usize) -> Result<GgufWeights<'a>, ModelError> {
+        let mut w = GgufWeights::new(bytes)?;
+        w.prefix = format!("member.{i}.");
+        Ok(w)
+    }
+
     fn qtensor(&self, name: &str, shape: &[usize]) -> CResult<QTensor> {
+        let name = format!("{}{name}", self.prefix);
         let t = self
             .content
-            .tensor(&mut Cursor::new(self.bytes), name, &self.device)?;
+            .tensor(&mut Cursor::new(self.bytes), &name, &self.device)?;
         if t.shape().dims() != shape {
             candle_core::bail!(
                 "tensor {name} has shape {:?}, expected {shape:?}",
@@ -129,17 +257,21 @@ impl<'a> GgufWeights<'a> {
         Ok(t)
     }
 
-    /// The metadata as a [`ModelInfo`].
-    pub fn info(&self) -> Result<ModelInfo, ModelError> {
-        let md = &self.content.metadata;
-        let get = |k: &str| {
-            md.get(k)
-                .ok_or_else(|| ModelError::Format(format!("model file lacks metadata {k}")))
-        };
-        fn bad(k: &str) -> impl Fn(candle_core::Error) -> ModelError + '_ {
-            move |e| ModelError::Format(format!("{k}: {e}"))
-        }
-        let arch = get("general.architecture")?
+    fn get(&self, k: &str) -> Result<&gguf_file::Value, ModelError> {
+        self.content
+            .metadata
+            .get(k)
+            .ok_or_else(|| ModelError::Format(format!("model file lacks metadata {k}")))
+    }
+
+    fn u32(&self, k: &str) -> Result<u32, ModelError> {
+        self.get(k)?.to_u32().map_err(bad(k))
+    }
+
+    /// The layout version, checked to be one this reader knows.
+    fn version(&self) -> Result<u32, ModelError> {
+        let arch = self
+            .get("general.architecture")?
             .to_string()
             .map_err(bad("general.architecture"))?;
         if arch != ARCHITECTURE {
@@ -147,32 +279,72 @@ impl<'a> GgufWeights<'a> {
                 "model file is a {arch:?}, not a {ARCHITECTURE:?}"
             )));
         }
-        let version = get("cerebro.format_version")?
-            .to_u32()
-            .map_err(bad("cerebro.format_version"))?;
-        if version != FORMAT_VERSION {
+        let version = self.u32("cerebro.format_version")?;
+        if version != FORMAT_VERSION && version != ENSEMBLE_FORMAT_VERSION {
             return Err(ModelError::Format(format!(
-                "model file format {version} is not the supported {FORMAT_VERSION}"
+                "model file format {version} is not one of the supported {FORMAT_VERSION} \
+                 and {ENSEMBLE_FORMAT_VERSION}"
             )));
         }
+        Ok(version)
+    }
+
+    /// How many networks the file holds: 1, or an ensemble's members.
+    pub fn members(&self) -> Result<usize, ModelError> {
+        if self.version()? == FORMAT_VERSION {
+            return Ok(1);
+        }
+        let n = self.u32("cerebro.members")? as usize;
+        if n == 0 || n > MAX_MEMBERS {
+            return Err(ModelError::Format(format!(
+                "cerebro.members is {n}, not 1 to {MAX_MEMBERS}"
+            )));
+        }
+        Ok(n)
+    }
+
+    /// The sizes of network `i` (0 for a single-network file).
+    pub fn member_config(&self, i: usize) -> Result<Config, ModelError> {
+        if self.members()? == 1 && self.version()? == FORMAT_VERSION {
+            return self.config("cerebro.");
+        }
+        let c = self.config(&format!("cerebro.member.{i}."))?;
+        let top = self.config("cerebro.")?;
+        if (c.vocab_size, c.max_position) != (top.vocab_size, top.max_position) {
+            return Err(ModelError::Format(format!(
+                "member {i} reads {} ids of {} tokens, the file {} of {}",
+                c.max_position, c.vocab_size, top.max_position, top.vocab_size
+            )));
+        }
+        Ok(c)
+    }
+
+    fn config(&self, prefix: &str) -> Result<Config, ModelError> {
         let n = |k: &str| -> Result<usize, ModelError> {
-            Ok(get(k)?.to_u32().map_err(bad(k))? as usize)
+            Ok(self.u32(&format!("{prefix}{k}"))? as usize)
         };
+        let eps = format!("{prefix}layer_norm_eps");
         let config = Config {
-            vocab_size: n("cerebro.vocab_size")?,
-            hidden_size: n("cerebro.hidden_size")?,
-            num_layers: n("cerebro.num_layers")?,
-            num_heads: n("cerebro.num_heads")?,
-            intermediate_size: n("cerebro.intermediate_size")?,
-            max_position: n("cerebro.max_position")?,
+            vocab_size: n("vocab_size")?,
+            hidden_size: n("hidden_size")?,
+            num_layers: n("num_layers")?,
+            num_heads: n("num_heads")?,
+            intermediate_size: n("intermediate_size")?,
+            max_position: n("max_position")?,
             dropout: 0.0,
-            layer_norm_eps: get("cerebro.layer_norm_eps")?
-                .to_f64()
-                .map_err(bad("cerebro.layer_norm_eps"))?,
+            layer_norm_eps: self.get(&eps)?.to_f64().map_err(bad(&eps))?,
         };
         config.validate().map_err(ModelError::Format)?;
+        Ok(config)
+    }
+
+    /// The metadata as a [`ModelInfo`]; for an ensemble, `config` is its first member's (all
+    /// members share the vocabulary and the input length).
+    pub fn info(&self) -> Result<ModelInfo, ModelError> {
+        self.version()?;
+        let md = &self.content.metadata;
         let threshold = |k: &str| -> Result<f32, ModelError> {
-            let t = get(k)?.to_f32().map_err(bad(k))?;
+            let t = self.get(k)?.to_f32().map_err(bad(k))?;
             if t.is_finite() && (0.0..=1.0).contains(&t) {
                 Ok(t)
             } else {
@@ -189,9 +361,12 @@ impl<'a> GgufWeights<'a> {
             PerEcosystem::both(threshold("cerebro.threshold")?)
         };
         Ok(ModelInfo {
-            config,
+            config: self.member_config(0)?,
             thresholds,
-            bag: get("cerebro.bag")?.to_bool().map_err(bad("cerebro.bag"))?,
+            bag: self
+                .get("cerebro.bag")?
+                .to_bool()
+                .map_err(bad("cerebro.bag"))?,
             description: md
                 .get("cerebro.description")
                 .and_then(|v| v.to_string().ok().cloned())
@@ -222,27 +397,49 @@ impl Weights for GgufWeights<'_> {
     }
 }
 
-/// Reads a model file into the network and its metadata.
+/// Reads a single-network model file into the network and its metadata.
 pub fn read_gguf(bytes: &[u8]) -> Result<(BertClassifier, ModelInfo), ModelError> {
-    let (net, _, info) = read_gguf_with_engine(bytes, false)?;
+    let (mut members, info) = read_members(bytes, false)?;
+    if members.len() != 1 {
+        return Err(ModelError::Format(format!(
+            "the file is an ensemble of {} networks, not one",
+            members.len()
+        )));
+    }
+    let (net, _) = members.remove(0);
     Ok((net, info))
 }
 
-/// Reads a model file into the network, its metadata, and (when `engine` is asked for and
-/// the CPU and the file allow it) the [`Engine`] that runs the same network faster.
-pub fn read_gguf_with_engine(
+/// One network read from a file, with its [`Engine`] when there is one.
+pub type Network = (BertClassifier, Option<Engine>);
+
+/// Reads a model file into its networks (one, or an ensemble's members), each with the
+/// [`Engine`] that runs it faster when `engine` is asked for and the CPU and the file allow
+/// it, and the file's metadata.
+pub fn read_members(
     bytes: &[u8],
     engine: bool,
-) -> Result<(BertClassifier, Option<Engine>, ModelInfo), ModelError> {
-    let weights = GgufWeights::new(bytes)?;
-    let info = weights.info()?;
-    let net = BertClassifier::load(&weights, &info.config)?;
-    let engine = if engine {
-        Engine::load(&weights, &info.config)
-    } else {
-        None
-    };
-    Ok((net, engine, info))
+) -> Result<(Vec<Network>, ModelInfo), ModelError> {
+    let top = GgufWeights::new(bytes)?;
+    let info = top.info()?;
+    let n = top.members()?;
+    let mut members = Vec::with_capacity(n);
+    for i in 0..n {
+        let config = top.member_config(i)?;
+        let weights = if top.version()? == FORMAT_VERSION {
+            GgufWeights::new(bytes)?
+        } else {
+            GgufWeights::member(bytes, i)?
+        };
+        let net = BertClassifier::load(&weights, &config)?;
+        let engine = if engine {
+            Engine::load(&weights, &config)
+        } else {
+            None
+        };
+        members.push((net, engine));
+    }
+    Ok((members, info))
 }
 
 /// The model file run by the hand-written kernels of [`super::ops::infer`] instead of

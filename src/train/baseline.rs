@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::data::{Ecosystem, Example};
 use super::eval::{report, Dataset, EvalReport, ReportOptions};
-use super::metrics::choose_thresholds;
+use super::metrics::{choose_thresholds, FpBudget};
 use super::split::{Part, SplitOptions};
 use super::trainer::{cell_weights, dedupe_rows};
 use crate::model::tokenizer::{self, FIRST_BEHAVIOUR_ID, MARKERS};
@@ -37,7 +37,7 @@ pub struct BaselineOptions {
     pub balance: f64,
     pub dedupe: bool,
     pub dup_power: f64,
-    pub max_fpr: f64,
+    pub budget: FpBudget,
     pub no_npm_malware: bool,
     pub all_npm_malware: bool,
     pub smallest: usize,
@@ -53,7 +53,7 @@ impl Default for BaselineOptions {
             balance: 0.5,
             dedupe: true,
             dup_power: 0.5,
-            max_fpr: 0.005,
+            budget: FpBudget::DEFAULT,
             no_npm_malware: false,
             all_npm_malware: false,
             smallest: 20,
@@ -399,7 +399,7 @@ pub fn run(opts: &BaselineOptions, log: &dyn Fn(&str)) -> Result<BaselineReport,
     let (lambda, _, w) = best.ok_or("no L2 strength to try")?;
     let vp = predict(&w, &vx);
     let ecosystems: Vec<Ecosystem> = valid.iter().map(|e| e.ecosystem).collect();
-    let thresholds = choose_thresholds(&vp, &vy, &ecosystems, opts.max_fpr);
+    let thresholds = choose_thresholds(&vp, &vy, &ecosystems, opts.budget);
     log(&format!(
         "λ {lambda:e}, thresholds PyPI {:.4} npm {:.4}",
         thresholds.pypi, thresholds.npm

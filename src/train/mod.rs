@@ -7,10 +7,12 @@
 //! - [`metrics`]: precision, recall, F1, false-positive rate, the threshold;
 //! - [`trainer`]: the procedure;
 //! - [`eval`]: the test part judged (per ecosystem, false positives, small packages);
-//! - [`baseline`]: logistic regression on feature counts, the bar the BERT must clear.
+//! - [`baseline`]: logistic regression on feature counts, the bar the BERT must clear;
+//! - [`ensemble`]: trained model files joined into one, thresholds chosen for their mean.
 
 pub mod baseline;
 pub mod data;
+pub mod ensemble;
 pub mod eval;
 pub mod metrics;
 pub mod split;

@@ -12,7 +12,7 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use serde::Serialize;
 
 use super::data::{read_jsonl, Ecosystem, Example};
-use super::metrics::{choose_thresholds, roc_auc, Counts, Summary};
+use super::metrics::{choose_thresholds, roc_auc, Counts, FpBudget, Summary};
 use super::split::{split, Part, SplitOptions};
 use super::Rng;
 use crate::archive::PerEcosystem;
@@ -66,8 +66,8 @@ pub struct TrainOptions {
     pub patience: usize,
     pub mask_prob: f64,
     pub bag: bool,
-    /// False-positive budget on benign validation packages for the threshold.
-    pub max_fpr: f64,
+    /// False-positive budget on benign validation packages for the thresholds.
+    pub budget: FpBudget,
     /// Exponent of the class/ecosystem balancing weights (0: none, 1: every
     /// ecosystem×label cell weighs the same in total).
     pub balance: f64,
@@ -114,7 +114,7 @@ impl Default for TrainOptions {
             patience: 3,
             mask_prob: 0.15,
             bag: false,
-            max_fpr: 0.005,
+            budget: FpBudget::DEFAULT,
             balance: 0.5,
             dedupe: true,
             dup_power: 0.5,
@@ -793,7 +793,7 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
         };
         let model = Model::new(net.clone(), info_for(PerEcosystem::both(0.5)));
         let scores = predict(&model, &valid_ids, opts.batch_tokens)?;
-        let t = choose_thresholds(&scores, &valid_mal, &valid_ecosystems, opts.max_fpr);
+        let t = choose_thresholds(&scores, &valid_mal, &valid_ecosystems, opts.budget);
         let m = part_metrics(&valid_rows, &scores, t);
         let vloss = weighted_log_loss(&scores, &valid_mal, &valid_weights);
         let f1s: Vec<f64> = m
@@ -847,7 +847,7 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
     // Threshold on validation, then the test part.
     let f32_model = Model::new(net.clone(), info_for(PerEcosystem::both(0.5)));
     let vscores = predict(&f32_model, &valid_ids, opts.batch_tokens)?;
-    let thresholds = choose_thresholds(&vscores, &valid_mal, &valid_ecosystems, opts.max_fpr);
+    let thresholds = choose_thresholds(&vscores, &valid_mal, &valid_ecosystems, opts.budget);
     let valid = part_metrics(&valid_rows, &vscores, thresholds);
     log(&format!(
         "thresholds PyPI {:.4} npm {:.4}\n  {}",
