@@ -83,7 +83,10 @@ fn main() {
                 "candle"
             }
         );
-        Detector::new(model, tokenizer).expect("detector")
+        // No memo: every call scores afresh, so the times are the model's cost per package.
+        Detector::new(model, tokenizer)
+            .expect("detector")
+            .without_memo()
     };
     let detector = load(!candle);
     if check {

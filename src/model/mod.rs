@@ -17,7 +17,8 @@ pub mod ops;
 pub mod quantized;
 pub mod tokenizer;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, Tensor};
 
@@ -247,6 +248,69 @@ pub struct Detector {
     /// `[RUN]`, `[GAP]`: the tokenizer's table, read once.
     feature_ids: Vec<u32>,
     marker_ids: [u32; 4],
+    /// `None` when switched off ([`Detector::without_memo`]).
+    memo: Option<Memo>,
+}
+
+/// Scores already computed, by the ids scored. A score depends on the ids alone, and the same
+/// sequence comes back often: copies of one malware sample (11,080 malicious sequences of
+/// the corpus are 1,415 distinct ones), the occlusion variants of a common shape, many
+/// versions of one package in a lockfile. Bounded by the ids it holds; emptied when full.
+#[derive(Default)]
+struct Memo {
+    inner: Mutex<MemoInner>,
+}
+
+#[derive(Default)]
+struct MemoInner {
+    scores: HashMap<Vec<u32>, f32>,
+    ids: usize,
+}
+
+/// Most ids the memo holds (4 bytes each, plus the map's own): 16 MiB of ids.
+const MEMO_MAX_IDS: usize = 1 << 22;
+
+impl Memo {
+    /// Probabilities of `batch`, from the memo where it has them and from `model` (in one
+    /// batch) for the rest.
+    fn probabilities(
+        &self,
+        model: &dyn Classifier,
+        batch: Vec<Vec<u32>>,
+    ) -> Result<Vec<f32>, ModelError> {
+        let mut out: Vec<Option<f32>> = {
+            let memo = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            batch
+                .iter()
+                .map(|ids| memo.scores.get(ids).copied())
+                .collect()
+        };
+        let missing: Vec<usize> = (0..batch.len()).filter(|&i| out[i].is_none()).collect();
+        if !missing.is_empty() {
+            let todo: Vec<Vec<u32>> = missing.iter().map(|&i| batch[i].clone()).collect();
+            let scores = model.probabilities(&todo)?;
+            if scores.len() != todo.len() {
+                return Err(ModelError::Format(format!(
+                    "the model gave {} scores for {} sequences",
+                    scores.len(),
+                    todo.len()
+                )));
+            }
+            let mut memo = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            for ((&i, ids), p) in missing.iter().zip(todo).zip(scores) {
+                out[i] = Some(p);
+                if memo.ids + ids.len() > MEMO_MAX_IDS {
+                    memo.scores.clear();
+                    memo.ids = 0;
+                }
+                memo.ids += ids.len();
+                memo.scores.insert(ids, p);
+            }
+        }
+        out.into_iter()
+            .collect::<Option<Vec<f32>>>()
+            .ok_or_else(|| ModelError::Format("a sequence left unscored".into()))
+    }
 }
 
 impl Detector {
@@ -286,12 +350,26 @@ impl Detector {
             tokenizer,
             feature_ids,
             marker_ids,
+            memo: Some(Memo::default()),
         })
     }
 
     /// The detector compiled into the binary: needs no file beside it.
     pub fn embedded() -> Result<Detector, ModelError> {
         Detector::from_bytes(EMBEDDED_MODEL, EMBEDDED_TOKENIZER)
+    }
+
+    /// The same detector scoring every sequence afresh: for benchmarks of the model's cost
+    /// per package.
+    pub fn without_memo(self) -> Detector {
+        Detector { memo: None, ..self }
+    }
+
+    fn probabilities(&self, batch: Vec<Vec<u32>>) -> Result<Vec<f32>, ModelError> {
+        match &self.memo {
+            Some(memo) => memo.probabilities(self.model.as_ref(), batch),
+            None => self.model.probabilities(&batch),
+        }
     }
 
     /// Threshold and sizes of the model.
@@ -366,7 +444,7 @@ impl Detector {
     /// [`Detector::score`] for many sequences in one call.
     pub fn score_tokens_many(&self, sequences: &[&[Token]]) -> Result<Vec<f32>, ModelError> {
         let batch: Vec<Vec<u32>> = sequences.iter().map(|s| self.token_ids(s)).collect();
-        self.model.probabilities(&batch)
+        self.probabilities(batch)
     }
 
     /// [`Detector::score`] for tokens given as text (`"[INSTALL]"`, `"P3"`).
@@ -380,7 +458,82 @@ impl Detector {
             .iter()
             .map(|s| self.ids(s))
             .collect::<Result<Vec<_>, _>>()?;
-        self.model.probabilities(&batch)
+        self.probabilities(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A test double: the score is a function of the ids; counts the sequences it scores.
+    struct Counting {
+        scored: AtomicUsize,
+        short: bool,
+    }
+
+    impl Classifier for Counting {
+        fn max_len(&self) -> usize {
+            512
+        }
+        fn probabilities(&self, batch: &[Vec<u32>]) -> Result<Vec<f32>, ModelError> {
+            self.scored.fetch_add(batch.len(), Ordering::SeqCst);
+            let n = if self.short {
+                batch.len() - 1
+            } else {
+                batch.len()
+            };
+            Ok(batch[..n]
+                .iter()
+                .map(|ids| ids.iter().sum::<u32>() as f32 / 1000.0)
+                .collect())
+        }
+    }
+
+    #[test]
+    fn memo_scores_each_sequence_once_and_gives_the_same_numbers() {
+        let model = Counting {
+            scored: AtomicUsize::new(0),
+            short: false,
+        };
+        let memo = Memo::default();
+        let a = vec![2, 9, 10, 3];
+        let b = vec![2, 11, 3];
+        let first = memo
+            .probabilities(&model, vec![a.clone(), b.clone(), a.clone()])
+            .unwrap();
+        assert_eq!(first, vec![0.024, 0.016, 0.024]);
+        // The duplicate in the first batch was scored; the second batch only scores `c`.
+        assert_eq!(model.scored.load(Ordering::SeqCst), 3);
+        let c = vec![2, 12, 3];
+        let second = memo.probabilities(&model, vec![b, c, a]).unwrap();
+        assert_eq!(second, vec![0.016, 0.017, 0.024]);
+        assert_eq!(model.scored.load(Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn memo_empties_when_full_and_refuses_missing_scores() {
+        let model = Counting {
+            scored: AtomicUsize::new(0),
+            short: false,
+        };
+        let memo = Memo::default();
+        let big = vec![1u32; MEMO_MAX_IDS / 2 + 1];
+        memo.probabilities(&model, vec![big.clone()]).unwrap();
+        memo.probabilities(&model, vec![vec![7u32; MEMO_MAX_IDS / 2 + 1]])
+            .unwrap();
+        let inner = memo.inner.lock().unwrap();
+        assert_eq!(inner.scores.len(), 1, "emptied before the second went in");
+        assert!(inner.ids <= MEMO_MAX_IDS);
+        drop(inner);
+        // A classifier that returns too few scores is an error, never a made-up score.
+        let short = Counting {
+            scored: AtomicUsize::new(0),
+            short: true,
+        };
+        assert!(memo.probabilities(&short, vec![vec![3], vec![4]]).is_err());
     }
 }
 
