@@ -462,6 +462,19 @@ impl Detector {
     }
 }
 
+/// Makes candle run its kernels on the calling thread, unless the user chose otherwise
+/// (`CANDLE_NUM_THREADS`, `RAYON_NUM_THREADS`). Cerebro scores one package per thread, and
+/// candle's default pool of busy-waiting workers then spends most of the time spinning against
+/// those threads (measured: 56% of a scan's time in its barrier on 2 cores). Call it first
+/// thing in `main`, before any thread exists: it sets environment variables.
+pub fn single_threaded_kernels() {
+    for var in ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"] {
+        if std::env::var_os(var).is_none() {
+            std::env::set_var(var, "1");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -534,18 +547,5 @@ mod tests {
             short: true,
         };
         assert!(memo.probabilities(&short, vec![vec![3], vec![4]]).is_err());
-    }
-}
-
-/// Makes candle run its kernels on the calling thread, unless the user chose otherwise
-/// (`CANDLE_NUM_THREADS`, `RAYON_NUM_THREADS`). Cerebro scores one package per thread, and
-/// candle's default pool of busy-waiting workers then spends most of the time spinning against
-/// those threads (measured: 56% of a scan's time in its barrier on 2 cores). Call it first
-/// thing in `main`, before any thread exists: it sets environment variables.
-pub fn single_threaded_kernels() {
-    for var in ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"] {
-        if std::env::var_os(var).is_none() {
-            std::env::set_var(var, "1");
-        }
     }
 }

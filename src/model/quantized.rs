@@ -416,10 +416,7 @@ pub type Network = (BertClassifier, Option<Engine>);
 /// Reads a model file into its networks (one, or an ensemble's members), each with the
 /// [`Engine`] that runs it faster when `engine` is asked for and the CPU and the file allow
 /// it, and the file's metadata.
-pub fn read_members(
-    bytes: &[u8],
-    engine: bool,
-) -> Result<(Vec<Network>, ModelInfo), ModelError> {
+pub fn read_members(bytes: &[u8], engine: bool) -> Result<(Vec<Network>, ModelInfo), ModelError> {
     let top = GgufWeights::new(bytes)?;
     let info = top.info()?;
     let n = top.members()?;
