@@ -26,23 +26,14 @@ F1 at the thresholds each rule chooses, then the test F1, recall and false posit
 sorted by rule and validation. Reads scores only.
 """
 import itertools
-import json
 import math
+import os
 import random
 import sys
 
-BUDGET = 0.005
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from thresholds import BUDGET, candidates, counts, f1, load  # noqa: E402
 RULES = [("measured", None), ("cp80", 0.8), ("cp90", 0.9), ("cp95", 0.95)]
-
-
-def load(path):
-    out = {}
-    for line in open(path):
-        x = json.loads(line)
-        s = x.get("score_quantized")
-        s = x["score"] if s is None else s
-        out[(x["part"], x["ecosystem"], x["label"], x["name"], x["version"])] = s
-    return out
 
 
 def binom_cdf(k, n, p):
@@ -80,24 +71,6 @@ def allowed(n, c):
             k += 1
         _ALLOWED[(n, c)] = k
     return _ALLOWED[(n, c)]
-
-
-def candidates(v):
-    s = sorted({x for x, _ in v})
-    return [(a + b) / 2 for a, b in zip(s, s[1:])] + [0.5, (s[-1] + 1) / 2]
-
-
-def counts(v, t):
-    tp = sum(1 for s, m in v if s >= t and m)
-    fp = sum(1 for s, m in v if s >= t and not m)
-    fn = sum(1 for s, m in v if s < t and m)
-    tn = sum(1 for s, m in v if s < t and not m)
-    return tp, fp, fn, tn
-
-
-def f1(c):
-    tp, fp, fn, _ = c
-    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
 def choose(v, c):

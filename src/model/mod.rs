@@ -505,12 +505,16 @@ mod tests {
         }
     }
 
+    fn counting(short: bool) -> Counting {
+        Counting {
+            scored: AtomicUsize::new(0),
+            short,
+        }
+    }
+
     #[test]
     fn memo_scores_each_sequence_once_and_gives_the_same_numbers() {
-        let model = Counting {
-            scored: AtomicUsize::new(0),
-            short: false,
-        };
+        let model = counting(false);
         let memo = Memo::default();
         let a = vec![2, 9, 10, 3];
         let b = vec![2, 11, 3];
@@ -528,10 +532,7 @@ mod tests {
 
     #[test]
     fn memo_empties_when_full_and_refuses_missing_scores() {
-        let model = Counting {
-            scored: AtomicUsize::new(0),
-            short: false,
-        };
+        let model = counting(false);
         let memo = Memo::default();
         let big = vec![1u32; MEMO_MAX_IDS / 2 + 1];
         memo.probabilities(&model, vec![big.clone()]).unwrap();
@@ -542,10 +543,7 @@ mod tests {
         assert!(inner.ids <= MEMO_MAX_IDS);
         drop(inner);
         // A classifier that returns too few scores is an error, never a made-up score.
-        let short = Counting {
-            scored: AtomicUsize::new(0),
-            short: true,
-        };
+        let short = counting(true);
         assert!(memo.probabilities(&short, vec![vec![3], vec![4]]).is_err());
     }
 }
