@@ -92,13 +92,17 @@ pub fn write_ensemble(
     thresholds: PerEcosystem<f32>,
     description: &str,
 ) -> Result<Vec<u8>, ModelError> {
-    if members.is_empty() || members.len() > MAX_MEMBERS {
-        return Err(ModelError::Format(format!(
+    let count_error = || {
+        ModelError::Format(format!(
             "an ensemble holds 1 to {MAX_MEMBERS} model files, not {}",
             members.len()
-        )));
+        ))
+    };
+    let first_file = members.first().ok_or_else(count_error)?;
+    if members.len() > MAX_MEMBERS {
+        return Err(count_error());
     }
-    let mut first: Option<ModelInfo> = None;
+    let first = GgufWeights::new(first_file)?.info()?;
     let mut metadata = Vec::new();
     let mut tensors: Vec<(String, QTensor)> = Vec::new();
     for (i, bytes) in members.iter().enumerate() {
@@ -109,20 +113,19 @@ pub fn write_ensemble(
             )));
         }
         let info = w.info()?;
-        if let Some(f) = &first {
-            if (f.config.vocab_size, f.config.max_position, f.bag)
-                != (info.config.vocab_size, info.config.max_position, info.bag)
-            {
-                return Err(ModelError::Format(format!(
-                    "member {i} reads {} ids of {} tokens{}, member 0 {} ids of {} tokens{}",
-                    info.config.max_position,
-                    info.config.vocab_size,
-                    if info.bag { " as a bag" } else { "" },
-                    f.config.max_position,
-                    f.config.vocab_size,
-                    if f.bag { " as a bag" } else { "" },
-                )));
-            }
+        let f = &first;
+        if (f.config.vocab_size, f.config.max_position, f.bag)
+            != (info.config.vocab_size, info.config.max_position, info.bag)
+        {
+            return Err(ModelError::Format(format!(
+                "member {i} reads {} ids of {} tokens{}, member 0 {} ids of {} tokens{}",
+                info.config.max_position,
+                info.config.vocab_size,
+                if info.bag { " as a bag" } else { "" },
+                f.config.max_position,
+                f.config.vocab_size,
+                if f.bag { " as a bag" } else { "" },
+            )));
         }
         metadata.extend(config_metadata(
             &format!("cerebro.member.{i}."),
@@ -134,11 +137,7 @@ pub fn write_ensemble(
                 .tensor(&mut Cursor::new(w.bytes), &name, &w.device)?;
             tensors.push((format!("member.{i}.{name}"), t));
         }
-        first.get_or_insert(info);
     }
-    let Some(first) = first else {
-        unreachable!("members is not empty")
-    };
     let info = ModelInfo {
         thresholds,
         description: description.to_owned(),
@@ -305,7 +304,7 @@ impl<'a> GgufWeights<'a> {
 
     /// The sizes of network `i` (0 for a single-network file).
     pub fn member_config(&self, i: usize) -> Result<Config, ModelError> {
-        if self.members()? == 1 && self.version()? == FORMAT_VERSION {
+        if self.version()? == FORMAT_VERSION {
             return self.config("cerebro.");
         }
         let c = self.config(&format!("cerebro.member.{i}."))?;
@@ -420,10 +419,11 @@ pub fn read_members(bytes: &[u8], engine: bool) -> Result<(Vec<Network>, ModelIn
     let top = GgufWeights::new(bytes)?;
     let info = top.info()?;
     let n = top.members()?;
+    let single = top.version()? == FORMAT_VERSION;
     let mut members = Vec::with_capacity(n);
     for i in 0..n {
         let config = top.member_config(i)?;
-        let weights = if top.version()? == FORMAT_VERSION {
+        let weights = if single {
             GgufWeights::new(bytes)?
         } else {
             GgufWeights::member(bytes, i)?
