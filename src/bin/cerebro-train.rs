@@ -9,6 +9,7 @@ use std::time::Instant;
 use clap::{Args, Parser, Subcommand};
 
 use cerebro::cli::{print_error, status};
+use cerebro::model::quantized::GgufWeights;
 use cerebro::model::{tokenizer, EMBEDDED_MODEL};
 use cerebro::train::baseline::{self, BaselineOptions};
 use cerebro::train::ensemble::{self, EnsembleOptions};
@@ -300,7 +301,14 @@ fn run_ensemble(a: EnsembleArgs) -> anyhow::Result<()> {
     let files = a
         .members
         .iter()
-        .map(|p| std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display())))
+        .map(|p| {
+            let bytes = std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            // Name the file whose content is wrong, before the members are joined.
+            GgufWeights::new(&bytes)
+                .and_then(|w| w.info())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            Ok(bytes)
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let refs: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
     let args: Vec<String> = std::env::args().skip(1).collect();

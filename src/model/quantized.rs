@@ -225,8 +225,12 @@ pub struct GgufWeights<'a> {
 
 impl<'a> GgufWeights<'a> {
     pub fn new(bytes: &'a [u8]) -> Result<GgufWeights<'a>, ModelError> {
-        let content = gguf_file::Content::read(&mut Cursor::new(bytes))
-            .map_err(|e| ModelError::Format(format!("not a GGUF model file: {e}")))?;
+        let content = gguf_file::Content::read(&mut Cursor::new(bytes)).map_err(|e| {
+            // The first line only: candle appends a backtrace when RUST_BACKTRACE is set.
+            let e = e.to_string();
+            let first = e.lines().next().unwrap_or_default();
+            ModelError::Format(format!("not a GGUF model file: {first}"))
+        })?;
         Ok(GgufWeights {
             content,
             bytes,
