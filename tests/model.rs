@@ -387,10 +387,15 @@ fn an_ensemble_gets_its_thresholds_from_the_validation_part() {
     std::fs::write(&data, lines).unwrap();
     let a = tiny_file(32, 1, 64, 5);
     let b = tiny_file(32, 1, 64, 6);
+    let generous = FpBudget {
+        rate: 0.3,
+        confidence: 0.0,
+    };
     let opts = EnsembleOptions {
         data: data.clone(),
         split: SplitOptions::default(),
-        budget: FpBudget::DEFAULT,
+        // Not the default, so that the test fails if the options' budget is not the one used.
+        budget: generous,
         description: "test".into(),
     };
     let e = build_ensemble(&[&a, &b], &opts).unwrap();
@@ -408,8 +413,13 @@ fn an_ensemble_gets_its_thresholds_from_the_validation_part() {
     let mal: Vec<bool> = valid.iter().map(|x| x.malicious).collect();
     let eco: Vec<Ecosystem> = valid.iter().map(|x| x.ecosystem).collect();
     assert_eq!(
-        choose_thresholds(&scores, &mal, &eco, FpBudget::DEFAULT),
+        choose_thresholds(&scores, &mal, &eco, generous),
         e.thresholds
+    );
+    assert_ne!(
+        choose_thresholds(&scores, &mal, &eco, FpBudget::DEFAULT),
+        e.thresholds,
+        "the two budgets must choose differently for the test to mean anything"
     );
     // No validation part, no thresholds.
     let empty = dir.path().join("empty.jsonl");

@@ -94,14 +94,8 @@ struct Cli {
     /// Read sequences as bags: tokens sorted, so order carries nothing (ablation).
     #[arg(long)]
     bag: bool,
-    /// False-positive budget on benign validation packages when choosing the thresholds
-    /// (0.005 is 0.5%).
-    #[arg(long, default_value_t = 0.005)]
-    max_fpr: f64,
-    /// Confidence with which the budget must hold: the rate's Clopper-Pearson upper bound,
-    /// not the rate measured on validation, must be within it (0: the measured rate).
-    #[arg(long, default_value_t = 0.9)]
-    fp_confidence: f64,
+    #[command(flatten)]
+    budget: BudgetArgs,
     /// Exponent of the ecosystem×label balancing weights (0 none, 1 full).
     #[arg(long, default_value_t = 0.5)]
     balance: f64,
@@ -146,7 +140,8 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct EnsembleArgs {
-    /// A member: a model file written by `cerebro-train` (give two or more).
+    /// A member: a model file written by `cerebro-train` (two or more make an ensemble; one
+    /// re-chooses that model's thresholds under this budget).
     #[arg(long = "member", value_name = "GGUF", required = true)]
     members: Vec<PathBuf>,
     /// Where the ensemble file goes.
@@ -155,12 +150,36 @@ struct EnsembleArgs {
     /// Sequences file whose validation part chooses the thresholds.
     #[arg(long, default_value = "target/dataset/sequences.jsonl")]
     data: PathBuf,
-    /// False-positive budget on benign validation packages (0.005 is 0.5%).
+    #[command(flatten)]
+    budget: BudgetArgs,
+}
+
+/// The false-positive budget of the threshold rule, shared by training, the baseline and
+/// ensembles.
+#[derive(Debug, Args)]
+struct BudgetArgs {
+    /// False-positive budget on benign validation packages when choosing the thresholds
+    /// (0.005 is 0.5%).
     #[arg(long, default_value_t = 0.005)]
     max_fpr: f64,
-    /// Confidence with which the budget must hold (0: the measured rate).
+    /// Confidence with which the budget must hold: the rate's Clopper-Pearson upper bound,
+    /// not the rate measured on validation, must be within it (0: the measured rate).
     #[arg(long, default_value_t = 0.9)]
     fp_confidence: f64,
+}
+
+impl BudgetArgs {
+    /// The budget, checked.
+    fn budget(&self) -> anyhow::Result<FpBudget> {
+        let (rate, confidence) = (self.max_fpr, self.fp_confidence);
+        if !(0.0..1.0).contains(&rate) {
+            anyhow::bail!("--max-fpr {rate} is not a fraction below 1 (0.005 is 0.5%)");
+        }
+        if !(0.0..1.0).contains(&confidence) {
+            anyhow::bail!("--fp-confidence {confidence} is not in [0, 1)");
+        }
+        Ok(FpBudget { rate, confidence })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -220,14 +239,8 @@ struct BaselineArgs {
     /// Leave all npm malware out of training and validation.
     #[arg(long)]
     no_npm_malware: bool,
-    /// False-positive budget on benign validation packages when choosing the thresholds
-    /// (0.005 is 0.5%).
-    #[arg(long, default_value_t = 0.005)]
-    max_fpr: f64,
-    /// Confidence with which the budget must hold: the rate's Clopper-Pearson upper bound,
-    /// not the rate measured on validation, must be within it (0: the measured rate).
-    #[arg(long, default_value_t = 0.9)]
-    fp_confidence: f64,
+    #[command(flatten)]
+    budget: BudgetArgs,
     /// Exponent of the ecosystem×label balancing weights (as for the BERT).
     #[arg(long, default_value_t = 0.5)]
     balance: f64,
@@ -285,19 +298,9 @@ fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The false-positive budget from the command line, checked.
-fn budget(rate: f64, confidence: f64) -> anyhow::Result<FpBudget> {
-    if !(0.0..1.0).contains(&rate) {
-        anyhow::bail!("--max-fpr {rate} is not a fraction below 1 (0.005 is 0.5%)");
-    }
-    if !(0.0..1.0).contains(&confidence) {
-        anyhow::bail!("--fp-confidence {confidence} is not in [0, 1)");
-    }
-    Ok(FpBudget { rate, confidence })
-}
-
 fn run_ensemble(a: EnsembleArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    let budget = a.budget.budget()?;
     let files = a
         .members
         .iter()
@@ -315,7 +318,7 @@ fn run_ensemble(a: EnsembleArgs) -> anyhow::Result<()> {
     let opts = EnsembleOptions {
         data: a.data,
         split: Default::default(),
-        budget: budget(a.max_fpr, a.fp_confidence)?,
+        budget,
         description: format!("cerebro-train {}", args.join(" ")),
     };
     let e = ensemble::build_ensemble(&refs, &opts).map_err(anyhow::Error::msg)?;
@@ -344,7 +347,7 @@ fn run_baseline(a: BaselineArgs) -> anyhow::Result<()> {
         no_npm_malware: a.no_npm_malware,
         all_npm_malware: a.common.all_npm_malware,
         smallest: a.common.smallest,
-        budget: budget(a.max_fpr, a.fp_confidence)?,
+        budget: a.budget.budget()?,
         balance: a.balance,
         ..BaselineOptions::default()
     };
@@ -402,7 +405,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         max_batch: cli.max_batch,
         patience: cli.patience,
         bag: cli.bag,
-        budget: budget(cli.max_fpr, cli.fp_confidence)?,
+        budget: cli.budget.budget()?,
         balance: cli.balance,
         dedupe: !cli.keep_duplicates,
         dup_power: cli.dup_power,

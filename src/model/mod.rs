@@ -276,7 +276,7 @@ impl Memo {
     fn probabilities(
         &self,
         model: &dyn Classifier,
-        batch: Vec<Vec<u32>>,
+        mut batch: Vec<Vec<u32>>,
     ) -> Result<Vec<f32>, ModelError> {
         let mut out: Vec<Option<f32>> = {
             let memo = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -287,7 +287,10 @@ impl Memo {
         };
         let missing: Vec<usize> = (0..batch.len()).filter(|&i| out[i].is_none()).collect();
         if !missing.is_empty() {
-            let todo: Vec<Vec<u32>> = missing.iter().map(|&i| batch[i].clone()).collect();
+            let todo: Vec<Vec<u32>> = missing
+                .iter()
+                .map(|&i| std::mem::take(&mut batch[i]))
+                .collect();
             let scores = model.probabilities(&todo)?;
             if scores.len() != todo.len() {
                 return Err(ModelError::Format(format!(

@@ -239,13 +239,6 @@ impl<'a> GgufWeights<'a> {
         })
     }
 
-    /// The tensors of member `i` of an ensemble file, named as in a single-network file.
-    pub fn member(bytes: &'a [u8], i: usize) -> Result<GgufWeights<'a>, ModelError> {
-        let mut w = GgufWeights::new(bytes)?;
-        w.prefix = format!("member.{i}.");
-        Ok(w)
-    }
-
     fn qtensor(&self, name: &str, shape: &[usize]) -> CResult<QTensor> {
         let name = format!("{}{name}", self.prefix);
         let t = self
@@ -420,18 +413,17 @@ pub type Network = (BertClassifier, Option<Engine>);
 /// [`Engine`] that runs it faster when `engine` is asked for and the CPU and the file allow
 /// it, and the file's metadata.
 pub fn read_members(bytes: &[u8], engine: bool) -> Result<(Vec<Network>, ModelInfo), ModelError> {
-    let top = GgufWeights::new(bytes)?;
-    let info = top.info()?;
-    let n = top.members()?;
-    let single = top.version()? == FORMAT_VERSION;
+    let mut weights = GgufWeights::new(bytes)?;
+    let info = weights.info()?;
+    let n = weights.members()?;
+    let single = weights.version()? == FORMAT_VERSION;
     let mut members = Vec::with_capacity(n);
     for i in 0..n {
-        let config = top.member_config(i)?;
-        let weights = if single {
-            GgufWeights::new(bytes)?
-        } else {
-            GgufWeights::member(bytes, i)?
-        };
+        let config = weights.member_config(i)?;
+        // Member i's tensors, named as in a single-network file.
+        if !single {
+            weights.prefix = format!("member.{i}.");
+        }
         let net = BertClassifier::load(&weights, &config)?;
         let engine = if engine {
             Engine::load(&weights, &config)
