@@ -218,13 +218,17 @@ fn model_file_round_trip_and_quantization_error() {
     let (ids, mask) = pad_batch(&batch, cfg.max_position, &Device::Cpu).unwrap();
     let a = Model::from_gguf(&f32_file)
         .unwrap()
-        .net()
+        .networks()
+        .next()
+        .unwrap()
         .bert
         .forward(&ids, &mask, Mode::Eval)
         .unwrap();
     let b = Model::from_gguf(&q_file)
         .unwrap()
-        .net()
+        .networks()
+        .next()
+        .unwrap()
         .bert
         .forward(&ids, &mask, Mode::Eval)
         .unwrap();

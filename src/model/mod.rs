@@ -125,9 +125,9 @@ impl Model {
         self.members.len()
     }
 
-    /// The (first) network.
-    pub fn net(&self) -> &BertClassifier {
-        &self.members[0].net
+    /// Its networks, in the file's order (one unless an ensemble).
+    pub fn networks(&self) -> impl Iterator<Item = &BertClassifier> {
+        self.members.iter().map(|m| &m.net)
     }
 }
 
@@ -285,9 +285,22 @@ impl Memo {
                 .map(|ids| memo.scores.get(ids).copied())
                 .collect()
         };
-        let missing: Vec<usize> = (0..batch.len()).filter(|&i| out[i].is_none()).collect();
-        if !missing.is_empty() {
-            let todo: Vec<Vec<u32>> = missing
+        // Each distinct missing sequence is scored once: `slots` maps a position of the
+        // batch to its sequence in `todo` (copies of one sample often come together).
+        let mut slots: Vec<(usize, usize)> = Vec::new();
+        let mut distinct: Vec<usize> = Vec::new();
+        {
+            let mut index: HashMap<&[u32], usize> = HashMap::new();
+            for i in (0..batch.len()).filter(|&i| out[i].is_none()) {
+                let k = *index.entry(&batch[i]).or_insert_with(|| {
+                    distinct.push(i);
+                    distinct.len() - 1
+                });
+                slots.push((i, k));
+            }
+        }
+        if !distinct.is_empty() {
+            let todo: Vec<Vec<u32>> = distinct
                 .iter()
                 .map(|&i| std::mem::take(&mut batch[i]))
                 .collect();
@@ -299,9 +312,11 @@ impl Memo {
                     todo.len()
                 )));
             }
+            for &(i, k) in &slots {
+                out[i] = Some(scores[k]);
+            }
             let mut memo = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-            for ((&i, ids), p) in missing.iter().zip(todo).zip(scores) {
-                out[i] = Some(p);
+            for (ids, p) in todo.into_iter().zip(scores) {
                 if memo.ids + ids.len() > MEMO_MAX_IDS {
                     memo.scores.clear();
                     memo.ids = 0;
@@ -525,12 +540,17 @@ mod tests {
             .probabilities(&model, vec![a.clone(), b.clone(), a.clone()])
             .unwrap();
         assert_eq!(first, vec![0.024, 0.016, 0.024]);
-        // The duplicate in the first batch was scored; the second batch only scores `c`.
-        assert_eq!(model.scored.load(Ordering::SeqCst), 3);
+        // The duplicate in the first batch is scored once; the second batch only scores `c`.
+        assert_eq!(model.scored.load(Ordering::SeqCst), 2);
         let c = vec![2, 12, 3];
         let second = memo.probabilities(&model, vec![b, c, a]).unwrap();
         assert_eq!(second, vec![0.016, 0.017, 0.024]);
-        assert_eq!(model.scored.load(Ordering::SeqCst), 4);
+        assert_eq!(model.scored.load(Ordering::SeqCst), 3);
+        assert_eq!(
+            memo.inner.lock().unwrap().ids,
+            4 + 3 + 3,
+            "each sequence counted once"
+        );
     }
 
     #[test]
