@@ -3,9 +3,11 @@
 //!
 //! ```sh
 //! cargo run --release --example bench_model -- [--data target/dataset/sequences.jsonl]
-//!     [--limit 2000] [--reps 1] [--scores target/bench/model-scores.tsv]
+//!     [--limit 2000] [--reps 1] [--scores target/bench/model-scores.tsv] [--model FILE]
 //! ```
 //!
+//! The model is the embedded one, or `--model FILE` (a model file as `cerebro-train` writes
+//! it, with the embedded tokenizer): candidates are timed without rebuilding.
 //! Sequences come from `--data` (JSON lines with a `sequence` array, as written by
 //! `cerebro-dataset sequences` or `cerebro scan --json`; lines without one are skipped), an
 //! evenly spaced sample of `--limit` of them; with `--synthetic` or without the file, from a
@@ -48,6 +50,7 @@ fn main() {
     let mut reps = 1usize;
     let mut scores_out = None;
     let mut only = None;
+    let mut model_file = None;
     let (mut candle, mut check) = (false, false);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -59,6 +62,7 @@ fn main() {
             "--reps" => reps = val().parse().unwrap_or_else(|_| usage("--reps")),
             "--scores" => scores_out = Some(val()),
             "--only" => only = Some(val()),
+            "--model" => model_file = Some(val()),
             "--candle" => candle = true,
             "--check" => check = true,
             _ => usage(&a),
@@ -67,9 +71,12 @@ fn main() {
     cerebro::model::single_threaded_kernels();
 
     let (source, sequences) = load(data.as_deref(), limit);
+    let gguf = match &model_file {
+        Some(path) => std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}")),
+        None => model::EMBEDDED_MODEL.to_vec(),
+    };
     let load = |engine: bool| {
-        let (model, tokenizer) =
-            model::load(model::EMBEDDED_MODEL, model::EMBEDDED_TOKENIZER).expect("embedded model");
+        let (model, tokenizer) = model::load(&gguf, model::EMBEDDED_TOKENIZER).expect("model file");
         let model = if engine {
             model
         } else {
@@ -248,7 +255,7 @@ fn compare(a: &Detector, b: &Detector, sequences: &[Sequence]) {
 fn usage(arg: &str) -> ! {
     eprintln!(
         "unexpected {arg:?}\nusage: bench_model [--data FILE | --synthetic] [--limit N] \
-         [--reps N] [--scores FILE] [--only score|judge|explain] [--candle] [--check]"
+         [--reps N] [--scores FILE] [--only score|judge|explain] [--candle] [--check] [--model FILE]"
     );
     std::process::exit(2)
 }
