@@ -14,6 +14,9 @@
         named npm test malware it catches, and the highest score any run gave each
     bench/predictions.py distinct SEQUENCES.jsonl
         malicious sequences and distinct malicious sequences
+    bench/predictions.py empty PRED.jsonl
+        benign test packages per ecosystem, and how many have no behaviour (an empty sequence;
+        the `predictions.jsonl` of a training run, which carries the sequences)
 
 PRED files are `predictions.jsonl` of a training run or `--predictions` of `cerebro-train
 eval` (the quantized score where there is one). Reads JSON only.
@@ -92,6 +95,16 @@ def distinct(path):
     print(f"{len(seqs)} malicious sequences, {len(set(seqs))} distinct")
 
 
+def empty(path):
+    for eco in ("pypi", "npm"):
+        b = [x for x in rows(path)
+             if x["part"] == "test" and x["ecosystem"] == eco and x["label"] == "benign"]
+        if any("sequence" not in x for x in b):
+            sys.exit(f"{path}: no sequences; give the predictions.jsonl of a training run")
+        none = sum(1 for x in b if not x["sequence"].strip())
+        print(f"{eco}: {len(b)} benign test packages, {none} with no behaviour")
+
+
 def main(argv):
     if not argv:
         sys.exit(__doc__)
@@ -106,6 +119,8 @@ def main(argv):
         missed(args)
     elif cmd == "distinct" and len(args) == 1:
         distinct(*args)
+    elif cmd == "empty" and len(args) == 1:
+        empty(*args)
     else:
         sys.exit(__doc__)
 

@@ -334,7 +334,7 @@ fn an_ensemble_file_scores_the_mean_of_its_members() {
     let pa = Model::from_gguf(&a).unwrap().probabilities(&batch).unwrap();
     let pb = Model::from_gguf(&b).unwrap().probabilities(&batch).unwrap();
     let ens = Model::from_gguf(&file).unwrap();
-    assert_eq!(ens.members(), 2);
+    assert_eq!(ens.networks().count(), 2);
     let pe = ens.probabilities(&batch).unwrap();
     let candle = ens.clone().without_engine().probabilities(&batch).unwrap();
     for i in 0..batch.len() {

@@ -120,11 +120,6 @@ impl Model {
         &self.info
     }
 
-    /// How many networks score: more than one for an ensemble.
-    pub fn members(&self) -> usize {
-        self.members.len()
-    }
-
     /// Its networks, in the file's order (one unless an ensemble).
     pub fn networks(&self) -> impl Iterator<Item = &BertClassifier> {
         self.members.iter().map(|m| &m.net)

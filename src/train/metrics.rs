@@ -205,17 +205,19 @@ pub fn choose_threshold(
     let ngroups = groups.iter().copied().max().map_or(1, |m| m + 1);
     let benign = malicious.iter().filter(|&&m| !m).count();
     let allowed = budget.allowed(benign);
+    // The groups whose F1 counts (those with malware), split out once, not per candidate.
+    let with_malware: Vec<(Vec<f32>, Vec<bool>)> = (0..ngroups)
+        .map(|g| of_group(scores, malicious, groups, &g))
+        .filter(|(_, m)| m.iter().any(|&x| x))
+        .collect();
     let mut best: Option<(bool, f64, f32)> = None;
     for &t in &candidates {
         let all = Counts::at(scores, malicious, t);
         let ok = all.fp <= allowed;
-        let mut f1s = Vec::new();
-        for g in 0..ngroups {
-            let (s, m) = of_group(scores, malicious, groups, &g);
-            if m.iter().any(|&x| x) {
-                f1s.push(Counts::at(&s, &m, t).f1());
-            }
-        }
+        let f1s: Vec<f64> = with_malware
+            .iter()
+            .map(|(s, m)| Counts::at(s, m, t).f1())
+            .collect();
         let f1 = if f1s.is_empty() {
             0.0
         } else {
@@ -234,8 +236,9 @@ pub fn choose_threshold(
 }
 
 /// Thresholds per ecosystem, each chosen by [`choose_threshold`] on that ecosystem's packages
-/// alone: its best F1 within the false-positive `budget` on its own benign packages. A user of one ecosystem meets that ecosystem's false-positive rate, so the budget
-/// holds for each (a shared budget let PyPI spend all of it); and npm, whose benign code uses
+/// alone: its best F1 within the false-positive `budget` on its own benign packages. A user
+/// of one ecosystem meets that ecosystem's false-positive rate, so the budget holds for each
+/// (a shared budget let PyPI spend all of it); and npm, whose benign code uses
 /// the network, the environment and encodings far more than PyPI's, gets a cut of its own. An
 /// ecosystem without malware in `scores` gets the single threshold of [`choose_threshold`] on
 /// everything.
