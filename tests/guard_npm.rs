@@ -504,3 +504,77 @@ fn truncated_download_is_refused_and_installs_nothing() {
         "stderr must name what could not be downloaded\n{why}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Lockfiles.
+
+/// The files npm writes about the tree it installed: the project's lockfile and npm's hidden
+/// lockfile inside `node_modules`.
+const LOCKFILES: [&str; 2] = ["package-lock.json", "node_modules/.package-lock.json"];
+
+/// A guarded install must leave the lockfiles exactly as bare npm writes them against the
+/// same registry: `resolved` URLs of the user's registry, never the guard's loopback port,
+/// or `npm ci` on another machine fails.
+#[test]
+fn guarded_install_writes_the_lockfiles_bare_npm_writes() {
+    let registry = clean_tree();
+    let bare = sandbox!(registry);
+    let guarded = sandbox!(registry);
+    for step in [&["install", "gamma-js"][..], &["install", "alpha-js"][..]] {
+        let out = run(bare.bare(step));
+        assert_eq!(
+            out.code,
+            Some(0),
+            "bare npm: the harness is broken\n{}",
+            explain(&out, &bare.installed_list(), &registry)
+        );
+        let out = run(guarded.guard(Policy::Block, step));
+        let why = explain(&out, &guarded.installed_list(), &registry);
+        assert_eq!(out.code, Some(0), "{step:?}\n{why}");
+        for file in LOCKFILES {
+            let want = bare
+                .read(file)
+                .unwrap_or_else(|| panic!("bare npm wrote no {file}"));
+            let got = guarded
+                .read(file)
+                .unwrap_or_else(|| panic!("the guarded npm wrote no {file}\n{why}"));
+            assert!(
+                want == got,
+                "{file} after {step:?} differs from bare npm's\n--- guarded ---\n{}\n--- bare ---\n{}\n{why}",
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want),
+            );
+            assert!(
+                String::from_utf8_lossy(&got).contains(&registry.npm_url()),
+                "{file} records the user's registry:\n{}",
+                String::from_utf8_lossy(&got)
+            );
+        }
+    }
+    // The links npm recorded are upstream, but every tarball still came through the guard:
+    // upstream saw only the guard's downloads, never npm's (its user agent names npm).
+    let tarball = "/alpha-js/-/alpha-js-1.0.0.tgz";
+    let agents = registry.agents(tarball);
+    assert!(
+        agents.iter().any(|a| a.starts_with("npm/")),
+        "the harness tells npm by its user agent: bare npm's request for {tarball}: {agents:?}"
+    );
+    let before_guarded = agents.iter().filter(|a| a.starts_with("npm/")).count();
+    assert_eq!(
+        before_guarded, 1,
+        "only bare npm fetched {tarball} straight from upstream: {agents:?}"
+    );
+    // And `npm ci` from that lockfile works with the guard gone: a fresh project with only
+    // the manifest and the lockfile, npm's cache emptied.
+    let ci = sandbox!(registry);
+    for file in ["package.json", "package-lock.json"] {
+        std::fs::write(ci.project.join(file), guarded.read(file).unwrap()).unwrap();
+    }
+    let out = run(ci.bare(&["ci"]));
+    assert_eq!(
+        out.code,
+        Some(0),
+        "bare npm ci on the guarded lockfile\n{}",
+        explain(&out, &ci.installed_list(), &registry)
+    );
+}

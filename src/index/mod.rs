@@ -120,7 +120,6 @@ struct Shared {
     gate: Arc<dyn Gate>,
     pypi: Vec<PypiUpstream>,
     npm: Option<NpmConfig>,
-    base: Url,
     files: Mutex<Files>,
     tarballs: Mutex<HashMap<(String, String), NpmTarball>>,
     incidents: Mutex<Vec<Incident>>,
@@ -156,13 +155,11 @@ impl GuardIndex {
     pub async fn start(config: IndexConfig) -> std::io::Result<GuardIndex> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let base = Url::parse(&format!("http://{addr}/")).expect("a socket address makes a URL");
         let shared = Arc::new(Shared {
             fetcher: config.fetcher,
             gate: config.gate,
             pypi: config.pypi,
             npm: config.npm,
-            base,
             files: Mutex::new(Files::default()),
             tarballs: Mutex::new(HashMap::new()),
             incidents: Mutex::new(Vec::new()),

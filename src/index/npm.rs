@@ -1,5 +1,6 @@
-//! The npm half of the guard index: packuments from the package's own registry with their
-//! tarball links pointing back at the guard, and tarballs served once admitted.
+//! The npm half of the guard index: packuments from the package's own registry, their tarball
+//! links left as the registry wrote them (npm fetches them from the guard all the same, with
+//! `--replace-registry-host=always`), and tarballs served once admitted.
 
 use std::sync::Arc;
 
@@ -84,9 +85,9 @@ pub(super) async fn route(shared: &Arc<Shared>, rest: &str, headers: &HeaderMap)
     }
 }
 
-/// Fetches the packument of `name` from its registry, records its tarballs, and returns it
-/// with every tarball link pointing at the guard; `None` when the registry has no such
-/// package.
+/// Fetches the packument of `name` from its registry, records its tarballs (so the guard can
+/// serve them when npm asks by the links' paths), and returns it; `None` when the registry has
+/// no such package.
 pub(super) async fn load_packument(
     shared: &Arc<Shared>,
     name: &str,
@@ -127,15 +128,27 @@ pub(super) async fn load_packument(
             else {
                 continue;
             };
-            let Some(file) = tarball
+            if tarball
                 .path_segments()
                 .and_then(|mut s| s.next_back())
                 .map(percent_decode)
-                .filter(|f| !f.is_empty() && !f.contains('/'))
-            else {
+                .is_none_or(|f| f.is_empty() || f.contains('/'))
+            {
                 continue;
-            };
-            let local = format!("{}{name}/-/{file}", shared.base);
+            }
+            // The link stays the upstream one, so that npm records the user's registry in
+            // its lockfiles exactly as it would without the guard; the guarded npm runs with
+            // `--replace-registry-host=always`, so it still fetches every tarball from the
+            // guard (the link's path on the guard's origin, routed back here by name and file
+            // or by path). A relative link is made absolute against the packument's URL, as
+            // npm would resolve it against the upstream registry, not the guard.
+            let absolute = dist
+                .get("tarball")
+                .and_then(Value::as_str)
+                .is_some_and(|t| reqwest::Url::parse(t).is_ok());
+            if !absolute {
+                dist.insert("tarball".into(), Value::String(tarball.to_string()));
+            }
             found.push(NpmTarball {
                 name: name.to_owned(),
                 version: version.clone(),
@@ -149,11 +162,6 @@ pub(super) async fn load_packument(
                     .and_then(Value::as_str)
                     .map(str::to_owned),
             });
-            dist.insert("tarball".into(), Value::String(local));
-            // Registry signatures cover the upstream URL's package, not ours: npm checks them
-            // only on `npm audit signatures`, but drop them so nothing is misread.
-            dist.remove("signatures");
-            dist.remove("attestations");
         }
     }
     let mut tarballs = shared.tarballs.lock().expect("lock");

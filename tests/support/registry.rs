@@ -36,6 +36,9 @@ struct Inner {
     faults: HashMap<String, Fault>,
     hits: BTreeMap<String, usize>,
     log: Vec<String>,
+    /// The `User-Agent` of every request, by path: tells the guard's own downloads from a
+    /// package manager's.
+    agents: BTreeMap<String, Vec<String>>,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -73,10 +76,17 @@ impl Registry {
                         inner: TcpListener::from_std(std_listener).expect("tokio listener"),
                         state: state.clone(),
                     };
-                    let app = axum::Router::new().fallback(move |method, uri| {
-                        let state = state.clone();
-                        async move { handle(&state, method, uri) }
-                    });
+                    let app = axum::Router::new().fallback(
+                        move |method, uri, headers: axum::http::HeaderMap| {
+                            let state = state.clone();
+                            let agent = headers
+                                .get(header::USER_AGENT)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_owned();
+                            async move { handle(&state, method, uri, agent) }
+                        },
+                    );
                     tokio::select! {
                         result = axum::serve(listener, app) => {
                             result.expect("registry server");
@@ -179,6 +189,17 @@ impl Registry {
         self.inner.lock().unwrap().log.clone()
     }
 
+    /// The `User-Agent` of each request for `path` so far, in order.
+    pub fn agents(&self, path: &str) -> Vec<String> {
+        self.inner
+            .lock()
+            .unwrap()
+            .agents
+            .get(path)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The total number of requests so far.
     pub fn total_hits(&self) -> usize {
         self.inner.lock().unwrap().log.len()
@@ -214,9 +235,10 @@ pub fn dead_url() -> String {
 // ---------------------------------------------------------------------------------------------
 // Serving.
 
-fn record(state: &Shared, method: &Method, path: &str, status: StatusCode) {
+fn record(state: &Shared, method: &Method, path: &str, status: StatusCode, agent: String) {
     let mut inner = state.lock().unwrap();
     *inner.hits.entry(path.to_owned()).or_default() += 1;
+    inner.agents.entry(path.to_owned()).or_default().push(agent);
     inner
         .log
         .push(format!("{method} {path} -> {}", status.as_u16()));
@@ -237,7 +259,7 @@ fn not_found() -> Response<Body> {
 
 /// Answers every request. `Accept` is not looked at: npm's abbreviated-metadata requests get
 /// the full packument, which npm accepts.
-fn handle(state: &Shared, method: Method, uri: Uri) -> Response<Body> {
+fn handle(state: &Shared, method: Method, uri: Uri, agent: String) -> Response<Body> {
     let path = uri.path().to_owned();
     let response = if method != Method::GET && method != Method::HEAD {
         respond(
@@ -248,7 +270,7 @@ fn handle(state: &Shared, method: Method, uri: Uri) -> Response<Body> {
     } else {
         route(state, &path)
     };
-    record(state, &method, &path, response.status());
+    record(state, &method, &path, response.status(), agent);
     response
 }
 
@@ -457,7 +479,7 @@ impl axum::serve::Listener for FaultingListener {
                 Some((path, full_len, body)) => {
                     let state = self.state.clone();
                     tokio::spawn(async move {
-                        record(&state, &Method::GET, &path, StatusCode::OK);
+                        record(&state, &Method::GET, &path, StatusCode::OK, String::new());
                         let _ = write_truncated(stream, full_len, &body).await;
                     });
                 }
