@@ -1,25 +1,10 @@
 //! Cerebro: an install guard that judges the code of every package pip or npm is about to
 //! install, offline, by the behaviour its code would show.
 //!
-//! The pipeline, one module a stage (see `DESIGN.md` in the docs):
-//! [`archive`] reads a package without unpacking it to disk, [`features`] turns each source
-//! file into unified behaviour events, [`sequence`] orders them the way the code would run, and
-//! [`scan`] ties the stages together for one package or a folder of them.
+//! This package is the product: the command line ([`cli`]) over the pipeline's crates, one a
+//! stage (see `docs/ARCHITECTURE.md`): `cerebro-archive` reads a package without unpacking it
+//! to disk, `cerebro-features` turns each source file into behaviour events and orders them
+//! the way the code would run, `cerebro-model` scores the sequence, `cerebro-scan` ties the
+//! stages together, and `cerebro-fetch` and `cerebro-guard` make the install guard.
 
-pub mod archive;
 pub mod cli;
-pub mod dataset;
-pub mod delegate;
-pub mod detect;
-pub mod features;
-pub mod fetch;
-pub mod guard;
-pub mod index;
-pub mod manager;
-pub mod model;
-pub mod paths;
-pub mod policy;
-pub mod report;
-pub mod scan;
-pub mod sequence;
-pub mod train;

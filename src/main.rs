@@ -5,7 +5,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     // Before any thread starts: scans run one package per thread, so the model's kernels
     // must not start pools of their own that spin against ours.
-    cerebro::model::single_threaded_kernels();
+    cerebro_model::single_threaded_kernels();
     let cli = cerebro::cli::Cli::parse();
     match cerebro::cli::run(cli) {
         Ok(code) => code,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cerebro::manager::real::{find_real_in, is_shim, SHIM_MARKER};
+use cerebro_guard::manager::real::{find_real_in, is_shim, SHIM_MARKER};
 
 const SHIM_NAMES: [&str; 5] = ["pip", "pip3", "npm", "python", "python3"];
 

@@ -7,8 +7,8 @@ use anyhow::Context as _;
 use clap::Args;
 
 use super::status;
-use crate::archive::Ecosystem;
-use crate::policy::{Allowlist, Entry};
+use cerebro_archive::Ecosystem;
+use cerebro_guard::policy::{Allowlist, Entry};
 
 const ALLOW_AFTER_HELP: &str = "\
 ECOSYSTEM is pypi (or pip) or npm. PACKAGE is a name, which allows every version, or

@@ -1,6 +1,6 @@
 //! `cerebro pip` and `cerebro npm`: the guarded install, as the shims run it. This is the
 //! terminal side: progress, the summary, the prompt, `--json`, Ctrl-C and exit codes. The
-//! work itself is [`crate::guard`].
+//! work itself is [`cerebro_guard::guard`].
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -12,9 +12,9 @@ use std::time::Duration;
 use anstyle::{AnsiColor, Style};
 use clap::Args;
 
-use crate::guard::{self, Action, Decision, Judged, Manager, Prepared, Report, Request};
-use crate::manager::real::ACTIVE_ENV;
-use crate::policy::{self, TerminalPrompter};
+use cerebro_guard::guard::{self, Action, Decision, Judged, Manager, Prepared, Report, Request};
+use cerebro_guard::manager::real::ACTIVE_ENV;
+use cerebro_guard::policy::{self, TerminalPrompter};
 
 /// Exit code: the install was stopped because a flagged package was not allowed (by the
 /// policy, or by the user at the prompt). Nothing was installed.

@@ -11,10 +11,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use anyhow::Context as _;
 
-use crate::detect::{Thresholds, Verdict};
-use crate::model::Detector;
-use crate::report;
-use crate::scan::{self, ScanOptions};
+use cerebro_model::Detector;
+use cerebro_scan::detect::{Thresholds, Verdict};
+use cerebro_scan::report;
+use cerebro_scan::scan::{self, ScanOptions};
 
 mod allow;
 mod guard;
@@ -133,7 +133,7 @@ pub struct ScanArgs {
     pub no_model: bool,
 
     /// Longest behaviour sequence to keep, in tokens (see the README on the length cap).
-    #[arg(long, value_name = "N", default_value_t = crate::sequence::DEFAULT_MAX_TOKENS,
+    #[arg(long, value_name = "N", default_value_t = cerebro_features::sequence::DEFAULT_MAX_TOKENS,
           value_parser = clap::value_parser!(u32).range(16..=65536).map(|v| v as usize))]
     pub max_tokens: usize,
 }
@@ -147,8 +147,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     match cli.command {
         Command::Scan(args) => scan_command(args),
-        Command::Pip(args) => guard::run(crate::guard::Manager::Pip, args),
-        Command::Npm(args) => guard::run(crate::guard::Manager::Npm, args),
+        Command::Pip(args) => guard::run(cerebro_guard::guard::Manager::Pip, args),
+        Command::Npm(args) => guard::run(cerebro_guard::guard::Manager::Npm, args),
         Command::Allow(args) => allow::allow(args),
         Command::Allowlist(args) => allow::allowlist(args),
     }

@@ -6,7 +6,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use cerebro::archive::{self, AnomalyKind, ArchiveError, ArchiveKind, Ecosystem, Limits, Package};
+use cerebro_archive::{
+    self as archive, AnomalyKind, ArchiveError, ArchiveKind, Ecosystem, Limits, Package,
+};
 use flate2::write::GzEncoder;
 use tar::{EntryType, Header};
 use zip::write::SimpleFileOptions;

@@ -7,17 +7,19 @@
 //!
 //! An extractor does not order anything across files: it records, per file, the top-level
 //! statements and each named function as lists of [`Step`]s in source order, including the
-//! imports and calls that *may* reach code of the package. The `sequence` stage resolves those
+//! imports and calls that *may* reach code of the package. The [`sequence`] stage resolves those
 //! and walks them.
 
 pub mod javascript;
 pub mod npm;
+pub mod paths;
 pub mod python;
+pub mod sequence;
 pub mod strings;
 
 use serde::Serialize;
 
-use crate::archive::{AnomalyKind, Package};
+use cerebro_archive::{AnomalyKind, Package};
 
 /// One behaviour of the unified feature set.
 ///

@@ -11,8 +11,8 @@
 use serde_json::Value;
 
 use super::{javascript, strings, Event, Feature, Hook, Step};
-use crate::archive::{Package, SourceFile};
 use crate::paths;
+use cerebro_archive::{Package, SourceFile};
 
 /// The lifecycle scripts npm runs when a package is installed, in the order it runs them.
 pub const INSTALL_SCRIPTS: &[&str] = &["preinstall", "install", "postinstall"];
@@ -414,10 +414,10 @@ mod tests {
         );
         let package = Package {
             origin: "pkg".into(),
-            ecosystem: crate::archive::Ecosystem::Npm,
+            ecosystem: cerebro_archive::Ecosystem::Npm,
             name: "pkg".into(),
             version: "1.0.0".into(),
-            kind: crate::archive::ArchiveKind::Directory,
+            kind: cerebro_archive::ArchiveKind::Directory,
             files: vec![file("build/x.js", "1"), manifest.clone(), file("x.js", "1")],
             anomalies: Vec::new(),
         };

@@ -2,8 +2,8 @@
 //! names are followed through every alias form; steps come in execution order; package
 //! functions are named and reached; hostile input neither panics nor hangs.
 
-use cerebro::features::javascript::{extract, MAX_PARSE_BYTES};
-use cerebro::features::{Event, FileFacts, Function, Step};
+use cerebro_features::javascript::{extract, MAX_PARSE_BYTES};
+use cerebro_features::{Event, FileFacts, Function, Step};
 
 fn facts(src: &str) -> FileFacts {
     extract("pkg/index.js", src)

@@ -2,8 +2,8 @@
 //! must not, alias forms, the order of steps, calls and imports into the package, install
 //! hooks, and hostile input.
 
-use cerebro::features::python::{extract, extract_pth};
-use cerebro::features::{CallRef, FileFacts, ModuleRef, Step};
+use cerebro_features::python::{extract, extract_pth};
+use cerebro_features::{CallRef, FileFacts, ModuleRef, Step};
 
 /// Feature ids of `steps`, in order (calls and imports left out).
 fn ids(steps: &[Step]) -> Vec<&'static str> {

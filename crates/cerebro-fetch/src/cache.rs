@@ -312,7 +312,7 @@ mod tests {
         drop(t);
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
 
-        let sha = crate::fetch::sha256_hex(b"abc");
+        let sha = crate::sha256_hex(b"abc");
         let mut t = cache.temp().unwrap();
         t.write_all(b"abc").unwrap();
         let path = cache.persist(t, &sha).unwrap();

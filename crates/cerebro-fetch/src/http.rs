@@ -21,7 +21,7 @@ use super::{hex, redact, shown, Artifact, Document, Expected, FetchError};
 
 /// The HTTP clients of one fetcher.
 #[derive(Debug, Clone)]
-pub(crate) struct Http {
+pub struct Http {
     /// For everything but loopback: honours the `HTTPS_PROXY` / `NO_PROXY` family.
     proxied: reqwest::Client,
     /// For `127.0.0.1`, `::1` and `localhost`, which must never be sent to a proxy (a guard
@@ -30,7 +30,7 @@ pub(crate) struct Http {
 }
 
 impl Http {
-    pub(crate) fn new(
+    pub fn new(
         user_agent: &str,
         extra_ca_file: Option<&Path>,
         connect_timeout: Duration,
@@ -136,7 +136,7 @@ impl Http {
     }
 
     /// One attempt at a document: at most `max_bytes`, before and after gzip decoding.
-    pub(crate) async fn document_once(
+    pub async fn document_once(
         &self,
         url: &Url,
         accept: &str,
@@ -212,7 +212,7 @@ impl Http {
     /// capped at `max_bytes`, checked against the declared length and `expected`, and only
     /// then renamed into place (with alias files for a sha512 or sha1). On any error nothing
     /// is left in the cache.
-    pub(crate) async fn download_once(
+    pub async fn download_once(
         &self,
         cache: &Cache,
         url: &Url,
@@ -316,7 +316,7 @@ impl Http {
 
 /// Runs `op` until it succeeds, fails for good, or has been retried `retries` times, waiting
 /// `backoff`, then twice as long, and so on (at most 30 s) between attempts.
-pub(crate) async fn retrying<T, F, Fut>(
+pub async fn retrying<T, F, Fut>(
     retries: u32,
     backoff: Duration,
     mut op: F,

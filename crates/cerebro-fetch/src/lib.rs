@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 pub use cache::Cache;
-pub(crate) use http::Http;
+pub use http::Http;
 pub use reqwest::Url;
 
 /// Version of the guard's artifact cache layout; a new layout gets a new folder.
@@ -181,7 +181,7 @@ impl FetchOptions {
     /// `$CEREBRO_CACHE_DIR/artifacts-v1` when that is set, else the per-user cache folder's
     /// (`~/.cache/cerebro/artifacts-v1` on Linux). `None` when the system names no home.
     pub fn default_cache_root() -> Option<PathBuf> {
-        crate::policy::cache_dir().map(|dir| dir.join(CACHE_LAYOUT))
+        cerebro_settings::cache_dir().map(|dir| dir.join(CACHE_LAYOUT))
     }
 }
 
@@ -530,7 +530,7 @@ impl Fetcher {
 
 /// `url` without its `user:pass@`, for messages and for requests whose credentials travel
 /// in a header.
-pub(crate) fn redact(url: &Url) -> Url {
+pub fn redact(url: &Url) -> Url {
     let mut url = url.clone();
     let _ = url.set_username("");
     let _ = url.set_password(None);
@@ -538,7 +538,7 @@ pub(crate) fn redact(url: &Url) -> Url {
 }
 
 /// `url` as text for messages, without its `user:pass@`.
-pub(crate) fn shown(url: &Url) -> String {
+pub fn shown(url: &Url) -> String {
     redact(url).into()
 }
 

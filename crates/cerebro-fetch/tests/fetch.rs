@@ -19,7 +19,7 @@ use axum::Router;
 use base64::Engine as _;
 use sha2::Digest as _;
 
-use cerebro::fetch::{Artifact, Expected, FetchError, FetchOptions, Fetcher, Url};
+use cerebro_fetch::{Artifact, Expected, FetchError, FetchOptions, Fetcher, Url};
 
 // ---------------------------------------------------------------------------------------------
 // A fake registry: replies by path, every request logged with its Authorization header.
@@ -176,7 +176,7 @@ fn raw_server(response: Vec<u8>) -> (String, Arc<AtomicUsize>) {
 // ---------------------------------------------------------------------------------------------
 
 fn sha256(bytes: &[u8]) -> String {
-    cerebro::fetch::hex(&sha2::Sha256::digest(bytes))
+    cerebro_fetch::hex(&sha2::Sha256::digest(bytes))
 }
 
 fn integrity(bytes: &[u8]) -> String {
@@ -323,7 +323,7 @@ async fn npm_integrity_is_checked_and_remembered() {
         .expect("integrity matches");
     assert_eq!(artifact.sha256, sha256(&tarball));
 
-    let shasum = cerebro::fetch::hex(&sha1::Sha1::digest(b"old tarball"));
+    let shasum = cerebro_fetch::hex(&sha1::Sha1::digest(b"old tarball"));
     let old = fetcher
         .artifact(
             &server.url("/old/-/old-0.1.0.tgz"),

@@ -22,10 +22,10 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::archive::PerEcosystem;
-use crate::features::{Feature, FEATURES};
-use crate::sequence::{self, Phase, Token};
 use bert::BertClassifier;
+use cerebro_archive::PerEcosystem;
+use cerebro_features::sequence::{self, Phase, Token};
+use cerebro_features::{Feature, FEATURES};
 use quantized::Engine;
 pub use quantized::ModelInfo;
 pub use tokenizers::Tokenizer;
@@ -230,9 +230,9 @@ pub fn load(gguf: &[u8], tokenizer_json: &[u8]) -> Result<(Model, Tokenizer), Mo
 }
 
 /// The model file compiled into the binary (`models/cerebro.gguf`).
-pub const EMBEDDED_MODEL: &[u8] = include_bytes!("../../models/cerebro.gguf");
+pub const EMBEDDED_MODEL: &[u8] = include_bytes!("../../../models/cerebro.gguf");
 /// Its tokenizer (`models/tokenizer.json`).
-pub const EMBEDDED_TOKENIZER: &[u8] = include_bytes!("../../models/tokenizer.json");
+pub const EMBEDDED_TOKENIZER: &[u8] = include_bytes!("../../../models/tokenizer.json");
 
 /// A classifier with its tokenizer: behaviour tokens in, probability out.
 pub struct Detector {

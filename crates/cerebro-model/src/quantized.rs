@@ -16,7 +16,7 @@ use std::io::Cursor;
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Result as CResult, Tensor};
 
-use crate::archive::PerEcosystem;
+use cerebro_archive::PerEcosystem;
 
 use super::bert::{is_pretraining_only, BertClassifier, Config, Weights};
 use super::ModelError;
@@ -862,8 +862,8 @@ mod tests {
     use candle_nn::{VarBuilder, VarMap};
 
     use super::*;
-    use crate::model::bert::MlmHead;
-    use crate::model::{tokenizer, Classifier, Model, EMBEDDED_MODEL};
+    use crate::bert::MlmHead;
+    use crate::{tokenizer, Classifier, Model, EMBEDDED_MODEL};
 
     /// Framed id sequences of many lengths (the short ones take candle's horizontal `gemm`
     /// kernel, the long ones its blocked one), ids drawn from the behaviour tokens.
@@ -934,6 +934,37 @@ mod tests {
         same_as_candle(EMBEDDED_MODEL);
     }
 
+    /// Deterministic weights for a test network, of BERT's initial scales (the trainer's own
+    /// initialiser lives in `cerebro-train`, which this crate must not depend on), by name.
+    fn init_params(map: &VarMap, cfg: &Config) -> Vec<(String, Tensor)> {
+        let data = map.data().lock().unwrap();
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for (name, shape) in crate::bert::tensor_shapes(cfg) {
+            let Some(var) = data.get(&name) else { continue };
+            let n: usize = shape.iter().product();
+            let values: Vec<f32> = match crate::bert::init_value(&name) {
+                crate::bert::Init::Zeros => vec![0.0; n],
+                crate::bert::Init::Ones => vec![1.0; n],
+                crate::bert::Init::Normal(std) => (0..n)
+                    .map(|_| {
+                        state = state
+                            .wrapping_mul(6_364_136_223_846_793_005)
+                            .wrapping_add(1_442_695_040_888_963_407);
+                        ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * std * 1.7
+                    })
+                    .collect(),
+            };
+            var.set(&Tensor::from_vec(values, shape.as_slice(), &Device::Cpu).unwrap())
+                .unwrap();
+        }
+        let mut tensors: Vec<(String, Tensor)> = data
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+            .collect();
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        tensors
+    }
+
     #[test]
     fn engine_scores_other_sizes_and_f32_files_as_candle_does() {
         // Hidden 64 in 4 heads of 16, a 2-row output layer left f32, 3 layers.
@@ -944,8 +975,7 @@ mod tests {
         let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
         let net = BertClassifier::load(&vb, &cfg).unwrap();
         MlmHead::load(&vb, &cfg, net.bert.word_embeddings()).unwrap();
-        crate::train::trainer::init_params(&map, &cfg, 3).unwrap();
-        let tensors = crate::train::trainer::named_tensors(&map);
+        let tensors = init_params(&map, &cfg);
         let info = ModelInfo {
             config: cfg,
             thresholds: PerEcosystem::both(0.5),

@@ -13,7 +13,7 @@ use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, Tokenizer};
 
 use super::ModelError;
-use crate::features::FEATURES;
+use cerebro_features::FEATURES;
 
 pub const PAD: &str = "[PAD]";
 pub const UNK: &str = "[UNK]";
@@ -31,7 +31,7 @@ pub const FIRST_BEHAVIOUR_ID: u32 = 5;
 
 /// Special tokens, in id order from 0.
 pub const SPECIAL: [&str; 5] = [PAD, UNK, CLS, SEP, MASK];
-/// Sequence markers (see `crate::sequence::Token`), in id order after [`SPECIAL`].
+/// Sequence markers (see `cerebro_features::sequence::Token`), in id order after [`SPECIAL`].
 pub const MARKERS: [&str; 4] = ["[INSTALL]", "[IMPORT]", "[RUN]", "[GAP]"];
 
 /// The vocabulary, in id order.
@@ -157,7 +157,7 @@ mod tests {
         assert_eq!(v[9], "R1");
         assert_eq!(*v.last().unwrap(), FEATURES.last().unwrap().id);
         assert_eq!(token_id("[MASK]"), MASK_ID);
-        assert_eq!(token_id("P4"), 9 + crate::features::Feature::P4 as u32);
+        assert_eq!(token_id("P4"), 9 + cerebro_features::Feature::P4 as u32);
         assert_eq!(token_id("nonsense"), UNK_ID);
     }
 

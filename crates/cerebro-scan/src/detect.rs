@@ -9,10 +9,10 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::archive::PerEcosystem;
-use crate::features::Feature;
-use crate::model::{Detector, ModelError};
-use crate::sequence::{Placed, Sequence, Token};
+use cerebro_archive::PerEcosystem;
+use cerebro_features::sequence::{Placed, Sequence, Token};
+use cerebro_features::Feature;
+use cerebro_model::{Detector, ModelError};
 
 /// Reasons given for a flagged package.
 pub const MAX_REASONS: usize = 3;
@@ -218,7 +218,7 @@ mod tests {
         assert_eq!((j.score, j.verdict), (0.0, Verdict::Benign));
         // Phase markers alone are no behaviour either; the model alone would say ~0.5.
         let markers = Sequence {
-            tokens: vec![Token::Phase(crate::sequence::Phase::Install)],
+            tokens: vec![Token::Phase(cerebro_features::sequence::Phase::Install)],
             ..Sequence::default()
         };
         assert_eq!(

@@ -8,10 +8,10 @@ use std::fmt::Write as _;
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
-use crate::archive::{Anomaly, ArchiveKind, Ecosystem};
 use crate::detect::{Reason, Verdict};
 use crate::scan::{ScanResult, Scanned};
-use crate::sequence::{Phase, Placed, Token};
+use cerebro_archive::{Anomaly, ArchiveKind, Ecosystem};
+use cerebro_features::sequence::{Phase, Placed, Token};
 
 /// Events written per package in JSON; `events_total` tells how many there were.
 pub const MAX_JSON_EVENTS: usize = 1000;

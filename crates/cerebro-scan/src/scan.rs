@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::archive::{
-    self, Anomaly, ArchiveError, ArchiveKind, Ecosystem, Limits, Package, PerEcosystem,
-};
 use crate::detect::{self, Judgement, Thresholds};
-use crate::features;
-use crate::model::Detector;
-use crate::sequence::{self, Sequence};
+use cerebro_archive::{
+    self as archive, Anomaly, ArchiveError, ArchiveKind, Ecosystem, Limits, Package, PerEcosystem,
+};
+use cerebro_features as features;
+use cerebro_features::sequence::{self, Sequence};
+use cerebro_model::Detector;
 
 /// Settings of a scan.
 #[derive(Debug, Clone, Copy)]

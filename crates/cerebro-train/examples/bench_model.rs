@@ -30,9 +30,9 @@
 use std::io::Write;
 use std::time::Instant;
 
-use cerebro::detect::{self, Thresholds};
-use cerebro::model::{self, Detector};
-use cerebro::sequence::{Sequence, Token};
+use cerebro_features::sequence::{Sequence, Token};
+use cerebro_model::{self as model, Detector};
+use cerebro_scan::detect::{self, Thresholds};
 
 const SYNTHETIC: &[&str] = &[
     "[INSTALL] H1 R5 D2 D4",
@@ -68,7 +68,7 @@ fn main() {
             _ => usage(&a),
         }
     }
-    cerebro::model::single_threaded_kernels();
+    cerebro_model::single_threaded_kernels();
 
     let (source, sequences) = load(data.as_deref(), limit);
     let gguf = match &model_file {

@@ -163,7 +163,7 @@ fn write(path: &Path, bytes: &[u8]) {
 fn dataset(args: &[&str]) -> Output {
     let output = Command::new(env!("CARGO_BIN_EXE_cerebro-dataset"))
         .args(args)
-        .env_remove(cerebro::dataset::cache::CACHE_ENV)
+        .env_remove(cerebro_train::dataset::cache::CACHE_ENV)
         .output()
         .expect("run cerebro-dataset");
     eprintln!(
@@ -740,7 +740,7 @@ fn fetch_finds_a_moved_file_again_through_the_registry() {
 
 #[test]
 fn a_cache_inside_the_repository_is_refused() {
-    let inside = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dataset-test-cache");
+    let inside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/dataset-test-cache");
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("m.csv");
     write(&manifest, manifest_csv(&[]).as_bytes());
@@ -968,16 +968,13 @@ fn sequences_label_every_package_and_record_its_provenance() {
     assert_eq!(kind["rank"], 3);
     assert!(kind["files_parsed"].as_u64().unwrap() >= 1);
 
-    // The same scan as `cerebro scan`: identical sequence for the same archive.
-    let scan = Command::new(env!("CARGO_BIN_EXE_cerebro"))
-        .args([
-            "scan",
-            "--json",
-            s(&corpus.join("pypi-malicious/evil/1.0/evil-1.0.tar.gz")),
-        ])
-        .output()
-        .unwrap();
-    let scanned: Value = serde_json::from_slice(&scan.stdout).unwrap();
+    // The same scan as `cerebro scan --json` (the `cerebro` binary is another package's, so
+    // its library functions stand in for it): identical sequence for the same archive.
+    let scan = cerebro_scan::scan::scan_path(
+        &corpus.join("pypi-malicious/evil/1.0/evil-1.0.tar.gz"),
+        &cerebro_scan::scan::ScanOptions::default(),
+    );
+    let scanned: Value = serde_json::from_str(&cerebro_scan::report::json_line(&scan)).unwrap();
     assert_eq!(scanned["sequence"], evil["sequence"]);
 }
 

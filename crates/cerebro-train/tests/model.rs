@@ -4,13 +4,13 @@
 use candle_core::{DType, Device};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 
-use cerebro::archive::PerEcosystem;
-use cerebro::model::bert::{BertClassifier, Config, Dropout, MlmHead, Mode};
-use cerebro::model::quantized::{quantizes, write_gguf, GgufWeights, ModelInfo};
-use cerebro::model::tokenizer::{self, build_tokenizer, encode, CLS_ID, SEP_ID};
-use cerebro::model::{pad_batch, Classifier, Model};
-use cerebro::train::trainer::{frame, init_params, named_tensors, weighted_cross_entropy};
-use cerebro::train::Rng;
+use cerebro_archive::PerEcosystem;
+use cerebro_model::bert::{BertClassifier, Config, Dropout, MlmHead, Mode};
+use cerebro_model::quantized::{quantizes, write_gguf, GgufWeights, ModelInfo};
+use cerebro_model::tokenizer::{self, build_tokenizer, encode, CLS_ID, SEP_ID};
+use cerebro_model::{pad_batch, Classifier, Model};
+use cerebro_train::train::trainer::{frame, init_params, named_tensors, weighted_cross_entropy};
+use cerebro_train::train::Rng;
 
 fn tiny(
     hidden: usize,
@@ -30,7 +30,7 @@ fn tiny(
 
 #[test]
 fn committed_tokenizer_is_the_one_the_code_builds() {
-    let committed = include_str!("../models/tokenizer.json");
+    let committed = include_str!("../../../models/tokenizer.json");
     assert_eq!(committed, tokenizer::tokenizer_json().unwrap());
     let t = tokenizer::tokenizer_from_bytes(committed.as_bytes()).unwrap();
     assert_eq!(t.get_vocab_size(true), tokenizer::vocab_size());
@@ -246,15 +246,15 @@ fn model_file_round_trip_and_quantization_error() {
 
 #[test]
 fn the_embedded_model_loads_and_ranks_malice_above_routine() {
-    use cerebro::model::Detector;
-    use cerebro::sequence::Token;
+    use cerebro_features::sequence::Token;
+    use cerebro_model::Detector;
     let d = Detector::embedded().unwrap();
     let info = d.info();
     for t in [info.thresholds.pypi, info.thresholds.npm] {
         assert!(t > 0.0 && t < 1.0, "threshold {t}");
     }
     assert!(!info.bag, "the shipped model reads order");
-    assert!(cerebro::model::EMBEDDED_MODEL.len() <= 10 * 1024 * 1024);
+    assert!(cerebro_model::EMBEDDED_MODEL.len() <= 10 * 1024 * 1024);
     let evil = d
         .score_strs(&["[INSTALL]", "H1", "R5", "D2", "D4"])
         .unwrap();
@@ -308,7 +308,7 @@ fn tiny_file(hidden: usize, layers: usize, max_position: usize, seed: u64) -> Ve
 
 #[test]
 fn an_ensemble_file_scores_the_mean_of_its_members() {
-    use cerebro::model::quantized::{read_gguf, write_ensemble};
+    use cerebro_model::quantized::{read_gguf, write_ensemble};
     let a = tiny_file(32, 2, 64, 1);
     let b = tiny_file(64, 1, 64, 2);
     let thresholds = PerEcosystem {
@@ -358,11 +358,11 @@ fn an_ensemble_file_scores_the_mean_of_its_members() {
 
 #[test]
 fn an_ensemble_gets_its_thresholds_from_the_validation_part() {
-    use cerebro::train::data::Ecosystem;
-    use cerebro::train::ensemble::{build_ensemble, EnsembleOptions};
-    use cerebro::train::eval::{score_examples, Dataset};
-    use cerebro::train::metrics::{choose_thresholds, FpBudget};
-    use cerebro::train::split::{Part, SplitOptions};
+    use cerebro_train::train::data::Ecosystem;
+    use cerebro_train::train::ensemble::{build_ensemble, EnsembleOptions};
+    use cerebro_train::train::eval::{score_examples, Dataset};
+    use cerebro_train::train::metrics::{choose_thresholds, FpBudget};
+    use cerebro_train::train::split::{Part, SplitOptions};
 
     // Enough benign and malicious packages of both ecosystems for every part to get some.
     let dir = tempfile::tempdir().unwrap();

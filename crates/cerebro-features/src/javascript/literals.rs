@@ -20,7 +20,7 @@ pub(super) fn is_ident_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$'
 }
 
-pub(super) use crate::features::clip;
+pub(super) use crate::clip;
 
 /// The text between a string literal's quotes.
 pub(super) fn string_body(raw: &str) -> &str {

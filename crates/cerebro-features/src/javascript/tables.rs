@@ -3,7 +3,7 @@
 //! Kept apart from the tree walk so that extending the mapping (a new network client, a new
 //! encoder) is a one-line change here and never touches the walker.
 
-use crate::features::Feature;
+use crate::Feature;
 
 /// How a package or built-in module behaves: decides the feature of importing it and of
 /// calling into it.

@@ -5,7 +5,7 @@
 //! Dotted names are built by the walker: the module as imported, then attributes, with `()`
 //! after a call whose result is used (`requests.Session().post`). Builtins are `builtins.X`.
 
-use crate::features::Feature::{self, *};
+use crate::Feature::{self, *};
 
 /// Top-level modules of the standard library (Python 3, plus the Python 2 names malware
 /// still uses), sorted for binary search.

@@ -5,7 +5,7 @@
 //! 2. the head of each phase ([`HEAD`] tokens): install-time and import-time code comes first
 //!    and is the most telling, and the start of each phase shows how the package begins;
 //! 3. windows of ±[`WINDOW`] tokens around the strongest features (by the weight in
-//!    [`crate::features::FEATURES`]), strongest first and, at equal weight, earliest first,
+//!    [`crate::FEATURES`]), strongest first and, at equal weight, earliest first,
 //!    so a payload deep in a large package keeps its context (`R5 E2 D2`, not `D2` alone);
 //! 4. nothing else. Kept tokens stay in their order; each run of dropped tokens becomes one
 //!    [`Token::Gap`], counted in the cap.

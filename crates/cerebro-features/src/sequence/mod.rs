@@ -16,7 +16,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::features::{Event, Feature, PackageFacts, Step};
+use crate::{Event, Feature, PackageFacts, Step};
 use resolve::Resolver;
 
 pub use cap::{cap, DEFAULT_MAX_TOKENS, HEAD, WINDOW};

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use crate::features::{CallRef, Language, ModuleRef, PackageFacts};
 use crate::paths;
+use crate::{CallRef, Language, ModuleRef, PackageFacts};
 
 /// Indexes of a package's files and functions, built once per package.
 pub(super) struct Resolver<'a> {

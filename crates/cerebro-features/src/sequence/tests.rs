@@ -2,7 +2,7 @@
 //! (the integration tests run the same rules through the real extractors).
 
 use super::*;
-use crate::features::{CallRef, FileFacts, Function, Hook, Language, ModuleRef};
+use crate::{CallRef, FileFacts, Function, Hook, Language, ModuleRef};
 
 fn ev(feature: Feature, file: &str, line: u32) -> Step {
     Step::Event(Event::new(feature, file, line, "", ""))

@@ -6,12 +6,12 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::archive::{Ecosystem, PerEcosystem};
-use crate::detect::{self, Reason, Thresholds, Verdict};
 use crate::index::{Admission, Candidate, Gate};
-use crate::model::Detector;
 use crate::policy::{Allowlist, CachedVerdict, Config, Flagged, Mode, VerdictCache};
-use crate::scan::{self, ScanOptions};
+use cerebro_archive::{Ecosystem, PerEcosystem};
+use cerebro_model::Detector;
+use cerebro_scan::detect::{self, Reason, Thresholds, Verdict};
+use cerebro_scan::scan::{self, ScanOptions};
 
 /// One artifact's judgement.
 #[derive(Debug, Clone, PartialEq)]
@@ -409,8 +409,8 @@ fn judge_id(_detector: &Detector, thresholds: &PerEcosystem<Thresholds>) -> Stri
     static MODEL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let model = MODEL.get_or_init(|| {
         let mut h = sha2::Sha256::new();
-        h.update(crate::model::EMBEDDED_MODEL);
-        h.update(crate::model::EMBEDDED_TOKENIZER);
+        h.update(cerebro_model::EMBEDDED_MODEL);
+        h.update(cerebro_model::EMBEDDED_TOKENIZER);
         h.finalize()[..8]
             .iter()
             .map(|b| format!("{b:02x}"))

@@ -107,7 +107,7 @@ impl Memo {
             std::fs::create_dir_all(dir)?;
         }
         let body = serde_json::json!({ "artifacts": sha256s }).to_string();
-        crate::fetch::cache::write_atomic(&self.path, body.as_bytes())
+        cerebro_fetch::cache::write_atomic(&self.path, body.as_bytes())
     }
 
     /// Drops the memo (a later run resolves separately again).

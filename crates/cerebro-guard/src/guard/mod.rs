@@ -21,13 +21,13 @@ use serde::Serialize;
 
 pub use gate::{render_reasons, GuardGate, Judged, Outcome, Progress, Silent};
 
-use crate::archive::Ecosystem;
 use crate::delegate::Delegation;
-use crate::fetch::{FetchError, FetchOptions, Fetcher};
 use crate::index::{Admission, Candidate, GuardIndex};
 use crate::manager::ManagerError;
-use crate::model::{Detector, ModelError};
 use crate::policy::{self, Allowlist, Config, Flagged, Mode, PolicyError, Prompter, VerdictCache};
+use cerebro_archive::Ecosystem;
+use cerebro_fetch::{FetchError, FetchOptions, Fetcher};
+use cerebro_model::{Detector, ModelError};
 
 /// The package managers Cerebro stands in front of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

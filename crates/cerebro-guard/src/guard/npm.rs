@@ -12,11 +12,11 @@ use serde_json::Value;
 use super::{
     parts, Decision, GuardError, Manager, Prepared, Progress, Report, Request, Resolved, Session,
 };
-use crate::archive::Ecosystem;
 use crate::delegate::Delegation;
 use crate::manager::npm::{self as args, NpmCommand, NpmKind};
 use crate::manager::{self, real};
 use crate::policy::{Config, Mode, Prompter};
+use cerebro_archive::Ecosystem;
 
 /// Files of the project the resolution needs, copied into the scratch folder.
 const PROJECT_FILES: [&str; 4] = [

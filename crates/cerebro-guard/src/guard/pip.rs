@@ -12,12 +12,12 @@ use serde_json::Value;
 use super::{
     parts, Decision, GuardError, Manager, Prepared, Progress, Report, Request, Resolved, Session,
 };
-use crate::archive::Ecosystem;
 use crate::delegate::Delegation;
 use crate::index::{percent_decode, PypiUpstream};
 use crate::manager::pip::{self as args, PipCommand};
 use crate::manager::{self, real};
 use crate::policy::{Config, Mode, Prompter};
+use cerebro_archive::Ecosystem;
 
 /// What the pip flow needs between preparing and judging.
 pub(super) struct PipFlow {

@@ -30,9 +30,9 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use reqwest::Url;
 
-use crate::archive::Ecosystem;
-use crate::fetch::{Artifact, Document, Expected, FetchError, Fetcher};
 use crate::manager::npm::NpmConfig;
+use cerebro_archive::Ecosystem;
+use cerebro_fetch::{Artifact, Document, Expected, FetchError, Fetcher};
 
 pub use simple::normalize as normalize_pypi_name;
 

@@ -12,8 +12,8 @@ use serde_json::Value;
 use super::{
     percent_decode, run_gate, serve_artifact, text, Admission, Candidate, NpmTarball, Shared,
 };
-use crate::archive::Ecosystem;
-use crate::fetch::FetchError;
+use cerebro_archive::Ecosystem;
+use cerebro_fetch::FetchError;
 
 /// What npm asks a registry for when installing.
 const ACCEPT: &str = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*";

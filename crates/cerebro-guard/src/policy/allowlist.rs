@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::PolicyError;
-use crate::archive::Ecosystem;
+use cerebro_archive::Ecosystem;
 
 /// The known keys of `allowlist.toml`, for the unknown-key error.
 const KNOWN_KEYS: &str = "[pypi] packages, [npm] packages";

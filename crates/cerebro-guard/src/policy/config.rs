@@ -8,7 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::PolicyError;
-use crate::detect::{Thresholds, Verdict};
+use cerebro_scan::detect::{Thresholds, Verdict};
 
 /// What the guard does when a package is flagged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -2,8 +2,8 @@
 //! warned about or blocked, under a [`Mode`].
 
 use super::Mode;
-use crate::archive::Ecosystem;
-use crate::detect::Verdict;
+use cerebro_archive::Ecosystem;
+use cerebro_scan::detect::Verdict;
 
 /// A package the detector flagged, as the policy shows it to the user.
 #[derive(Debug, Clone, PartialEq)]

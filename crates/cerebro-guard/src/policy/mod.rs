@@ -4,7 +4,7 @@
 //! Everything here is decided before the real package manager runs: the guard gathers the
 //! [`Flagged`] packages of one install, drops the ones the [`Allowlist`] lets through, and asks
 //! [`decide`] what to do with the rest under the [`Config`]'s [`Mode`]. The environment
-//! variables this stage reads are declared in this file and read nowhere else.
+//! variables this stage reads are declared in `cerebro_settings` with all the others.
 
 mod allowlist;
 mod config;
@@ -21,15 +21,9 @@ pub use decide::{decide, Choice, Decision, Flagged, Prompter};
 pub use prompt::TerminalPrompter;
 pub use verdicts::{CachedVerdict, VerdictCache};
 
-/// Folder of `config.toml` and `allowlist.toml`, instead of the per-user config folder
-/// (tests and managed machines set it).
-pub const ENV_CONFIG_DIR: &str = "CEREBRO_CONFIG_DIR";
-/// Folder of Cerebro's caches (verdicts, downloads), instead of the per-user cache folder.
-pub const ENV_CACHE_DIR: &str = "CEREBRO_CACHE_DIR";
-/// Overrides the config file's `policy` for one run: `block`, `prompt`, `warn` or `off`.
-pub const ENV_POLICY: &str = "CEREBRO_POLICY";
-/// Set (non-empty) by CI systems: nobody is there to answer a prompt.
-pub const ENV_CI: &str = "CI";
+pub use cerebro_settings::{
+    cache_dir, config_dir, ENV_CACHE_DIR, ENV_CI, ENV_CONFIG_DIR, ENV_POLICY,
+};
 
 /// File name of the config inside [`config_dir`].
 pub const CONFIG_FILE: &str = "config.toml";
@@ -82,7 +76,7 @@ pub enum PolicyError {
     /// A package name (with or without version) that cannot be an allowlist entry.
     #[error("invalid {ecosystem} package `{spec}`: {problem}")]
     BadEntry {
-        ecosystem: crate::archive::Ecosystem,
+        ecosystem: cerebro_archive::Ecosystem,
         spec: String,
         problem: String,
     },
@@ -97,29 +91,6 @@ pub enum PolicyError {
         path: PathBuf,
         error: std::io::Error,
     },
-}
-
-/// Where the user's `config.toml` and `allowlist.toml` live: `$CEREBRO_CONFIG_DIR` when set
-/// and non-empty, else the platform's per-user config folder (`~/.config/cerebro` on Linux).
-/// `None` only when there is no home folder to derive it from.
-pub fn config_dir() -> Option<PathBuf> {
-    env_dir(ENV_CONFIG_DIR).or_else(|| {
-        directories::ProjectDirs::from("", "", "cerebro").map(|d| d.config_dir().to_path_buf())
-    })
-}
-
-/// Where Cerebro keeps caches (verdicts, downloads): `$CEREBRO_CACHE_DIR` when set and
-/// non-empty, else the platform's per-user cache folder (`~/.cache/cerebro` on Linux).
-pub fn cache_dir() -> Option<PathBuf> {
-    env_dir(ENV_CACHE_DIR).or_else(|| {
-        directories::ProjectDirs::from("", "", "cerebro").map(|d| d.cache_dir().to_path_buf())
-    })
-}
-
-fn env_dir(var: &str) -> Option<PathBuf> {
-    std::env::var_os(var)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
 }
 
 /// Whether someone can answer a prompt: stdin and stderr are terminals and `CI` is unset or

@@ -10,7 +10,7 @@ use dialoguer::theme::{ColorfulTheme, SimpleTheme, Theme};
 use dialoguer::Select;
 
 use super::{Choice, Flagged, Prompter};
-use crate::detect::Verdict;
+use cerebro_scan::detect::Verdict;
 
 const HEADER: Style = Style::new().bold();
 const DIM: Style = Style::new().dimmed();
@@ -123,7 +123,7 @@ fn printable(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archive::Ecosystem;
+    use cerebro_archive::Ecosystem;
 
     fn flagged() -> Flagged {
         Flagged {

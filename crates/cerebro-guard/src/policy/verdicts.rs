@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::detect::Verdict;
+use cerebro_scan::detect::Verdict;
 
 /// The cache format's bucket: bumped when [`CachedVerdict`]'s layout changes, which leaves
 /// the old entries unread.
@@ -120,7 +120,7 @@ impl VerdictCache {
 mod verdict_serde {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    use crate::detect::Verdict;
+    use cerebro_scan::detect::Verdict;
 
     pub fn serialize<S: Serializer>(v: &Option<Verdict>, s: S) -> Result<S::Ok, S::Error> {
         v.map(Verdict::as_str).serialize(s)

@@ -1,5 +1,5 @@
 //! `cerebro-dataset`: builds the detector's training data, reproducibly. See the module
-//! `cerebro::dataset` for the stages; this file is the command line and all the printing.
+//! `cerebro_train::dataset` for the stages; this file is the command line and all the printing.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,20 +9,23 @@ use std::time::{Duration, Instant};
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use cerebro::cli::{print_error, status};
-use cerebro::dataset::cache::{self, Cache};
-use cerebro::dataset::collect::{self, Fetched, Outcome};
-use cerebro::dataset::download::{Fetcher, Settings};
-use cerebro::dataset::manifest::{self, MANIFEST_HEADER, SKIPPED_HEADER};
-use cerebro::dataset::registry::{self, DEFAULT_NPM_URL, DEFAULT_PYPI_URL};
-use cerebro::dataset::sequences::{self, Label};
-use cerebro::dataset::{human_bytes, Registry};
-use cerebro::scan::{self, ScanOptions};
+#[path = "../term.rs"]
+mod term;
+
+use cerebro_scan::scan::{self, ScanOptions};
+use cerebro_train::dataset::cache::{self, Cache};
+use cerebro_train::dataset::collect::{self, Fetched, Outcome};
+use cerebro_train::dataset::download::{Fetcher, Settings};
+use cerebro_train::dataset::manifest::{self, MANIFEST_HEADER, SKIPPED_HEADER};
+use cerebro_train::dataset::registry::{self, DEFAULT_NPM_URL, DEFAULT_PYPI_URL};
+use cerebro_train::dataset::sequences::{self, Label};
+use cerebro_train::dataset::{human_bytes, Registry};
+use term::{print_error, status};
 
 /// The repository this binary was built from: defaults are relative to it, so the tool does
 /// the same thing from any working directory.
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
-const DEFAULT_CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus");
+const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+const DEFAULT_CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus");
 
 const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;

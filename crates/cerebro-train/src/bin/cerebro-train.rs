@@ -1,5 +1,5 @@
 //! `cerebro-train`: trains the detector model from `cerebro-dataset sequences` output. The
-//! procedure is `cerebro::train`; this file is the command line and the printing.
+//! procedure is `cerebro_train::train`; this file is the command line and the printing.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -8,14 +8,17 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
 
-use cerebro::cli::{print_error, status};
-use cerebro::model::quantized::GgufWeights;
-use cerebro::model::{tokenizer, EMBEDDED_MODEL};
-use cerebro::train::baseline::{self, BaselineOptions};
-use cerebro::train::ensemble::{self, EnsembleOptions};
-use cerebro::train::eval::{self, EvalOptions};
-use cerebro::train::metrics::FpBudget;
-use cerebro::train::{self, TrainOptions};
+#[path = "../term.rs"]
+mod term;
+
+use cerebro_model::quantized::GgufWeights;
+use cerebro_model::{tokenizer, EMBEDDED_MODEL};
+use cerebro_train::train::baseline::{self, BaselineOptions};
+use cerebro_train::train::ensemble::{self, EnsembleOptions};
+use cerebro_train::train::eval::{self, EvalOptions};
+use cerebro_train::train::metrics::FpBudget;
+use cerebro_train::train::{self, TrainOptions};
+use term::{print_error, status};
 
 const AFTER_HELP: &str = "\
 Examples:

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-pub use crate::fetch::cache::{write_atomic, Cache, TempFile};
+pub use cerebro_fetch::cache::{write_atomic, Cache, TempFile};
 
 /// Environment variable naming the cache folder.
 pub const CACHE_ENV: &str = "CEREBRO_DATASET_CACHE";

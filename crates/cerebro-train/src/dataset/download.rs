@@ -1,7 +1,7 @@
 //! HTTP: registry metadata and artifact downloads, with retries on transient failures and
 //! hash checks, into the [`Cache`].
 //!
-//! The requests themselves are the guard's ([`crate::fetch`]): HTTPS with the system's trust
+//! The requests themselves are the guard's ([`cerebro_fetch`]): HTTPS with the system's trust
 //! store (so a proxy whose CA the system trusts works), artifacts streamed to a temporary
 //! file while hashed and moved into the cache only when complete, within the size limit, and
 //! matching the hash the registry published. This module adds the dataset's retry settings
@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::cache::Cache;
 use super::human_bytes;
 use super::registry::{Expected, SkipReason};
-use crate::fetch::{FetchError, Http};
+use cerebro_fetch::{FetchError, Http};
 
 /// How to talk to the registries.
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@
 //!   (PyPI: the sdist, else a pure-Python wheel; npm: the tarball);
 //! - [`download`] fetches metadata and artifacts with bounded concurrency, retries and hash
 //!   checks, into the [`cache`], a content-addressed folder written atomically (both built
-//!   on [`crate::fetch`], with the dataset's own cache folder and skip reasons);
+//!   on [`cerebro_fetch`], with the dataset's own cache folder and skip reasons);
 //! - [`manifest`] reads the ranked name lists and reads and writes the manifest CSV files,
 //!   and [`collect`] runs the `manifest` and `fetch` commands over them;
 //! - [`sequences`] scans every package, malicious and benign, into one JSON line each.
@@ -70,7 +70,7 @@ impl fmt::Display for Registry {
 
 // The hash and size helpers live with the downloads they serve; the dataset's callers keep
 // their old paths.
-pub use crate::fetch::{hex, human_bytes, is_sha256_hex, sha256_hex};
+pub use cerebro_fetch::{hex, human_bytes, is_sha256_hex, sha256_hex};
 
 #[cfg(test)]
 mod tests {

@@ -55,7 +55,7 @@ impl ArtifactKind {
 }
 
 /// The hash the registry publishes for an artifact, checked after download.
-pub use crate::fetch::Expected;
+pub use cerebro_fetch::Expected;
 
 /// The artifact chosen for a package.
 #[derive(Debug, Clone, PartialEq, Eq)]

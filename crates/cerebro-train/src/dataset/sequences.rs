@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use super::cache::{write_atomic, Cache};
 use super::manifest::ManifestRow;
 use super::{sha256_hex, Registry};
-use crate::archive;
-use crate::scan::{self, ScanOptions, Scanned};
+use cerebro_archive as archive;
+use cerebro_scan::scan::{self, ScanOptions, Scanned};
 
 /// What a package is known to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

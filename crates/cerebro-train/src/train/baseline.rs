@@ -21,7 +21,7 @@ use super::eval::{report, Dataset, EvalReport, ReportOptions};
 use super::metrics::{choose_thresholds, FpBudget};
 use super::split::{Part, SplitOptions};
 use super::trainer::{cell_weights, dedupe_rows};
-use crate::model::tokenizer::{self, FIRST_BEHAVIOUR_ID, MARKERS};
+use cerebro_model::tokenizer::{self, FIRST_BEHAVIOUR_ID, MARKERS};
 
 /// Id of the first feature token (after the phase markers and `[GAP]`).
 const FIRST_FEATURE: u32 = FIRST_BEHAVIOUR_ID + MARKERS.len() as u32;

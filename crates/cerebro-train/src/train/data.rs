@@ -6,10 +6,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::model::tokenizer;
-use crate::sequence::{self, Token};
+use cerebro_features::sequence::{self, Token};
+use cerebro_model::tokenizer;
 
-pub use crate::archive::Ecosystem;
+pub use cerebro_archive::Ecosystem;
 
 /// One package of the dataset.
 #[derive(Debug, Clone, PartialEq)]

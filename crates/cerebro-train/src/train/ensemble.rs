@@ -11,9 +11,9 @@ use super::data::Ecosystem;
 use super::eval::{score_examples, Dataset};
 use super::metrics::{choose_thresholds, FpBudget};
 use super::split::{Part, SplitOptions};
-use crate::archive::PerEcosystem;
-use crate::model::quantized::write_ensemble;
-use crate::model::{Classifier, Model};
+use cerebro_archive::PerEcosystem;
+use cerebro_model::quantized::write_ensemble;
+use cerebro_model::{Classifier, Model};
 
 /// Settings of [`build_ensemble`].
 #[derive(Debug, Clone)]

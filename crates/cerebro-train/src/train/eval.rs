@@ -13,9 +13,9 @@ use super::data::{read_jsonl, Ecosystem, Example};
 use super::metrics::{roc_auc, Counts, Summary};
 use super::split::{split, Part, SplitOptions};
 use super::trainer::predict;
-use crate::archive::PerEcosystem;
-use crate::model::tokenizer;
-use crate::model::{Classifier, ModelError};
+use cerebro_archive::PerEcosystem;
+use cerebro_model::tokenizer;
+use cerebro_model::{Classifier, ModelError};
 
 /// The dataset read and split.
 #[derive(Debug, Clone)]
@@ -609,7 +609,7 @@ impl Default for EvalOptions {
 /// Scores the test (and validation) part with a model file and reports. The sequences are
 /// read the way the model reads them (sorted for a bag model).
 pub fn evaluate_model(gguf: &[u8], opts: &EvalOptions) -> Result<EvalReport, String> {
-    let model = crate::model::Model::from_gguf(gguf).map_err(|e| e.to_string())?;
+    let model = cerebro_model::Model::from_gguf(gguf).map_err(|e| e.to_string())?;
     let info = model.info().clone();
     if info.config.vocab_size != tokenizer::vocab_size() {
         return Err(format!(

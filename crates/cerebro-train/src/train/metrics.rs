@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::data::Ecosystem;
-use crate::archive::PerEcosystem;
+use cerebro_archive::PerEcosystem;
 
 /// Confusion counts at one threshold (malicious is the positive class).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -1,5 +1,5 @@
 //! Training stage (used by `cerebro-train`): reads the dataset's behaviour sequences, splits
-//! them by package group, pre-trains the BERT of [`crate::model`] on masked tokens, fine-tunes
+//! them by package group, pre-trains the BERT of [`cerebro_model`] on masked tokens, fine-tunes
 //! it to classify, and writes the model files. Library code: progress goes to a callback.
 //!
 //! - [`data`]: the sequences file;

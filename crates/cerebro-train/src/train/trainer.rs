@@ -15,13 +15,13 @@ use super::data::{read_jsonl, Ecosystem, Example};
 use super::metrics::{choose_thresholds, roc_auc, Counts, FpBudget, Summary};
 use super::split::{split, Part, SplitOptions};
 use super::Rng;
-use crate::archive::PerEcosystem;
-use crate::model::bert::{
+use cerebro_archive::PerEcosystem;
+use cerebro_model::bert::{
     init_value, tensor_shapes, BertClassifier, Config, Dropout, Init, MlmHead, Mode,
 };
-use crate::model::quantized::{write_gguf, ModelInfo};
-use crate::model::tokenizer::{self, CLS_ID, MASK_ID, SEP_ID};
-use crate::model::{pad_batch, Classifier, Model, ModelError};
+use cerebro_model::quantized::{write_gguf, ModelInfo};
+use cerebro_model::tokenizer::{self, CLS_ID, MASK_ID, SEP_ID};
+use cerebro_model::{pad_batch, Classifier, Model, ModelError};
 
 /// Why training stopped.
 #[derive(Debug, thiserror::Error)]
