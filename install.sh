@@ -172,7 +172,8 @@ else
         echo "error: cargo not found; install Rust from https://rustup.rs and re-run" >&2
         exit 1
     }
-    cargo build --release --locked --manifest-path "$here/Cargo.toml"
+    # The product only: the training tools (cerebro-train, cerebro-dataset) are not installed.
+    cargo build --release --locked --manifest-path "$here/Cargo.toml" -p cerebro --bin cerebro
     binary="${CARGO_TARGET_DIR:-$here/target}/release/cerebro"
 fi
 

@@ -3,7 +3,7 @@
 
     bench/predictions.py bands PRED.jsonl PYPI_T NPM_T
         benign test packages per ecosystem at or above the threshold (malicious) and between
-        half of it and it (suspicious, the verdict bands of src/detect.rs)
+        half of it and it (suspicious, the verdict bands of crates/cerebro-scan/src/detect.rs)
     bench/predictions.py range PRED.jsonl ECOSYSTEM LO HI
         malicious test packages of ECOSYSTEM scoring in [LO, HI), and the most common score
     bench/predictions.py compare A.jsonl B.jsonl PYPI_T NPM_T

@@ -9,7 +9,7 @@ output of `cerebro-train eval` (validation and test packages; the quantized scor
 is one). An ensemble's score is the mean of its members' scores, as in an ensemble model file.
 
 Rules (per ecosystem, on its own validation packages; the objective is the best F1, ties to
-the lowest threshold, as in src/train/metrics.rs):
+the lowest threshold, as in crates/cerebro-train/src/train/metrics.rs):
   measured  at most floor(0.5% of n) false positives (the rule of the shipped model until
             2026-11-21);
   cp80/90/95 at most the largest k whose one-sided Clopper-Pearson upper bound at 80/90/95%

@@ -15,7 +15,7 @@ reported at them, for three rules:
   own 0.5%   each ecosystem's best F1 with <= 0.5% false positives on its own benign
              validation packages (`choose_thresholds`, what the shipped model uses).
 
-Ties go to the lowest threshold, as in src/train/metrics.rs. Reads scores only.
+Ties go to the lowest threshold, as in crates/cerebro-train/src/train/metrics.rs. Reads scores only.
 """
 import json
 import sys

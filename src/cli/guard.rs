@@ -62,7 +62,7 @@ Examples:
 #[derive(Debug, Args)]
 pub struct GuardArgs {
     /// Print the guard's report as one JSON object on stdout before the hand-over.
-    #[arg(long, env = "CEREBRO_JSON", value_parser = clap::builder::FalseyValueParser::new())]
+    #[arg(long, env = cerebro_settings::ENV_JSON, value_parser = clap::builder::FalseyValueParser::new())]
     pub json: bool,
 
     /// The package manager's own arguments, passed on untouched.

@@ -31,6 +31,11 @@ impl Ecosystem {
             Ecosystem::Npm => "npm",
         }
     }
+
+    /// Parses [`Ecosystem::as_str`]'s `pypi` or `npm` (as written in the dataset's manifests).
+    pub fn parse(s: &str) -> Option<Ecosystem> {
+        Ecosystem::ALL.into_iter().find(|e| e.as_str() == s)
+    }
 }
 
 impl fmt::Display for Ecosystem {

@@ -530,7 +530,7 @@ impl Fetcher {
 
 /// `url` without its `user:pass@`, for messages and for requests whose credentials travel
 /// in a header.
-pub fn redact(url: &Url) -> Url {
+pub(crate) fn redact(url: &Url) -> Url {
     let mut url = url.clone();
     let _ = url.set_username("");
     let _ = url.set_password(None);
@@ -538,7 +538,7 @@ pub fn redact(url: &Url) -> Url {
 }
 
 /// `url` as text for messages, without its `user:pass@`.
-pub fn shown(url: &Url) -> String {
+pub(crate) fn shown(url: &Url) -> String {
     redact(url).into()
 }
 

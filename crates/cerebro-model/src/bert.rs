@@ -381,7 +381,8 @@ impl Bert {
     }
 }
 
-/// Predicts masked tokens from hidden states (pre-training only).
+/// Predicts masked tokens from hidden states (pre-training only, so not in the product).
+#[cfg(feature = "training")]
 #[derive(Debug, Clone)]
 pub struct MlmHead {
     dense: Linear,
@@ -390,6 +391,7 @@ pub struct MlmHead {
     bias: Tensor,
 }
 
+#[cfg(feature = "training")]
 impl MlmHead {
     /// `decoder`: the word embeddings `(vocab, hidden)`, tied.
     pub fn load(w: &dyn Weights, cfg: &Config, decoder: &Tensor) -> Result<MlmHead> {

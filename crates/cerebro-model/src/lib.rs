@@ -11,6 +11,10 @@
 //! [`Detector`] puts the tokenizer in front of a classifier; [`Detector::embedded`] is the
 //! model compiled into the binary. See `docs/MODEL.md` for how it is trained and how well it
 //! does.
+//!
+//! The `training` feature adds what only training needs (the masked-language-model head, the
+//! model file writers); `cerebro-train` turns it on and the product leaves it off. The fused
+//! ops' backward passes are still compiled in either way.
 
 pub mod bert;
 pub mod ops;
@@ -85,7 +89,7 @@ impl Model {
     /// the environment variable `CEREBRO_MODEL_ENGINE` is not `off` (which runs candle alone,
     /// to compare or to rule the engine out).
     pub fn from_gguf(bytes: &[u8]) -> Result<Model, ModelError> {
-        let engine = std::env::var("CEREBRO_MODEL_ENGINE").as_deref() != Ok("off");
+        let engine = std::env::var(cerebro_settings::ENV_MODEL_ENGINE).as_deref() != Ok("off");
         let (members, info) = quantized::read_members(bytes, engine)?;
         Ok(Model {
             members: members

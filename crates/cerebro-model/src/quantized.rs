@@ -18,7 +18,9 @@ use candle_core::{Device, Result as CResult, Tensor};
 
 use cerebro_archive::PerEcosystem;
 
-use super::bert::{is_pretraining_only, BertClassifier, Config, Weights};
+#[cfg(feature = "training")]
+use super::bert::is_pretraining_only;
+use super::bert::{BertClassifier, Config, Weights};
 use super::ModelError;
 
 /// `general.architecture` of a Cerebro model file.
@@ -58,8 +60,9 @@ pub fn quantizes(name: &str, shape: &[usize]) -> bool {
         && shape[0] >= 32
 }
 
-/// Writes the model file. `tensors` are the trained tensors by name (every tensor of the
+/// Writes the model file (training only, so not in the product). `tensors` are the trained tensors by name (every tensor of the
 /// encoder and the classification head; pre-training ones are left out).
+#[cfg(feature = "training")]
 pub fn write_gguf(
     tensors: &[(String, Tensor)],
     info: &ModelInfo,
@@ -87,6 +90,7 @@ pub fn write_gguf(
 /// their tensors are copied as stored (no second quantization), each under its member's
 /// prefix, and `thresholds` apply to the members' mean probability. The members must read the
 /// same vocabulary and the same input length, and read it the same way (sequence or bag).
+#[cfg(feature = "training")]
 pub fn write_ensemble(
     members: &[&[u8]],
     thresholds: PerEcosystem<f32>,
@@ -157,6 +161,7 @@ pub fn write_ensemble(
 
 /// The keys every model file has: what it is, its layout version, thresholds, input format and
 /// description.
+#[cfg(feature = "training")]
 fn common_metadata(version: u32, info: &ModelInfo) -> Vec<(String, gguf_file::Value)> {
     use gguf_file::Value;
     vec![
@@ -182,6 +187,7 @@ fn common_metadata(version: u32, info: &ModelInfo) -> Vec<(String, gguf_file::Va
 }
 
 /// A network's sizes under `prefix` (`cerebro.` for a single network).
+#[cfg(feature = "training")]
 fn config_metadata(prefix: &str, c: &Config) -> Vec<(String, gguf_file::Value)> {
     use gguf_file::Value;
     let u = |v: usize| Value::U32(v as u32);
@@ -199,6 +205,7 @@ fn config_metadata(prefix: &str, c: &Config) -> Vec<(String, gguf_file::Value)> 
     ]
 }
 
+#[cfg(feature = "training")]
 fn write_file(
     metadata: &[(String, gguf_file::Value)],
     tensors: &[(&str, &QTensor)],

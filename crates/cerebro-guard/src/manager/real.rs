@@ -12,20 +12,20 @@ use super::ManagerError;
 /// installs build dependencies with `python -m pip`), npm lifecycle scripts running npm, and
 /// the guard's own resolve and install runs all pass straight through instead of being
 /// guarded again (the outer run already guards what they fetch, through the guard index).
-pub const ACTIVE_ENV: &str = "CEREBRO_ACTIVE";
+pub const ACTIVE_ENV: &str = cerebro_settings::ENV_ACTIVE;
 
 /// A `PATH`-style list of shim folders, set by each shim before it runs `cerebro` (its own
 /// folder first). [`find_real`] never returns a program from these folders.
-pub const SHIM_DIR_ENV: &str = "CEREBRO_SHIM_DIR";
+pub const SHIM_DIR_ENV: &str = cerebro_settings::ENV_SHIM_DIR;
 
 /// The real Python interpreter, set by the `python`/`python3` shims when they route
 /// `python -m pip …` to Cerebro: the guard must run that interpreter's pip
 /// (`$CEREBRO_PYTHON -m pip`), not whichever `pip` is first on `PATH` ([`real_pip`]).
-pub const PYTHON_ENV: &str = "CEREBRO_PYTHON";
+pub const PYTHON_ENV: &str = cerebro_settings::ENV_PYTHON;
 
 /// The name the user typed for pip (`pip3` from the `pip3` shim; `pip` when unset), so that
 /// `pip3 install` runs the real `pip3`.
-pub const PIP_ENV: &str = "CEREBRO_PIP";
+pub const PIP_ENV: &str = cerebro_settings::ENV_PIP;
 
 /// The marker every Cerebro shim carries near its top; a program whose first 512 bytes hold
 /// it is never taken for the real manager, wherever it lives.

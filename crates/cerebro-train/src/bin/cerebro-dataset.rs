@@ -19,7 +19,7 @@ use cerebro_train::dataset::download::{Fetcher, Settings};
 use cerebro_train::dataset::manifest::{self, MANIFEST_HEADER, SKIPPED_HEADER};
 use cerebro_train::dataset::registry::{self, DEFAULT_NPM_URL, DEFAULT_PYPI_URL};
 use cerebro_train::dataset::sequences::{self, Label};
-use cerebro_train::dataset::{human_bytes, Registry};
+use cerebro_train::dataset::{human_bytes, Ecosystem};
 use term::{print_error, status};
 
 /// The repository this binary was built from: defaults are relative to it, so the tool does
@@ -116,11 +116,11 @@ enum Eco {
     Npm,
 }
 
-impl From<Eco> for Registry {
-    fn from(e: Eco) -> Registry {
+impl From<Eco> for Ecosystem {
+    fn from(e: Eco) -> Ecosystem {
         match e {
-            Eco::Pypi => Registry::Pypi,
-            Eco::Npm => Registry::Npm,
+            Eco::Pypi => Ecosystem::Pypi,
+            Eco::Npm => Ecosystem::Npm,
         }
     }
 }
@@ -350,7 +350,7 @@ fn milestone(done: usize, total: usize) -> bool {
 }
 
 fn manifest_command(args: ManifestArgs) -> CmdResult {
-    let registry = Registry::from(args.ecosystem);
+    let registry = Ecosystem::from(args.ecosystem);
     let list = args.list.clone().unwrap_or_else(|| {
         args.corpus
             .join("benign")
@@ -363,8 +363,8 @@ fn manifest_command(args: ManifestArgs) -> CmdResult {
     });
     let skipped_out = manifest::skipped_path(&out);
     let base = match registry {
-        Registry::Pypi => registry::base_url(&args.pypi_url),
-        Registry::Npm => registry::base_url(&args.npm_url),
+        Ecosystem::Pypi => registry::base_url(&args.pypi_url),
+        Ecosystem::Npm => registry::base_url(&args.npm_url),
     }?;
     let ranked = manifest::read_ranked(&list)?;
     let ranked = manifest::spread(&ranked, args.limit);
@@ -440,8 +440,8 @@ fn manifest_command(args: ManifestArgs) -> CmdResult {
     }
     let reasons: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
     let kinds = match registry {
-        Registry::Pypi => format!("{} sdists, {} wheels", report.sdists, report.wheels),
-        Registry::Npm => format!("{} tarballs", report.tarballs),
+        Ecosystem::Pypi => format!("{} sdists, {} wheels", report.sdists, report.wheels),
+        Ecosystem::Npm => format!("{} tarballs", report.tarballs),
     };
     let total_bytes: u64 = report.rows.iter().map(|r| r.size).sum();
     status(

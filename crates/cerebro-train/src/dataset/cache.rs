@@ -7,7 +7,7 @@ use std::path::PathBuf;
 pub use cerebro_fetch::cache::{write_atomic, Cache, TempFile};
 
 /// Environment variable naming the cache folder.
-pub const CACHE_ENV: &str = "CEREBRO_DATASET_CACHE";
+pub const CACHE_ENV: &str = cerebro_settings::ENV_DATASET_CACHE;
 
 /// Version of the cache layout; a new layout gets a new folder.
 pub const LAYOUT: &str = "dataset-v1";

@@ -19,7 +19,7 @@ use super::cache::Cache;
 use super::download::{Failure, Fetcher};
 use super::manifest::{ManifestRow, Ranked, SkippedRow};
 use super::registry::{self, ArtifactKind, Expected, Skip, SkipReason};
-use super::Registry;
+use super::Ecosystem;
 
 /// The settled state of one package of a `manifest` run.
 #[derive(Debug, Clone)]
@@ -50,7 +50,7 @@ pub struct ManifestReport {
 }
 
 struct Ctx {
-    registry: Registry,
+    registry: Ecosystem,
     base: Url,
     fetcher: Fetcher,
     cache: Arc<Cache>,
@@ -59,7 +59,7 @@ struct Ctx {
 /// Runs `manifest` over `ranked`, `jobs` packages at a time; `progress` sees each package
 /// as it settles, with the count settled so far.
 pub async fn build_manifest(
-    registry: Registry,
+    registry: Ecosystem,
     base: Url,
     ranked: Vec<Ranked>,
     fetcher: Fetcher,
@@ -136,7 +136,7 @@ pub async fn build_manifest(
     report
 }
 
-fn skipped(registry: Registry, item: &Ranked, skip: Skip) -> Outcome {
+fn skipped(registry: Ecosystem, item: &Ranked, skip: Skip) -> Outcome {
     Outcome::Skipped(SkippedRow {
         ecosystem: registry.as_str().to_owned(),
         rank: item.rank,
@@ -171,7 +171,7 @@ async fn resolve_inner(
     ctx: &Ctx,
     item: &Ranked,
 ) -> Result<(ManifestRow, ArtifactKind, bool), Skip> {
-    let npm = ctx.registry == Registry::Npm;
+    let npm = ctx.registry == Ecosystem::Npm;
     let meta_url = if npm {
         registry::npm_metadata_url(&ctx.base, &item.name)
     } else {
@@ -379,9 +379,9 @@ async fn find_again(
     registries: &Registries,
     row: &ManifestRow,
 ) -> Result<Url, String> {
-    let npm = match Registry::parse(&row.ecosystem) {
-        Some(Registry::Npm) => true,
-        Some(Registry::Pypi) => false,
+    let npm = match Ecosystem::parse(&row.ecosystem) {
+        Some(Ecosystem::Npm) => true,
+        Some(Ecosystem::Pypi) => false,
         None => return Err(format!("unknown ecosystem {:?}", row.ecosystem)),
     };
     let get = |meta_url: Url| async move {

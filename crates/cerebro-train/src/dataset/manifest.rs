@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::cache::write_atomic;
-use super::{is_sha256_hex, Registry};
+use super::{is_sha256_hex, Ecosystem};
 
 /// One package of a ranked list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +101,7 @@ pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRow>, String> {
     for (i, row) in reader.deserialize::<ManifestRow>().enumerate() {
         let line = i + 2;
         let row = row.map_err(|e| format!("{}:{line}: {e}", path.display()))?;
-        if Registry::parse(&row.ecosystem).is_none() {
+        if Ecosystem::parse(&row.ecosystem).is_none() {
             return Err(format!(
                 "{}:{line}: ecosystem {:?} is neither pypi nor npm",
                 path.display(),

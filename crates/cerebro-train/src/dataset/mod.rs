@@ -27,44 +27,13 @@ pub mod manifest;
 pub mod registry;
 pub mod sequences;
 
-use std::fmt;
+pub use cerebro_archive::Ecosystem;
 
-/// The registry a benign package comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Registry {
-    Pypi,
-    Npm,
-}
-
-impl Registry {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Registry::Pypi => "pypi",
-            Registry::Npm => "npm",
-        }
-    }
-
-    /// Parses `pypi` or `npm`.
-    pub fn parse(s: &str) -> Option<Registry> {
-        match s {
-            "pypi" => Some(Registry::Pypi),
-            "npm" => Some(Registry::Npm),
-            _ => None,
-        }
-    }
-
-    /// The `source` label of this registry's benign packages in the sequences file.
-    pub fn benign_source(self) -> &'static str {
-        match self {
-            Registry::Pypi => "top-pypi",
-            Registry::Npm => "top-npm",
-        }
-    }
-}
-
-impl fmt::Display for Registry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+/// The `source` label of an ecosystem's benign packages in the sequences file.
+pub fn benign_source(ecosystem: Ecosystem) -> &'static str {
+    match ecosystem {
+        Ecosystem::Pypi => "top-pypi",
+        Ecosystem::Npm => "top-npm",
     }
 }
 

@@ -43,13 +43,13 @@ impl ArtifactKind {
     }
 
     /// The kind of a manifest's `file`, from its name.
-    pub fn of_file(registry: super::Registry, file: &str) -> ArtifactKind {
+    pub fn of_file(registry: super::Ecosystem, file: &str) -> ArtifactKind {
         match registry {
-            super::Registry::Npm => ArtifactKind::Tarball,
-            super::Registry::Pypi if file.to_ascii_lowercase().ends_with(".whl") => {
+            super::Ecosystem::Npm => ArtifactKind::Tarball,
+            super::Ecosystem::Pypi if file.to_ascii_lowercase().ends_with(".whl") => {
                 ArtifactKind::Wheel
             }
-            super::Registry::Pypi => ArtifactKind::Sdist,
+            super::Ecosystem::Pypi => ArtifactKind::Sdist,
         }
     }
 }

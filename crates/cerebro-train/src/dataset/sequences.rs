@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cache::{write_atomic, Cache};
 use super::manifest::ManifestRow;
-use super::{sha256_hex, Registry};
+use super::{sha256_hex, Ecosystem};
 use cerebro_archive as archive;
 use cerebro_scan::scan::{self, ScanOptions, Scanned};
 
@@ -31,7 +31,7 @@ pub enum Label {
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub label: Label,
-    pub ecosystem: Registry,
+    pub ecosystem: Ecosystem,
     /// Where the package comes from: `pypi-malregistry`, `spiderscan`, `sonatype`,
     /// `defcon33`, `top-pypi`, `top-npm`.
     pub source: String,
@@ -128,7 +128,7 @@ pub fn malicious_entries(corpus: &Path) -> Result<Vec<Entry>, String> {
         let row = row.map_err(|e| format!("{}:{line}: {e}", manifest.display()))?;
         out.push(Entry {
             label: Label::Malicious,
-            ecosystem: Registry::Pypi,
+            ecosystem: Ecosystem::Pypi,
             source: "pypi-malregistry".to_owned(),
             name: Some(row.name),
             version: Some(row.version),
@@ -149,7 +149,7 @@ pub fn malicious_entries(corpus: &Path) -> Result<Vec<Entry>, String> {
         let row = row.map_err(|e| format!("{}:{line}: {e}", manifest.display()))?;
         out.push(Entry {
             label: Label::Malicious,
-            ecosystem: Registry::Npm,
+            ecosystem: Ecosystem::Npm,
             source: row.source,
             name: None,
             version: None,
@@ -169,7 +169,7 @@ pub fn benign_entries(rows: &[ManifestRow], cache: &Cache) -> (Vec<Entry>, Vec<M
     let mut entries = Vec::new();
     let mut missing = Vec::new();
     for row in rows {
-        let Some(ecosystem) = Registry::parse(&row.ecosystem) else {
+        let Some(ecosystem) = Ecosystem::parse(&row.ecosystem) else {
             missing.push(row.clone());
             continue;
         };
@@ -180,7 +180,7 @@ pub fn benign_entries(rows: &[ManifestRow], cache: &Cache) -> (Vec<Entry>, Vec<M
         entries.push(Entry {
             label: Label::Benign,
             ecosystem,
-            source: ecosystem.benign_source().to_owned(),
+            source: super::benign_source(ecosystem).to_owned(),
             name: Some(row.name.clone()),
             version: Some(row.version.clone()),
             file: row.file.clone(),
