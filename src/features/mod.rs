@@ -18,6 +18,7 @@ pub mod strings;
 use serde::Serialize;
 
 use crate::archive::{AnomalyKind, Package};
+use crate::paths;
 
 /// One behaviour of the unified feature set.
 ///
@@ -311,6 +312,9 @@ pub struct PackageFacts {
     pub entries: Vec<String>,
     /// Events about the archive itself (`A1`).
     pub archive_events: Vec<Event>,
+    /// Why the package cannot be judged at all (empty when it can): code that runs at
+    /// install or import time that Cerebro could not read as the installer will.
+    pub unjudgeable: Vec<String>,
 }
 
 impl PackageFacts {
@@ -363,12 +367,101 @@ pub fn extract(package: &Package) -> PackageFacts {
         })
         .collect();
 
+    let unjudgeable = unjudgeable(package, &hooks, &entries);
     PackageFacts {
         files,
         hooks,
         entries,
         archive_events,
+        unjudgeable,
     }
+}
+
+/// Why `package` cannot be judged: an install- or import-time file (`setup.py`, a root
+/// `.pth`, `package.json`, a file an npm install script runs, npm's `main`) that is a link,
+/// a special entry or too large to read or parse, or an npm manifest Cerebro cannot parse.
+/// The installer follows the link, runs the padded file and reads the manifest all the
+/// same, so a package judged without them would be judged on less than what runs.
+fn unjudgeable(package: &Package, hooks: &[Hook], entries: &[String]) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let npm_manifest = (package.ecosystem == crate::archive::Ecosystem::Npm)
+        .then(|| package.file("package.json"))
+        .flatten();
+    let mut main = None;
+    if let Some(manifest) = npm_manifest {
+        match npm::parse_manifest(&manifest.bytes) {
+            Ok(json) => main = json.get("main").and_then(|m| m.as_str()).map(str::to_owned),
+            Err(e) => reasons.push(format!(
+                "package.json cannot be read as npm reads it ({e}), so its install scripts \
+                 are unknown"
+            )),
+        }
+    }
+    let install_time = |path: &str| -> bool {
+        match package.ecosystem {
+            crate::archive::Ecosystem::Pypi => {
+                path == "setup.py" || (!path.contains('/') && path.ends_with(".pth"))
+            }
+            crate::archive::Ecosystem::Npm => {
+                path == "package.json"
+                    || entries.iter().any(|e| e == path)
+                    || hooks.iter().any(|h| h.runs.iter().any(|r| r == path))
+                    || main.as_deref().is_some_and(|m| names(m, path))
+                    || (main.is_none() && path == "index.js")
+                    || hooks.iter().any(|h| {
+                        h.command
+                            .split(|c: char| c.is_whitespace() || "&|;<>()'\"`".contains(c))
+                            .any(|word| names(word, path))
+                    })
+            }
+        }
+    };
+    for anomaly in &package.anomalies {
+        let what = match anomaly.kind {
+            AnomalyKind::Symlink => "a symbolic link",
+            AnomalyKind::Hardlink => "a hard link",
+            AnomalyKind::SpecialFile => "a special file",
+            AnomalyKind::OversizedFile => "larger than the per-file limit",
+            AnomalyKind::AbsolutePath | AnomalyKind::PathTraversal => continue,
+        };
+        let raw = anomaly.path.trim_start_matches("./");
+        let below_top = raw.split_once('/').map(|(_, rest)| rest);
+        if install_time(raw) || below_top.is_some_and(install_time) {
+            reasons.push(format!(
+                "{} runs at install or import time and is {what}, which Cerebro does not read",
+                anomaly.path
+            ));
+        }
+    }
+    for file in &package.files {
+        let limit = match Language::of(&file.path) {
+            Some(Language::Python) => python::MAX_PARSE_BYTES,
+            Some(Language::JavaScript) => javascript::MAX_PARSE_BYTES,
+            None => continue,
+        };
+        if file.bytes.len() > limit && install_time(&file.path) {
+            reasons.push(format!(
+                "{} runs at install or import time and is too large to parse ({} bytes, \
+                 limit {limit})",
+                file.path,
+                file.bytes.len()
+            ));
+        }
+    }
+    reasons
+}
+
+/// Whether `word` (a path as a script or `main` writes it) names the package file `path`
+/// the way Node would find it: as is, with `.js`, or as a folder's `index.js`.
+fn names(word: &str, path: &str) -> bool {
+    let Some(word) = paths::join("", word.trim()) else {
+        return false;
+    };
+    !word.is_empty()
+        && (word == path
+            || format!("{word}.js") == path
+            || format!("{word}.cjs") == path
+            || format!("{word}/index.js") == path)
 }
 
 #[cfg(test)]
