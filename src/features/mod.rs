@@ -301,6 +301,17 @@ pub struct Hook {
     pub runs: Vec<String>,
 }
 
+/// The start of the `E4` event an extractor leaves for a file whose parse ran out of its time
+/// budget: at install or import time such a file makes the package one Cerebro cannot judge.
+pub(crate) const GAVE_UP: &str = "file too hard to parse";
+
+/// Whether the extractor gave up parsing the file these facts are of.
+fn gave_up(facts: &FileFacts) -> bool {
+    facts.top_level.iter().any(|step| {
+        matches!(step, Step::Event(e) if e.feature == Feature::E4 && e.detail.starts_with(GAVE_UP))
+    })
+}
+
 /// Everything the extractors found in one package, for the sequence stage to order.
 #[derive(Debug, Clone, Default)]
 pub struct PackageFacts {
@@ -367,7 +378,7 @@ pub fn extract(package: &Package) -> PackageFacts {
         })
         .collect();
 
-    let unjudgeable = unjudgeable(package, &hooks, &entries);
+    let unjudgeable = unjudgeable(package, &files, &hooks, &entries);
     PackageFacts {
         files,
         hooks,
@@ -379,10 +390,16 @@ pub fn extract(package: &Package) -> PackageFacts {
 
 /// Why `package` cannot be judged: an install- or import-time file (`setup.py`, a root
 /// `.pth`, `package.json`, a file an npm install script runs, npm's `main`) that is a link,
-/// a special entry or too large to read or parse, or an npm manifest Cerebro cannot parse.
+/// a special entry, too large to read or parse, or whose parse ran out of time, or an npm
+/// manifest Cerebro cannot parse.
 /// The installer follows the link, runs the padded file and reads the manifest all the
 /// same, so a package judged without them would be judged on less than what runs.
-fn unjudgeable(package: &Package, hooks: &[Hook], entries: &[String]) -> Vec<String> {
+fn unjudgeable(
+    package: &Package,
+    parsed: &[FileFacts],
+    hooks: &[Hook],
+    entries: &[String],
+) -> Vec<String> {
     let mut reasons = Vec::new();
     let npm_manifest = (package.ecosystem == crate::archive::Ecosystem::Npm)
         .then(|| package.file("package.json"))
@@ -445,6 +462,21 @@ fn unjudgeable(package: &Package, hooks: &[Hook], entries: &[String]) -> Vec<Str
                  limit {limit})",
                 file.path,
                 file.bytes.len()
+            ));
+        }
+    }
+    // A Python module imported with its package: a root module or a package's `__init__.py`.
+    let import_time = |path: &str| {
+        package.ecosystem == crate::archive::Ecosystem::Pypi
+            && (path == "__init__.py"
+                || path.ends_with("/__init__.py")
+                || (!path.contains('/') && path.ends_with(".py")))
+    };
+    for facts in parsed {
+        if (install_time(&facts.path) || import_time(&facts.path)) && gave_up(facts) {
+            reasons.push(format!(
+                "{} runs at install or import time and its parse ran out of time",
+                facts.path
             ));
         }
     }
