@@ -8,8 +8,11 @@
 #   --prefix DIR           install the binary in DIR/bin and the shims in
 #                          DIR/share/cerebro/shims (default: $PREFIX, else ~/.local)
 #   --binary FILE          install FILE as the cerebro binary instead of building one
-#   --with-python-shims    also install python/python3 shims: `python -m pip ...` is
-#                          guarded, every other python run is passed straight on
+#   --with-python-shims    also install python/python3/python3.X shims: `python -m pip
+#                          ...` is guarded, every other python run is passed straight on
+#
+# Versioned shims (pip3.X, and python3.X with --with-python-shims) are installed for
+# Python 3.8 to 3.14 and for every other pip3.X/python3.X found on PATH.
 #   --add-to-profile       add the shell lines to ~/.bashrc and ~/.zshrc (once; a re-run
 #                          updates them) instead of only printing them
 #   --uninstall            remove the binary, the shims and the shell lines
@@ -28,8 +31,28 @@ purge=false
 
 block_start="# >>> cerebro >>>"
 block_end="# <<< cerebro <<<"
+# The minor versions that get pip3.X/python3.X shims: a fixed range, plus any other found
+# on PATH (a versioned name left unshimmed would run pip unguarded).
+versions="8 9 10 11 12 13 14"
+IFS=: read -r -a path_dirs <<<"${PATH:-}"
+for dir in "${path_dirs[@]}"; do
+    for found in "$dir"/pip3.* "$dir"/python3.*; do
+        minor="${found##*3.}"
+        case "$minor" in
+            "" | *[!0-9]*) continue ;;
+        esac
+        case " $versions " in
+            *" $minor "*) ;;
+            *) versions="$versions $minor" ;;
+        esac
+    done
+done
 manager_shims="pip pip3 npm"
 python_shim_names="python python3"
+for minor in $versions; do
+    manager_shims="$manager_shims pip3.$minor"
+    python_shim_names="$python_shim_names python3.$minor"
+done
 
 usage() {
     sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
@@ -125,6 +148,8 @@ if $uninstall; then
     for name in $manager_shims $python_shim_names; do
         rm -f "$shim_dir/$name"
     done
+    # Versioned shims of a version no longer on PATH.
+    rm -f "$shim_dir"/pip3.* "$shim_dir"/python3.*
     if rmdir "$shim_dir" 2>/dev/null; then
         echo "removed $shim_dir"
     fi
@@ -188,9 +213,11 @@ else
     for name in $python_shim_names; do
         rm -f "$shim_dir/$name"
     done
+    rm -f "$shim_dir"/python3.*
 fi
 for name in $names; do
-    install -m 0755 "$here/shims/$name" "$shim_dir/$name"
+    # The shims are one script; a versioned name is a copy under that name.
+    install -m 0755 "$here/shims/${name%%3.*}" "$shim_dir/$name"
 done
 echo "installed the shims ($names) in $shim_dir"
 

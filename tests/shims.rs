@@ -243,6 +243,92 @@ fn python_dash_m_pip_reaches_cerebro() {
 }
 
 #[test]
+fn python_flags_before_dash_m_pip_do_not_hide_it() {
+    let f = Fixture::new();
+    let python = f.real.join("python3");
+    for line in [
+        "python3 -I -m pip install x",
+        "python3 -Im pip install x",
+        "python3 -Impip install x",
+        "python3 -u -m pip install x",
+        "python3 -E -s -B -m pip install x",
+        "python3 -IEsBu -m pip install x",
+        "python3 -m pip.__main__ install x",
+        "python3 -I -mpip.__main__ install x",
+        "python3 -W ignore -X utf8 -m pip install x",
+        "python3 -Wignore -Xfrozen_modules=off -O -m pip install x",
+        "python3 --check-hash-based-pycs never -m pip install x",
+    ] {
+        let ran = f.run(&f.default_path(), line, &[]);
+        assert_eq!(
+            ran.stdout,
+            format!(
+                "cerebro [pip] [--] [install] [x]\ndirs={} python={} pip=\n",
+                f.shims.display(),
+                python.display()
+            ),
+            "{line}"
+        );
+    }
+    // A flag's value, -c code, a script or `--` end the search: those runs are not pip's.
+    for (line, expected) in [
+        ("python3 -W -m pip", "real-python3 [-W] [-m] [pip]\n"),
+        (
+            "python3 -c 'import x' -m pip",
+            "real-python3 [-c] [import x] [-m] [pip]\n",
+        ),
+        (
+            "python3 -I script.py -m pip",
+            "real-python3 [-I] [script.py] [-m] [pip]\n",
+        ),
+        ("python3 -- -m pip", "real-python3 [--] [-m] [pip]\n"),
+        (
+            "python3 -I -m pipx install",
+            "real-python3 [-I] [-m] [pipx] [install]\n",
+        ),
+        ("python3 -I", "real-python3 [-I]\n"),
+    ] {
+        let ran = f.run(&f.default_path(), line, &[]);
+        assert!(ran.stdout.starts_with(expected), "{line}: {}", ran.stdout);
+    }
+}
+
+#[test]
+fn versioned_pip_and_python_names_reach_cerebro() {
+    let f = Fixture::new();
+    let shims = f.tmp.path().join("versioned-shims");
+    for name in ["pip3.11", "python3.12"] {
+        std::fs::create_dir_all(&shims).unwrap();
+        std::fs::copy(repo().join("shims/pip"), shims.join(name)).unwrap();
+        script(&f.real.join(name), &printer(&format!("real-{name}")));
+    }
+    let path = f.path(&[&shims, &f.real]);
+    let ran = f.run(&path, "pip3.11 install x", &[]);
+    assert_eq!(
+        ran.stdout,
+        format!(
+            "cerebro [pip] [--] [install] [x]\ndirs={} python= pip=pip3.11\n",
+            shims.display()
+        )
+    );
+    let ran = f.run(&path, "python3.12 -I -m pip install x", &[]);
+    assert_eq!(
+        ran.stdout,
+        format!(
+            "cerebro [pip] [--] [install] [x]\ndirs={} python={} pip=\n",
+            shims.display(),
+            f.real.join("python3.12").display()
+        )
+    );
+    let ran = f.run(&path, "python3.12 -c pass", &[]);
+    assert!(
+        ran.stdout.starts_with("real-python3.12 [-c] [pass]\n"),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
 fn arguments_keep_their_spaces_and_quotes() {
     let f = Fixture::new();
     let ran = f.run(
@@ -469,9 +555,18 @@ fn install_sh_installs_once_and_uninstalls_everything() {
             "share/cerebro/shims/npm",
             "share/cerebro/shims/pip",
             "share/cerebro/shims/pip3",
+            "share/cerebro/shims/pip3.10",
+            "share/cerebro/shims/pip3.11",
+            "share/cerebro/shims/pip3.12",
+            "share/cerebro/shims/pip3.13",
+            "share/cerebro/shims/pip3.14",
+            "share/cerebro/shims/pip3.8",
+            "share/cerebro/shims/pip3.9",
         ]
     );
     let shims = t.prefix().join("share/cerebro/shims");
+    let pip = std::fs::read(repo().join("shims/pip")).unwrap();
+    assert_eq!(std::fs::read(shims.join("pip3.12")).unwrap(), pip);
     for rc in [&bashrc, &zshrc] {
         let text = std::fs::read_to_string(rc).unwrap();
         assert_eq!(text.matches("# >>> cerebro >>>").count(), 1, "{text}");
@@ -488,13 +583,18 @@ fn install_sh_installs_once_and_uninstalls_everything() {
     command
         .args([
             "-c",
-            "source ~/.bashrc; type pip | head -n 1; command -v cerebro",
+            "source ~/.bashrc; type pip | head -n 1; type pip3.11 | head -n 1; command -v cerebro",
         ])
         .env_clear()
         .env("HOME", t.home())
         .env("PATH", "/usr/bin:/bin");
     let ran = run_with_deadline(command);
     assert!(ran.stdout.contains("pip is a function"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("pip3.11 is a function"),
+        "{}",
+        ran.stdout
+    );
     assert!(ran
         .stdout
         .contains(&t.prefix().join("bin/cerebro").display().to_string()));
@@ -532,6 +632,10 @@ fn install_sh_python_shims_are_opt_in() {
         .files()
         .contains(&"share/cerebro/shims/python3".to_owned()));
     assert!(t.files().contains(&"share/cerebro/shims/python".to_owned()));
+    for minor in 8..=14 {
+        let name = format!("share/cerebro/shims/python3.{minor}");
+        assert!(t.files().contains(&name), "{name}: {:?}", t.files());
+    }
     // A re-run without the option turns them off again.
     t.run(&[]);
     assert!(!t.files().iter().any(|f| f.contains("python")));

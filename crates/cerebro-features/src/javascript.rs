@@ -127,7 +127,7 @@ pub fn extract(path: &str, source: &str) -> FileFacts {
             Feature::E4,
             path,
             1,
-            format!("file too hard to parse ({} bytes)", source.len()),
+            format!("{} ({} bytes)", super::GAVE_UP, source.len()),
             clip(source, CLIP),
         )));
         return facts;

@@ -302,6 +302,17 @@ pub struct Hook {
     pub runs: Vec<String>,
 }
 
+/// The start of the `E4` event an extractor leaves for a file whose parse ran out of its time
+/// budget: at install or import time such a file makes the package one Cerebro cannot judge.
+pub(crate) const GAVE_UP: &str = "file too hard to parse";
+
+/// Whether the extractor gave up parsing the file these facts are of.
+fn gave_up(facts: &FileFacts) -> bool {
+    facts.top_level.iter().any(|step| {
+        matches!(step, Step::Event(e) if e.feature == Feature::E4 && e.detail.starts_with(GAVE_UP))
+    })
+}
+
 /// Everything the extractors found in one package, for the sequence stage to order.
 #[derive(Debug, Clone, Default)]
 pub struct PackageFacts {
@@ -313,6 +324,9 @@ pub struct PackageFacts {
     pub entries: Vec<String>,
     /// Events about the archive itself (`A1`).
     pub archive_events: Vec<Event>,
+    /// Why the package cannot be judged at all (empty when it can): code that runs at
+    /// install or import time that Cerebro could not read as the installer will.
+    pub unjudgeable: Vec<String>,
 }
 
 impl PackageFacts {
@@ -365,12 +379,122 @@ pub fn extract(package: &Package) -> PackageFacts {
         })
         .collect();
 
+    let unjudgeable = unjudgeable(package, &files, &hooks, &entries);
     PackageFacts {
         files,
         hooks,
         entries,
         archive_events,
+        unjudgeable,
     }
+}
+
+/// Why `package` cannot be judged: an install- or import-time file (`setup.py`, a root
+/// `.pth`, `package.json`, a file an npm install script runs, npm's `main`) that is a link,
+/// a special entry, too large to read or parse, or whose parse ran out of time, or an npm
+/// manifest Cerebro cannot parse.
+/// The installer follows the link, runs the padded file and reads the manifest all the
+/// same, so a package judged without them would be judged on less than what runs.
+fn unjudgeable(
+    package: &Package,
+    parsed: &[FileFacts],
+    hooks: &[Hook],
+    entries: &[String],
+) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let npm_manifest = (package.ecosystem == cerebro_archive::Ecosystem::Npm)
+        .then(|| package.file("package.json"))
+        .flatten();
+    let mut main = None;
+    if let Some(manifest) = npm_manifest {
+        match npm::parse_manifest(&manifest.bytes) {
+            Ok(json) => main = json.get("main").and_then(|m| m.as_str()).map(str::to_owned),
+            Err(e) => reasons.push(format!(
+                "package.json cannot be read as npm reads it ({e}), so its install scripts \
+                 are unknown"
+            )),
+        }
+    }
+    let install_time = |path: &str| -> bool {
+        match package.ecosystem {
+            cerebro_archive::Ecosystem::Pypi => {
+                path == "setup.py" || (!path.contains('/') && path.ends_with(".pth"))
+            }
+            cerebro_archive::Ecosystem::Npm => {
+                path == "package.json"
+                    || entries.iter().any(|e| e == path)
+                    || hooks.iter().any(|h| h.runs.iter().any(|r| r == path))
+                    || main.as_deref().is_some_and(|m| names(m, path))
+                    || (main.is_none() && path == "index.js")
+                    || hooks.iter().any(|h| {
+                        h.command
+                            .split(|c: char| c.is_whitespace() || "&|;<>()'\"`".contains(c))
+                            .any(|word| names(word, path))
+                    })
+            }
+        }
+    };
+    for anomaly in &package.anomalies {
+        let what = match anomaly.kind {
+            AnomalyKind::Symlink => "a symbolic link",
+            AnomalyKind::Hardlink => "a hard link",
+            AnomalyKind::SpecialFile => "a special file",
+            AnomalyKind::OversizedFile => "larger than the per-file limit",
+            AnomalyKind::AbsolutePath | AnomalyKind::PathTraversal => continue,
+        };
+        let raw = anomaly.path.trim_start_matches("./");
+        let below_top = raw.split_once('/').map(|(_, rest)| rest);
+        if install_time(raw) || below_top.is_some_and(install_time) {
+            reasons.push(format!(
+                "{} runs at install or import time and is {what}, which Cerebro does not read",
+                anomaly.path
+            ));
+        }
+    }
+    for file in &package.files {
+        let limit = match Language::of(&file.path) {
+            Some(Language::Python) => python::MAX_PARSE_BYTES,
+            Some(Language::JavaScript) => javascript::MAX_PARSE_BYTES,
+            None => continue,
+        };
+        if file.bytes.len() > limit && install_time(&file.path) {
+            reasons.push(format!(
+                "{} runs at install or import time and is too large to parse ({} bytes, \
+                 limit {limit})",
+                file.path,
+                file.bytes.len()
+            ));
+        }
+    }
+    // A Python module imported with its package: a root module or a package's `__init__.py`.
+    let import_time = |path: &str| {
+        package.ecosystem == cerebro_archive::Ecosystem::Pypi
+            && (path == "__init__.py"
+                || path.ends_with("/__init__.py")
+                || (!path.contains('/') && path.ends_with(".py")))
+    };
+    for facts in parsed {
+        if (install_time(&facts.path) || import_time(&facts.path)) && gave_up(facts) {
+            reasons.push(format!(
+                "{} runs at install or import time and its parse ran out of time",
+                facts.path
+            ));
+        }
+    }
+    reasons
+}
+
+/// Whether `word` (a path as a script or `main` writes it) names the package file `path`
+/// the way Node would find it: as is, with `.js`, or as a folder's `index.js`.
+fn names(word: &str, path: &str) -> bool {
+    let Some(word) = paths::join("", word.trim()) else {
+        return false;
+    };
+    !word.is_empty()
+        && (word == path
+            || format!("{word}.js") == path
+            || format!("{word}.cjs") == path
+            || format!("{word}/index.js") == path)
 }
 
 #[cfg(test)]

@@ -49,10 +49,19 @@ const NATIVE_BUILD: &[&str] = &[
 /// Commands that fetch from the network.
 const DOWNLOADERS: &[&str] = &["curl", "wget", "nc", "ncat", "ftp", "scp", "tftp"];
 
+/// Parses `package.json` as npm does: its parser (`json-parse-even-better-errors`) drops a
+/// leading UTF-8 byte-order mark first. What serde_json cannot read (nesting deeper than
+/// its 128 levels, a lone surrogate escape, a number out of range) npm may still read, so
+/// the error is the caller's to treat as "cannot judge", never as a manifest without hooks.
+pub fn parse_manifest(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    serde_json::from_slice::<Value>(bytes)
+}
+
 /// Reads `package.json`: its install hooks and its entry files. A manifest that is not valid
-/// JSON has neither (npm would refuse it too).
+/// JSON has neither here; [`super::extract`] makes such a package one it cannot judge.
 pub fn read_manifest(manifest: &SourceFile, package: &Package) -> (Vec<Hook>, Vec<String>) {
-    let Ok(json) = serde_json::from_slice::<Value>(&manifest.bytes) else {
+    let Ok(json) = parse_manifest(&manifest.bytes) else {
         return (Vec::new(), Vec::new());
     };
     let text = manifest.text();

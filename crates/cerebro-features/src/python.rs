@@ -24,6 +24,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use tree_sitter::{Node, Parser, Tree, TreeCursor};
 
@@ -158,9 +159,18 @@ fn too_large(path: &str, len: usize) -> Step {
 /// Parses `source` and appends what it does to `facts`, its lines shifted by `line_offset`.
 fn extract_code(facts: &mut FileFacts, source: &str, line_offset: u32) {
     let nested = Nested::file(line_offset);
-    if let Some((top, functions)) = walk_source(&facts.path, source, nested, HashMap::new()) {
-        facts.top_level.extend(top);
-        merge_functions(&mut facts.functions, functions);
+    match walk_source(&facts.path, source, nested, HashMap::new()) {
+        Some((top, functions)) => {
+            facts.top_level.extend(top);
+            merge_functions(&mut facts.functions, functions);
+        }
+        None => facts.top_level.push(Step::Event(Event::new(
+            Feature::E4,
+            &facts.path,
+            line_offset + 1,
+            format!("{} ({} bytes)", super::GAVE_UP, source.len()),
+            "",
+        ))),
     }
 }
 
@@ -204,18 +214,50 @@ fn new_parser() -> Option<Parser> {
     Some(parser)
 }
 
+/// Longest time spent parsing one file (or decoded payload): a base plus so much per MiB, as
+/// the JavaScript extractor allows. Real files parse in milliseconds; crafted ones keep
+/// tree-sitter's error recovery busy for minutes (quadratic) and near a gigabyte. Debug
+/// builds (tests) parse about ten times slower, so they get ten times the budget.
+fn parse_budget(len: usize) -> Duration {
+    #[cfg(test)]
+    if let Some(budget) = tests::BUDGET.with(Cell::get) {
+        return budget;
+    }
+    let scale = if cfg!(debug_assertions) { 10 } else { 1 };
+    let per_mib = u32::try_from(len >> 20).unwrap_or(u32::MAX);
+    Duration::from_secs(2).saturating_mul(scale)
+        + Duration::from_secs(2).saturating_mul(per_mib.saturating_mul(scale))
+}
+
+/// Parses `source`, giving up after [`parse_budget`] (`None`).
 fn parse(source: &str) -> Option<Tree> {
     PARSER.with(|cell| match cell.try_borrow_mut() {
         Ok(mut slot) => {
             if slot.is_none() {
                 *slot = new_parser();
             }
-            let parser = slot.as_mut()?;
-            parser.reset();
-            parser.parse(source, None)
+            parse_within(slot.as_mut()?, source)
         }
-        Err(_) => new_parser()?.parse(source, None),
+        Err(_) => parse_within(&mut new_parser()?, source),
     })
+}
+
+fn parse_within(parser: &mut Parser, source: &str) -> Option<Tree> {
+    parser.reset();
+    let bytes = source.as_bytes();
+    let start = Instant::now();
+    let budget = parse_budget(source.len());
+    let mut progress = |_: &tree_sitter::ParseState| start.elapsed() > budget;
+    let options = tree_sitter::ParseOptions::new().progress_callback(&mut progress);
+    let tree = parser.parse_with_options(
+        &mut |offset, _| bytes.get(offset..).unwrap_or_default(),
+        None,
+        Some(options),
+    );
+    if tree.is_none() {
+        parser.reset();
+    }
+    tree
 }
 
 /// Field ids of the grammar, looked up once (by name they cost a string search per use).
@@ -2443,4 +2485,75 @@ fn is_confusable(tok: &[u8]) -> bool {
         letters += 1;
     }
     letters >= 4 && seen.iter().filter(|&&s| s).count() >= 2
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    thread_local! {
+        /// A parse budget that replaces [`parse_budget`]'s on this thread.
+        pub(crate) static BUDGET: Cell<Option<Duration>> = const { Cell::new(None) };
+    }
+
+    /// Runs `f` with every parse on this thread given `budget`.
+    fn with_budget<T>(budget: Duration, f: impl FnOnce() -> T) -> T {
+        BUDGET.with(|b| b.set(Some(budget)));
+        let out = f();
+        BUDGET.with(|b| b.set(None));
+        out
+    }
+
+    /// Enough code that tree-sitter reports progress (and so can be stopped) before it ends.
+    fn long_source() -> String {
+        "import os\nos.system('echo hi')\n".repeat(20_000)
+    }
+
+    #[test]
+    fn a_parse_over_budget_leaves_a_gave_up_event() {
+        let facts = with_budget(Duration::ZERO, || extract("setup.py", &long_source()));
+        assert!(super::super::gave_up(&facts), "{:?}", facts.top_level);
+        let facts = extract("setup.py", &long_source());
+        assert!(!super::super::gave_up(&facts));
+    }
+
+    #[test]
+    fn an_install_time_file_over_budget_makes_the_package_unjudgeable() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("PKG-INFO"),
+            "Metadata-Version: 2.1\nName: slow\nVersion: 1.0\n",
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("slow")).unwrap();
+        std::fs::write(dir.path().join("slow/data.py"), long_source()).unwrap();
+        let limits = cerebro_archive::Limits::default();
+        let package = cerebro_archive::open(dir.path(), &limits).unwrap();
+        // Only a module nothing runs at install gives up: judged as usual.
+        let facts = with_budget(Duration::ZERO, || super::super::extract(&package));
+        assert!(facts.unjudgeable.is_empty(), "{:?}", facts.unjudgeable);
+        std::fs::write(dir.path().join("slow/__init__.py"), long_source()).unwrap();
+        let package = cerebro_archive::open(dir.path(), &limits).unwrap();
+        let facts = with_budget(Duration::ZERO, || super::super::extract(&package));
+        assert!(
+            facts
+                .unjudgeable
+                .iter()
+                .any(|r| r.contains("slow/__init__.py")),
+            "{:?}",
+            facts.unjudgeable
+        );
+        std::fs::remove_file(dir.path().join("slow/__init__.py")).unwrap();
+        std::fs::write(dir.path().join("setup.py"), long_source()).unwrap();
+        let package = cerebro_archive::open(dir.path(), &limits).unwrap();
+        let facts = with_budget(Duration::ZERO, || super::super::extract(&package));
+        assert_eq!(facts.unjudgeable.len(), 1, "{:?}", facts.unjudgeable);
+        assert!(
+            facts.unjudgeable[0].contains("setup.py")
+                && facts.unjudgeable[0].contains("out of time")
+        );
+        // With the usual budget it parses, and is judged.
+        let facts = super::super::extract(&package);
+        assert!(facts.unjudgeable.is_empty(), "{:?}", facts.unjudgeable);
+    }
 }

@@ -51,6 +51,9 @@ pub struct Scanned {
     pub sequence: Sequence,
     /// The detector's score, verdict and reasons, when a detector was asked.
     pub judgement: Option<Judgement>,
+    /// Why the package cannot be judged (install-time code Cerebro could not read as the
+    /// installer will); a guard refuses such a package whatever its score.
+    pub unjudgeable: Vec<String>,
 }
 
 /// Why a package could not be scanned.
@@ -65,6 +68,10 @@ pub enum ScanError {
     /// The model could not score the package; it counts as not judged (fail closed).
     #[error("cannot judge {path}: {message}")]
     Model { path: PathBuf, message: String },
+    /// Code that runs at install or import time could not be read as the installer reads
+    /// it; the package counts as not judged (fail closed).
+    #[error("cannot judge {path}: {reason}")]
+    Unjudgeable { path: PathBuf, reason: String },
 }
 
 /// The outcome of scanning one path.
@@ -91,6 +98,7 @@ pub fn scan_package(package: &Package, options: &ScanOptions) -> Scanned {
         files_parsed: facts.files.len(),
         sequence,
         judgement: None,
+        unjudgeable: facts.unjudgeable,
     }
 }
 
@@ -101,6 +109,14 @@ pub fn judge(result: &mut ScanResult, detector: &Detector, thresholds: &PerEcosy
     let Ok(scanned) = &mut result.outcome else {
         return;
     };
+    if let Some(reason) = scanned.unjudgeable.first() {
+        result.outcome = Err(ScanError::Unjudgeable {
+            path: result.path.clone(),
+            reason: reason.clone(),
+        });
+        result.elapsed += start.elapsed();
+        return;
+    }
     let thresholds = thresholds.get(scanned.identity.ecosystem);
     match detect::judge(detector, &thresholds, &scanned.sequence) {
         Ok(judgement) => scanned.judgement = Some(judgement),

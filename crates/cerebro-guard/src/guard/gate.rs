@@ -276,6 +276,10 @@ impl GuardGate {
         if !scanned.identity.version.is_empty() {
             judged.version = scanned.identity.version;
         }
+        if let Some(reason) = scanned.unjudgeable.first() {
+            judged.outcome = Outcome::Unreadable(reason.clone());
+            return judged;
+        }
         let thresholds = self.thresholds.get(judged.ecosystem);
         judged.outcome = match detect::judge(&self.detector, &thresholds, &scanned.sequence) {
             Ok(j) => Outcome::Judged {
@@ -404,6 +408,9 @@ impl Gate for GuardGate {
 
 /// Everything a cached judgement depends on: the model and tokenizer (by hash), the
 /// extractor (the crate version), and the thresholds in force.
+/// Bumped when a fail-closed rule changes what is judged at all.
+const FAIL_CLOSED_RULES: u32 = 1;
+
 fn judge_id(_detector: &Detector, thresholds: &PerEcosystem<Thresholds>) -> String {
     use sha2::Digest as _;
     static MODEL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -416,8 +423,10 @@ fn judge_id(_detector: &Detector, thresholds: &PerEcosystem<Thresholds>) -> Stri
             .map(|b| format!("{b:02x}"))
             .collect()
     });
+    // `rules`: the fail-closed rules (docs/SECURITY.md); a verdict cached before a rule
+    // changed may be one the rule now refuses.
     format!(
-        "cerebro-{}-model-{model}-t{:.4}-{:.4}-npm{:.4}-{:.4}",
+        "cerebro-{}-rules{FAIL_CLOSED_RULES}-model-{model}-t{:.4}-{:.4}-npm{:.4}-{:.4}",
         env!("CARGO_PKG_VERSION"),
         thresholds.pypi.malicious,
         thresholds.pypi.suspicious,

@@ -85,6 +85,11 @@ pub enum ManagerError {
         reason: String,
     },
 
+    /// A requirement file whose text Cerebro cannot decode exactly as pip would: read another
+    /// way, it could hide an index option from the guard.
+    #[error("cannot judge requirement file {}: {reason}", path.display())]
+    Undecodable { path: PathBuf, reason: String },
+
     /// A line of a requirement or config file the manager itself would reject.
     #[error("{}:{line}: {message}", path.display())]
     Syntax {

@@ -138,11 +138,13 @@ impl Tree {
             return Ok(id);
         }
         stack.push(key.clone());
-        let text = String::from_utf8_lossy(&bytes);
-        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let text = decode(&bytes, env).map_err(|reason| ManagerError::Undecodable {
+            path: path.to_owned(),
+            reason,
+        })?;
         let dir = path.parent().unwrap_or(Path::new("/")).to_owned();
         let mut lines = Vec::new();
-        for (number, raw) in logical_lines(text) {
+        for (number, raw) in logical_lines(&text) {
             let expanded = expand_env(&raw, env);
             let syntax = |message: String| ManagerError::Syntax {
                 path: path.to_owned(),
@@ -454,13 +456,300 @@ pub(crate) fn file_url_path(value: &str) -> Option<PathBuf> {
     }
 }
 
+/// A requirement file's text, decoded as pip's `auto_decode` does: by its byte-order mark
+/// (in pip's order, where the native UTF-16 mark shadows the UTF-32 one that starts with it),
+/// else by a PEP 263 `coding` comment on one of the first two lines, else in the locale's
+/// encoding. A text decoded any other way than pip's could hide an index option from the
+/// guard, so where this cannot reproduce pip's reading exactly it says why instead.
+pub(crate) fn decode(bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let native_le = cfg!(target_endian = "little");
+    let boms: [(&[u8], Codec); 7] = [
+        (b"\xef\xbb\xbf", Codec::Utf8),
+        (
+            if native_le { b"\xff\xfe" } else { b"\xfe\xff" },
+            Codec::Utf16 {
+                le: native_le,
+                sniff: true,
+            },
+        ),
+        (
+            b"\xfe\xff",
+            Codec::Utf16 {
+                le: false,
+                sniff: false,
+            },
+        ),
+        (
+            b"\xff\xfe",
+            Codec::Utf16 {
+                le: true,
+                sniff: false,
+            },
+        ),
+        (
+            if native_le {
+                b"\xff\xfe\x00\x00"
+            } else {
+                b"\x00\x00\xfe\xff"
+            },
+            Codec::Utf32 {
+                le: native_le,
+                sniff: true,
+            },
+        ),
+        (
+            b"\x00\x00\xfe\xff",
+            Codec::Utf32 {
+                le: false,
+                sniff: false,
+            },
+        ),
+        (
+            b"\xff\xfe\x00\x00",
+            Codec::Utf32 {
+                le: true,
+                sniff: false,
+            },
+        ),
+    ];
+    for (bom, codec) in boms {
+        if let Some(rest) = bytes.strip_prefix(bom) {
+            return codec.decode(rest);
+        }
+    }
+    for line in bytes.split(|&b| b == b'\n').take(2) {
+        if line.first() != Some(&b'#') {
+            continue;
+        }
+        if let Some(name) = coding_cookie(line) {
+            let codec = Codec::named(&name).ok_or_else(|| {
+                format!(
+                    "its `coding: {name}` comment names an encoding Cerebro does not decode \
+                     (only UTF-8, Latin-1 and ASCII); save it as UTF-8"
+                )
+            })?;
+            return codec.decode(bytes);
+        }
+    }
+    if bytes.is_ascii() || locale_is_utf8(env) {
+        Codec::Utf8.decode(bytes)
+    } else {
+        Err(
+            "it is not ASCII and has neither a byte-order mark nor a `coding:` comment, and \
+             pip would decode it in the locale's encoding, which is not UTF-8; save it as \
+             UTF-8 with a `# coding: utf-8` first line"
+                .to_owned(),
+        )
+    }
+}
+
+/// The encodings [`decode`] reproduces exactly.
+#[derive(Debug, Clone, Copy)]
+enum Codec {
+    Utf8,
+    Latin1,
+    Ascii,
+    /// `sniff`: Python's `utf-16` codec, which takes a second mark as the byte order.
+    Utf16 {
+        le: bool,
+        sniff: bool,
+    },
+    Utf32 {
+        le: bool,
+        sniff: bool,
+    },
+}
+
+impl Codec {
+    /// The codec Python's `codecs.lookup` finds for `name`, among those implemented here
+    /// (the name normalised as `encodings.normalize_encoding` does, then its aliases).
+    fn named(name: &str) -> Option<Codec> {
+        let mut norm = String::new();
+        for c in name.chars() {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                norm.push(c.to_ascii_lowercase());
+            } else if !norm.is_empty() && !norm.ends_with('_') {
+                norm.push('_');
+            }
+        }
+        let norm = norm.trim_end_matches('_');
+        Some(match norm {
+            "utf_8" | "utf8" | "u8" | "utf" | "utf8_ucs2" | "utf8_ucs4" | "cp65001"
+            | "utf_8_sig" => Codec::Utf8,
+            "latin_1" | "latin1" | "latin" | "l1" | "iso8859_1" | "iso_8859_1" | "8859"
+            | "cp819" | "iso_ir_100" | "csisolatin1" | "ibm819" => Codec::Latin1,
+            "ascii" | "us_ascii" | "646" | "us" | "cp367" | "csascii" | "ibm367" | "iso646_us"
+            | "iso_ir_6" => Codec::Ascii,
+            _ => return None,
+        })
+    }
+
+    /// `bytes` decoded strictly, as Python's codec of the same name (errors="strict").
+    fn decode(self, bytes: &[u8]) -> Result<String, String> {
+        let invalid = |what: &str| format!("it is not valid {what} (pip would fail to read it)");
+        match self {
+            Codec::Utf8 => String::from_utf8(bytes.to_vec()).map_err(|_| invalid("UTF-8")),
+            Codec::Latin1 => Ok(bytes.iter().map(|&b| char::from(b)).collect()),
+            Codec::Ascii => match std::str::from_utf8(bytes) {
+                Ok(text) if text.is_ascii() => Ok(text.to_owned()),
+                _ => Err(invalid("ASCII")),
+            },
+            Codec::Utf16 { mut le, sniff } => {
+                let mut bytes = bytes;
+                if sniff {
+                    if let Some(rest) = bytes.strip_prefix(b"\xff\xfe") {
+                        (le, bytes) = (true, rest);
+                    } else if let Some(rest) = bytes.strip_prefix(b"\xfe\xff") {
+                        (le, bytes) = (false, rest);
+                    }
+                }
+                if !bytes.len().is_multiple_of(2) {
+                    return Err(invalid("UTF-16"));
+                }
+                let units = bytes.chunks_exact(2).map(|u| {
+                    let pair = [u[0], u[1]];
+                    if le {
+                        u16::from_le_bytes(pair)
+                    } else {
+                        u16::from_be_bytes(pair)
+                    }
+                });
+                char::decode_utf16(units)
+                    .collect::<Result<String, _>>()
+                    .map_err(|_| invalid("UTF-16"))
+            }
+            Codec::Utf32 { mut le, sniff } => {
+                let mut bytes = bytes;
+                if sniff {
+                    if let Some(rest) = bytes.strip_prefix(b"\xff\xfe\x00\x00") {
+                        (le, bytes) = (true, rest);
+                    } else if let Some(rest) = bytes.strip_prefix(b"\x00\x00\xfe\xff") {
+                        (le, bytes) = (false, rest);
+                    }
+                }
+                if !bytes.len().is_multiple_of(4) {
+                    return Err(invalid("UTF-32"));
+                }
+                bytes
+                    .chunks_exact(4)
+                    .map(|u| {
+                        let quad = [u[0], u[1], u[2], u[3]];
+                        let value = if le {
+                            u32::from_le_bytes(quad)
+                        } else {
+                            u32::from_be_bytes(quad)
+                        };
+                        char::from_u32(value)
+                    })
+                    .collect::<Option<String>>()
+                    .ok_or_else(|| invalid("UTF-32"))
+            }
+        }
+    }
+}
+
+/// The encoding named on a comment line, as pip's `coding[:=]\s*([-\w.]+)` (bytes pattern:
+/// ASCII whitespace and word characters) finds it first.
+fn coding_cookie(line: &[u8]) -> Option<String> {
+    let mut from = 0;
+    while let Some(at) = find(&line[from..], b"coding") {
+        let mut i = from + at + b"coding".len();
+        from += at + 1;
+        if !matches!(line.get(i), Some(b':' | b'=')) {
+            continue;
+        }
+        i += 1;
+        while line
+            .get(i)
+            .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c'))
+        {
+            i += 1;
+        }
+        let name: Vec<u8> = line[i..]
+            .iter()
+            .copied()
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            .collect();
+        if !name.is_empty() {
+            return Some(String::from_utf8_lossy(&name).into_owned());
+        }
+    }
+    None
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Whether Python's `locale.getpreferredencoding(False)` is UTF-8 under `env`: in UTF-8 mode
+/// (`PYTHONUTF8=1`, or the C/POSIX locale, which Python 3.7+ treats as UTF-8), or under a
+/// locale whose codeset is UTF-8.
+fn locale_is_utf8(env: &dyn Fn(&str) -> Option<String>) -> bool {
+    if env("PYTHONUTF8").as_deref() == Some("1") {
+        return true;
+    }
+    let locale = ["LC_ALL", "LC_CTYPE", "LANG"]
+        .iter()
+        .find_map(|k| env(k).filter(|v| !v.is_empty()));
+    let Some(locale) = locale else {
+        return true;
+    };
+    if matches!(locale.as_str(), "C" | "POSIX") {
+        return true;
+    }
+    let codeset = locale
+        .split_once('.')
+        .map(|(_, c)| c.split('@').next().unwrap_or(c))
+        .unwrap_or("");
+    let codeset: String = codeset
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    codeset == "utf8"
+}
+
+/// Python's `str.isspace()`, which pip's `\s` and `strip()` use: Unicode white space plus the
+/// separators U+001C to U+001F, which Rust's `char::is_whitespace` leaves out.
+fn py_isspace(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// Python's `str.splitlines()`: lines end at `\n`, `\r`, `\r\n`, `\v`, `\f`, U+001C to
+/// U+001E, U+0085, U+2028 and U+2029, and a break at the very end adds no empty line.
+fn py_splitlines(text: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        let end = match c {
+            '\r' => match chars.peek() {
+                Some(&(next, '\n')) => {
+                    chars.next();
+                    next + 1
+                }
+                _ => at + 1,
+            },
+            '\n' | '\u{0b}' | '\u{0c}' | '\u{1c}' | '\u{1d}' | '\u{1e}' | '\u{85}' | '\u{2028}'
+            | '\u{2029}' => at + c.len_utf8(),
+            _ => continue,
+        };
+        lines.push(&text[start..at]);
+        start = end;
+    }
+    if start < text.len() {
+        lines.push(&text[start..]);
+    }
+    lines
+}
+
 /// The logical lines of a requirement file, numbered by their first physical line, with
 /// continuations joined and comments removed, as pip's `join_lines` and `ignore_comments`.
 fn logical_lines(text: &str) -> Vec<(usize, String)> {
-    let is_comment_line = |line: &str| line.trim_start().starts_with('#');
+    let is_comment_line = |line: &str| line.trim_start_matches(py_isspace).starts_with('#');
     let mut joined: Vec<(usize, String)> = Vec::new();
     let mut pending: Option<(usize, String)> = None;
-    for (index, line) in text.lines().enumerate() {
+    for (index, line) in py_splitlines(text).into_iter().enumerate() {
         let number = index + 1;
         if !line.ends_with('\\') || is_comment_line(line) {
             let line = if is_comment_line(line) {
@@ -489,7 +778,7 @@ fn logical_lines(text: &str) -> Vec<(usize, String)> {
     joined
         .into_iter()
         .filter_map(|(number, line)| {
-            let line = strip_comment(&line).trim().to_owned();
+            let line = strip_comment(&line).trim_matches(py_isspace).to_owned();
             (!line.is_empty()).then_some((number, line))
         })
         .collect()
@@ -501,9 +790,9 @@ fn strip_comment(line: &str) -> &str {
     let mut previous_is_space = true;
     for (at, c) in line.char_indices() {
         if c == '#' && previous_is_space {
-            return line[..at].trim_end();
+            return line[..at].trim_end_matches(py_isspace);
         }
-        previous_is_space = c.is_whitespace();
+        previous_is_space = py_isspace(c);
     }
     line
 }
@@ -567,6 +856,73 @@ mod tests {
                 (8, "last".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn lines_split_where_pythons_splitlines_splits() {
+        let text = "a\rb\r\nc\x0bd\x0ce\x1cf\x1dg\x1eh\u{85}i\u{2028}j\u{2029}k\x1fl\n";
+        assert_eq!(
+            py_splitlines(text),
+            vec!["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k\x1fl"]
+        );
+        assert_eq!(py_splitlines(""), Vec::<&str>::new());
+        assert_eq!(py_splitlines("x\n\n"), vec!["x", ""]);
+        let lines = logical_lines("# pinned\r--index-url http://evil/simple/\x0cfoo\x1f# c");
+        assert_eq!(
+            lines,
+            vec![
+                (2, "--index-url http://evil/simple/".to_owned()),
+                (3, "foo".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn decoding_follows_pips_auto_decode() {
+        let utf8 = |_: &str| Some("C.UTF-8".to_owned());
+        let latin = |k: &str| (k == "LANG").then(|| "de_DE.ISO-8859-1".to_owned());
+        let utf16le: Vec<u8> = [0xff, 0xfe]
+            .into_iter()
+            .chain("-i x\n".encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        assert_eq!(decode(&utf16le, &utf8).unwrap(), "-i x\n");
+        let utf16be: Vec<u8> = [0xfe, 0xff]
+            .into_iter()
+            .chain("-i x\n".encode_utf16().flat_map(u16::to_be_bytes))
+            .collect();
+        assert_eq!(decode(&utf16be, &utf8).unwrap(), "-i x\n");
+        // pip tries the UTF-16 mark first: a UTF-32-LE file is read as UTF-16.
+        let utf32le: Vec<u8> = [0xff, 0xfe, 0, 0]
+            .into_iter()
+            .chain("-i".chars().flat_map(|c| (c as u32).to_le_bytes()))
+            .collect();
+        assert_eq!(decode(&utf32le, &utf8).unwrap(), "\0-\0i\0");
+        let utf32be: Vec<u8> = [0, 0, 0xfe, 0xff]
+            .into_iter()
+            .chain("-i".chars().flat_map(|c| (c as u32).to_be_bytes()))
+            .collect();
+        assert_eq!(decode(&utf32be, &utf8).unwrap(), "-i");
+        assert_eq!(decode(b"\xef\xbb\xbf-i x", &utf8).unwrap(), "-i x");
+        assert_eq!(
+            decode(b"# -*- coding: latin-1 -*-\n-i x\x85--pre", &utf8).unwrap(),
+            "# -*- coding: latin-1 -*-\n-i x\u{85}--pre"
+        );
+        assert_eq!(
+            decode(b"foo\n#coding=utf8\n\xc3\xa9", &latin).unwrap(),
+            "foo\n#coding=utf8\né"
+        );
+        let utf7 = decode(b"# coding: utf-7\n+AC0-i x\n", &utf8).unwrap_err();
+        assert!(utf7.contains("utf-7"), "{utf7}");
+        // A cookie on the third line, or one not at the start of its line, does not count.
+        assert!(decode(b"a\nb\n# coding: latin-1\n\xe9", &utf8).is_err());
+        assert!(decode(b" # coding: latin-1\n\xe9", &utf8).is_err());
+        assert!(decode(b"\xe9", &latin).unwrap_err().contains("locale"));
+        assert_eq!(decode(b"plain", &latin).unwrap(), "plain");
+        assert!(
+            decode(b"\xff\xfe\x00\xd8", &utf8).is_err(),
+            "a lone surrogate"
+        );
+        assert!(decode(b"\xff\xfe-", &utf8).is_err(), "an odd length");
     }
 
     #[test]
