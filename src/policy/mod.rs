@@ -10,6 +10,7 @@ mod allowlist;
 mod config;
 mod decide;
 mod prompt;
+pub mod release_age;
 mod verdicts;
 
 use std::io::IsTerminal;
@@ -28,6 +29,14 @@ pub const ENV_CONFIG_DIR: &str = "CEREBRO_CONFIG_DIR";
 pub const ENV_CACHE_DIR: &str = "CEREBRO_CACHE_DIR";
 /// Overrides the config file's `policy` for one run: `block`, `prompt`, `warn` or `off`.
 pub const ENV_POLICY: &str = "CEREBRO_POLICY";
+/// Overrides the config's `min_release_age` for one run: `0` (off), `30m`, `48h`, `2d`.
+pub const ENV_MIN_RELEASE_AGE: &str = "CEREBRO_MIN_RELEASE_AGE";
+/// The public PyPI whose JSON API (`<url>/pypi/<name>/json`) gives release times when an
+/// index publishes none (default `https://pypi.org/`; tests point it at a loopback server).
+pub const ENV_PUBLIC_PYPI_URL: &str = "CEREBRO_PUBLIC_PYPI_URL";
+/// The public npm registry whose packuments give release times when a registry publishes
+/// none (default `https://registry.npmjs.org/`).
+pub const ENV_PUBLIC_NPM_URL: &str = "CEREBRO_PUBLIC_NPM_URL";
 /// Set (non-empty) by CI systems: nobody is there to answer a prompt.
 pub const ENV_CI: &str = "CI";
 
@@ -47,6 +56,10 @@ pub enum PolicyError {
     /// `CEREBRO_POLICY` holds something that is not a mode.
     #[error("{var}=`{value}` is not a policy: set it to block, prompt, warn or off, or unset it")]
     BadEnv { var: &'static str, value: String },
+
+    /// A variable (`CEREBRO_MIN_RELEASE_AGE`, `CEREBRO_PUBLIC_*_URL`) holds a bad value.
+    #[error("{var}: {problem}")]
+    BadVar { var: &'static str, problem: String },
 
     /// A settings file exists but could not be read.
     #[error("cannot read {}: {error}", path.display())]
@@ -114,6 +127,31 @@ pub fn cache_dir() -> Option<PathBuf> {
     env_dir(ENV_CACHE_DIR).or_else(|| {
         directories::ProjectDirs::from("", "", "cerebro").map(|d| d.cache_dir().to_path_buf())
     })
+}
+
+/// The public registries the release-age cooldown asks for release times when a user's
+/// registry publishes none: `$CEREBRO_PUBLIC_PYPI_URL` and `$CEREBRO_PUBLIC_NPM_URL` when set
+/// and non-empty, else pypi.org and registry.npmjs.org. A value that is not a URL is an error.
+pub fn public_registries() -> Result<(reqwest::Url, reqwest::Url), PolicyError> {
+    let get = |var: &'static str, default: &str| {
+        let text = std::env::var(var)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| default.to_owned());
+        let mut url = reqwest::Url::parse(text.trim()).map_err(|e| PolicyError::BadVar {
+            var,
+            problem: format!("`{text}` is not a URL ({e})"),
+        })?;
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        Ok(url)
+    };
+    Ok((
+        get(ENV_PUBLIC_PYPI_URL, "https://pypi.org/")?,
+        get(ENV_PUBLIC_NPM_URL, "https://registry.npmjs.org/")?,
+    ))
 }
 
 fn env_dir(var: &str) -> Option<PathBuf> {
