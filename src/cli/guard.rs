@@ -249,12 +249,19 @@ fn print_report(report: &Report) {
     };
     let tail = match report.decision {
         Decision::Proceed => String::new(),
+        // Stopped only by too-new releases: their own lines said how to let them through.
+        Decision::Blocked if !report.packages.iter().any(|p| p.action == Action::Blocked) => {
+            "; nothing was installed".to_owned()
+        }
         Decision::Blocked => format!(
             "; nothing was installed (allow a package you trust with `cerebro allow {} NAME`)",
-            report
-                .packages
-                .first()
-                .map_or("pypi".to_owned(), |p| p.ecosystem.to_string())
+            report.packages.first().map_or(
+                match report.manager {
+                    Manager::Pip => "pypi",
+                    Manager::Npm => "npm",
+                },
+                |p| p.ecosystem.as_str()
+            )
         ),
         Decision::CannotJudge => format!(
             "; {}; nothing was installed",
