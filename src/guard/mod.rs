@@ -806,3 +806,35 @@ fn parts(
         gate,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_requirements_from_the_managers_words() {
+        let pip = "ERROR: Could not find a version that satisfies the requirement Gamma_Lib[x]==1.1 (from versions: 1.0.0)\n\
+                   ERROR: No matching distribution found for Gamma_Lib[x]==1.1\n\
+                   ERROR: No matching distribution found for beta-lib>=2,<3\n\
+                   ERROR: No matching distribution found for zeta===1.0\n";
+        assert_eq!(
+            missing_requirements(Manager::Pip, pip),
+            [
+                ("Gamma_Lib".to_owned(), Some("1.1".to_owned())),
+                ("beta-lib".to_owned(), None),
+                ("zeta".to_owned(), None),
+            ]
+        );
+        let npm = "npm error code ETARGET\n\
+                   npm error notarget No matching version found for @acme/util@1.1.0.\n\
+                   npm ERR! notarget No matching version found for gamma-js@^1.1.0.\n";
+        assert_eq!(
+            missing_requirements(Manager::Npm, npm),
+            [
+                ("@acme/util".to_owned(), Some("1.1.0".to_owned())),
+                ("gamma-js".to_owned(), None),
+            ]
+        );
+        assert!(missing_requirements(Manager::Npm, "npm error code E404\n").is_empty());
+    }
+}

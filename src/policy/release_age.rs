@@ -47,13 +47,13 @@ pub fn describe(age: Duration) -> String {
     let s = age.as_secs();
     let (n, unit) = if s == 0 {
         (0, "second")
-    } else if s % 604_800 == 0 && s >= 14 * 86_400 {
+    } else if s.is_multiple_of(604_800) && s >= 14 * 86_400 {
         (s / 604_800, "week")
-    } else if s % 86_400 == 0 {
+    } else if s.is_multiple_of(86_400) {
         (s / 86_400, "day")
-    } else if s % 3_600 == 0 {
+    } else if s.is_multiple_of(3_600) {
         (s / 3_600, "hour")
-    } else if s % 60 == 0 {
+    } else if s.is_multiple_of(60) {
         (s / 60, "minute")
     } else {
         (s, "second")
