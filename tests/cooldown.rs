@@ -8,7 +8,10 @@ mod support;
 use serde_json::Value;
 use support::fixtures::{self, NpmPkg, PyDist};
 use support::registry::{hours_ago, Registry};
-use support::{explain, run, NpmSandbox, PipSandbox, Policy, EXIT_BLOCKED, EXIT_UNJUDGED};
+use support::{
+    explain, explain_screen, run, NpmSandbox, PipSandbox, Policy, Pty, DOWN, ENTER, EXIT_BLOCKED,
+    EXIT_UNJUDGED, PROMPT_TIMEOUT,
+};
 
 macro_rules! pip_sandbox {
     ($registry:expr) => {
@@ -191,6 +194,47 @@ fn pip_min_release_age_0_and_the_allowlist_let_a_pin_through() {
     assert_eq!(
         sandbox.installed_version("gamma-lib").as_deref(),
         Some("1.1.0")
+    );
+}
+
+#[test]
+fn pip_prompt_shows_the_reason_and_install_once_lets_the_pin_through() {
+    let registry = fresh_gamma();
+    let mut sandbox = pip_sandbox!(registry);
+    let mut pty = Pty::spawn(sandbox.guard(Policy::Prompt, &["install", "gamma-lib==1.1.0"]));
+    if let Err(e) = pty.wait_for("Abort the install", PROMPT_TIMEOUT) {
+        panic!(
+            "{e}\n--- upstream requests ---\n{}",
+            registry.log().join("\n")
+        );
+    }
+    let screen = pty.screen();
+    assert!(
+        screen.contains("gamma-lib 1.1.0") && screen.contains(&format!("too new  {REASON}")),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("verdict"),
+        "no verdict before a scan\n{screen}"
+    );
+    pty.send(DOWN);
+    pty.send(ENTER);
+    let (code, screen) = pty.finish(PROMPT_TIMEOUT);
+    let why = explain_screen(code, &screen, &sandbox.installed_list(), &registry);
+    assert_eq!(code, Some(0), "{why}");
+    assert_eq!(
+        sandbox.installed_version("gamma-lib").as_deref(),
+        Some("1.1.0"),
+        "{why}"
+    );
+    // This once only: the next install stops again.
+    sandbox.fresh_venv();
+    let out = run(sandbox.guard(Policy::Block, &["install", "gamma-lib==1.1.0"]));
+    assert_eq!(
+        out.code,
+        Some(EXIT_BLOCKED),
+        "{}",
+        explain(&out, &sandbox.installed_list(), &registry)
     );
 }
 
