@@ -3,8 +3,8 @@
 //! release old enough, whatever it was asked for.
 //!
 //! Publish times come from the registry's own metadata: a PyPI file's `upload-time` (PEP 700,
-//! JSON simple API only) and an npm packument's `time` map (the full packument; npm asks for
-//! the abbreviated one, which has none, so the guard fetches the full one as well). Where a
+//! JSON simple API only) and an npm packument's `time` map (the full packument: npm asks for
+//! the abbreviated one, which has none, so the guard asks upstream for the full one instead). Where a
 //! registry publishes no times (an HTML-only mirror, a private registry), the public
 //! registry's time for the same release is used (pypi.org's JSON API, registry.npmjs.org's
 //! packument; both overridable for tests). A release the public registry does not have (a
@@ -300,6 +300,14 @@ pub fn version_key(version: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // npm.
 
+/// What to ask an npm registry for to get publish times: the full packument.
+pub(super) const FULL_PACKUMENT: &str = "application/json";
+
+/// Whether the packument of `name` must carry publish times (the cooldown applies to it).
+pub(super) fn needs_times(shared: &Shared, name: &str) -> bool {
+    active(shared, Ecosystem::Npm, name).is_some()
+}
+
 /// Finds the publish times of an npm packument (its own `time`; else the full packument's,
 /// when `doc` was the abbreviated one; else the public registry's) and keeps them for
 /// [`filter_npm`] and [`npm_pin`].
@@ -325,7 +333,7 @@ pub(super) async fn load_npm_times(
     let complete = |t: &HashMap<String, SystemTime>| versions.iter().all(|v| t.contains_key(v));
     if !complete(&times) {
         // The abbreviated packument (`application/vnd.npm.install-v1+json`) has no `time`.
-        match shared.document(url, "application/json", auth).await {
+        match shared.document(url, FULL_PACKUMENT, auth).await {
             Ok(full) => {
                 if let Ok(full) = serde_json::from_slice::<Value>(&full.body) {
                     for (v, t) in time_map(&full) {
@@ -342,7 +350,7 @@ pub(super) async fn load_npm_times(
             .public_npm
             .join(&name.replacen('/', "%2f", 1))
             .map_err(|e| format!("bad public npm URL {}: {e}", cooldown.public_npm))?;
-        match shared.document(&public, "application/json", None).await {
+        match shared.document(&public, FULL_PACKUMENT, None).await {
             Ok(doc) => {
                 if let Ok(doc) = serde_json::from_slice::<Value>(&doc.body) {
                     for (v, t) in time_map(&doc) {

@@ -104,10 +104,15 @@ pub(super) async fn load_packument(
     let url = registry
         .join(&name.replacen('/', "%2f", 1))
         .map_err(|e| format!("bad registry URL {registry}: {e}"))?;
-    let doc = match shared
-        .document(&url, accept.unwrap_or(ACCEPT), npm.auth_for(&url))
-        .await
-    {
+    // The cooldown needs each version's publish time, which only the full packument has
+    // (the abbreviated one npm asks for has no `time`): ask for the full one alone rather
+    // than for both. npm reads a full packument as well.
+    let accept = if cooldown::needs_times(shared, name) {
+        cooldown::FULL_PACKUMENT
+    } else {
+        accept.unwrap_or(ACCEPT)
+    };
+    let doc = match shared.document(&url, accept, npm.auth_for(&url)).await {
         Ok(doc) => doc,
         Err(FetchError::NotFound { .. }) => return Ok(None),
         Err(e) => {
