@@ -12,7 +12,9 @@ use std::time::Duration;
 use anstyle::{AnsiColor, Style};
 use clap::Args;
 
-use cerebro_guard::guard::{self, Action, Decision, Judged, Manager, Prepared, Report, Request};
+use cerebro_guard::guard::{
+    self, Action, Decision, HeldAction, Judged, Manager, Prepared, Report, Request,
+};
 use cerebro_guard::manager::real::ACTIVE_ENV;
 use cerebro_guard::policy::{self, TerminalPrompter};
 
@@ -167,6 +169,7 @@ fn fail(manager: Manager, message: &str, json: bool) -> ExitCode {
             "flagged": 0,
             "decision": "cannot-judge",
             "error": message,
+            "held_back": [],
         });
         println!("{doc}");
     }
@@ -208,6 +211,31 @@ fn print_report(report: &Report) {
             let _ = writeln!(err, "{:>12}   {reason}", "");
         }
     }
+    for h in &report.held_back {
+        let (style, what) = match h.action {
+            HeldAction::HeldBack => continue,
+            HeldAction::Blocked => (RED, "blocked"),
+            HeldAction::Allowed => (YELLOW, "allowed once"),
+            HeldAction::Warned => (YELLOW, "warning"),
+            HeldAction::Allowlisted => (DIM, "allowlisted"),
+        };
+        let _ = writeln!(
+            err,
+            "{style}{what:>12}{style:#} {} {}: {}",
+            h.name, h.version, h.reason
+        );
+        if h.action == HeldAction::Blocked {
+            let spec = match h.ecosystem {
+                cerebro_archive::Ecosystem::Pypi => format!("{}=={}", h.name, h.version),
+                cerebro_archive::Ecosystem::Npm => format!("{}@{}", h.name, h.version),
+            };
+            let _ = writeln!(
+                err,
+                "{:>12}   to install it now: `cerebro allow {} {spec}`, or CEREBRO_MIN_RELEASE_AGE=0",
+                "", h.ecosystem
+            );
+        }
+    }
     let n = report.packages.len();
     let secs = report.elapsed.as_secs_f64();
     let flagged = match report.flagged {
@@ -221,12 +249,19 @@ fn print_report(report: &Report) {
     };
     let tail = match report.decision {
         Decision::Proceed => String::new(),
+        // Stopped only by too-new releases: their own lines said how to let them through.
+        Decision::Blocked if !report.packages.iter().any(|p| p.action == Action::Blocked) => {
+            "; nothing was installed".to_owned()
+        }
         Decision::Blocked => format!(
             "; nothing was installed (allow a package you trust with `cerebro allow {} NAME`)",
-            report
-                .packages
-                .first()
-                .map_or("pypi".to_owned(), |p| p.ecosystem.to_string())
+            report.packages.first().map_or(
+                match report.manager {
+                    Manager::Pip => "pypi",
+                    Manager::Npm => "npm",
+                },
+                |p| p.ecosystem.as_str()
+            )
         ),
         Decision::CannotJudge => format!(
             "; {}; nothing was installed",
@@ -241,6 +276,33 @@ fn print_report(report: &Report) {
         "{style}{verb:>12}{style:#} {n} package{} in {secs:.1} s: {flagged}{tail}",
         if n == 1 { "" } else { "s" }
     );
+    let held: Vec<String> = report
+        .held_back
+        .iter()
+        .filter(|h| h.action == HeldAction::HeldBack)
+        .map(|h| format!("{} {}", h.name, h.version))
+        .collect();
+    if !held.is_empty() {
+        let _ = writeln!(
+            err,
+            "{YELLOW}{:>12}{YELLOW:#} {} release{} newer than {}: {}",
+            "Held back",
+            held.len(),
+            if held.len() == 1 { "" } else { "s" },
+            cerebro_guard::policy::release_age::describe(std::time::Duration::from_secs(
+                report.min_release_age_s
+            )),
+            held.join(", ")
+        );
+    }
+    if !report.untimed.is_empty() && report.min_release_age_s > 0 {
+        let _ = writeln!(
+            err,
+            "{DIM}{:>12}{DIM:#} no publish time for {} (only on a private registry): not held back",
+            "note",
+            report.untimed.join(", ")
+        );
+    }
 }
 
 /// A spinner on stderr while the guard resolves and judges (nothing when not a terminal).

@@ -325,7 +325,7 @@ impl Dirs {
             .tempdir_in(work_root())
             .expect("sandbox dir");
         let p = root.path().to_path_buf();
-        let dirs = Dirs {
+        let mut dirs = Dirs {
             home: p.join("home"),
             config: p.join("cerebro-config"),
             cache: p.join("cerebro-cache"),
@@ -338,6 +338,12 @@ impl Dirs {
         for d in [&dirs.home, &dirs.config, &dirs.cache, &dirs.tmp] {
             std::fs::create_dir_all(d).unwrap();
         }
+        // The release-age cooldown asks the public registries for release times an index
+        // does not publish: never the internet in tests. A test that needs the fallback
+        // points these at a loopback registry; unset, a fallback fails loudly (exit 78).
+        let dead = registry::dead_url();
+        dirs.set_env("CEREBRO_PUBLIC_PYPI_URL", format!("{dead}/"));
+        dirs.set_env("CEREBRO_PUBLIC_NPM_URL", format!("{dead}/"));
         dirs
     }
 

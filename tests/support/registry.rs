@@ -39,6 +39,21 @@ struct Inner {
     /// The `User-Agent` of every request, by path: tells the guard's own downloads from a
     /// package manager's.
     agents: BTreeMap<String, Vec<String>>,
+    /// Publish times (RFC 3339) by ecosystem, name (PyPI normalised) and version; the rest
+    /// were published on [`OLD`].
+    published: HashMap<(&'static str, String, String), String>,
+    /// Publishes no times: PyPI pages in HTML only, npm packuments without `time` (as a
+    /// private registry or an HTML-only mirror may).
+    no_times: bool,
+}
+
+/// When every fixture release without a time of its own was published: long ago.
+pub const OLD: &str = "2024-01-01T00:00:00.000Z";
+
+/// `hours` ago, as a registry writes a publish time.
+pub fn hours_ago(hours: u64) -> String {
+    let t = std::time::SystemTime::now() - Duration::from_secs(hours * 3600);
+    cerebro::index::format_time(t)
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -79,12 +94,16 @@ impl Registry {
                     let app = axum::Router::new().fallback(
                         move |method, uri, headers: axum::http::HeaderMap| {
                             let state = state.clone();
-                            let agent = headers
-                                .get(header::USER_AGENT)
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or_default()
-                                .to_owned();
-                            async move { handle(&state, method, uri, agent) }
+                            let get = |h: header::HeaderName| {
+                                headers
+                                    .get(h)
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or_default()
+                                    .to_owned()
+                            };
+                            let agent = get(header::USER_AGENT);
+                            let accept = get(header::ACCEPT);
+                            async move { handle(&state, method, uri, agent, &accept) }
                         },
                     );
                     tokio::select! {
@@ -149,6 +168,27 @@ impl Registry {
         for pkg in pkgs {
             inner.npm.entry(pkg.name.clone()).or_default().push(pkg);
         }
+    }
+
+    /// Says that `name` `version` (PyPI) was published at `time` (RFC 3339).
+    pub fn publish_pypi_at(&self, name: &str, version: &str, time: &str) {
+        self.inner.lock().unwrap().published.insert(
+            ("pypi", normalize(name), version.to_owned()),
+            time.to_owned(),
+        );
+    }
+
+    /// Says that `name@version` (npm) was published at `time` (RFC 3339).
+    pub fn publish_npm_at(&self, name: &str, version: &str, time: &str) {
+        self.inner.lock().unwrap().published.insert(
+            ("npm", name.to_owned(), version.to_owned()),
+            time.to_owned(),
+        );
+    }
+
+    /// From now on, publishes no release times (HTML pages only; packuments without `time`).
+    pub fn without_times(&self) {
+        self.inner.lock().unwrap().no_times = true;
     }
 
     /// Makes every download of the artifact named `file` go wrong this way.
@@ -257,9 +297,10 @@ fn not_found() -> Response<Body> {
     respond(StatusCode::NOT_FOUND, "text/plain", b"not found\n".to_vec())
 }
 
-/// Answers every request. `Accept` is not looked at: npm's abbreviated-metadata requests get
-/// the full packument, which npm accepts.
-fn handle(state: &Shared, method: Method, uri: Uri, agent: String) -> Response<Body> {
+/// Answers every request. `Accept` chooses as real registries do: PEP 691 JSON pages (with
+/// PEP 700 `upload-time`) for a client that asks for them, npm's abbreviated packument
+/// (no `time`) for `application/vnd.npm.install-v1+json`.
+fn handle(state: &Shared, method: Method, uri: Uri, agent: String, accept: &str) -> Response<Body> {
     let path = uri.path().to_owned();
     let response = if method != Method::GET && method != Method::HEAD {
         respond(
@@ -268,22 +309,42 @@ fn handle(state: &Shared, method: Method, uri: Uri, agent: String) -> Response<B
             b"GET only\n".to_vec(),
         )
     } else {
-        route(state, &path)
+        route(state, &path, accept)
     };
     record(state, &method, &path, response.status(), agent);
     response
 }
 
-fn route(state: &Shared, path: &str) -> Response<Body> {
+fn route(state: &Shared, path: &str, accept: &str) -> Response<Body> {
     let inner = state.lock().unwrap();
     if path == "/simple" || path == "/simple/" {
         return html(simple_root(&inner));
     }
     if let Some(project) = path.strip_prefix("/simple/") {
         let project = project.trim_end_matches('/');
+        let json = !inner.no_times && accept.contains("application/vnd.pypi.simple.v1+json");
         return match inner.pypi.get(&normalize(project)) {
+            Some(dists) if normalize(project) == project && json => respond(
+                StatusCode::OK,
+                "application/vnd.pypi.simple.v1+json",
+                serde_json::to_vec(&simple_project_json(&inner, project, dists)).unwrap(),
+            ),
             Some(dists) if normalize(project) == project => html(simple_project(project, dists)),
             // Real indexes redirect a name that is not normalised; pip always asks normalised.
+            _ => not_found(),
+        };
+    }
+    // PyPI's JSON API (`/pypi/<name>/json`): release times by version and file.
+    if let Some(project) = path
+        .strip_prefix("/pypi/")
+        .and_then(|p| p.strip_suffix("/json"))
+    {
+        return match inner.pypi.get(&normalize(project)) {
+            Some(dists) if !inner.no_times => respond(
+                StatusCode::OK,
+                "application/json",
+                serde_json::to_vec(&pypi_json_api(&inner, project, dists)).unwrap(),
+            ),
             _ => not_found(),
         };
     }
@@ -309,13 +370,85 @@ fn route(state: &Shared, path: &str) -> Response<Body> {
             .unwrap_or_else(not_found);
     }
     match inner.npm.get(decoded.as_str()) {
-        Some(versions) => respond(
-            StatusCode::OK,
-            "application/json",
-            serde_json::to_vec(&packument(&inner.base, versions)).unwrap(),
-        ),
+        Some(versions) => {
+            let mut doc = packument(&inner, versions);
+            if accept.contains("application/vnd.npm.install-v1+json") {
+                doc = abbreviated(doc);
+            }
+            respond(
+                StatusCode::OK,
+                "application/json",
+                serde_json::to_vec(&doc).unwrap(),
+            )
+        }
         None => not_found(),
     }
+}
+
+fn published(inner: &Inner, ecosystem: &'static str, name: &str, version: &str) -> String {
+    inner
+        .published
+        .get(&(ecosystem, name.to_owned(), version.to_owned()))
+        .cloned()
+        .unwrap_or_else(|| OLD.to_owned())
+}
+
+/// A PEP 691 project page, with PEP 700 `upload-time`s.
+fn simple_project_json(inner: &Inner, project: &str, dists: &[PyDist]) -> serde_json::Value {
+    let files: Vec<serde_json::Value> = dists
+        .iter()
+        .map(|d| {
+            let mut f = serde_json::json!({
+                "filename": d.artifact.file,
+                "url": format!("../../files/{}", d.artifact.file),
+                "hashes": {"sha256": d.artifact.sha256_hex()},
+                "upload-time": published(inner, "pypi", &normalize(&d.name), &d.version),
+            });
+            if let Some(r) = &d.requires_python {
+                f["requires-python"] = r.clone().into();
+            }
+            f
+        })
+        .collect();
+    serde_json::json!({
+        "meta": {"api-version": "1.1"},
+        "name": project,
+        "files": files,
+    })
+}
+
+/// PyPI's JSON API document: releases by version, each file with its upload time.
+fn pypi_json_api(inner: &Inner, project: &str, dists: &[PyDist]) -> serde_json::Value {
+    let mut releases = serde_json::Map::new();
+    for d in dists {
+        let file = serde_json::json!({
+            "filename": d.artifact.file,
+            "upload_time_iso_8601": published(inner, "pypi", &normalize(&d.name), &d.version),
+        });
+        releases
+            .entry(d.version.clone())
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()))
+            .as_array_mut()
+            .unwrap()
+            .push(file);
+    }
+    serde_json::json!({"info": {"name": project}, "releases": releases})
+}
+
+/// npm's abbreviated packument: no `time`, no per-version descriptions or scripts.
+fn abbreviated(mut doc: serde_json::Value) -> serde_json::Value {
+    let obj = doc.as_object_mut().unwrap();
+    obj.remove("time");
+    obj.remove("_id");
+    if let Some(versions) = obj.get_mut("versions").and_then(|v| v.as_object_mut()) {
+        for v in versions.values_mut() {
+            let v = v.as_object_mut().unwrap();
+            for key in ["_id", "description", "main", "license", "scripts"] {
+                v.remove(key);
+            }
+        }
+    }
+    doc
 }
 
 fn html(body: String) -> Response<Body> {
@@ -380,9 +513,9 @@ fn html_escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The packument of one package, in the full format (which also answers the abbreviated
-/// `application/vnd.npm.install-v1+json` requests well enough).
-fn packument(base: &str, versions: &[NpmPkg]) -> serde_json::Value {
+/// The packument of one package, in the full format.
+fn packument(inner: &Inner, versions: &[NpmPkg]) -> serde_json::Value {
+    let base = &inner.base;
     let name = &versions[0].name;
     let latest = &versions.last().unwrap().version;
     let mut doc_versions = serde_json::Map::new();
@@ -423,16 +556,23 @@ fn packument(base: &str, versions: &[NpmPkg]) -> serde_json::Value {
                 .into();
         }
         doc_versions.insert(pkg.version.clone(), version);
-        time.insert(pkg.version.clone(), "2024-01-01T00:00:00.000Z".into());
+        time.insert(
+            pkg.version.clone(),
+            published(inner, "npm", &pkg.name, &pkg.version).into(),
+        );
     }
-    serde_json::json!({
+    let mut doc = serde_json::json!({
         "_id": name,
         "name": name,
         "dist-tags": { "latest": latest },
         "versions": doc_versions,
         "time": time,
         "modified": "2024-01-01T00:00:00.000Z",
-    })
+    });
+    if inner.no_times {
+        doc.as_object_mut().unwrap().remove("time");
+    }
+    doc
 }
 
 /// Decodes `%XX` escapes (npm sends scoped names as `@scope%2fname`).

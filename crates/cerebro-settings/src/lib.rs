@@ -16,6 +16,14 @@ pub const ENV_CONFIG_DIR: &str = "CEREBRO_CONFIG_DIR";
 pub const ENV_CACHE_DIR: &str = "CEREBRO_CACHE_DIR";
 /// Overrides the config file's `policy` for one run: `block`, `prompt`, `warn` or `off`.
 pub const ENV_POLICY: &str = "CEREBRO_POLICY";
+/// Overrides the config's `min_release_age` for one run: `0` (off), `30m`, `48h`, `2d`.
+pub const ENV_MIN_RELEASE_AGE: &str = "CEREBRO_MIN_RELEASE_AGE";
+/// The public PyPI whose JSON API (`<url>/pypi/<name>/json`) gives release times when an
+/// index publishes none (default `https://pypi.org/`; tests point it at a loopback server).
+pub const ENV_PUBLIC_PYPI_URL: &str = "CEREBRO_PUBLIC_PYPI_URL";
+/// The public npm registry whose packuments give release times when a registry publishes
+/// none (default `https://registry.npmjs.org/`).
+pub const ENV_PUBLIC_NPM_URL: &str = "CEREBRO_PUBLIC_NPM_URL";
 /// `cerebro pip`/`cerebro npm` print their summary as JSON, as `--json` does.
 pub const ENV_JSON: &str = "CEREBRO_JSON";
 /// Set by the guard for every real manager it runs: a shim that sees it runs the real tool
@@ -38,8 +46,11 @@ pub const ENV_DATASET_CACHE: &str = "CEREBRO_DATASET_CACHE";
 pub const ENV_CI: &str = "CI";
 
 /// Every variable above, in the README's order.
-pub const ALL: [&str; 12] = [
+pub const ALL: [&str; 15] = [
     ENV_POLICY,
+    ENV_MIN_RELEASE_AGE,
+    ENV_PUBLIC_PYPI_URL,
+    ENV_PUBLIC_NPM_URL,
     ENV_CONFIG_DIR,
     ENV_CACHE_DIR,
     ENV_JSON,

@@ -75,6 +75,7 @@ impl Judged {
             score,
             verdict,
             reasons,
+            too_new: None,
         }
     }
 }
@@ -100,6 +101,11 @@ struct State {
     allowed: HashSet<String>,
     /// Refused by policy and not decided on yet, in order.
     refused: Vec<String>,
+    /// Releases too new for the cooldown that the user let through for this install
+    /// (ecosystem, name as the index names it, version key).
+    released: HashSet<(Ecosystem, String, String)>,
+    /// Too-new releases asked for exactly, and what became of them.
+    pins: Vec<(crate::index::Held, super::HeldAction)>,
 }
 
 /// The guard's [`Gate`].
@@ -355,6 +361,29 @@ impl GuardGate {
         state.refused.retain(|s| s != sha256);
     }
 
+    /// Lets a release too new for the cooldown through for the rest of this install.
+    pub fn allow_release(&self, ecosystem: Ecosystem, name: &str, version: &str) {
+        self.state
+            .lock()
+            .expect("lock")
+            .released
+            .insert(release_key(ecosystem, name, version));
+    }
+
+    /// Records what became of a too-new release that was asked for exactly.
+    pub fn record_pin(&self, held: crate::index::Held, action: super::HeldAction) {
+        let mut state = self.state.lock().expect("lock");
+        state.pins.retain(|(h, _)| {
+            !(h.ecosystem == held.ecosystem && h.name == held.name && h.version == held.version)
+        });
+        state.pins.push((held, action));
+    }
+
+    /// The too-new releases asked for exactly, with what became of them.
+    pub fn pins(&self) -> Vec<(crate::index::Held, super::HeldAction)> {
+        self.state.lock().expect("lock").pins.clone()
+    }
+
     /// Re-reads the allowlist (after the prompt added to it).
     pub fn set_allowlist(&self, allowlist: Allowlist) {
         *self.allowlist.lock().expect("lock") = allowlist;
@@ -376,7 +405,30 @@ impl GuardGate {
     }
 }
 
+/// How a released version is keyed: PyPI names normalised, versions compared as PEP 440
+/// does for `1.1` and `1.1.0`.
+fn release_key(ecosystem: Ecosystem, name: &str, version: &str) -> (Ecosystem, String, String) {
+    let name = match ecosystem {
+        Ecosystem::Pypi => crate::index::normalize_pypi_name(name),
+        Ecosystem::Npm => name.to_owned(),
+    };
+    (ecosystem, name, crate::index::version_key(version))
+}
+
 impl Gate for GuardGate {
+    fn lets_through_new(&self, ecosystem: Ecosystem, name: &str, version: &str) -> bool {
+        self.allowlist
+            .lock()
+            .expect("lock")
+            .allows(ecosystem, name, version)
+            || self
+                .state
+                .lock()
+                .expect("lock")
+                .released
+                .contains(&release_key(ecosystem, name, version))
+    }
+
     fn admit(&self, candidate: &Candidate) -> Admission {
         let judged = self.judge(candidate);
         if !self.stops(&judged) {

@@ -22,7 +22,7 @@ use serde::Serialize;
 pub use gate::{render_reasons, GuardGate, Judged, Outcome, Progress, Silent};
 
 use crate::delegate::Delegation;
-use crate::index::{Admission, Candidate, GuardIndex};
+use crate::index::{Admission, Candidate, Gate as _, GuardIndex, Held};
 use crate::manager::ManagerError;
 use crate::policy::{self, Allowlist, Config, Flagged, Mode, PolicyError, Prompter, VerdictCache};
 use cerebro_archive::Ecosystem;
@@ -141,6 +141,37 @@ pub enum Action {
     Unreadable,
 }
 
+/// What became of a release the cooldown held back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeldAction {
+    /// Hidden from the installer, which chose an older release (or none).
+    HeldBack,
+    /// Asked for exactly, and not allowed: the install stops.
+    Blocked,
+    /// Asked for exactly, and let through this once.
+    Allowed,
+    /// Asked for exactly, and added to the allowlist.
+    Allowlisted,
+    /// Asked for exactly, and let through with a warning (`warn`).
+    Warned,
+}
+
+/// A release too new for the cooldown (`min_release_age`).
+#[derive(Debug, Clone, Serialize)]
+pub struct HeldBack {
+    pub ecosystem: Ecosystem,
+    pub name: String,
+    pub version: String,
+    /// When the registry says it was published (RFC 3339, UTC).
+    pub published: String,
+    /// Its age when the install started, in seconds.
+    pub age_s: u64,
+    pub action: HeldAction,
+    /// `published 3 hours ago (min_release_age 2 days)`.
+    pub reason: String,
+}
+
 /// One package of the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct PackageReport {
@@ -169,6 +200,14 @@ pub struct Report {
     /// Why the guard stopped without a policy decision (could not judge).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The cooldown in force, in seconds (0: off).
+    pub min_release_age_s: u64,
+    /// Releases the cooldown held back, and the too-new ones asked for exactly.
+    pub held_back: Vec<HeldBack>,
+    /// Packages (`ecosystem name`) with releases no registry gave a publish time for (only
+    /// on a private index): the cooldown could not hold them back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub untimed: Vec<String>,
 }
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -277,7 +316,9 @@ impl Session {
             } else {
                 (Decision::Proceed, None)
             };
-            if decision != Decision::Proceed {
+            // A failed install with releases held back may have asked for one exactly: the
+            // next run resolves apart, so that Cerebro can say so.
+            if decision != Decision::Proceed || (code != 0 && !self.index.held().is_empty()) {
                 if let Some(m) = &self.memo {
                     m.forget();
                 }
@@ -311,6 +352,14 @@ impl Session {
             }
             if !refused.is_empty() {
                 if let Some(stop) = self.decide(&refused, interactive, prompter)? {
+                    return Ok(Resolved::Stopped(stop));
+                }
+                continue;
+            }
+            // Failed for want of a release the cooldown hid: asked for exactly.
+            let pins = self.failed_pins(&run);
+            if !pins.is_empty() {
+                if let Some(stop) = self.decide_pins(&pins, interactive, prompter)? {
                     return Ok(Resolved::Stopped(stop));
                 }
                 continue;
@@ -372,6 +421,105 @@ impl Session {
         } else {
             Ok(Some(Decision::Blocked))
         }
+    }
+
+    /// The releases the cooldown hid that a failed resolution asked for: the manager said it
+    /// found no version of a package (pip's "No matching distribution found for X==1.1",
+    /// npm's "No matching version found for x@1.1.0"), and the index hid versions of it (the
+    /// one named, for an exact version).
+    fn failed_pins(&self, run: &crate::delegate::Captured) -> Vec<Held> {
+        let ecosystem = match self.manager {
+            Manager::Pip => Ecosystem::Pypi,
+            Manager::Npm => Ecosystem::Npm,
+        };
+        let output = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let wanted = missing_requirements(self.manager, &output);
+        let same = |a: &str, b: &str| match ecosystem {
+            Ecosystem::Pypi => {
+                crate::index::normalize_pypi_name(a) == crate::index::normalize_pypi_name(b)
+            }
+            Ecosystem::Npm => a == b,
+        };
+        self.index
+            .held()
+            .into_iter()
+            .filter(|h| h.ecosystem == ecosystem)
+            .filter(|h| !self.gate.lets_through_new(h.ecosystem, &h.name, &h.version))
+            .filter(|h| {
+                wanted.iter().any(|(name, version)| {
+                    same(name, &h.name)
+                        && version.as_deref().is_none_or(|v| {
+                            crate::index::version_key(v) == crate::index::version_key(&h.version)
+                        })
+                })
+            })
+            .collect()
+    }
+
+    /// Decides on too-new releases asked for exactly, like on flagged packages: `Some` when
+    /// the install must stop. Allowed ones are shown to the installer for the rest of this
+    /// install; "always" adds that version (not the package) to the allowlist.
+    fn decide_pins(
+        &self,
+        pins: &[Held],
+        interactive: bool,
+        prompter: &mut dyn Prompter,
+    ) -> Result<Option<Decision>, GuardError> {
+        let now = self.index.now();
+        let min = self.gate.config().min_release_age;
+        let flagged: Vec<Flagged> = pins
+            .iter()
+            .map(|h| Flagged {
+                ecosystem: h.ecosystem,
+                name: h.name.clone(),
+                version: h.version.clone(),
+                file: String::new(),
+                sha256: String::new(),
+                score: 0.0,
+                verdict: cerebro_scan::detect::Verdict::Benign,
+                reasons: Vec::new(),
+                too_new: Some(h.reason(now, min)),
+            })
+            .collect();
+        let mode = self.gate.config().mode;
+        let decision = policy::decide(mode, &flagged, interactive, prompter)
+            .map_err(GuardError::io("the prompt failed"))?;
+        let record = |list: &[usize], action: HeldAction| {
+            for &i in list {
+                let h = &pins[i];
+                if action != HeldAction::Blocked {
+                    self.gate.allow_release(h.ecosystem, &h.name, &h.version);
+                }
+                self.gate.record_pin(h.clone(), action);
+            }
+        };
+        record(&decision.once, HeldAction::Allowed);
+        record(&decision.always, HeldAction::Allowlisted);
+        record(&decision.blocked, HeldAction::Blocked);
+        if decision.proceed {
+            record(&decision.warned, HeldAction::Warned);
+        }
+        if !decision.always.is_empty() {
+            let entries: Vec<_> = decision
+                .always
+                .iter()
+                .map(|&i| {
+                    policy::Entry::new(pins[i].ecosystem, &pins[i].name, Some(&pins[i].version))
+                })
+                .collect::<Result<_, _>>()?;
+            let list = Allowlist::update_default(|list| {
+                for e in entries {
+                    list.add(e);
+                }
+                list.clone()
+            })?;
+            self.gate.set_allowlist(list);
+        }
+        Ok((!decision.proceed).then_some(Decision::Blocked))
     }
 
     /// Judges the local projects and archives the user named, before anything runs their
@@ -461,6 +609,37 @@ impl Session {
                 }
             })
             .collect();
+        let now = self.index.now();
+        let min = self.gate.config().min_release_age;
+        let pins = self.gate.pins();
+        flagged += pins.len();
+        let held_back = self
+            .index
+            .held()
+            .into_iter()
+            .filter_map(|h| {
+                let action = pins
+                    .iter()
+                    .find(|(p, _)| p == &h)
+                    .map(|(_, a)| *a)
+                    .unwrap_or(HeldAction::HeldBack);
+                // Let through later (an answer at the prompt, for another request of it).
+                if action == HeldAction::HeldBack
+                    && self.gate.lets_through_new(h.ecosystem, &h.name, &h.version)
+                {
+                    return None;
+                }
+                Some(HeldBack {
+                    ecosystem: h.ecosystem,
+                    name: h.name.clone(),
+                    version: h.version.clone(),
+                    published: crate::index::format_time(h.published),
+                    age_s: h.age(now).as_secs(),
+                    action,
+                    reason: h.reason(now, min),
+                })
+            })
+            .collect();
         Report {
             manager: self.manager,
             packages,
@@ -468,8 +647,61 @@ impl Session {
             decision,
             elapsed: self.started.elapsed(),
             error,
+            min_release_age_s: min.as_secs(),
+            held_back,
+            untimed: self
+                .index
+                .untimed()
+                .into_iter()
+                .map(|(e, n)| format!("{e} {n}"))
+                .collect(),
         }
     }
+}
+
+/// The requirements a failed resolution could not meet, from the manager's output: name,
+/// and the version when it asked for exactly one.
+fn missing_requirements(manager: Manager, output: &str) -> Vec<(String, Option<String>)> {
+    let marker = match manager {
+        Manager::Pip => "No matching distribution found for ",
+        Manager::Npm => "No matching version found for ",
+    };
+    output
+        .lines()
+        .filter_map(|line| {
+            let spec = line.split_once(marker)?.1.trim();
+            let spec = spec.strip_suffix('.').unwrap_or(spec);
+            match manager {
+                Manager::Pip => {
+                    let end = spec
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
+                        .unwrap_or(spec.len());
+                    let (name, rest) = spec.split_at(end);
+                    let rest = match rest.trim_start().strip_prefix('[') {
+                        Some(r) => r.split_once(']').map_or("", |(_, r)| r),
+                        None => rest,
+                    };
+                    let rest = rest.split(';').next().unwrap_or("").trim();
+                    let exact = rest
+                        .strip_prefix("==")
+                        .filter(|v| !v.starts_with('=') && !v.contains([',', '*']))
+                        .map(|v| v.trim().to_owned());
+                    (!name.is_empty()).then(|| (name.to_owned(), exact))
+                }
+                Manager::Npm => {
+                    let at = spec[1..].rfind('@').map(|i| i + 1)?;
+                    let (name, range) = (&spec[..at], &spec[at + 1..]);
+                    let range = range.trim().trim_start_matches(['=', 'v']);
+                    let exact = range
+                        .split(['.', '-', '+'])
+                        .take(3)
+                        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                        && range.split('.').count() >= 3;
+                    Some((name.to_owned(), exact.then(|| range.to_owned())))
+                }
+            }
+        })
+        .collect()
 }
 
 enum Resolved {
@@ -520,6 +752,14 @@ impl Parts {
         npm: Option<crate::manager::npm::NpmConfig>,
         manager: Manager,
     ) -> Result<(GuardIndex, tempfile::TempDir), GuardError> {
+        let (public_pypi, public_npm) = policy::public_registries()?;
+        let config = self.gate.config();
+        let cooldown = crate::index::Cooldown {
+            min_age: config.min_release_age,
+            exempt: config.min_release_age_exempt.clone(),
+            public_pypi,
+            public_npm,
+        };
         let index = self
             .runtime
             .block_on(GuardIndex::start(crate::index::IndexConfig {
@@ -527,6 +767,7 @@ impl Parts {
                 gate: self.gate.clone(),
                 pypi,
                 npm,
+                cooldown: Some(cooldown),
             }))
             .map_err(GuardError::io("cannot start the guard index on 127.0.0.1"))?;
         let scratch = tempfile::Builder::new()
@@ -564,4 +805,36 @@ fn parts(
         fetcher,
         gate,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_requirements_from_the_managers_words() {
+        let pip = "ERROR: Could not find a version that satisfies the requirement Gamma_Lib[x]==1.1 (from versions: 1.0.0)\n\
+                   ERROR: No matching distribution found for Gamma_Lib[x]==1.1\n\
+                   ERROR: No matching distribution found for beta-lib>=2,<3\n\
+                   ERROR: No matching distribution found for zeta===1.0\n";
+        assert_eq!(
+            missing_requirements(Manager::Pip, pip),
+            [
+                ("Gamma_Lib".to_owned(), Some("1.1".to_owned())),
+                ("beta-lib".to_owned(), None),
+                ("zeta".to_owned(), None),
+            ]
+        );
+        let npm = "npm error code ETARGET\n\
+                   npm error notarget No matching version found for @acme/util@1.1.0.\n\
+                   npm ERR! notarget No matching version found for gamma-js@^1.1.0.\n";
+        assert_eq!(
+            missing_requirements(Manager::Npm, npm),
+            [
+                ("@acme/util".to_owned(), Some("1.1.0".to_owned())),
+                ("gamma-js".to_owned(), None),
+            ]
+        );
+        assert!(missing_requirements(Manager::Npm, "npm error code E404\n").is_empty());
+    }
 }

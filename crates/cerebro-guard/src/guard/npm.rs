@@ -208,6 +208,33 @@ pub(super) fn judge(
     })?;
     let packages = locked_packages(&lock);
     let index = session.index.handle();
+    // A lockfile pin of a release too new for the cooldown goes to the policy first.
+    let pins = session.runtime.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        for (name, version) in packages.clone() {
+            let index = index.clone();
+            set.spawn(async move { index.npm_pin(&name, &version).await });
+        }
+        let mut pins = Vec::new();
+        while let Some(r) = set.join_next().await {
+            match r.unwrap_or_else(|e| Err(format!("internal error: {e}"))) {
+                Ok(Some(held)) => pins.push(held),
+                Ok(None) => {}
+                Err(detail) => return Err(detail),
+            }
+        }
+        pins.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
+        Ok(pins)
+    });
+    match pins {
+        Err(detail) => return Ok(session.report(Decision::CannotJudge, Some(detail))),
+        Ok(pins) if !pins.is_empty() => {
+            if let Some(stop) = session.decide_pins(&pins, interactive, prompter)? {
+                return Ok(session.report(stop, None));
+            }
+        }
+        Ok(_) => {}
+    }
     let results = session.runtime.block_on(async {
         let mut set = tokio::task::JoinSet::new();
         let mut out = Vec::new();

@@ -17,6 +17,7 @@
 //! (when it published one) and admitted by the gate; everything else gets an HTTP error whose
 //! body says why, and the reason is kept for the guard to report.
 
+mod cooldown;
 mod npm;
 mod simple;
 
@@ -34,6 +35,7 @@ use crate::manager::npm::NpmConfig;
 use cerebro_archive::Ecosystem;
 use cerebro_fetch::{Artifact, Document, Expected, FetchError, Fetcher};
 
+pub use cooldown::{format_time, version_key, Cooldown, Held};
 pub use simple::normalize as normalize_pypi_name;
 
 /// A PyPI-style upstream index (`…/simple/`), with the `Authorization` value that goes to it
@@ -69,6 +71,12 @@ pub enum Admission {
 /// scanning and applying the policy. Called on a blocking thread: it may take its time.
 pub trait Gate: Send + Sync + 'static {
     fn admit(&self, candidate: &Candidate) -> Admission;
+
+    /// Whether a release too new for the cooldown may be shown to the installer all the same
+    /// (the allowlist, or the user's answer for this install).
+    fn lets_through_new(&self, _ecosystem: Ecosystem, _name: &str, _version: &str) -> bool {
+        false
+    }
 }
 
 /// Something that went wrong while serving, kept for the guard's report: the manager only
@@ -126,6 +134,9 @@ struct Shared {
     /// Upstream pages already fetched in this command: the resolution and the install ask
     /// for the same ones, and must see the same answer.
     documents: Mutex<HashMap<(String, String), Document>>,
+    /// The release-age cooldown (`None`: off).
+    cooldown: Option<Cooldown>,
+    cool: cooldown::State,
 }
 
 #[derive(Default)]
@@ -141,6 +152,8 @@ pub struct IndexConfig {
     /// PyPI upstreams, merged in this order; empty for npm.
     pub pypi: Vec<PypiUpstream>,
     pub npm: Option<NpmConfig>,
+    /// The release-age cooldown; `None` or a zero age: off.
+    pub cooldown: Option<Cooldown>,
 }
 
 /// A running guard index. Dropping it stops the server.
@@ -164,6 +177,8 @@ impl GuardIndex {
             tarballs: Mutex::new(HashMap::new()),
             incidents: Mutex::new(Vec::new()),
             documents: Mutex::new(HashMap::new()),
+            cooldown: config.cooldown,
+            cool: cooldown::State::default(),
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -196,6 +211,22 @@ impl GuardIndex {
     /// What went wrong so far, in order.
     pub fn incidents(&self) -> Vec<Incident> {
         self.shared.incidents.lock().expect("lock").clone()
+    }
+
+    /// The releases the cooldown hid so far (each once), in order.
+    pub fn held(&self) -> Vec<Held> {
+        self.shared.cool.held()
+    }
+
+    /// Packages with releases that no registry gave a publish time for (on a private index
+    /// only): the cooldown could not hold them back.
+    pub fn untimed(&self) -> Vec<(Ecosystem, String)> {
+        self.shared.cool.untimed()
+    }
+
+    /// The instant every release age of this command is measured from.
+    pub fn now(&self) -> std::time::SystemTime {
+        self.shared.cool.now
     }
 
     /// Forgets the incidents (between the resolution and the install).
@@ -231,6 +262,15 @@ impl IndexHandle {
         self.0
             .find_tarball_by_version(name, version)
             .ok_or_else(|| format!("the registry lists no version {version} of {name}"))
+    }
+
+    /// `name@version` from a lockfile, when the cooldown holds it back: too new, and neither
+    /// exempt, allowlisted nor allowed for this install.
+    pub async fn npm_pin(&self, name: &str, version: &str) -> Result<Option<Held>, String> {
+        if !cooldown::npm_times_known(&self.0, name) {
+            npm::load_packument(&self.0, name, None).await?;
+        }
+        Ok(cooldown::npm_pin(&self.0, name, version))
     }
 
     /// Fetches, verifies and admits an npm tarball as if npm had asked for it.
@@ -446,6 +486,13 @@ async fn pypi_page(shared: &Arc<Shared>, project: &str) -> Response {
     if !found {
         return text(StatusCode::NOT_FOUND, format!("no project {name}"));
     }
+    let links = match cooldown::filter_pypi(shared, &name, links).await {
+        Ok(links) => links,
+        Err(detail) => {
+            shared.incident(Ecosystem::Pypi, &name, detail.clone(), true);
+            return text(StatusCode::BAD_GATEWAY, format!("cerebro: {detail}"));
+        }
+    };
     let mut files = shared.files.lock().expect("lock");
     let mut local = Vec::with_capacity(links.len());
     for (link, auth) in &links {

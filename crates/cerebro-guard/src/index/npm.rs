@@ -10,7 +10,8 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::{
-    percent_decode, run_gate, serve_artifact, text, Admission, Candidate, NpmTarball, Shared,
+    cooldown, percent_decode, run_gate, serve_artifact, text, Admission, Candidate, NpmTarball,
+    Shared,
 };
 use cerebro_archive::Ecosystem;
 use cerebro_fetch::FetchError;
@@ -72,12 +73,17 @@ pub(super) async fn route(shared: &Arc<Shared>, rest: &str, headers: &HeaderMap)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     match load_packument(shared, name, accept.as_deref()).await {
-        Ok(Some(doc)) => {
+        Ok(Some(mut doc)) => {
+            cooldown::filter_npm(shared, name, &mut doc);
             let mut r = Response::new(Body::from(doc.to_string()));
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
+            // What the cooldown hides changes with the user's answers within one command;
+            // npm must ask again rather than reuse an earlier answer.
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
         Ok(None) => text(StatusCode::NOT_FOUND, format!("no package {name}")),
@@ -98,10 +104,15 @@ pub(super) async fn load_packument(
     let url = registry
         .join(&name.replacen('/', "%2f", 1))
         .map_err(|e| format!("bad registry URL {registry}: {e}"))?;
-    let doc = match shared
-        .document(&url, accept.unwrap_or(ACCEPT), npm.auth_for(&url))
-        .await
-    {
+    // The cooldown needs each version's publish time, which only the full packument has
+    // (the abbreviated one npm asks for has no `time`): ask for the full one alone rather
+    // than for both. npm reads a full packument as well.
+    let accept = if cooldown::needs_times(shared, name) {
+        cooldown::FULL_PACKUMENT
+    } else {
+        accept.unwrap_or(ACCEPT)
+    };
+    let doc = match shared.document(&url, accept, npm.auth_for(&url)).await {
         Ok(doc) => doc,
         Err(FetchError::NotFound { .. }) => return Ok(None),
         Err(e) => {
@@ -115,6 +126,12 @@ pub(super) async fn load_packument(
         shared.incident(Ecosystem::Npm, name, detail.clone(), true);
         detail
     })?;
+    if let Err(detail) =
+        cooldown::load_npm_times(shared, name, &url, npm.auth_for(&url), &json).await
+    {
+        shared.incident(Ecosystem::Npm, name, detail.clone(), true);
+        return Err(detail);
+    }
     let mut found = Vec::new();
     if let Some(versions) = json.get_mut("versions").and_then(Value::as_object_mut) {
         for (version, meta) in versions.iter_mut() {

@@ -25,6 +25,8 @@ pub struct FileLink {
     /// The core metadata file (`<url>.metadata`, PEP 658/714), when the index has one:
     /// `Some(None)` without a hash, `Some(Some(sha256))` with one.
     pub metadata: Option<Option<String>>,
+    /// When the file was uploaded (PEP 700 `upload-time`, JSON pages only), as written.
+    pub upload_time: Option<String>,
 }
 
 /// Parses an upstream project page (HTML or JSON, by content type or by sniffing).
@@ -95,6 +97,10 @@ fn parse_json(text: &str, page: &Url) -> Result<Vec<FileLink>, String> {
                 .map(str::to_owned),
             yanked,
             metadata,
+            upload_time: f
+                .get("upload-time")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         });
     }
     Ok(out)
@@ -171,6 +177,7 @@ fn parse_html(text: &str, page: &Url) -> Vec<FileLink> {
             metadata: get("data-core-metadata")
                 .or_else(|| get("data-dist-info-metadata"))
                 .and_then(metadata_attr),
+            upload_time: None,
         });
     }
     out
@@ -381,7 +388,7 @@ mod tests {
     #[test]
     fn json_pages() {
         let json = r#"{"meta":{"api-version":"1.1"},"name":"foo-bar","files":[
- {"filename":"foo_bar-1.0.tar.gz","url":"../../p/foo_bar-1.0.tar.gz","hashes":{"sha256":"AA00000000000000000000000000000000000000000000000000000000000000"},"requires-python":">=3.7","yanked":false},
+ {"filename":"foo_bar-1.0.tar.gz","url":"../../p/foo_bar-1.0.tar.gz","hashes":{"sha256":"AA00000000000000000000000000000000000000000000000000000000000000"},"requires-python":">=3.7","yanked":false,"upload-time":"2024-01-01T00:00:00.000Z"},
  {"filename":"foo_bar-1.1-py3-none-any.whl","url":"https://f.example.org/foo_bar-1.1-py3-none-any.whl","hashes":{},"yanked":"bad","core-metadata":{"sha256":"bb00000000000000000000000000000000000000000000000000000000000000"}}
 ]}"#;
         let links = parse_page(
@@ -400,6 +407,11 @@ mod tests {
             Some(&*format!("aa{}", "0".repeat(62)))
         );
         assert_eq!(links[0].yanked, None);
+        assert_eq!(
+            links[0].upload_time.as_deref(),
+            Some("2024-01-01T00:00:00.000Z")
+        );
+        assert_eq!(links[1].upload_time, None);
         assert_eq!(links[1].yanked.as_deref(), Some("bad"));
         assert_eq!(
             links[1].metadata,

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -59,7 +60,8 @@ impl FromStr for Mode {
 }
 
 /// The known keys of `config.toml`, for the unknown-key error.
-const KNOWN_KEYS: &str = "policy, flag_suspicious, [thresholds] malicious, suspicious";
+const KNOWN_KEYS: &str = "policy, flag_suspicious, min_release_age, min_release_age_exempt, \
+                          [thresholds] malicious, suspicious";
 
 /// The user's policy: what to do with flagged packages and where the score boundaries lie.
 ///
@@ -69,6 +71,8 @@ const KNOWN_KEYS: &str = "policy, flag_suspicious, [thresholds] malicious, suspi
 /// ```toml
 /// policy = "prompt"          # block | prompt | warn | off
 /// flag_suspicious = false    # also stop on "suspicious" verdicts, not only "malicious"
+/// min_release_age = "2d"     # hide releases younger than this from the installer; 0: off
+/// min_release_age_exempt = ["@myorg/*", "mypkg"]   # names, or prefixes ending in `*`
 ///
 /// [thresholds]               # scores from 0 to 1; leave out to use the model's own
 /// malicious = 0.85           # at or above: malicious
@@ -77,7 +81,8 @@ const KNOWN_KEYS: &str = "policy, flag_suspicious, [thresholds] malicious, suspi
 ///
 /// An unknown key, a value of the wrong type, a threshold outside 0..=1 or a `suspicious`
 /// above `malicious` is an error naming the file and the key, so a typo never silently
-/// weakens the guard. `CEREBRO_POLICY=block|prompt|warn|off` overrides `policy` for one run.
+/// weakens the guard. `CEREBRO_POLICY=block|prompt|warn|off` overrides `policy` for one run,
+/// and `CEREBRO_MIN_RELEASE_AGE` overrides `min_release_age`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub mode: Mode,
@@ -87,6 +92,10 @@ pub struct Config {
     pub suspicious: Option<f32>,
     /// Treat `suspicious` verdicts like `malicious` ones (block, prompt or warn on them).
     pub flag_suspicious: bool,
+    /// Releases published less than this long ago are hidden from the installer (zero: off).
+    pub min_release_age: Duration,
+    /// Packages the cooldown leaves alone: names, or prefixes ending in `*`.
+    pub min_release_age_exempt: Vec<String>,
 }
 
 impl Default for Config {
@@ -96,6 +105,8 @@ impl Default for Config {
             malicious: None,
             suspicious: None,
             flag_suspicious: false,
+            min_release_age: super::release_age::DEFAULT_MIN_RELEASE_AGE,
+            min_release_age_exempt: Vec::new(),
         }
     }
 }
@@ -106,7 +117,23 @@ impl Config {
     pub fn load() -> Result<Config, PolicyError> {
         let path = super::config_dir().map(|d| d.join(super::CONFIG_FILE));
         let env = std::env::var_os(super::ENV_POLICY).map(|v| v.to_string_lossy().into_owned());
-        Config::load_from(path.as_deref(), env.as_deref())
+        let mut config = Config::load_from(path.as_deref(), env.as_deref())?;
+        let age =
+            std::env::var_os(super::ENV_MIN_RELEASE_AGE).map(|v| v.to_string_lossy().into_owned());
+        config.apply_min_release_age_env(age.as_deref())?;
+        Ok(config)
+    }
+
+    /// `CEREBRO_MIN_RELEASE_AGE` over the file's `min_release_age`; empty counts as unset.
+    pub fn apply_min_release_age_env(&mut self, value: Option<&str>) -> Result<(), PolicyError> {
+        if let Some(value) = value.filter(|v| !v.trim().is_empty()) {
+            self.min_release_age =
+                super::release_age::parse_age(value).map_err(|problem| PolicyError::BadVar {
+                    var: super::ENV_MIN_RELEASE_AGE,
+                    problem,
+                })?;
+        }
+        Ok(())
     }
 
     /// [`Config::load`] with the file and the variable's value given: `path` `None` or a
@@ -167,6 +194,51 @@ impl Config {
                     return Err(bad(
                         "flag_suspicious",
                         format!("must be true or false, not {}", other.type_str()),
+                    ))
+                }
+                ("min_release_age", toml::Value::String(s)) => {
+                    config.min_release_age = super::release_age::parse_age(s)
+                        .map_err(|problem| bad("min_release_age", problem))?
+                }
+                ("min_release_age", toml::Value::Integer(0)) => {
+                    config.min_release_age = Duration::ZERO
+                }
+                ("min_release_age", other) => {
+                    return Err(bad(
+                        "min_release_age",
+                        format!(
+                            "must be a string with a unit (\"2d\", \"48h\", \"30m\") or 0, not {}",
+                            match other {
+                                toml::Value::Integer(i) => i.to_string(),
+                                other => other.type_str().to_owned(),
+                            }
+                        ),
+                    ))
+                }
+                ("min_release_age_exempt", toml::Value::Array(items)) => {
+                    config.min_release_age_exempt = items
+                        .iter()
+                        .map(|i| match i {
+                            toml::Value::String(s) if !s.trim().is_empty() => {
+                                Ok(s.trim().to_owned())
+                            }
+                            other => Err(bad(
+                                "min_release_age_exempt",
+                                format!(
+                                    "must list package names or prefixes (\"@myorg/*\"), not {}",
+                                    other.type_str()
+                                ),
+                            )),
+                        })
+                        .collect::<Result<_, _>>()?
+                }
+                ("min_release_age_exempt", other) => {
+                    return Err(bad(
+                        "min_release_age_exempt",
+                        format!(
+                            "must be a list of names ([\"@myorg/*\", \"mypkg\"]), not {}",
+                            other.type_str()
+                        ),
                     ))
                 }
                 ("thresholds", toml::Value::Table(thresholds)) => {
@@ -325,6 +397,7 @@ mod tests {
                 malicious: Some(0.9),
                 suspicious: Some(0.3),
                 flag_suspicious: true,
+                ..Config::default()
             }
         );
         assert_eq!(
@@ -445,6 +518,48 @@ mod tests {
                 malicious: 0.8,
                 suspicious: 0.8
             }
+        );
+    }
+
+    #[test]
+    fn min_release_age_is_read_from_the_file_and_the_variable() {
+        assert_eq!(
+            parse("").unwrap().min_release_age,
+            Duration::from_secs(2 * 86_400)
+        );
+        let c =
+            parse("min_release_age = \"36h\"\nmin_release_age_exempt = [\"@myorg/*\", \"mypkg\"]")
+                .unwrap();
+        assert_eq!(c.min_release_age, Duration::from_secs(36 * 3_600));
+        assert_eq!(c.min_release_age_exempt, ["@myorg/*", "mypkg"]);
+        assert_eq!(
+            parse("min_release_age = 0").unwrap().min_release_age,
+            Duration::ZERO
+        );
+        for (text, key) in [
+            ("min_release_age = 2", "`min_release_age`"),
+            ("min_release_age = \"2\"", "`min_release_age`"),
+            ("min_release_age = \"soon\"", "`min_release_age`"),
+            ("min_release_age_exempt = \"x\"", "`min_release_age_exempt`"),
+            ("min_release_age_exempt = [1]", "`min_release_age_exempt`"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(key) && !err.contains('\n'), "{text}: {err}");
+        }
+        let mut c = Config::default();
+        c.apply_min_release_age_env(Some("30m")).unwrap();
+        assert_eq!(c.min_release_age, Duration::from_secs(1_800));
+        c.apply_min_release_age_env(Some("")).unwrap();
+        assert_eq!(c.min_release_age, Duration::from_secs(1_800));
+        c.apply_min_release_age_env(Some("0")).unwrap();
+        assert_eq!(c.min_release_age, Duration::ZERO);
+        let err = c
+            .apply_min_release_age_env(Some("2"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("CEREBRO_MIN_RELEASE_AGE") && err.contains("`2`"),
+            "{err}"
         );
     }
 

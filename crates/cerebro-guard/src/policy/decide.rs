@@ -20,6 +20,9 @@ pub struct Flagged {
     /// Already-rendered lines, strongest first:
     /// `runs a shell command at install time (P3) — setup.py:3`.
     pub reasons: Vec<String>,
+    /// Set when the package is stopped for being too new, not for what it does:
+    /// `published 3 hours ago (min_release_age 2 days)` (score and verdict then mean nothing).
+    pub too_new: Option<String>,
 }
 
 /// The user's answer for one flagged package.
@@ -155,6 +158,7 @@ mod tests {
                 score: 0.9,
                 verdict: Verdict::Malicious,
                 reasons: vec!["runs a shell command at install time (P3) — setup.py:3".into()],
+                too_new: None,
             })
             .collect()
     }

@@ -10,6 +10,7 @@ mod allowlist;
 mod config;
 mod decide;
 mod prompt;
+pub mod release_age;
 mod verdicts;
 
 use std::io::IsTerminal;
@@ -22,7 +23,8 @@ pub use prompt::TerminalPrompter;
 pub use verdicts::{CachedVerdict, VerdictCache};
 
 pub use cerebro_settings::{
-    cache_dir, config_dir, ENV_CACHE_DIR, ENV_CI, ENV_CONFIG_DIR, ENV_POLICY,
+    cache_dir, config_dir, ENV_CACHE_DIR, ENV_CI, ENV_CONFIG_DIR, ENV_MIN_RELEASE_AGE,
+    ENV_POLICY, ENV_PUBLIC_NPM_URL, ENV_PUBLIC_PYPI_URL,
 };
 
 /// File name of the config inside [`config_dir`].
@@ -41,6 +43,10 @@ pub enum PolicyError {
     /// `CEREBRO_POLICY` holds something that is not a mode.
     #[error("{var}=`{value}` is not a policy: set it to block, prompt, warn or off, or unset it")]
     BadEnv { var: &'static str, value: String },
+
+    /// A variable (`CEREBRO_MIN_RELEASE_AGE`, `CEREBRO_PUBLIC_*_URL`) holds a bad value.
+    #[error("{var}: {problem}")]
+    BadVar { var: &'static str, problem: String },
 
     /// A settings file exists but could not be read.
     #[error("cannot read {}: {error}", path.display())]
@@ -91,6 +97,31 @@ pub enum PolicyError {
         path: PathBuf,
         error: std::io::Error,
     },
+}
+
+/// The public registries the release-age cooldown asks for release times when a user's
+/// registry publishes none: `$CEREBRO_PUBLIC_PYPI_URL` and `$CEREBRO_PUBLIC_NPM_URL` when set
+/// and non-empty, else pypi.org and registry.npmjs.org. A value that is not a URL is an error.
+pub fn public_registries() -> Result<(reqwest::Url, reqwest::Url), PolicyError> {
+    let get = |var: &'static str, default: &str| {
+        let text = std::env::var(var)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| default.to_owned());
+        let mut url = reqwest::Url::parse(text.trim()).map_err(|e| PolicyError::BadVar {
+            var,
+            problem: format!("`{text}` is not a URL ({e})"),
+        })?;
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        Ok(url)
+    };
+    Ok((
+        get(ENV_PUBLIC_PYPI_URL, "https://pypi.org/")?,
+        get(ENV_PUBLIC_NPM_URL, "https://registry.npmjs.org/")?,
+    ))
 }
 
 /// Whether someone can answer a prompt: stdin and stderr are terminals and `CI` is unset or

@@ -91,6 +91,11 @@ fn render(flagged: &Flagged, index: usize, total: usize) -> String {
         printable(&flagged.version),
         printable(&flagged.file),
     );
+    if let Some(why) = &flagged.too_new {
+        // Not judged yet: held back by the release-age cooldown, so no verdict to show.
+        let _ = writeln!(out, "  {LABEL}too new{LABEL:#}  {}", printable(why));
+        return out;
+    }
     let style = match flagged.verdict {
         Verdict::Malicious => STRONG,
         Verdict::Suspicious => MEDIUM,
@@ -138,6 +143,7 @@ mod tests {
                 "runs a shell command at install time (P3) — setup.py:3".into(),
                 "uses an exfiltration endpoint (D4) — evil/collect.py:9".into(),
             ],
+            too_new: None,
         }
     }
 
@@ -159,6 +165,18 @@ mod tests {
              \x20   because uses an exfiltration endpoint (D4) — evil/collect.py:9\n"
         );
         assert!(!plain(&render(&flagged(), 0, 1)).contains("(1/1)"));
+    }
+
+    #[test]
+    fn too_new_releases_show_the_reason_not_a_verdict() {
+        let mut f = flagged();
+        f.too_new = Some("published 1 hour ago (min_release_age 2 days)".into());
+        let text = plain(&render(&f, 0, 1));
+        assert!(
+            text.contains("too new  published 1 hour ago (min_release_age 2 days)"),
+            "{text}"
+        );
+        assert!(!text.contains("verdict"), "{text}");
     }
 
     #[test]
