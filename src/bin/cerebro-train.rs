@@ -227,6 +227,10 @@ struct EvalArgs {
     /// Judge both ecosystems at this threshold instead of the model file's own.
     #[arg(long)]
     threshold: Option<f32>,
+    /// Also score each package's units (one file's behaviour each, when the sequences file
+    /// has them) and write the highest to `--predictions` as `unit_max` / `unit_file`.
+    #[arg(long)]
+    units: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -276,6 +280,7 @@ fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
         threshold: a.threshold,
         all_npm_malware: a.common.all_npm_malware,
         smallest: a.common.smallest,
+        units: a.units,
         ..EvalOptions::default()
     };
     let report = eval::evaluate_model(&bytes, &opts).map_err(anyhow::Error::msg)?;

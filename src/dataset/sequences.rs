@@ -69,8 +69,18 @@ pub struct Record {
     /// Feature id → number of events (all events, before collapsing and capping).
     pub feature_counts: Option<BTreeMap<&'static str, usize>>,
     pub files_parsed: Option<usize>,
+    /// The package's units (one file's behaviour each, `sequence::units`), for judging
+    /// files on their own; `null` when unreadable.
+    pub units: Option<Vec<UnitRecord>>,
     /// Why the package could not be scanned; `null` when it was.
     pub error: Option<String>,
+}
+
+/// One unit of a [`Record`].
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitRecord {
+    pub file: String,
+    pub sequence: Vec<&'static str>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -209,6 +219,7 @@ pub fn scan_entry(entry: &Entry, options: &ScanOptions) -> Record {
         sequence_uncapped_len: None,
         feature_counts: None,
         files_parsed: None,
+        units: None,
         error: None,
     };
     match read_and_scan(entry, options) {
@@ -227,6 +238,19 @@ pub fn scan_entry(entry: &Entry, options: &ScanOptions) -> Record {
             record.sequence_uncapped_len = Some(scanned.sequence.uncapped_len);
             record.feature_counts = Some(counts);
             record.files_parsed = Some(scanned.files_parsed);
+            record.units = Some(
+                crate::sequence::units(
+                    &scanned.sequence.events,
+                    options.max_tokens,
+                    crate::sequence::DEFAULT_MAX_UNITS,
+                )
+                .into_iter()
+                .map(|u| UnitRecord {
+                    file: u.file,
+                    sequence: u.tokens.iter().map(|t| t.as_str()).collect(),
+                })
+                .collect(),
+            );
         }
         Err(error) => record.error = Some(error),
     }

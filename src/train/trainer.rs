@@ -1095,6 +1095,7 @@ mod tests {
             ids: vec![],
             uncapped_len: 0,
             files_parsed: None,
+            units: Vec::new(),
         };
         let rows = [mk(true), mk(true), mk(true), mk(false)];
         let refs: Vec<&Example> = rows.iter().collect();
