@@ -231,6 +231,10 @@ struct EvalArgs {
     /// has them) and write the highest to `--predictions` as `unit_max` / `unit_file`.
     #[arg(long)]
     units: bool,
+    /// Score every package of the file whatever its part (for files that are all test
+    /// data, such as `cerebro-dataset needles`).
+    #[arg(long)]
+    every_part: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -281,6 +285,7 @@ fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
         all_npm_malware: a.common.all_npm_malware,
         smallest: a.common.smallest,
         units: a.units,
+        every_part: a.every_part,
         ..EvalOptions::default()
     };
     let report = eval::evaluate_model(&bytes, &opts).map_err(anyhow::Error::msg)?;

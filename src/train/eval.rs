@@ -631,6 +631,9 @@ pub struct EvalOptions {
     pub smallest: usize,
     /// Also score each package's units and put the highest in the predictions.
     pub units: bool,
+    /// Score every package of the file, whatever its part (a file that is all test data,
+    /// such as the needles, whose split means nothing on its own).
+    pub every_part: bool,
 }
 
 impl Default for EvalOptions {
@@ -642,6 +645,7 @@ impl Default for EvalOptions {
             all_npm_malware: false,
             smallest: 20,
             units: false,
+            every_part: false,
         }
     }
 }
@@ -659,10 +663,18 @@ pub fn evaluate_model(gguf: &[u8], opts: &EvalOptions) -> Result<EvalReport, Str
         ));
     }
     let ds = Dataset::load(&opts.data, info.bag, &opts.split)?;
-    let rows = ds.eval_rows(opts.all_npm_malware);
+    let rows = if opts.every_part {
+        ds.examples.iter().zip(ds.parts.iter().copied()).collect()
+    } else {
+        ds.eval_rows(opts.all_npm_malware)
+    };
     let ex: Vec<&Example> = rows.iter().map(|(e, _)| *e).collect();
     let scores = score_examples(&model, &ex).map_err(|e| e.to_string())?;
-    let valid = ds.part(Part::Valid, false);
+    let valid = if opts.every_part {
+        Vec::new()
+    } else {
+        ds.part(Part::Valid, false)
+    };
     let valid_scores = score_examples(&model, &valid).map_err(|e| e.to_string())?;
     let description = if info.description.is_empty() {
         "(no description)".to_owned()
@@ -708,6 +720,7 @@ mod tests {
             ids: vec![9; len],
             uncapped_len: len,
             files_parsed: Some(1),
+            units: Vec::new(),
         }
     }
 
