@@ -736,6 +736,7 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
             ..cfg
         },
         thresholds,
+        unit_thresholds: None,
         bag: opts.bag,
         description: opts.description.clone(),
     };
