@@ -120,6 +120,20 @@ enum Command {
     ///       --out target/dataset/needles.jsonl
     #[command(verbatim_doc_comment, after_help = AFTER_HELP)]
     Needles(NeedlesArgs),
+    /// Print the part (train, valid, test, dropped) the split puts each package of a
+    /// sequences file in, as `sha256,part` lines: to scan only what an evaluation reads.
+    Parts(PartsArgs),
+}
+
+#[derive(Debug, Args)]
+struct PartsArgs {
+    /// The sequences file to split.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "target/dataset/sequences.jsonl"
+    )]
+    sequences: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -286,6 +300,7 @@ fn main() -> ExitCode {
         Command::Fetch(args) => fetch_command(args),
         Command::Sequences(args) => sequences_command(args),
         Command::Needles(args) => needles_command(args),
+        Command::Parts(args) => parts_command(args),
     };
     match result {
         Ok(code) => code,
@@ -573,6 +588,17 @@ fn fetch_command(args: FetchArgs) -> CmdResult {
     } else {
         EXIT_FAILED
     }))
+}
+
+fn parts_command(args: PartsArgs) -> CmdResult {
+    let parts = needles::parts(&args.sequences, &Default::default())?;
+    let mut lines: Vec<String> = parts
+        .iter()
+        .map(|(h, (p, _))| format!("{h},{}", format!("{p:?}").to_lowercase()))
+        .collect();
+    lines.sort();
+    println!("sha256,part\n{}", lines.join("\n"));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn needles_command(args: NeedlesArgs) -> CmdResult {

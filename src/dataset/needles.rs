@@ -23,9 +23,9 @@ use crate::scan::{self, ScanOptions};
 use crate::train::data::parse_line;
 use crate::train::split::{split, Part, SplitOptions};
 
-/// The sha256 of every package of the sequences file at `path` that the split puts in the
-/// test part, with the number of source files its scan read.
-pub fn test_part(path: &Path, opts: &SplitOptions) -> Result<HashMap<String, usize>, String> {
+/// The part the split puts each package of the sequences file at `path` in, by sha256, with
+/// the number of source files its scan read.
+pub fn parts(path: &Path, opts: &SplitOptions) -> Result<HashMap<String, (Part, usize)>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut examples = Vec::new();
     let mut hashes = Vec::new();
@@ -48,8 +48,16 @@ pub fn test_part(path: &Path, opts: &SplitOptions) -> Result<HashMap<String, usi
     Ok(hashes
         .into_iter()
         .zip(parts)
-        .filter(|(_, p)| *p == Part::Test)
-        .map(|(h, _)| h)
+        .map(|((h, n), p)| (h, (p, n)))
+        .collect())
+}
+
+/// The test part of [`parts`]: sha256 and source files read.
+pub fn test_part(path: &Path, opts: &SplitOptions) -> Result<HashMap<String, usize>, String> {
+    Ok(parts(path, opts)?
+        .into_iter()
+        .filter(|(_, (p, _))| *p == Part::Test)
+        .map(|(h, (_, n))| (h, n))
         .collect())
 }
 
