@@ -43,6 +43,11 @@ pub struct ModelInfo {
     /// network serves both, but their benign code differs (npm packages use the network and
     /// the environment far more), so the same score does not mean the same in each.
     pub thresholds: PerEcosystem<f32>,
+    /// Probability at or above which one *unit* of a package (one file's behaviour,
+    /// `sequence::units`) makes the package malicious, per ecosystem: a payload of ten lines
+    /// in a library of thousands of files is judged on its own. `None` in files written
+    /// before units were judged: those judge whole packages only.
+    pub unit_thresholds: Option<PerEcosystem<f32>>,
     /// Whether the model reads its input as a bag (tokens sorted, so order carries nothing):
     /// the ablation of sequential order.
     pub bag: bool,
@@ -184,6 +189,61 @@ fn common_metadata(version: u32, info: &ModelInfo) -> Vec<(String, gguf_file::Va
             Value::String(info.description.clone()),
         ),
     ]
+    .into_iter()
+    .chain(info.unit_thresholds.into_iter().flat_map(|t| {
+        [
+            ("cerebro.unit_threshold.pypi".into(), Value::F32(t.pypi)),
+            ("cerebro.unit_threshold.npm".into(), Value::F32(t.npm)),
+        ]
+    }))
+    .collect()
+}
+
+/// The model file `bytes` with its unit thresholds set (added, or replaced), every tensor and
+/// every other key as it was: units are judged with thresholds chosen on validation data
+/// after training, without retraining or re-quantizing.
+#[cfg(feature = "training")]
+pub fn with_unit_thresholds(
+    bytes: &[u8],
+    thresholds: PerEcosystem<f32>,
+) -> Result<Vec<u8>, ModelError> {
+    for t in [thresholds.pypi, thresholds.npm] {
+        if !(t.is_finite() && (0.0..=1.0).contains(&t)) {
+            return Err(ModelError::Format(format!(
+                "a unit threshold is {t}, not a probability"
+            )));
+        }
+    }
+    let w = GgufWeights::new(bytes)?;
+    w.info()?;
+    let mut metadata: Vec<(String, gguf_file::Value)> = w
+        .content
+        .metadata
+        .iter()
+        .filter(|(k, _)| !k.starts_with("cerebro.unit_threshold."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    // A stable order, so the same inputs give the same bytes.
+    metadata.sort_by(|a, b| a.0.cmp(&b.0));
+    metadata.push((
+        "cerebro.unit_threshold.pypi".into(),
+        gguf_file::Value::F32(thresholds.pypi),
+    ));
+    metadata.push((
+        "cerebro.unit_threshold.npm".into(),
+        gguf_file::Value::F32(thresholds.npm),
+    ));
+    let mut names: Vec<&String> = w.content.tensor_infos.keys().collect();
+    names.sort();
+    let mut tensors = Vec::with_capacity(names.len());
+    for name in names {
+        let t = w
+            .content
+            .tensor(&mut Cursor::new(w.bytes), name, &w.device)?;
+        tensors.push((name.clone(), t));
+    }
+    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    write_file(&metadata, &refs)
 }
 
 /// A network's sizes under `prefix` (`cerebro.` for a single network).
@@ -363,9 +423,18 @@ impl<'a> GgufWeights<'a> {
         } else {
             PerEcosystem::both(threshold("cerebro.threshold")?)
         };
+        let unit_thresholds = if md.contains_key("cerebro.unit_threshold.pypi") {
+            Some(PerEcosystem {
+                pypi: threshold("cerebro.unit_threshold.pypi")?,
+                npm: threshold("cerebro.unit_threshold.npm")?,
+            })
+        } else {
+            None
+        };
         Ok(ModelInfo {
             config: self.member_config(0)?,
             thresholds,
+            unit_thresholds,
             bag: self
                 .get("cerebro.bag")?
                 .to_bool()
@@ -937,6 +1006,38 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "training")]
+    fn unit_thresholds_are_added_and_replaced_and_nothing_else_changes() {
+        let before = GgufWeights::new(EMBEDDED_MODEL).unwrap().info().unwrap();
+        assert!(before.unit_thresholds.is_none());
+        let t = PerEcosystem {
+            pypi: 0.99,
+            npm: 0.97,
+        };
+        let file = with_unit_thresholds(EMBEDDED_MODEL, t).unwrap();
+        let w = GgufWeights::new(&file).unwrap();
+        let info = w.info().unwrap();
+        assert_eq!(info.unit_thresholds, Some(t));
+        assert_eq!(info.thresholds, before.thresholds);
+        assert_eq!(info.description, before.description);
+        let original = GgufWeights::new(EMBEDDED_MODEL).unwrap();
+        assert_eq!(w.tensor_types(), original.tensor_types());
+        // Replaced, not added twice; a probability is required.
+        let again = with_unit_thresholds(&file, PerEcosystem::both(0.5)).unwrap();
+        let info = GgufWeights::new(&again).unwrap().info().unwrap();
+        assert_eq!(info.unit_thresholds, Some(PerEcosystem::both(0.5)));
+        assert!(with_unit_thresholds(EMBEDDED_MODEL, PerEcosystem::both(1.5)).is_err());
+        // The networks score as before.
+        let a = crate::model::Model::from_gguf(EMBEDDED_MODEL).unwrap();
+        let b = crate::model::Model::from_gguf(&again).unwrap();
+        let ids = vec![vec![2u32, 5, 9, 12, 3]];
+        assert_eq!(
+            a.probabilities(&ids).unwrap(),
+            b.probabilities(&ids).unwrap()
+        );
+    }
+
+    #[test]
     fn engine_scores_the_shipped_model_as_candle_does() {
         same_as_candle(EMBEDDED_MODEL);
     }
@@ -986,6 +1087,7 @@ mod tests {
         let info = ModelInfo {
             config: cfg,
             thresholds: PerEcosystem::both(0.5),
+            unit_thresholds: None,
             bag: false,
             description: "test".into(),
         };

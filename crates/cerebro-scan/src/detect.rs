@@ -94,10 +94,27 @@ pub struct Reason {
 /// The detector's judgement of one package.
 #[derive(Debug, Clone, Serialize)]
 pub struct Judgement {
+    /// The whole package's score.
     pub score: f32,
+    /// The worse of the package's verdict and its most malicious unit's.
     pub verdict: Verdict,
-    /// Empty for benign packages (explaining costs a model run per feature).
+    /// Empty for benign packages (explaining costs a model run per feature). When a unit
+    /// drives the verdict, its features, with events of its file.
     pub reasons: Vec<Reason>,
+    /// The package's most malicious unit, when the model judges units and one was scored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<UnitFinding>,
+}
+
+/// The highest-scoring unit (one file's behaviour) of a package.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitFinding {
+    pub file: String,
+    pub score: f32,
+    /// The model's unit threshold for the package's ecosystem.
+    pub threshold: f32,
+    /// Whether this unit, not the whole package, set the verdict.
+    pub drives: bool,
 }
 
 /// Scores `sequence` and, unless it is benign, explains the score.
@@ -118,6 +135,7 @@ pub fn judge(
             score: 0.0,
             verdict: Verdict::Benign,
             reasons: Vec::new(),
+            unit: None,
         });
     }
     let score = detector.score(&sequence.tokens)?;
@@ -131,7 +149,58 @@ pub fn judge(
         score,
         verdict,
         reasons,
+        unit: None,
     })
+}
+
+/// Judges the units of `sequence` (one file's behaviour each, [`sequence::units`]) at the
+/// model's unit threshold `threshold` and makes `judgement` malicious when the most malicious
+/// unit reaches it: a payload of a few lines in a big library is judged on its own, and the
+/// reasons then name its file. Identical units are scored once (the detector's memo).
+pub fn judge_units(
+    detector: &Detector,
+    threshold: f32,
+    sequence: &Sequence,
+    judgement: &mut Judgement,
+) -> Result<(), ModelError> {
+    let units = cerebro_features::sequence::units(
+        &sequence.events,
+        cerebro_features::sequence::DEFAULT_MAX_TOKENS,
+        cerebro_features::sequence::DEFAULT_MAX_UNITS,
+    );
+    if units.is_empty() {
+        return Ok(());
+    }
+    let refs: Vec<&[Token]> = units.iter().map(|u| u.tokens.as_slice()).collect();
+    let scores = detector.score_tokens_many(&refs)?;
+    let Some((best, score)) = units.iter().zip(scores).max_by(|a, b| a.1.total_cmp(&b.1)) else {
+        return Ok(());
+    };
+    // Only a unit at its threshold counts: a unit in the suspicious band of a package that
+    // is benign as a whole is what libraries are made of, not worth a word.
+    let drives = score >= threshold && judgement.verdict < Verdict::Malicious;
+    if drives {
+        judgement.verdict = Verdict::Malicious;
+        // Explain the unit: its tokens, with the events of its file only.
+        let unit_sequence = Sequence {
+            events: sequence
+                .events
+                .iter()
+                .filter(|p| p.event.file == best.file)
+                .cloned()
+                .collect(),
+            tokens: best.tokens.clone(),
+            uncapped_len: best.tokens.len(),
+        };
+        judgement.reasons = explain(detector, &unit_sequence, score)?;
+    }
+    judgement.unit = Some(UnitFinding {
+        file: best.file.clone(),
+        score,
+        threshold,
+        drives,
+    });
+    Ok(())
 }
 
 /// The features whose removal lowers the score most, strongest first, scored in one batch
@@ -225,6 +294,71 @@ mod tests {
             judge(&detector, &thresholds, &markers).unwrap().verdict,
             Verdict::Benign
         );
+    }
+
+    fn event(phase: cerebro_features::sequence::Phase, feature: Feature, file: &str) -> Placed {
+        Placed {
+            phase,
+            event: cerebro_features::Event::new(feature, file, 7, "", ""),
+        }
+    }
+
+    /// A library whose behaviour is ordinary, with one file that reads secrets and posts them.
+    fn library_with_a_payload() -> Sequence {
+        use cerebro_features::sequence::Phase::{Import, Run};
+        let mut events = Vec::new();
+        for i in 0..30 {
+            events.push(event(Import, Feature::R3, &format!("lib/m{i}.py")));
+            events.push(event(Run, Feature::R4, &format!("lib/m{i}.py")));
+        }
+        for f in [
+            Feature::R5,
+            Feature::E2,
+            Feature::D1,
+            Feature::D2,
+            Feature::D4,
+        ] {
+            events.push(event(Import, f, "lib/telemetry.py"));
+        }
+        cerebro_features::sequence::Sequence {
+            tokens: events
+                .iter()
+                .map(|p| Token::Feature(p.event.feature))
+                .collect(),
+            uncapped_len: events.len(),
+            events,
+        }
+    }
+
+    #[test]
+    fn a_unit_over_its_threshold_sets_the_verdict_and_names_its_file() {
+        let detector = Detector::embedded().unwrap();
+        let seq = library_with_a_payload();
+        // Package thresholds no score reaches: the whole package is benign.
+        let never = Thresholds {
+            malicious: 1.01,
+            suspicious: 1.01,
+        };
+        let mut j = judge(&detector, &never, &seq).unwrap();
+        assert_eq!(j.verdict, Verdict::Benign);
+        judge_units(&detector, 0.0, &seq, &mut j).unwrap();
+        let unit = j.unit.clone().expect("a unit was scored");
+        assert_eq!(unit.file, "lib/telemetry.py");
+        assert!(unit.drives);
+        assert_eq!(j.verdict, Verdict::Malicious);
+        assert!(
+            j.reasons.iter().all(|r| r
+                .event
+                .as_ref()
+                .is_some_and(|p| p.event.file == "lib/telemetry.py")),
+            "{:?}",
+            j.reasons
+        );
+        // At a unit threshold no score reaches, the unit is reported but changes nothing.
+        let mut j = judge(&detector, &never, &seq).unwrap();
+        judge_units(&detector, 1.0, &seq, &mut j).unwrap();
+        assert_eq!(j.verdict, Verdict::Benign);
+        assert!(!j.unit.unwrap().drives);
     }
 
     #[test]

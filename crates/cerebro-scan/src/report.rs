@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
-use crate::detect::{Reason, Verdict};
+use crate::detect::{Reason, UnitFinding, Verdict};
 use crate::scan::{ScanResult, Scanned};
 use cerebro_archive::{Anomaly, ArchiveKind, Ecosystem};
 use cerebro_features::sequence::{Phase, Placed, Token};
@@ -51,6 +51,9 @@ pub struct JsonReport<'a> {
     /// What drove the score (flagged packages only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasons: Option<&'a [Reason]>,
+    /// The package's most malicious unit (one file's behaviour), when the model judges units.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<&'a UnitFinding>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub elapsed_ms: f64,
@@ -74,6 +77,7 @@ impl<'a> JsonReport<'a> {
             score: None,
             verdict: None,
             reasons: None,
+            unit: None,
             error: None,
             elapsed_ms,
         };
@@ -94,6 +98,7 @@ impl<'a> JsonReport<'a> {
                     report.score = Some((j.score * 1e4).round() / 1e4);
                     report.verdict = Some(j.verdict);
                     report.reasons = (!j.reasons.is_empty()).then_some(&j.reasons[..]);
+                    report.unit = j.unit.as_ref();
                 }
             }
             Err(error) => report.error = Some(error.to_string()),
@@ -145,6 +150,13 @@ pub fn human(result: &ScanResult) -> String {
             "  {PHASE}{:<8}{PHASE:#} {style}{}{style:#} (score {:.2})",
             "verdict", j.verdict, j.score
         );
+        if let Some(unit) = j.unit.as_ref().filter(|u| u.drives) {
+            let _ = writeln!(
+                out,
+                "    in {} (score {:.2} on its own)",
+                unit.file, unit.score
+            );
+        }
         for reason in &j.reasons {
             let location = reason.event.as_ref().map_or(String::new(), |p| {
                 if p.event.line > 0 {

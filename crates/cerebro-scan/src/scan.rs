@@ -117,8 +117,17 @@ pub fn judge(result: &mut ScanResult, detector: &Detector, thresholds: &PerEcosy
         result.elapsed += start.elapsed();
         return;
     }
-    let thresholds = thresholds.get(scanned.identity.ecosystem);
-    match detect::judge(detector, &thresholds, &scanned.sequence) {
+    let ecosystem = scanned.identity.ecosystem;
+    let thresholds = thresholds.get(ecosystem);
+    let judged = detect::judge(detector, &thresholds, &scanned.sequence).and_then(|mut j| {
+        if let Some(units) = detector.info().unit_thresholds {
+            if j.score > 0.0 {
+                detect::judge_units(detector, units.get(ecosystem), &scanned.sequence, &mut j)?;
+            }
+        }
+        Ok(j)
+    });
+    match judged {
         Ok(judgement) => scanned.judgement = Some(judgement),
         Err(e) => {
             result.outcome = Err(ScanError::Model {

@@ -17,6 +17,7 @@ use cerebro_train::dataset::cache::{self, Cache};
 use cerebro_train::dataset::collect::{self, Fetched, Outcome};
 use cerebro_train::dataset::download::{Fetcher, Settings};
 use cerebro_train::dataset::manifest::{self, MANIFEST_HEADER, SKIPPED_HEADER};
+use cerebro_train::dataset::needles;
 use cerebro_train::dataset::registry::{self, DEFAULT_NPM_URL, DEFAULT_PYPI_URL};
 use cerebro_train::dataset::sequences::{self, Label};
 use cerebro_train::dataset::{human_bytes, Ecosystem};
@@ -108,6 +109,47 @@ enum Command {
     ///   cerebro-dataset sequences --out target/dataset/sequences.jsonl
     #[command(verbatim_doc_comment, after_help = AFTER_HELP)]
     Sequences(SequencesArgs),
+    /// Sew test-part malware into test-part benign packages: the needle test.
+    ///
+    /// Reads the split from a sequences file (the same split training uses), pairs every
+    /// malicious package of its test part with a benign test package of the same ecosystem
+    /// (spread over sizes), merges the malware's code into the benign package in memory the
+    /// way a compromised release carries it (src/dataset/needles.rs), scans the result and
+    /// writes one line each, labelled malicious with source `needle`, in the sequences
+    /// format. Score them with `cerebro-train eval --data FILE --every-part --units`.
+    ///
+    /// Example:
+    ///   cerebro-dataset needles --sequences target/dataset/sequences.jsonl \
+    ///       --out target/dataset/needles.jsonl
+    #[command(verbatim_doc_comment, after_help = AFTER_HELP)]
+    Needles(NeedlesArgs),
+    /// Print the part (train, valid, test, dropped) the split puts each package of a
+    /// sequences file in, as `sha256,part` lines: to scan only what an evaluation reads.
+    Parts(PartsArgs),
+}
+
+#[derive(Debug, Args)]
+struct PartsArgs {
+    /// The sequences file to split.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "target/dataset/sequences.jsonl"
+    )]
+    sequences: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct NeedlesArgs {
+    /// The sequences file whose split chooses the test part.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "target/dataset/sequences.jsonl"
+    )]
+    sequences: PathBuf,
+    #[command(flatten)]
+    scan: SequencesArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -260,6 +302,8 @@ fn main() -> ExitCode {
         Command::Manifest(args) => manifest_command(args),
         Command::Fetch(args) => fetch_command(args),
         Command::Sequences(args) => sequences_command(args),
+        Command::Needles(args) => needles_command(args),
+        Command::Parts(args) => parts_command(args),
     };
     match result {
         Ok(code) => code,
@@ -547,6 +591,83 @@ fn fetch_command(args: FetchArgs) -> CmdResult {
     } else {
         EXIT_FAILED
     }))
+}
+
+fn parts_command(args: PartsArgs) -> CmdResult {
+    let parts = needles::parts(&args.sequences, &Default::default())?;
+    let mut lines: Vec<String> = parts
+        .iter()
+        .map(|(h, (p, _))| format!("{h},{}", format!("{p:?}").to_lowercase()))
+        .collect();
+    lines.sort();
+    println!("sha256,part\n{}", lines.join("\n"));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn needles_command(args: NeedlesArgs) -> CmdResult {
+    let test = needles::test_part(&args.sequences, &Default::default())?;
+    let a = &args.scan;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new(REPO).join("target/dataset/needles.jsonl"));
+    let donors: Vec<_> = sequences::malicious_entries(&a.corpus)?
+        .into_iter()
+        .filter(|e| test.contains_key(&e.sha256))
+        .collect();
+    let cache = open_cache(&a.cache)?;
+    let manifests = if a.manifests.is_empty() {
+        vec![
+            Path::new(REPO).join("data/benign-pypi.csv"),
+            Path::new(REPO).join("data/benign-npm.csv"),
+        ]
+    } else {
+        a.manifests.clone()
+    };
+    let mut hosts = Vec::new();
+    for path in &manifests {
+        let rows = manifest::read_manifest(path).map_err(|e| e.to_string())?;
+        let (benign, _) = sequences::benign_entries(&rows, &cache);
+        hosts.extend(benign.into_iter().filter(|e| test.contains_key(&e.sha256)));
+    }
+    let sizes: Vec<usize> = hosts.iter().map(|h| test[&h.sha256]).collect();
+    let pairs = needles::pair(&donors, &hosts, &sizes);
+    let jobs = a.jobs.unwrap_or_else(scan::default_jobs).max(1);
+    let total = pairs.len();
+    status(
+        "Sewing",
+        &format!(
+            "{total} needles ({} test malware into {} test benign hosts) on {jobs} threads",
+            donors.len(),
+            hosts.len()
+        ),
+    );
+    let start = Instant::now();
+    let options = ScanOptions::default();
+    let mut text = String::new();
+    let mut done = 0;
+    scan::for_each_ordered(
+        total,
+        jobs,
+        |i| needles::needle_record(pairs[i].1, pairs[i].0, &options),
+        |_, record| {
+            text.push_str(&serde_json::to_string(&record).unwrap_or_default());
+            text.push('\n');
+            done += 1;
+            if milestone(done, total) {
+                status("Progress", &format!("{done}/{total}, {}", elapsed(start)));
+            }
+        },
+    );
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(&out, text).map_err(|e| format!("{}: {e}", out.display()))?;
+    status(
+        "Wrote",
+        &format!("{total} needles in {} -> {}", elapsed(start), out.display()),
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn sequences_command(args: SequencesArgs) -> CmdResult {

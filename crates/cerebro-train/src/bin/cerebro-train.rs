@@ -139,6 +139,25 @@ enum Command {
     /// Join trained model files into one ensemble file (the mean of their probabilities),
     /// its thresholds chosen on the validation part by the training rule.
     Ensemble(EnsembleArgs),
+    /// Choose a model file's unit thresholds on the validation part and write the file with
+    /// them: a package is then also flagged when one of its units (one file's behaviour)
+    /// reaches its ecosystem's unit threshold. The package thresholds stay as they are.
+    Units(UnitsArgs),
+}
+
+#[derive(Debug, Args)]
+struct UnitsArgs {
+    /// The model file to start from [default: the one compiled into the binary].
+    #[arg(long, value_name = "GGUF")]
+    model: Option<PathBuf>,
+    /// Where the model file with unit thresholds goes.
+    #[arg(long, value_name = "GGUF")]
+    out: PathBuf,
+    /// Sequences file (with units) whose validation part chooses the thresholds.
+    #[arg(long, default_value = "target/dataset/sequences.jsonl")]
+    data: PathBuf,
+    #[command(flatten)]
+    budget: BudgetArgs,
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +249,14 @@ struct EvalArgs {
     /// Judge both ecosystems at this threshold instead of the model file's own.
     #[arg(long)]
     threshold: Option<f32>,
+    /// Also score each package's units (one file's behaviour each, when the sequences file
+    /// has them) and write the highest to `--predictions` as `unit_max` / `unit_file`.
+    #[arg(long)]
+    units: bool,
+    /// Score every package of the file whatever its part (for files that are all test
+    /// data, such as `cerebro-dataset needles`).
+    #[arg(long)]
+    every_part: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -279,6 +306,8 @@ fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
         threshold: a.threshold,
         all_npm_malware: a.common.all_npm_malware,
         smallest: a.common.smallest,
+        units: a.units,
+        every_part: a.every_part,
         ..EvalOptions::default()
     };
     let report = eval::evaluate_model(&bytes, &opts).map_err(anyhow::Error::msg)?;
@@ -298,6 +327,57 @@ fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
             ),
         );
     }
+    Ok(())
+}
+
+fn run_units(a: UnitsArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let bytes = match &a.model {
+        Some(p) => std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+        None => EMBEDDED_MODEL.to_vec(),
+    };
+    let budget = a.budget.budget()?;
+    let model = cerebro_model::Model::from_gguf(&bytes)?;
+    let info = model.info().clone();
+    let ds = cerebro_train::train::eval::Dataset::load(&a.data, info.bag, &Default::default())
+        .map_err(anyhow::Error::msg)?;
+    let choice =
+        cerebro_train::train::units::choose_unit_thresholds(&model, &ds, info.thresholds, budget)
+            .map_err(anyhow::Error::msg)?;
+    let file = cerebro_model::quantized::with_unit_thresholds(&bytes, choice.thresholds)?;
+    std::fs::write(&a.out, &file).map_err(|e| anyhow::anyhow!("{}: {e}", a.out.display()))?;
+    for (name, b, u, t, p) in [
+        (
+            "PyPI",
+            choice.before.pypi,
+            choice.after.pypi,
+            choice.thresholds.pypi,
+            info.thresholds.pypi,
+        ),
+        (
+            "npm",
+            choice.before.npm,
+            choice.after.npm,
+            choice.thresholds.npm,
+            info.thresholds.npm,
+        ),
+    ] {
+        status(
+            "Validation",
+            &format!(
+                "{name}: package {p:.4} F1 {:.4} (tp {} fp {}); with units at {t:.4} F1 {:.4} (tp {} fp {})",
+                b.f1(), b.tp, b.fp, u.f1(), u.tp, u.fp
+            ),
+        );
+    }
+    status(
+        "Wrote",
+        &format!(
+            "{} in {:.1}s",
+            a.out.display(),
+            started.elapsed().as_secs_f64()
+        ),
+    );
     Ok(())
 }
 
@@ -379,6 +459,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Eval(a)) => return run_eval(a),
         Some(Command::Baseline(a)) => return run_baseline(a),
         Some(Command::Ensemble(a)) => return run_ensemble(a),
+        Some(Command::Units(a)) => return run_units(a),
         None => {}
     }
     if let Some(path) = cli.write_tokenizer {

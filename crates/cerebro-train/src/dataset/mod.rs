@@ -24,6 +24,7 @@ pub mod cache;
 pub mod collect;
 pub mod download;
 pub mod manifest;
+pub mod needles;
 pub mod registry;
 pub mod sequences;
 

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::cache::{write_atomic, Cache};
 use super::manifest::ManifestRow;
 use super::{sha256_hex, Ecosystem};
-use cerebro_archive as archive;
+use cerebro_archive::{self as archive, Package};
 use cerebro_scan::scan::{self, ScanOptions, Scanned};
 
 /// What a package is known to be.
@@ -69,8 +69,18 @@ pub struct Record {
     /// Feature id → number of events (all events, before collapsing and capping).
     pub feature_counts: Option<BTreeMap<&'static str, usize>>,
     pub files_parsed: Option<usize>,
+    /// The package's units (one file's behaviour each, `sequence::units`), for judging
+    /// files on their own; `null` when unreadable.
+    pub units: Option<Vec<UnitRecord>>,
     /// Why the package could not be scanned; `null` when it was.
     pub error: Option<String>,
+}
+
+/// One unit of a [`Record`].
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitRecord {
+    pub file: String,
+    pub sequence: Vec<&'static str>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,6 +205,13 @@ pub fn benign_entries(rows: &[ManifestRow], cache: &Cache) -> (Vec<Entry>, Vec<M
 
 /// Scans one entry with the same stages as `cerebro scan`.
 pub fn scan_entry(entry: &Entry, options: &ScanOptions) -> Record {
+    let scanned = read_package(entry, options)
+        .and_then(|package| catch(&entry.file, || scan::scan_package(&package, options)));
+    record_of(entry, scanned, options)
+}
+
+/// The line of `entry` for what its scan gave (or why it could not be scanned).
+pub fn record_of(entry: &Entry, scanned: Result<Scanned, String>, options: &ScanOptions) -> Record {
     let mut record = Record {
         label: entry.label,
         ecosystem: entry.ecosystem.as_str(),
@@ -209,9 +226,10 @@ pub fn scan_entry(entry: &Entry, options: &ScanOptions) -> Record {
         sequence_uncapped_len: None,
         feature_counts: None,
         files_parsed: None,
+        units: None,
         error: None,
     };
-    match read_and_scan(entry, options) {
+    match scanned {
         Ok(scanned) => {
             if record.name.is_none() {
                 record.name = Some(scanned.identity.name.clone());
@@ -227,15 +245,28 @@ pub fn scan_entry(entry: &Entry, options: &ScanOptions) -> Record {
             record.sequence_uncapped_len = Some(scanned.sequence.uncapped_len);
             record.feature_counts = Some(counts);
             record.files_parsed = Some(scanned.files_parsed);
+            record.units = Some(
+                cerebro_features::sequence::units(
+                    &scanned.sequence.events,
+                    options.max_tokens,
+                    cerebro_features::sequence::DEFAULT_MAX_UNITS,
+                )
+                .into_iter()
+                .map(|u| UnitRecord {
+                    file: u.file,
+                    sequence: u.tokens.iter().map(|t| t.as_str()).collect(),
+                })
+                .collect(),
+            );
         }
         Err(error) => record.error = Some(error),
     }
     record
 }
 
-/// Reads the bytes, checks their sha256, and runs the archive reader and the scan on them in
-/// memory. A panic in the scan is caught and reported, as `cerebro scan` does.
-fn read_and_scan(entry: &Entry, options: &ScanOptions) -> Result<Scanned, String> {
+/// Reads the bytes, checks their sha256, and runs the archive reader on them in memory. A
+/// panic is caught and reported, as `cerebro scan` does.
+pub fn read_package(entry: &Entry, options: &ScanOptions) -> Result<Package, String> {
     let limit = options.limits.max_total_bytes;
     let meta = std::fs::metadata(&entry.location)
         .map_err(|e| format!("cannot read {}: {e}", entry.file))?;
@@ -258,24 +289,23 @@ fn read_and_scan(entry: &Entry, options: &ScanOptions) -> Result<Scanned, String
     // The file name (not the cache's hash name) guides the reader's format and identity
     // guesses, as it would for `cerebro scan` on the downloaded file.
     let name = Path::new(&entry.file);
-    let scan = || {
+    catch(&entry.file, || {
         archive::read_bytes(name, &bytes, &options.limits)
-            .map(|package| scan::scan_package(&package, options))
-    };
-    match std::panic::catch_unwind(scan) {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_owned());
-            Err(format!(
-                "internal error while scanning {}: {message}",
-                entry.file
-            ))
-        }
-    }
+    })?
+    .map_err(|e| e.to_string())
+}
+
+/// Runs `work`, turning a panic into an error naming `file`, so that one package cannot stop
+/// a run over thousands.
+pub fn catch<T>(file: &str, work: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        format!("internal error while scanning {file}: {message}")
+    })
 }
 
 /// Counts of a sequences run.

@@ -28,6 +28,22 @@ pub struct Example {
     pub uncapped_len: usize,
     /// Python and JavaScript files the scan read (when the dataset says).
     pub files_parsed: Option<usize>,
+    /// The package's units (one file's behaviour each, `sequence::units`) as token ids, when
+    /// the dataset has them: judged on their own so a payload is not drowned by its package.
+    pub units: Vec<UnitIds>,
+}
+
+/// One unit of an [`Example`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitIds {
+    pub file: String,
+    pub ids: Vec<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+struct UnitLine {
+    file: String,
+    sequence: Vec<String>,
 }
 
 /// Behaviour tokens a sequence keeps (the model reads `[CLS]` + 510 + `[SEP]`).
@@ -45,6 +61,8 @@ struct Line {
     sequence: Option<Vec<String>>,
     sequence_uncapped_len: Option<usize>,
     files_parsed: Option<usize>,
+    #[serde(default)]
+    units: Option<Vec<UnitLine>>,
     error: Option<String>,
 }
 
@@ -102,6 +120,15 @@ pub fn parse_line(line: &str, bag: bool) -> Result<Option<Example>, String> {
         uncapped_len: l.sequence_uncapped_len.unwrap_or(seq.len()),
         files_parsed: l.files_parsed,
         ids: sequence_ids(&seq, bag),
+        units: l
+            .units
+            .unwrap_or_default()
+            .into_iter()
+            .map(|u| UnitIds {
+                ids: sequence_ids(&u.sequence, bag),
+                file: u.file,
+            })
+            .collect(),
     }))
 }
 

@@ -213,6 +213,12 @@ pub struct Prediction {
     pub name: String,
     pub version: String,
     pub score: f32,
+    /// With `--units`: the highest score of the package's units, and that unit's file
+    /// (`null` when the package has no unit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit_max: Option<Option<f32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit_file: Option<Option<String>>,
 }
 
 impl Prediction {
@@ -225,8 +231,39 @@ impl Prediction {
             name: e.name.clone(),
             version: e.version.clone(),
             score,
+            unit_max: None,
+            unit_file: None,
         }
     }
+}
+
+/// The highest unit score of each example and the file of that unit (`None` for an example
+/// without units). Identical units are scored once.
+pub fn score_units(
+    model: &dyn Classifier,
+    rows: &[&Example],
+) -> Result<Vec<Option<(f32, String)>>, ModelError> {
+    let mut distinct: Vec<&[u32]> = Vec::new();
+    let mut index: std::collections::HashMap<&[u32], usize> = std::collections::HashMap::new();
+    for e in rows {
+        for u in &e.units {
+            index.entry(u.ids.as_slice()).or_insert_with(|| {
+                distinct.push(u.ids.as_slice());
+                distinct.len() - 1
+            });
+        }
+    }
+    let scores = predict(model, &distinct, 8192)?;
+    Ok(rows
+        .iter()
+        .map(|e| {
+            e.units
+                .iter()
+                .map(|u| (scores[index[u.ids.as_slice()]], &u.file))
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(s, f)| (s, f.clone()))
+        })
+        .collect())
 }
 
 /// The predictions as JSON lines.
@@ -592,6 +629,11 @@ pub struct EvalOptions {
     /// Also score the malicious npm packages of the training and validation parts.
     pub all_npm_malware: bool,
     pub smallest: usize,
+    /// Also score each package's units and put the highest in the predictions.
+    pub units: bool,
+    /// Score every package of the file, whatever its part (a file that is all test data,
+    /// such as the needles, whose split means nothing on its own).
+    pub every_part: bool,
 }
 
 impl Default for EvalOptions {
@@ -602,6 +644,8 @@ impl Default for EvalOptions {
             threshold: None,
             all_npm_malware: false,
             smallest: 20,
+            units: false,
+            every_part: false,
         }
     }
 }
@@ -619,17 +663,25 @@ pub fn evaluate_model(gguf: &[u8], opts: &EvalOptions) -> Result<EvalReport, Str
         ));
     }
     let ds = Dataset::load(&opts.data, info.bag, &opts.split)?;
-    let rows = ds.eval_rows(opts.all_npm_malware);
+    let rows = if opts.every_part {
+        ds.examples.iter().zip(ds.parts.iter().copied()).collect()
+    } else {
+        ds.eval_rows(opts.all_npm_malware)
+    };
     let ex: Vec<&Example> = rows.iter().map(|(e, _)| *e).collect();
     let scores = score_examples(&model, &ex).map_err(|e| e.to_string())?;
-    let valid = ds.part(Part::Valid, false);
+    let valid = if opts.every_part {
+        Vec::new()
+    } else {
+        ds.part(Part::Valid, false)
+    };
     let valid_scores = score_examples(&model, &valid).map_err(|e| e.to_string())?;
     let description = if info.description.is_empty() {
         "(no description)".to_owned()
     } else {
         info.description.clone()
     };
-    Ok(report(
+    let mut r = report(
         &description,
         ds.cutoff.clone(),
         &rows,
@@ -640,7 +692,17 @@ pub fn evaluate_model(gguf: &[u8], opts: &EvalOptions) -> Result<EvalReport, Str
             thresholds: opts.threshold.map_or(info.thresholds, PerEcosystem::both),
             smallest: opts.smallest,
         },
-    ))
+    );
+    if opts.units {
+        // The predictions are the validation part, then the evaluated rows.
+        let all: Vec<&Example> = valid.iter().copied().chain(ex.iter().copied()).collect();
+        let units = score_units(&model, &all).map_err(|e| e.to_string())?;
+        for (p, u) in r.predictions.iter_mut().zip(units) {
+            p.unit_max = Some(u.as_ref().map(|(s, _)| *s));
+            p.unit_file = Some(u.map(|(_, f)| f));
+        }
+    }
+    Ok(r)
 }
 
 #[cfg(test)]
@@ -658,6 +720,7 @@ mod tests {
             ids: vec![9; len],
             uncapped_len: len,
             files_parsed: Some(1),
+            units: Vec::new(),
         }
     }
 

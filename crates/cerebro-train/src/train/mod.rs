@@ -17,6 +17,7 @@ pub mod eval;
 pub mod metrics;
 pub mod split;
 pub mod trainer;
+pub mod units;
 
 pub use trainer::{train, TrainError, TrainOptions, TrainReport};
 

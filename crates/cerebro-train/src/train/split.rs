@@ -223,6 +223,7 @@ mod tests {
             ids: vec![],
             uncapped_len: 0,
             files_parsed: None,
+            units: Vec::new(),
         }
     }
 

@@ -736,6 +736,7 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
             ..cfg
         },
         thresholds,
+        unit_thresholds: None,
         bag: opts.bag,
         description: opts.description.clone(),
     };
@@ -1095,6 +1096,7 @@ mod tests {
             ids: vec![],
             uncapped_len: 0,
             files_parsed: None,
+            units: Vec::new(),
         };
         let rows = [mk(true), mk(true), mk(true), mk(false)];
         let refs: Vec<&Example> = rows.iter().collect();
