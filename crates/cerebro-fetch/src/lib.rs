@@ -26,7 +26,46 @@ pub use http::Http;
 pub use reqwest::Url;
 
 /// Version of the guard's artifact cache layout; a new layout gets a new folder.
-pub const CACHE_LAYOUT: &str = "artifacts-v1";
+pub const CACHE_LAYOUT: &str = CacheBucket::Artifacts.folder();
+
+/// The folders of Cerebro's caches, each in one place so that no two stages pick the same
+/// name and a reader can see everything Cerebro keeps. A new layout of a bucket gets a new
+/// folder name, so that old and new never mix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheBucket {
+    /// Verified downloads by sha256 (this crate's [`Cache`]).
+    Artifacts,
+    /// The guard's verdicts by artifact hash and model.
+    Verdicts,
+    /// The guard's resolution memo (what an install resolved to, to skip a second resolution).
+    Resolutions,
+    /// The training data's downloads (`cerebro-dataset`; its own default root, see there).
+    Dataset,
+}
+
+impl CacheBucket {
+    pub const ALL: [CacheBucket; 4] = [
+        CacheBucket::Artifacts,
+        CacheBucket::Verdicts,
+        CacheBucket::Resolutions,
+        CacheBucket::Dataset,
+    ];
+
+    /// The bucket's folder name inside the cache folder.
+    pub const fn folder(self) -> &'static str {
+        match self {
+            CacheBucket::Artifacts => "artifacts-v1",
+            CacheBucket::Verdicts => "verdicts",
+            CacheBucket::Resolutions => "resolutions",
+            CacheBucket::Dataset => "dataset-v1",
+        }
+    }
+
+    /// The bucket inside [`cerebro_settings::cache_dir`]; `None` when the system names no home.
+    pub fn path(self) -> Option<PathBuf> {
+        cerebro_settings::cache_dir().map(|dir| dir.join(self.folder()))
+    }
+}
 
 const USER_AGENT: &str = concat!("cerebro/", env!("CARGO_PKG_VERSION"));
 
@@ -181,7 +220,7 @@ impl FetchOptions {
     /// `$CEREBRO_CACHE_DIR/artifacts-v1` when that is set, else the per-user cache folder's
     /// (`~/.cache/cerebro/artifacts-v1` on Linux). `None` when the system names no home.
     pub fn default_cache_root() -> Option<PathBuf> {
-        cerebro_settings::cache_dir().map(|dir| dir.join(CACHE_LAYOUT))
+        CacheBucket::Artifacts.path()
     }
 }
 
@@ -606,6 +645,14 @@ fn short_digest(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cache_buckets_have_distinct_folders() {
+        let mut names: Vec<&str> = super::CacheBucket::ALL.iter().map(|b| b.folder()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), super::CacheBucket::ALL.len());
+    }
+
     use super::*;
 
     fn b64(bytes: &[u8]) -> String {

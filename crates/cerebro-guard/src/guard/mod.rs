@@ -26,7 +26,7 @@ use crate::index::{Admission, Candidate, Gate as _, GuardIndex, Held};
 use crate::manager::ManagerError;
 use crate::policy::{self, Allowlist, Config, Flagged, Mode, PolicyError, Prompter, VerdictCache};
 use cerebro_archive::Ecosystem;
-use cerebro_fetch::{FetchError, FetchOptions, Fetcher};
+use cerebro_fetch::{CacheBucket, FetchError, FetchOptions, Fetcher};
 use cerebro_model::{Detector, ModelError};
 
 /// The package managers Cerebro stands in front of.
@@ -731,7 +731,7 @@ fn loopback_env() -> Vec<(OsString, OsString)> {
 /// The memo of an install, keyed by what `key` adds after the judge's id; `None` without a
 /// cache folder.
 fn memo_for(gate: &GuardGate, key: impl FnOnce(&mut memo::KeyBuilder)) -> Option<memo::Memo> {
-    let root = policy::cache_dir()?.join("resolutions");
+    let root = CacheBucket::Resolutions.path()?;
     let mut k = memo::KeyBuilder::new(gate.judge_id());
     key(&mut k);
     Some(memo::Memo::at(&root, &k.finish()))
@@ -794,7 +794,9 @@ fn parts(
     let mut options = FetchOptions::new(cache_root);
     options.extra_ca_file = extra_ca_file;
     let fetcher = Fetcher::new(options)?;
-    let verdicts = policy::cache_dir().and_then(|d| VerdictCache::open(d.join("verdicts")).ok());
+    let verdicts = CacheBucket::Verdicts
+        .path()
+        .and_then(|d| VerdictCache::open(d).ok());
     let allowlist = Allowlist::load_default()?;
     let detector = Arc::new(Detector::embedded()?);
     let gate = Arc::new(GuardGate::new(

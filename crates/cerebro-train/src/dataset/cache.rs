@@ -10,7 +10,7 @@ pub use cerebro_fetch::cache::{write_atomic, Cache, TempFile};
 pub const CACHE_ENV: &str = cerebro_settings::ENV_DATASET_CACHE;
 
 /// Version of the cache layout; a new layout gets a new folder.
-pub const LAYOUT: &str = "dataset-v1";
+pub const LAYOUT: &str = cerebro_fetch::CacheBucket::Dataset.folder();
 
 /// The default cache folder: `$CEREBRO_DATASET_CACHE`, else the user's cache folder
 /// (`~/.cache/cerebro/dataset-v1` on Linux). `None` when the system names no home.
