@@ -53,7 +53,7 @@ pub const OLD: &str = "2024-01-01T00:00:00.000Z";
 /// `hours` ago, as a registry writes a publish time.
 pub fn hours_ago(hours: u64) -> String {
     let t = std::time::SystemTime::now() - Duration::from_secs(hours * 3600);
-    cerebro::index::format_time(t)
+    cerebro_guard::index::format_time(t)
 }
 
 type Shared = Arc<Mutex<Inner>>;

@@ -1028,8 +1028,8 @@ mod tests {
         assert_eq!(info.unit_thresholds, Some(PerEcosystem::both(0.5)));
         assert!(with_unit_thresholds(EMBEDDED_MODEL, PerEcosystem::both(1.5)).is_err());
         // The networks score as before.
-        let a = crate::model::Model::from_gguf(EMBEDDED_MODEL).unwrap();
-        let b = crate::model::Model::from_gguf(&again).unwrap();
+        let a = crate::Model::from_gguf(EMBEDDED_MODEL).unwrap();
+        let b = crate::Model::from_gguf(&again).unwrap();
         let ids = vec![vec![2u32, 5, 9, 12, 3]];
         assert_eq!(
             a.probabilities(&ids).unwrap(),

@@ -132,6 +132,7 @@ fn a_tiny_model_learns_a_separable_task() {
         opt.backward_step(&loss).unwrap();
     }
     let info = ModelInfo {
+        unit_thresholds: None,
         config: cfg,
         thresholds: PerEcosystem::both(0.5),
         bag: false,
@@ -153,6 +154,7 @@ fn a_tiny_model_learns_a_separable_task() {
 fn model_file_round_trip_and_quantization_error() {
     let (map, net, cfg) = tiny(64, 2, 4, 128);
     let info = ModelInfo {
+        unit_thresholds: None,
         config: Config {
             dropout: 0.0,
             ..cfg
@@ -298,6 +300,7 @@ fn tiny_file(hidden: usize, layers: usize, max_position: usize, seed: u64) -> Ve
     MlmHead::load(&vb, &cfg, net.bert.word_embeddings()).unwrap();
     init_params(&map, &cfg, seed).unwrap();
     let info = ModelInfo {
+        unit_thresholds: None,
         config: cfg,
         thresholds: PerEcosystem::both(0.5),
         bag: false,

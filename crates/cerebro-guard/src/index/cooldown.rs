@@ -21,9 +21,9 @@ use serde_json::Value;
 
 use super::simple::FileLink;
 use super::Shared;
+use crate::policy::release_age;
 use cerebro_archive::Ecosystem;
 use cerebro_fetch::FetchError;
-use crate::policy::release_age;
 
 /// The cooldown's settings for one guard index.
 #[derive(Debug, Clone)]

@@ -17,11 +17,11 @@ use serde_json::Value;
 
 use super::sequences::{catch, read_package, record_of, Entry, Label, Record};
 use super::Ecosystem as Registry;
+use crate::train::data::parse_line;
+use crate::train::split::{split, Part, SplitOptions};
 use cerebro_archive::{Package, SourceFile};
 use cerebro_features::Language;
 use cerebro_scan::scan::{self, ScanOptions};
-use crate::train::data::parse_line;
-use crate::train::split::{split, Part, SplitOptions};
 
 /// The part the split puts each package of the sequences file at `path` in, by sha256, with
 /// the number of source files its scan read.
