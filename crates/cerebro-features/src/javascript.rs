@@ -27,7 +27,6 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use tree_sitter::{Node, Parser, TreeCursor};
 
@@ -38,17 +37,6 @@ use tables::Kind;
 /// Files larger than this are not parsed: no real package source is that big, minified
 /// bundles included, and parsing hostile megabytes would cost the whole scan's time budget.
 pub const MAX_PARSE_BYTES: usize = 2 * 1024 * 1024;
-
-/// Longest time spent parsing one file: a base plus so much per MiB. Legitimate files, 2 MiB
-/// of minified code included, parse in a fraction of it; crafted garbage can keep
-/// tree-sitter's error recovery busy for minutes. Debug builds (tests) parse about ten times
-/// slower, so they get ten times the budget.
-fn parse_budget(len: usize) -> Duration {
-    let scale = if cfg!(debug_assertions) { 10 } else { 1 };
-    let per_mib = u32::try_from(len >> 20).unwrap_or(u32::MAX);
-    Duration::from_secs(2).saturating_mul(scale)
-        + Duration::from_secs(2).saturating_mul(per_mib.saturating_mul(scale))
-}
 
 /// Most nested function scopes kept apart.
 const MAX_SCOPES: usize = 256;
@@ -138,24 +126,10 @@ pub fn extract(path: &str, source: &str) -> FileFacts {
     facts
 }
 
-/// Parses `source`, giving up after [`parse_budget`]: tree-sitter's error recovery can take
-/// minutes and gigabytes on crafted garbage, and one file must not stall a scan.
+/// Parses `source` within the shared time budget ([`crate::parse`]): one crafted file must
+/// not stall a scan.
 fn parse(parser: &mut Parser, source: &str) -> Option<tree_sitter::Tree> {
-    parser.reset();
-    let bytes = source.as_bytes();
-    let start = Instant::now();
-    let budget = parse_budget(source.len());
-    let mut progress = |_: &tree_sitter::ParseState| start.elapsed() > budget;
-    let options = tree_sitter::ParseOptions::new().progress_callback(&mut progress);
-    let tree = parser.parse_with_options(
-        &mut |offset, _| bytes.get(offset..).unwrap_or_default(),
-        None,
-        Some(options),
-    );
-    if tree.is_none() {
-        parser.reset();
-    }
-    tree
+    crate::parse::parse_within(parser, source, crate::parse::budget(source.len()))
 }
 
 /// The grammar's node kind names by kind id, looked up once: `Node::kind` measures and

@@ -12,6 +12,7 @@
 
 pub mod javascript;
 pub mod npm;
+mod parse;
 pub mod paths;
 pub mod python;
 pub mod sequence;

@@ -24,7 +24,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tree_sitter::{Node, Parser, Tree, TreeCursor};
 
@@ -214,50 +214,28 @@ fn new_parser() -> Option<Parser> {
     Some(parser)
 }
 
-/// Longest time spent parsing one file (or decoded payload): a base plus so much per MiB, as
-/// the JavaScript extractor allows. Real files parse in milliseconds; crafted ones keep
-/// tree-sitter's error recovery busy for minutes (quadratic) and near a gigabyte. Debug
-/// builds (tests) parse about ten times slower, so they get ten times the budget.
+/// Longest time spent parsing one file (or decoded payload): the shared budget
+/// ([`crate::parse::budget`]), which tests on this thread may replace.
 fn parse_budget(len: usize) -> Duration {
     #[cfg(test)]
     if let Some(budget) = tests::BUDGET.with(Cell::get) {
         return budget;
     }
-    let scale = if cfg!(debug_assertions) { 10 } else { 1 };
-    let per_mib = u32::try_from(len >> 20).unwrap_or(u32::MAX);
-    Duration::from_secs(2).saturating_mul(scale)
-        + Duration::from_secs(2).saturating_mul(per_mib.saturating_mul(scale))
+    crate::parse::budget(len)
 }
 
 /// Parses `source`, giving up after [`parse_budget`] (`None`).
 fn parse(source: &str) -> Option<Tree> {
+    let budget = parse_budget(source.len());
     PARSER.with(|cell| match cell.try_borrow_mut() {
         Ok(mut slot) => {
             if slot.is_none() {
                 *slot = new_parser();
             }
-            parse_within(slot.as_mut()?, source)
+            crate::parse::parse_within(slot.as_mut()?, source, budget)
         }
-        Err(_) => parse_within(&mut new_parser()?, source),
+        Err(_) => crate::parse::parse_within(&mut new_parser()?, source, budget),
     })
-}
-
-fn parse_within(parser: &mut Parser, source: &str) -> Option<Tree> {
-    parser.reset();
-    let bytes = source.as_bytes();
-    let start = Instant::now();
-    let budget = parse_budget(source.len());
-    let mut progress = |_: &tree_sitter::ParseState| start.elapsed() > budget;
-    let options = tree_sitter::ParseOptions::new().progress_callback(&mut progress);
-    let tree = parser.parse_with_options(
-        &mut |offset, _| bytes.get(offset..).unwrap_or_default(),
-        None,
-        Some(options),
-    );
-    if tree.is_none() {
-        parser.reset();
-    }
-    tree
 }
 
 /// Field ids of the grammar, looked up once (by name they cost a string search per use).
