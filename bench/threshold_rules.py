@@ -2,7 +2,7 @@
 """Threshold rules and ensembles judged from `--predictions` files, without retraining.
 
     bench/threshold_rules.py halves NAME=PRED.jsonl [NAME=PRED.jsonl ...]
-    bench/threshold_rules.py ensembles [--max-members K] NAME=PRED.jsonl [...]
+    bench/threshold_rules.py ensembles [--max-members K] [--valid-only] NAME=PRED.jsonl [...]
 
 Each PRED file is the `predictions.jsonl` of a `cerebro-train` run or the `--predictions`
 output of `cerebro-train eval` (validation and test packages; the quantized score where there
@@ -23,7 +23,9 @@ recall and false-positive rate. The test part is not read.
 
 `ensembles` prints, for every ensemble of up to K members (default: all), the validation mean
 F1 at the thresholds each rule chooses, then the test F1, recall and false positives at them,
-sorted by rule and validation. Reads scores only.
+sorted by rule and validation. Reads scores only. With `--valid-only` the test part is not
+read at all: per ecosystem, the threshold, F1, recall and false positives on validation (what a
+model is chosen by).
 """
 import itertools
 import math
@@ -125,7 +127,7 @@ def halves(models):
             print(f"{name:<14} {e:<4} | " + " | ".join(cells))
 
 
-def ensembles(models, k):
+def ensembles(models, k, valid_only=False):
     rows = []
     for n in range(1, k + 1):
         for names in itertools.combinations(models, n):
@@ -133,10 +135,10 @@ def ensembles(models, k):
             for rule, c in RULES:
                 vf, out = [], []
                 for e in ("pypi", "npm"):
-                    v, t_ = part(d, "valid", e), part(d, "test", e)
+                    v = part(d, "valid", e)
                     t = choose(v, c)
                     vf.append(f1(counts(v, t)))
-                    tp, fp, fn, tn = counts(t_, t)
+                    tp, fp, fn, tn = counts(v if valid_only else part(d, "test", e), t)
                     out.append(f"{e} t={t:.3f} F1 {f1((tp, fp, fn, tn)):.4f} "
                                f"R {tp}/{tp + fn} FP {fp} ({100 * fp / (fp + tn):.2f}%)")
                 rows.append((rule, -sum(vf) / 2, "+".join(names), " | ".join(out)))
@@ -152,11 +154,14 @@ def main(argv):
         halves(parse_models(argv[1:]))
     else:
         args = argv[1:]
-        k = None
-        if args[:1] == ["--max-members"]:
-            k, args = int(args[1]), args[2:]
+        k, valid_only = None, False
+        while args[:1] in (["--max-members"], ["--valid-only"]):
+            if args[0] == "--valid-only":
+                valid_only, args = True, args[1:]
+            else:
+                k, args = int(args[1]), args[2:]
         models = parse_models(args)
-        ensembles(models, k or len(models))
+        ensembles(models, k or len(models), valid_only)
 
 
 if __name__ == "__main__":

@@ -91,10 +91,12 @@ pub fn write_gguf(
     write_file(&metadata, &tensor_refs)
 }
 
-/// Writes an ensemble file from single-network model files (as [`write_gguf`] writes them):
-/// their tensors are copied as stored (no second quantization), each under its member's
-/// prefix, and `thresholds` apply to the members' mean probability. The members must read the
-/// same vocabulary and the same input length, and read it the same way (sequence or bag).
+/// Writes an ensemble file from model files (as [`write_gguf`] or this function writes them):
+/// their tensors are copied as stored (no second quantization), each network under its own
+/// member prefix, and `thresholds` apply to the mean probability of all the networks. A member
+/// that is itself an ensemble gives each of its networks as a member (so a shipped ensemble
+/// can be extended by a new run). The networks must read the same vocabulary and the same
+/// input length, and read it the same way (sequence or bag).
 #[cfg(feature = "training")]
 pub fn write_ensemble(
     members: &[&[u8]],
@@ -114,13 +116,9 @@ pub fn write_ensemble(
     let first = GgufWeights::new(first_file)?.info()?;
     let mut metadata = Vec::new();
     let mut tensors: Vec<(String, QTensor)> = Vec::new();
+    let mut networks = 0usize;
     for (i, bytes) in members.iter().enumerate() {
         let w = GgufWeights::new(bytes)?;
-        if w.members()? != 1 {
-            return Err(ModelError::Format(format!(
-                "member {i} is itself an ensemble; give its own members instead"
-            )));
-        }
         let info = w.info()?;
         let f = &first;
         if (f.config.vocab_size, f.config.max_position, f.bag)
@@ -136,15 +134,32 @@ pub fn write_ensemble(
                 if f.bag { " as a bag" } else { "" },
             )));
         }
-        metadata.extend(config_metadata(
-            &format!("cerebro.member.{i}."),
-            &info.config,
-        ));
-        for (name, _) in w.tensor_types() {
-            let t = w
-                .content
-                .tensor(&mut Cursor::new(w.bytes), &name, &w.device)?;
-            tensors.push((format!("member.{i}.{name}"), t));
+        let inner = w.members()?;
+        for j in 0..inner {
+            let k = networks;
+            networks += 1;
+            if networks > MAX_MEMBERS {
+                return Err(count_error());
+            }
+            metadata.extend(config_metadata(
+                &format!("cerebro.member.{k}."),
+                &w.member_config(j)?,
+            ));
+            // A single network's tensors have no prefix; an ensemble's carry `member.{j}.`.
+            let prefix = if inner == 1 {
+                String::new()
+            } else {
+                format!("member.{j}.")
+            };
+            for (name, _) in w.tensor_types() {
+                let Some(rest) = name.strip_prefix(&prefix) else {
+                    continue;
+                };
+                let t = w
+                    .content
+                    .tensor(&mut Cursor::new(w.bytes), &name, &w.device)?;
+                tensors.push((format!("member.{k}.{rest}"), t));
+            }
         }
     }
     let info = ModelInfo {
@@ -155,7 +170,7 @@ pub fn write_ensemble(
     let mut all = common_metadata(ENSEMBLE_FORMAT_VERSION, &info);
     all.push((
         "cerebro.members".into(),
-        gguf_file::Value::U32(members.len() as u32),
+        gguf_file::Value::U32(networks as u32),
     ));
     // The shared sizes at the top as well, so a reader finds the input format in one place.
     all.extend(config_metadata("cerebro.", &info.config));

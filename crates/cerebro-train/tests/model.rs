@@ -352,7 +352,20 @@ fn an_ensemble_file_scores_the_mean_of_its_members() {
 
     // What the reader and the writer refuse.
     assert!(read_gguf(&file).is_err(), "an ensemble is not one network");
-    assert!(write_ensemble(&[&file, &a], thresholds, "nested").is_err());
+    // An ensemble given as a member gives its networks: three networks, the mean of all.
+    let c = tiny_file(32, 1, 64, 5);
+    let nested = write_ensemble(&[&file, &c], thresholds, "nested").unwrap();
+    let w = GgufWeights::new(&nested).unwrap();
+    assert_eq!(w.members().unwrap(), 3);
+    assert_eq!(w.member_config(1).unwrap().hidden_size, 64);
+    let pc = Model::from_gguf(&c).unwrap().probabilities(&batch).unwrap();
+    let pn = Model::from_gguf(&nested)
+        .unwrap()
+        .probabilities(&batch)
+        .unwrap();
+    for i in 0..batch.len() {
+        assert!((pn[i] - (pa[i] + pb[i] + pc[i]) / 3.0).abs() < 1e-6, "{i}");
+    }
     assert!(write_ensemble(&[], thresholds, "none").is_err());
     let other_length = tiny_file(32, 1, 32, 4);
     let err = write_ensemble(&[&a, &other_length], thresholds, "x").unwrap_err();

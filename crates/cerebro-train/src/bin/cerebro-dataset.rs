@@ -21,6 +21,7 @@ use cerebro_train::dataset::needles;
 use cerebro_train::dataset::registry::{self, DEFAULT_NPM_URL, DEFAULT_PYPI_URL};
 use cerebro_train::dataset::sequences::{self, Label};
 use cerebro_train::dataset::{human_bytes, Ecosystem};
+use cerebro_train::train::split::Part;
 use term::{print_error, status};
 
 /// The repository this binary was built from: defaults are relative to it, so the tool does
@@ -148,8 +149,23 @@ struct NeedlesArgs {
         default_value = "target/dataset/sequences.jsonl"
     )]
     sequences: PathBuf,
+    /// The part of the split both donors and hosts come from: `test` for the needle test,
+    /// `train` and `valid` for training data (the split puts each needle in its host's part).
+    #[arg(long, value_enum, default_value = "test")]
+    part: NeedlePart,
+    /// Keep at most N donors for each distinct behaviour sequence (the corpus repeats some
+    /// payloads thousands of times); all of them when not given.
+    #[arg(long, value_name = "N")]
+    per_sequence: Option<usize>,
     #[command(flatten)]
     scan: SequencesArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum NeedlePart {
+    Train,
+    Valid,
+    Test,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -605,7 +621,12 @@ fn parts_command(args: PartsArgs) -> CmdResult {
 }
 
 fn needles_command(args: NeedlesArgs) -> CmdResult {
-    let test = needles::test_part(&args.sequences, &Default::default())?;
+    let part = match args.part {
+        NeedlePart::Train => Part::Train,
+        NeedlePart::Valid => Part::Valid,
+        NeedlePart::Test => Part::Test,
+    };
+    let test = needles::part_members(&args.sequences, &Default::default(), part)?;
     let a = &args.scan;
     let out = a
         .out
@@ -615,6 +636,10 @@ fn needles_command(args: NeedlesArgs) -> CmdResult {
         .into_iter()
         .filter(|e| test.contains_key(&e.sha256))
         .collect();
+    let donors = match args.per_sequence {
+        Some(k) => needles::thin_donors(donors, &needles::sequences_by_hash(&args.sequences)?, k),
+        None => donors,
+    };
     let cache = open_cache(&a.cache)?;
     let manifests = if a.manifests.is_empty() {
         vec![
@@ -637,7 +662,7 @@ fn needles_command(args: NeedlesArgs) -> CmdResult {
     status(
         "Sewing",
         &format!(
-            "{total} needles ({} test malware into {} test benign hosts) on {jobs} threads",
+            "{total} needles ({} {part:?} malware into {} {part:?} benign hosts) on {jobs} threads",
             donors.len(),
             hosts.len()
         ),

@@ -2,9 +2,11 @@
 //! release (a payload added to `setup.py`, to the package's `__init__.py` or npm `main`, an
 //! install hook added to `package.json`, a new module beside the library's own).
 //!
-//! Both sides come from the **test** part of the split (`train::split`, computed from the
-//! sequences file the same way training computes it), so a needle never carries code the
-//! model was trained or tuned on. Hosts are spread over sizes, from one file to thousands.
+//! Both sides come from one part of the split (`train::split`, computed from the sequences
+//! file the same way training computes it): **test** needles for the needle test, so a needle
+//! never carries code the model was trained or tuned on; **train** and **valid** needles to
+//! teach and tune the model on the same shape (the split puts each needle in its host's part,
+//! so test malware never reaches training). Hosts are spread over sizes, from one file to thousands.
 //! Everything happens in memory: the malware is read as bytes, merged as bytes, and scanned;
 //! nothing is unpacked to disk or run.
 
@@ -52,13 +54,60 @@ pub fn parts(path: &Path, opts: &SplitOptions) -> Result<HashMap<String, (Part, 
         .collect())
 }
 
-/// The test part of [`parts`]: sha256 and source files read.
-pub fn test_part(path: &Path, opts: &SplitOptions) -> Result<HashMap<String, usize>, String> {
+/// The packages of one part of [`parts`]: sha256 and source files read.
+pub fn part_members(
+    path: &Path,
+    opts: &SplitOptions,
+    part: Part,
+) -> Result<HashMap<String, usize>, String> {
     Ok(parts(path, opts)?
         .into_iter()
-        .filter(|(_, (p, _))| *p == Part::Test)
+        .filter(|(_, (p, _))| *p == part)
         .map(|(h, (_, n))| (h, n))
         .collect())
+}
+
+/// At most `per_sequence` donors for each distinct behaviour sequence (`sequence_of`: sha256
+/// to the donor's sequence as text), in their order: the corpus repeats a few payloads
+/// thousands of times, and a needle set for training wants payloads more than copies.
+pub fn thin_donors(
+    donors: Vec<Entry>,
+    sequence_of: &HashMap<String, String>,
+    per_sequence: usize,
+) -> Vec<Entry> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut out = Vec::new();
+    for d in donors {
+        let key = sequence_of.get(&d.sha256).map_or("", String::as_str);
+        let n = seen.entry(key).or_insert(0);
+        if key.is_empty() || *n < per_sequence {
+            *n += 1;
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// sha256 to the sequence (tokens joined by spaces) of every line of the sequences file.
+pub fn sequences_by_hash(path: &Path) -> Result<HashMap<String, String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = HashMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        let seq = v["sequence"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        if let Some(h) = v["sha256"].as_str() {
+            out.insert(h.to_owned(), seq);
+        }
+    }
+    Ok(out)
 }
 
 /// Pairs every test-part malware package (`donors`) with a test-part benign host of its
@@ -248,7 +297,7 @@ pub fn needle_record(host: &Entry, donor: &Entry, options: &ScanOptions) -> Reco
     let entry = Entry {
         label: Label::Malicious,
         ecosystem: host.ecosystem,
-        source: "needle".to_owned(),
+        source: crate::train::split::NEEDLE_SOURCE.to_owned(),
         name: host.name.clone(),
         version: host.version.clone(),
         file: format!("{}+{}", host.file, donor.file),

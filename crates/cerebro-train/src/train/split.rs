@@ -17,6 +17,10 @@
 //!      the training one): test.
 //!   3. otherwise (benign, and the `spiderscan` npm malware): test when a hash of the group
 //!      falls in the lowest `test_fraction`.
+//! - **Needles** (source `needle`: a benign host with malware sewn in, `dataset::needles`)
+//!   take no part in the rules above, so adding them moves no other package: each goes to the
+//!   part of its host's group (the donor was drawn from that same part), or is dropped when
+//!   the host's group is not in the file.
 //! - **Validation**: of the remaining groups, those whose hash (with another salt) falls in
 //!   the lowest `valid_fraction`, or `benign_valid_fraction` for groups without malware; it
 //!   chooses the epoch and the decision thresholds. Benign groups get the larger share because
@@ -36,6 +40,9 @@ pub enum Part {
     /// Label noise, in no part.
     Dropped,
 }
+
+/// The `source` of needle examples (`dataset::needles`).
+pub const NEEDLE_SOURCE: &str = "needle";
 
 /// Settings of the split.
 #[derive(Debug, Clone, Copy)]
@@ -118,6 +125,33 @@ pub fn unit_hash(salt: &str, key: &str) -> f64 {
 
 /// Splits `examples` (see the module docs).
 pub fn split(examples: &[Example], opts: &SplitOptions) -> Split {
+    let is_needle = |e: &Example| e.source == NEEDLE_SOURCE;
+    if examples.iter().any(is_needle) {
+        let plain: Vec<Example> = examples.iter().filter(|e| !is_needle(e)).cloned().collect();
+        let inner = split(&plain, opts);
+        let mut by_group: HashMap<String, Part> = HashMap::new();
+        for (e, p) in plain.iter().zip(&inner.parts) {
+            by_group.insert(family(&e.name), *p);
+        }
+        let mut plain_parts = inner.parts.into_iter();
+        let parts = examples
+            .iter()
+            .map(|e| {
+                if is_needle(e) {
+                    by_group
+                        .get(&family(&e.name))
+                        .copied()
+                        .unwrap_or(Part::Dropped)
+                } else {
+                    plain_parts.next().unwrap_or(Part::Dropped)
+                }
+            })
+            .collect();
+        return Split {
+            parts,
+            cutoff: inner.cutoff,
+        };
+    }
     let groups: Vec<String> = examples.iter().map(|e| family(&e.name)).collect();
     let noise: Vec<bool> = examples.iter().map(is_label_noise).collect();
 
@@ -373,5 +407,53 @@ mod tests {
         assert!((0.12..0.28).contains(&test), "{test}");
         // A quarter of the benign groups left after the test part.
         assert!((0.12..0.28).contains(&valid), "{valid}");
+    }
+
+    #[test]
+    fn needles_follow_their_host_and_move_nothing() {
+        let mut v: Vec<Example> = (0..200)
+            .map(|i| {
+                ex(
+                    false,
+                    Ecosystem::Pypi,
+                    "top-pypi",
+                    &format!("lib{i}x"),
+                    None,
+                )
+            })
+            .collect();
+        v.push(ex(
+            true,
+            Ecosystem::Pypi,
+            "pypi-malregistry",
+            "evil",
+            Some("2024-01-01"),
+        ));
+        let before = split(&v, &SplitOptions::default()).parts;
+        let mut with = v.clone();
+        for i in [3, 50, 199] {
+            let mut n = ex(
+                true,
+                Ecosystem::Pypi,
+                NEEDLE_SOURCE,
+                &format!("lib{i}x"),
+                None,
+            );
+            n.added = Some("2024-01-01".into());
+            with.push(n);
+        }
+        with.push(ex(
+            true,
+            Ecosystem::Pypi,
+            NEEDLE_SOURCE,
+            "no-such-host",
+            None,
+        ));
+        let after = split(&with, &SplitOptions::default()).parts;
+        assert_eq!(&after[..v.len()], &before[..]);
+        assert_eq!(after[v.len()], before[3]);
+        assert_eq!(after[v.len() + 1], before[50]);
+        assert_eq!(after[v.len() + 2], before[199]);
+        assert_eq!(after[v.len() + 3], Part::Dropped);
     }
 }
