@@ -139,8 +139,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     let base = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let mut stdout = std::io::stdout().lock();
     let written = if args.sarif {
-        let mut log = cerebro_audit::sarif::log(&reports, &base);
-        add_unreadable_to_sarif(&mut log, &unreadable, &base);
+        let log = cerebro_audit::sarif::log(&reports, &unreadable, &base);
         serde_json::to_writer_pretty(&mut stdout, &log)
             .map_err(std::io::Error::other)
             .and_then(|()| writeln!(stdout))
@@ -215,34 +214,6 @@ fn write_json(
     Ok(())
 }
 
-/// A result for each lockfile that could not be read, at the fault when it has a place.
-fn add_unreadable_to_sarif(log: &mut serde_json::Value, unreadable: &[LockfileError], base: &std::path::Path) {
-    let Some(results) = log["runs"][0]["results"].as_array_mut() else {
-        return;
-    };
-    for e in unreadable {
-        let absolute = std::path::absolute(&e.file).unwrap_or_else(|_| e.file.clone());
-        let uri = match absolute.strip_prefix(base) {
-            Ok(rel) => serde_json::json!({"uri": rel.to_string_lossy().replace(' ', "%20"), "uriBaseId": "SRCROOT"}),
-            Err(_) => match cerebro_fetch::Url::from_file_path(&absolute) {
-                Ok(url) => serde_json::json!({"uri": url.as_str()}),
-                Err(()) => continue,
-            },
-        };
-        let mut location = serde_json::json!({"physicalLocation": {"artifactLocation": uri}});
-        if let Some(line) = e.line.filter(|l| *l > 0) {
-            location["physicalLocation"]["region"] = serde_json::json!({"startLine": line});
-        }
-        results.push(serde_json::json!({
-            "ruleId": "cerebro/unjudged",
-            "ruleIndex": 2,
-            "level": "warning",
-            "message": {"text": format!("the lockfile could not be read: {}", e.message)},
-            "locations": [location],
-        }));
-    }
-}
-
 /// The flagged and unjudged packages, one block each, on stdout; benign ones are counted
 /// in the summary only.
 fn print_human(reports: &[PackageReport], unreadable: &[LockfileError]) {
@@ -260,7 +231,7 @@ fn print_human(reports: &[PackageReport], unreadable: &[LockfileError]) {
         let place = format!("{}:{}", report.source.file.display(), report.source.line);
         let _ = writeln!(
             out,
-            "{style}{what:>12}{style:#} {} {} {DIM}({place}){DIM:#}",
+            "{style}{what:>12}{style:#} {} {} {} {DIM}({place}){DIM:#}",
             report.ecosystem, report.name, report.version
         );
         for file in &report.files {
@@ -273,18 +244,19 @@ fn print_human(reports: &[PackageReport], unreadable: &[LockfileError]) {
                     if *verdict == cerebro_scan::detect::Verdict::Benign {
                         continue;
                     }
-                    let _ = writeln!(out, "{:>12}   {}: {verdict}, score {score:.2}", "", file.file);
+                    let _ = writeln!(
+                        out,
+                        "{:>12}   {}: {verdict}, score {score:.2}",
+                        "", file.file
+                    );
                     for r in reasons {
                         let at = match (&r.file, r.line) {
                             (Some(f), 0) => format!(" — {f}"),
                             (Some(f), l) => format!(" — {f}:{l}"),
                             (None, _) => String::new(),
                         };
-                        let _ = writeln!(
-                            out,
-                            "{:>12}     {} ({}){at}",
-                            "", r.description, r.feature
-                        );
+                        let _ =
+                            writeln!(out, "{:>12}     {} ({}){at}", "", r.description, r.feature);
                     }
                 }
                 Outcome::Unjudged { error } => {

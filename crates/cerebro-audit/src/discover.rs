@@ -149,10 +149,7 @@ mod tests {
 
     #[test]
     fn names_say_the_format() {
-        assert_eq!(
-            Format::of_name("package-lock.json"),
-            Some(Format::NpmLock)
-        );
+        assert_eq!(Format::of_name("package-lock.json"), Some(Format::NpmLock));
         assert_eq!(
             Format::of_name("requirements-dev.txt"),
             Some(Format::Requirements)

@@ -266,8 +266,8 @@ impl Progress for Silent {}
 
 /// Reads `path` whole, refusing a file over [`MAX_LOCKFILE_BYTES`] or not UTF-8.
 pub(crate) fn read_text(path: &Path) -> Result<String, LockfileError> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| LockfileError::new(path, format!("cannot read: {e}")))?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| LockfileError::new(path, format!("cannot read: {e}")))?;
     if meta.len() > MAX_LOCKFILE_BYTES {
         return Err(LockfileError::new(
             path,

@@ -72,7 +72,9 @@ impl Registries {
         }
         let npm_install = match npm::parse_in(&npm_args, project).map_err(|e| e.to_string())? {
             NpmCommand::Install(install) => install,
-            NpmCommand::Other => return Err("internal error: `npm ci` not read as an install".into()),
+            NpmCommand::Other => {
+                return Err("internal error: `npm ci` not read as an install".into())
+            }
         };
         let npm_config = npm::npm_config(project, &npm_install, env).map_err(|e| e.to_string())?;
         let mut pip_args: Vec<OsString> = vec!["install".into()];
@@ -94,7 +96,9 @@ impl Registries {
         let pypi = if upstream.no_index {
             Vec::new()
         } else {
-            std::iter::once(upstream.index).chain(upstream.extra).collect()
+            std::iter::once(upstream.index)
+                .chain(upstream.extra)
+                .collect()
         };
         let ca = npm_config.cafile.clone().or(upstream.cert);
         Ok((
@@ -140,7 +144,10 @@ impl Resolver {
                 if path.exists() {
                     Ok(vec![Want::Local(path.clone())])
                 } else {
-                    Err(format!("the local package {} does not exist", path.display()))
+                    Err(format!(
+                        "the local package {} does not exist",
+                        path.display()
+                    ))
                 }
             }
             Origin::Files(files) => files
@@ -172,9 +179,7 @@ impl Resolver {
                 let indexes = match indexes {
                     Some(list) => list
                         .iter()
-                        .map(|u| {
-                            Url::parse(u).map_err(|e| format!("bad index URL {u}: {e}"))
-                        })
+                        .map(|u| Url::parse(u).map_err(|e| format!("bad index URL {u}: {e}")))
                         .collect::<Result<Vec<_>, _>>()?,
                     None => self.registries.pypi.clone(),
                 };
@@ -208,9 +213,7 @@ impl Resolver {
                     .get("versions")
                     .and_then(|v| v.get(&pin.version))
                     .and_then(|v| v.get("dist"))
-                    .ok_or_else(|| {
-                        format!("{}@{} is not on {registry}", pin.name, pin.version)
-                    })?;
+                    .ok_or_else(|| format!("{}@{} is not on {registry}", pin.name, pin.version))?;
                 let tarball = dist
                     .get("tarball")
                     .and_then(Value::as_str)

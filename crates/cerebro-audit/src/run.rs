@@ -229,5 +229,7 @@ async fn fetch_pin(resolver: &Resolver, pin: &Pin) -> Vec<Item> {
 fn accepted(artifact: &Artifact, expected: &Expected, accept: &[String]) -> bool {
     accept.is_empty()
         || !matches!(expected, Expected::Nothing)
-        || accept.iter().any(|h| h.eq_ignore_ascii_case(&artifact.sha256))
+        || accept
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(&artifact.sha256))
 }

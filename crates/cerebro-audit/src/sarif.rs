@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::{Outcome, PackageReport, Status};
+use crate::{LockfileError, Outcome, PackageReport, Status};
 use cerebro_archive::Ecosystem;
 
 /// The schema the log names.
@@ -48,9 +48,10 @@ const RULES: [(&str, &str, &str, &str, &str, Status); 3] = [
     ),
 ];
 
-/// The SARIF log of an audit. `base` is the folder lockfile paths are made relative to (the
+/// The SARIF log of an audit: a result per package that is not benign, and one per lockfile
+/// that could not be read. `base` is the folder lockfile paths are made relative to (the
 /// working folder: the repository root in CI).
-pub fn log(reports: &[PackageReport], base: &Path) -> Value {
+pub fn log(reports: &[PackageReport], unreadable: &[LockfileError], base: &Path) -> Value {
     let rules: Vec<Value> = RULES
         .iter()
         .map(|(id, name, short, full, level, _)| {
@@ -68,6 +69,7 @@ pub fn log(reports: &[PackageReport], base: &Path) -> Value {
     let results: Vec<Value> = reports
         .iter()
         .filter_map(|r| result(r, base))
+        .chain(unreadable.iter().map(|e| unreadable_result(e, base)))
         .collect();
     let mut run = json!({
         "tool": {"driver": {
@@ -178,6 +180,26 @@ fn result(report: &PackageReport, base: &Path) -> Option<Value> {
     Some(out)
 }
 
+/// A lockfile that could not be read, at the fault when it has a place.
+fn unreadable_result(error: &LockfileError, base: &Path) -> Value {
+    let index = RULES
+        .iter()
+        .position(|r| r.5 == Status::Unjudged)
+        .unwrap_or(0);
+    let mut location =
+        json!({"physicalLocation": {"artifactLocation": artifact_location(&error.file, base)}});
+    if let Some(line) = error.line.filter(|l| *l > 0) {
+        location["physicalLocation"]["region"] = json!({"startLine": line});
+    }
+    json!({
+        "ruleId": RULES[index].0,
+        "ruleIndex": index,
+        "level": RULES[index].4,
+        "message": {"text": format!("The lockfile could not be read: {}.", error.message)},
+        "locations": [location],
+    })
+}
+
 /// `pkg:npm/%40scope/name@1.0.0#lib/index.js`: a package URL (purl), with a file inside it as
 /// its subpath.
 pub fn package_url(ecosystem: Ecosystem, name: &str, version: &str, file: Option<&str>) -> String {
@@ -208,7 +230,11 @@ pub fn package_url(ecosystem: Ecosystem, name: &str, version: &str, file: Option
 /// The lockfile as a SARIF artifact location: relative to `base` under `SRCROOT` when it is
 /// inside, else an absolute `file:` URL.
 fn artifact_location(file: &Path, base: &Path) -> Value {
-    let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
+    let absolute: std::path::PathBuf = std::path::absolute(file)
+        .unwrap_or_else(|_| file.to_owned())
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
     match absolute.strip_prefix(base) {
         Ok(relative) => {
             let parts: Vec<String> = relative

@@ -128,13 +128,12 @@ fn v1(file: &Path, deps: &Map<String, Value>, lines: &KeyLines, pins: &mut Vec<P
         let written = text("version").unwrap_or_default();
         if !flag("bundled") {
             // `npm:real@1.0.0` is an alias of another package.
-            let (real, version) = match written.strip_prefix("npm:") {
-                Some(spec) => match spec[1..].split_once('@') {
-                    Some((n, v)) => (format!("{}{n}", &spec[..1]), v.to_owned()),
-                    None => (name.clone(), written.clone()),
-                },
-                None => (name.clone(), written.clone()),
-            };
+            let alias = written.strip_prefix("npm:").and_then(|spec| {
+                // The name's own `@` (a scope) is its first character.
+                let at = spec.get(1..)?.find('@')? + 1;
+                Some((spec[..at].to_owned(), spec[at + 1..].to_owned()))
+            });
+            let (real, version) = alias.unwrap_or_else(|| (name.clone(), written.clone()));
             let resolved = text("resolved").or_else(|| {
                 (written.starts_with("file:")
                     || written.starts_with("git")
@@ -175,7 +174,10 @@ impl<'a> KeyLines<'a> {
             let Some(end) = rest.find("\": {") else {
                 continue;
             };
-            by_key.entry(rest[..end].to_owned()).or_default().push(i + 1);
+            by_key
+                .entry(rest[..end].to_owned())
+                .or_default()
+                .push(i + 1);
         }
         KeyLines { text, by_key }
     }
@@ -329,6 +331,9 @@ mod tests {
         let (_d, path) = lock(r#"{"lockfileVersion": 9, "packages": {}}"#);
         assert!(read(&path).unwrap_err().to_string().contains("newer"));
         let (_d, path) = lock(r#"{"name": "x"}"#);
-        assert!(read(&path).unwrap_err().to_string().contains("not an npm lockfile"));
+        assert!(read(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("not an npm lockfile"));
     }
 }

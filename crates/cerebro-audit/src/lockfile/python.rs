@@ -26,7 +26,12 @@ fn parse(path: &Path) -> Result<(String, Vec<toml::Table>), LockfileError> {
                     .ok_or_else(|| LockfileError::new(path, "a `[[package]]` is not a table"))
             })
             .collect::<Result<_, _>>()?,
-        Some(_) => return Err(LockfileError::new(path, "`package` is not a list of tables")),
+        Some(_) => {
+            return Err(LockfileError::new(
+                path,
+                "`package` is not a list of tables",
+            ))
+        }
     };
     Ok((text, packages))
 }
@@ -121,7 +126,11 @@ pub fn read_poetry(path: &Path) -> Result<Vec<Pin>, LockfileError> {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter_map(|f| f.as_table().and_then(|f| text(f, "hash")).map(str::to_owned))
+            .filter_map(|f| {
+                f.as_table()
+                    .and_then(|f| text(f, "hash"))
+                    .map(str::to_owned)
+            })
             .collect();
         let source = package.get("source").and_then(Value::as_table);
         let kind = source.and_then(|s| text(s, "type")).unwrap_or("");
@@ -186,7 +195,11 @@ fn package_lines(text: &str) -> HashMap<(String, String), usize> {
     let mut out = HashMap::new();
     let mut current: Option<(usize, Option<String>, Option<String>)> = None;
     let value = |line: &str, key: &str| -> Option<String> {
-        let rest = line.strip_prefix(key)?.trim_start().strip_prefix('=')?.trim();
+        let rest = line
+            .strip_prefix(key)?
+            .trim_start()
+            .strip_prefix('=')?
+            .trim();
         Some(rest.trim_matches('"').to_owned())
     };
     for (i, line) in text.lines().enumerate() {

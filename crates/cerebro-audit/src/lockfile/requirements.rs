@@ -42,7 +42,10 @@ pub fn read(
     let install = match pip::parse_in(&args, &cwd, env) {
         Ok(PipCommand::Install(install)) => install,
         Ok(PipCommand::Other) => {
-            return Err(LockfileError::new(path, "pip would not read it as a requirement file"))
+            return Err(LockfileError::new(
+                path,
+                "pip would not read it as a requirement file",
+            ))
         }
         Err(e) => return Err(LockfileError::new(path, e.to_string())),
     };
@@ -130,7 +133,11 @@ fn pin_of(line: &RequirementLine, cwd: &Path, indexes: Option<&Vec<String>>) -> 
         let fragment = url.split_once('#').map(|(_, f)| f.to_owned());
         let hash = line.hashes.first().cloned().or_else(|| {
             fragment
-                .and_then(|f| f.split('&').find(|p| p.starts_with("sha256=")).map(str::to_owned))
+                .and_then(|f| {
+                    f.split('&')
+                        .find(|p| p.starts_with("sha256="))
+                        .map(str::to_owned)
+                })
                 .map(|h| h.replacen('=', ":", 1))
         });
         let url = url.split('#').next().unwrap_or(&url).to_owned();
@@ -194,7 +201,8 @@ fn local_path(text: &str, editable: bool, cwd: &Path) -> Option<PathBuf> {
     if target.contains("://") || target.contains(" @ ") {
         return None;
     }
-    let looks_like_path = target.starts_with('.') || target.starts_with('/') || target.contains('/');
+    let looks_like_path =
+        target.starts_with('.') || target.starts_with('/') || target.contains('/');
     let archive = [".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz"]
         .iter()
         .any(|e| target.ends_with(e));
@@ -348,21 +356,13 @@ mod tests {
                     2,
                     format!("pypi sha256:aa,sha256:bb {index}")
                 ),
-                (
-                    "requirements.txt:loose".into(),
-                    6,
-                    "unjudgeable".into()
-                ),
+                ("requirements.txt:loose".into(), 6, "unjudgeable".into()),
                 (
                     format!("requirements.txt:{}", dir.path().join("lib").display()),
                     7,
                     "local".into()
                 ),
-                (
-                    "requirements.txt:g".into(),
-                    8,
-                    "unjudgeable".into()
-                ),
+                ("requirements.txt:g".into(), 8, "unjudgeable".into()),
             ]
         );
     }

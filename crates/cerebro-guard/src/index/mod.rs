@@ -35,11 +35,11 @@ use crate::manager::npm::NpmConfig;
 use cerebro_archive::Ecosystem;
 use cerebro_fetch::{Artifact, Document, Expected, FetchError, Fetcher};
 
-pub use cooldown::{format_time, version_key, Cooldown, Held};
 pub use cooldown::pypi_version;
-pub use simple::{normalize as normalize_pypi_name, parse_page as parse_simple_page, FileLink};
+pub use cooldown::{format_time, version_key, Cooldown, Held};
 /// The `Accept` header for a PyPI project page: JSON (PEP 691) where the index speaks it.
 pub use simple::ACCEPT as SIMPLE_ACCEPT;
+pub use simple::{normalize as normalize_pypi_name, parse_page as parse_simple_page, FileLink};
 
 /// A PyPI-style upstream index (`…/simple/`), with the `Authorization` value that goes to it
 /// and to nothing else.

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use reqwest::Url;
 
-use super::requirements::{file_url_path, Collected, Tree};
 pub use super::requirements::RequirementLine;
+use super::requirements::{file_url_path, Collected, Tree};
 use super::{absolute, expand_tilde, match_abbrev, parse_url_or_dir, Abbrev, ManagerError};
 
 /// pip's default index.
