@@ -17,6 +17,7 @@ use cerebro_scan::report;
 use cerebro_scan::scan::{self, ScanOptions};
 
 mod allow;
+mod audit;
 mod guard;
 
 /// Exit code: every package was scanned.
@@ -47,6 +48,7 @@ Set-up: ./install.sh puts the pip, pip3 and npm shims first on PATH; from then o
 
 Exit codes:
   scan      0 clean, 1 some path unreadable, 2 usage, 3 a package judged malicious
+  audit     0 clean, 1 some pin could not be judged, 2 usage, 3 a pin judged malicious
   pip, npm  77 blocked, 78 could not judge (fails closed), 130 interrupted; otherwise the
             real manager's own code (see `cerebro pip --help`)
 
@@ -94,6 +96,21 @@ pub enum Command {
     ///   cerebro scan --json downloads/ > sequences.jsonl
     #[command(verbatim_doc_comment, after_help = AFTER_HELP)]
     Scan(ScanArgs),
+
+    /// Judge what a project pins (lockfiles, requirement files) without installing anything.
+    ///
+    /// Reads each lockfile as data, fetches every pinned artifact by the URL and hash it
+    /// records (or from the configured registry by name and version), verifies and caches
+    /// it, and judges its code as `cerebro scan` does. Nothing is installed and no code of
+    /// the project or its packages runs. With no PATH, the current folder is searched.
+    ///
+    /// Examples:
+    ///   cerebro audit
+    ///   cerebro audit package-lock.json requirements.txt
+    ///   cerebro audit --sarif > cerebro.sarif
+    ///   cerebro audit --json services/ | jq 'select(.status != "benign")'
+    #[command(verbatim_doc_comment, after_help = audit::AFTER_HELP)]
+    Audit(audit::AuditArgs),
 
     /// Run pip, guarded: `cerebro pip -- install requests` (what the `pip` shim runs).
     #[command(after_help = guard::AFTER_HELP)]
@@ -147,6 +164,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     match cli.command {
         Command::Scan(args) => scan_command(args),
+        Command::Audit(args) => audit::run(args),
         Command::Pip(args) => guard::run(cerebro_guard::guard::Manager::Pip, args),
         Command::Npm(args) => guard::run(cerebro_guard::guard::Manager::Npm, args),
         Command::Allow(args) => allow::allow(args),

@@ -319,7 +319,7 @@ pub struct Dirs {
 }
 
 impl Dirs {
-    fn new(tag: &str) -> Dirs {
+    pub fn new(tag: &str) -> Dirs {
         let root = tempfile::Builder::new()
             .prefix(&format!("{tag}-"))
             .tempdir_in(work_root())

@@ -41,14 +41,17 @@ pub enum CacheBucket {
     Resolutions,
     /// The training data's downloads (`cerebro-dataset`; its own default root, see there).
     Dataset,
+    /// `cerebro audit`'s verdicts by artifact hash and judge, with their reasons' places.
+    AuditVerdicts,
 }
 
 impl CacheBucket {
-    pub const ALL: [CacheBucket; 4] = [
+    pub const ALL: [CacheBucket; 5] = [
         CacheBucket::Artifacts,
         CacheBucket::Verdicts,
         CacheBucket::Resolutions,
         CacheBucket::Dataset,
+        CacheBucket::AuditVerdicts,
     ];
 
     /// The bucket's folder name inside the cache folder.
@@ -58,6 +61,7 @@ impl CacheBucket {
             CacheBucket::Verdicts => "verdicts",
             CacheBucket::Resolutions => "resolutions",
             CacheBucket::Dataset => "dataset-v1",
+            CacheBucket::AuditVerdicts => "audit-verdicts-v1",
         }
     }
 

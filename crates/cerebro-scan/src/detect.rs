@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use cerebro_archive::PerEcosystem;
 use cerebro_features::sequence::{Placed, Sequence, Token};
@@ -21,7 +21,7 @@ pub const MAX_REASONS: usize = 3;
 pub const MAX_OCCLUDED: usize = 8;
 
 /// What the guard concludes about a package.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Benign,

@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use base64::Engine as _;
 use reqwest::Url;
 use serde_json::Value;
 
@@ -132,24 +131,7 @@ pub(super) fn prepare(
 /// Moves `user:password@` of an index URL into an `Authorization` value, so that the index
 /// can send it to that host only.
 fn upstream_with_auth(url: &Url) -> PypiUpstream {
-    let mut clean = url.clone();
-    let auth = if !url.username().is_empty() || url.password().is_some() {
-        let user = percent_decode(url.username());
-        let pass = url.password().map(percent_decode).unwrap_or_default();
-        let _ = clean.set_username("");
-        let _ = clean.set_password(None);
-        Some(format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-        ))
-    } else {
-        None
-    };
-    if !clean.path().ends_with('/') {
-        let path = format!("{}/", clean.path());
-        clean.set_path(&path);
-    }
-    PypiUpstream { url: clean, auth }
+    PypiUpstream::from_url(url)
 }
 
 pub(super) fn judge(
@@ -244,6 +226,7 @@ fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
     #[test]
     fn credentials_leave_the_url() {

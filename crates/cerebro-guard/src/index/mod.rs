@@ -35,8 +35,11 @@ use crate::manager::npm::NpmConfig;
 use cerebro_archive::Ecosystem;
 use cerebro_fetch::{Artifact, Document, Expected, FetchError, Fetcher};
 
+pub use cooldown::pypi_version;
 pub use cooldown::{format_time, version_key, Cooldown, Held};
-pub use simple::normalize as normalize_pypi_name;
+/// The `Accept` header for a PyPI project page: JSON (PEP 691) where the index speaks it.
+pub use simple::ACCEPT as SIMPLE_ACCEPT;
+pub use simple::{normalize as normalize_pypi_name, parse_page as parse_simple_page, FileLink};
 
 /// A PyPI-style upstream index (`…/simple/`), with the `Authorization` value that goes to it
 /// and to nothing else.
@@ -44,6 +47,32 @@ pub use simple::normalize as normalize_pypi_name;
 pub struct PypiUpstream {
     pub url: Url,
     pub auth: Option<String>,
+}
+
+impl PypiUpstream {
+    /// The upstream at `url`, its `user:password@` moved into an `Authorization` value so that
+    /// it goes to that host only, and its path ending in `/`.
+    pub fn from_url(url: &Url) -> PypiUpstream {
+        use base64::Engine as _;
+        let mut clean = url.clone();
+        let auth = if !url.username().is_empty() || url.password().is_some() {
+            let user = percent_decode(url.username());
+            let pass = url.password().map(percent_decode).unwrap_or_default();
+            let _ = clean.set_username("");
+            let _ = clean.set_password(None);
+            Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+            ))
+        } else {
+            None
+        };
+        if !clean.path().ends_with('/') {
+            let path = format!("{}/", clean.path());
+            clean.set_path(&path);
+        }
+        PypiUpstream { url: clean, auth }
+    }
 }
 
 /// What the index knows of an artifact it is about to serve.

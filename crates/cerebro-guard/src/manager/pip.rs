@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use reqwest::Url;
 
+pub use super::requirements::RequirementLine;
 use super::requirements::{file_url_path, Collected, Tree};
 use super::{absolute, expand_tilde, match_abbrev, parse_url_or_dir, Abbrev, ManagerError};
 
@@ -575,6 +576,13 @@ impl PipInstall {
     fn tree_path(&self, id: usize) -> PathBuf {
         self.tree.path_of(id)
     }
+
+    /// The requirement lines of the requirement files this install reads (given and nested;
+    /// constraint files left out), with their file, line and `--hash`es: what an audit of the
+    /// files judges without installing them.
+    pub fn requirement_lines(&self) -> Vec<RequirementLine> {
+        self.tree.requirement_lines()
+    }
 }
 
 /// The environment for every run of the real pip with [`guarded_args`], so that pip.conf and
@@ -726,6 +734,8 @@ pub fn dry_run_args(guarded: &[OsString], report: &Path) -> Vec<OsString> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OptKind {
     Plain,
+    /// `--hash` of a requirement line.
+    Hash,
     Help,
     Version,
     IndexUrl,
@@ -876,7 +886,7 @@ pub(crate) const REQ_FILE_OPTIONS: &[&[OptSpec]] = &[&[
     opt(&["--use-feature"], true, K::Plain),
     opt(&["--global-option"], true, K::Plain),
     opt(&["--install-option"], true, K::Plain),
-    opt(&["--hash"], true, K::Plain),
+    opt(&["--hash"], true, K::Hash),
     opt(&["-C", "--config-settings"], true, K::Plain),
     opt(&["--all-releases"], true, K::Plain),
     opt(&["--only-final"], true, K::Plain),

@@ -22,18 +22,45 @@ pub(crate) struct Tree {
 #[derive(Debug, Clone)]
 struct File {
     path: PathBuf,
+    /// Read first as a constraint file (`-c`): its lines pin, they do not install.
+    constraint: bool,
     lines: Vec<Line>,
+}
+
+/// One requirement line of a requirement file, for readers that judge what a file pins
+/// (`cerebro audit`) rather than install it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequirementLine {
+    /// The file, absolute.
+    pub file: PathBuf,
+    /// The line the logical line starts on (1-based).
+    pub line: usize,
+    /// The requirement as pip reads it: `${VAR}` expanded, without its options.
+    pub requirement: String,
+    /// `-e`/`--editable`: the value of the option.
+    pub editable: bool,
+    /// Every `--hash=algo:hex` of the line, as written (`sha256:…`).
+    pub hashes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
 enum Line {
     /// A requirement (or `-e …`) line, kept as written before `${VAR}` expansion: pip resolves
     /// its local paths against the working folder, not the file, so a copy needs no change.
-    Verbatim(String),
+    Verbatim { raw: String, req: ReqLine },
     /// `-r FILE` or `-c FILE`; pip ignores any other option on such a line.
     Nested { constraint: bool, target: Target },
     /// Options only (index options, `--pre`, `--hash`-less settings, …).
     Options(Vec<FileOpt>),
+}
+
+/// What a requirement line asks for, as [`RequirementLine`] shows it.
+#[derive(Debug, Clone)]
+struct ReqLine {
+    number: usize,
+    requirement: String,
+    editable: bool,
+    hashes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -158,7 +185,29 @@ impl Tree {
                     ReqKind::Url(u) => out.urls.push(u),
                     ReqKind::Name(_) => {}
                 }
-                lines.push(Line::Verbatim(raw));
+                // pip reads a requirement line's options too (`--hash`); one it cannot split
+                // fails pip, and so it fails here.
+                let words = shlex_split(&options).ok_or_else(|| {
+                    syntax(format!("unclosed quote in `{}`", super::redact(&options)))
+                })?;
+                let hashes = parse_options(&words)
+                    .map_err(|e| match e {
+                        ManagerError::MissingValue { option, .. } => {
+                            syntax(format!("{option} needs a value"))
+                        }
+                        other => other,
+                    })?
+                    .into_iter()
+                    .filter(|o| o.kind == OptKind::Hash)
+                    .filter_map(|o| o.value)
+                    .collect();
+                let req = ReqLine {
+                    number,
+                    requirement: args,
+                    editable: false,
+                    hashes,
+                };
+                lines.push(Line::Verbatim { raw, req });
                 continue;
             }
             let words = shlex_split(&options).ok_or_else(|| {
@@ -177,7 +226,13 @@ impl Tree {
                     ReqKind::Url(u) => out.urls.push(u),
                     ReqKind::Name(_) => {}
                 }
-                lines.push(Line::Verbatim(raw));
+                let req = ReqLine {
+                    number,
+                    requirement: value,
+                    editable: true,
+                    hashes: Vec::new(),
+                };
+                lines.push(Line::Verbatim { raw, req });
                 continue;
             }
             let nested = opts
@@ -221,6 +276,7 @@ impl Tree {
         let id = self.files.len();
         self.files.push(File {
             path: path.to_owned(),
+            constraint,
             lines,
         });
         self.by_path.insert(key, id);
@@ -241,6 +297,26 @@ impl Tree {
         let target = absolute(cwd, target);
         let id = self.read_file(&target, constraint, Some(from), cwd, env, out, stack)?;
         Ok(Target::Local(id))
+    }
+
+    /// The requirement lines of every requirement file read (constraint files left out), file
+    /// by file in reading order, each line once.
+    pub fn requirement_lines(&self) -> Vec<RequirementLine> {
+        let mut out = Vec::new();
+        for file in self.files.iter().filter(|f| !f.constraint) {
+            for line in &file.lines {
+                if let Line::Verbatim { req, .. } = line {
+                    out.push(RequirementLine {
+                        file: file.path.clone(),
+                        line: req.number,
+                        requirement: req.requirement.clone(),
+                        editable: req.editable,
+                        hashes: req.hashes.clone(),
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// Gathers again what a file already read says (a second inclusion).
@@ -265,7 +341,7 @@ impl Tree {
         }
         memo.insert(id, false);
         let needs = self.files[id].lines.iter().any(|line| match line {
-            Line::Verbatim(_) => false,
+            Line::Verbatim { .. } => false,
             Line::Nested {
                 target: Target::Local(inner),
                 ..
@@ -322,7 +398,7 @@ impl Tree {
         let mut text = format!("# sanitised by cerebro from {}\n", file.path.display());
         for line in &file.lines {
             match line {
-                Line::Verbatim(raw) => {
+                Line::Verbatim { raw, .. } => {
                     text.push_str(raw);
                     text.push('\n');
                 }

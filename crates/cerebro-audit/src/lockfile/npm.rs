@@ -1,0 +1,339 @@
+//! `package-lock.json` and `npm-shrinkwrap.json`: lockfileVersion 2 and 3 (`packages`, keyed
+//! by install path) and 1 (`dependencies`, nested). Every registry package is a pin; links
+//! are left out (their targets are listed as folders of their own), bundled packages too
+//! (they are inside their parent's tarball); workspace folders are scanned from disk; git
+//! dependencies cannot be judged from the lockfile.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::{LockfileError, Origin, Pin, Source};
+use cerebro_archive::Ecosystem;
+
+/// Reads the pins of an npm lockfile.
+pub fn read(path: &Path) -> Result<Vec<Pin>, LockfileError> {
+    let text = crate::read_text(path)?;
+    let doc: Value = serde_json::from_str(&text).map_err(|e| LockfileError {
+        file: path.to_owned(),
+        line: Some(e.line()),
+        message: format!("is not valid JSON: {e}"),
+    })?;
+    let version = doc.get("lockfileVersion").and_then(Value::as_u64);
+    let lines = KeyLines::new(&text);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut pins = Vec::new();
+    match (
+        version,
+        doc.get("packages").and_then(Value::as_object),
+        doc.get("dependencies").and_then(Value::as_object),
+    ) {
+        (Some(2 | 3), Some(packages), _) => {
+            for (key, meta) in packages {
+                if let Some(pin) = package_entry(path, dir, key, meta, &lines) {
+                    pins.push(pin);
+                }
+            }
+        }
+        (Some(1), _, Some(deps)) => v1(path, deps, &lines, &mut pins),
+        (Some(1), _, None) => {}
+        (Some(v), _, _) if v > 3 => {
+            return Err(LockfileError::new(
+                path,
+                format!(
+                    "lockfileVersion {v} is newer than Cerebro reads (1 to 3); it cannot be \
+                     judged as npm would read it"
+                ),
+            ))
+        }
+        _ => {
+            return Err(LockfileError::new(
+                path,
+                "has no lockfileVersion with `packages` or `dependencies`; not an npm lockfile",
+            ))
+        }
+    }
+    Ok(pins)
+}
+
+/// One entry of `packages`.
+fn package_entry(
+    file: &Path,
+    dir: &Path,
+    key: &str,
+    meta: &Value,
+    lines: &KeyLines,
+) -> Option<Pin> {
+    if key.is_empty() {
+        return None;
+    }
+    let flag = |k: &str| meta.get(k).and_then(Value::as_bool).unwrap_or(false);
+    if flag("link") || flag("inBundle") {
+        return None;
+    }
+    let text = |k: &str| meta.get(k).and_then(Value::as_str).map(str::to_owned);
+    let installed_name = key.rsplit_once("node_modules/").map(|(_, n)| n.to_owned());
+    let name = text("name")
+        .or_else(|| installed_name.clone())
+        .unwrap_or_else(|| key.to_owned());
+    let version = text("version").unwrap_or_default();
+    let source = Source {
+        file: file.to_owned(),
+        line: lines.first(key).unwrap_or(0),
+    };
+    let resolved = text("resolved");
+    let origin = if installed_name.is_none() {
+        // A workspace folder of the project (`packages/app`).
+        Origin::Local(dir.join(key))
+    } else {
+        origin_of(dir, resolved, text("integrity"))
+    };
+    Some(Pin {
+        ecosystem: Ecosystem::Npm,
+        name,
+        version,
+        source,
+        origin,
+    })
+}
+
+/// Where an entry's bytes come from, by its `resolved`.
+fn origin_of(dir: &Path, resolved: Option<String>, integrity: Option<String>) -> Origin {
+    match resolved.as_deref() {
+        Some(r) if r.starts_with("file:") => Origin::Local(dir.join(&r[5..])),
+        Some(r) if r.starts_with("git") || r.starts_with("github:") => Origin::Unjudgeable(
+            format!("a git dependency ({r}): Cerebro judges registry tarballs and local folders"),
+        ),
+        Some(r) if r.starts_with("https://") || r.starts_with("http://") => Origin::Npm {
+            resolved: Some(r.to_owned()),
+            integrity,
+        },
+        Some(r) => Origin::Unjudgeable(format!(
+            "`resolved` is `{r}`, which is neither a registry URL nor a local folder"
+        )),
+        None => Origin::Npm {
+            resolved: None,
+            integrity,
+        },
+    }
+}
+
+/// lockfileVersion 1: `dependencies`, nested for packages installed below another.
+fn v1(file: &Path, deps: &Map<String, Value>, lines: &KeyLines, pins: &mut Vec<Pin>) {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    for (name, meta) in deps {
+        let flag = |k: &str| meta.get(k).and_then(Value::as_bool).unwrap_or(false);
+        let text = |k: &str| meta.get(k).and_then(Value::as_str).map(str::to_owned);
+        let written = text("version").unwrap_or_default();
+        if !flag("bundled") {
+            // `npm:real@1.0.0` is an alias of another package.
+            let alias = written.strip_prefix("npm:").and_then(|spec| {
+                // The name's own `@` (a scope) is its first character.
+                let at = spec.get(1..)?.find('@')? + 1;
+                Some((spec[..at].to_owned(), spec[at + 1..].to_owned()))
+            });
+            let (real, version) = alias.unwrap_or_else(|| (name.clone(), written.clone()));
+            let resolved = text("resolved").or_else(|| {
+                (written.starts_with("file:")
+                    || written.starts_with("git")
+                    || written.contains("://"))
+                .then(|| written.clone())
+            });
+            pins.push(Pin {
+                ecosystem: Ecosystem::Npm,
+                name: real,
+                version,
+                source: Source {
+                    file: file.to_owned(),
+                    line: lines.v1(name, &written).unwrap_or(0),
+                },
+                origin: origin_of(dir, resolved, text("integrity")),
+            });
+        }
+        if let Some(nested) = meta.get("dependencies").and_then(Value::as_object) {
+            v1(file, nested, lines, pins);
+        }
+    }
+}
+
+/// The lines where each object key of a JSON text opens (`"key": {`), to point at a pin.
+struct KeyLines<'a> {
+    text: &'a str,
+    by_key: HashMap<String, Vec<usize>>,
+}
+
+impl<'a> KeyLines<'a> {
+    fn new(text: &'a str) -> KeyLines<'a> {
+        let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, line) in text.lines().enumerate() {
+            let trimmed = line.trim_start();
+            let Some(rest) = trimmed.strip_prefix('"') else {
+                continue;
+            };
+            let Some(end) = rest.find("\": {") else {
+                continue;
+            };
+            by_key
+                .entry(rest[..end].to_owned())
+                .or_default()
+                .push(i + 1);
+        }
+        KeyLines { text, by_key }
+    }
+
+    fn first(&self, key: &str) -> Option<usize> {
+        self.by_key.get(key).and_then(|l| l.first().copied())
+    }
+
+    /// The line of a v1 entry: `"name": {` whose next line gives this version (npm writes
+    /// `version` first).
+    fn v1(&self, name: &str, version: &str) -> Option<usize> {
+        let candidates = self.by_key.get(name)?;
+        let lines: Vec<&str> = self.text.lines().collect();
+        let wanted = format!("\"version\": {}", Value::from(version));
+        candidates
+            .iter()
+            .copied()
+            .find(|&l| lines.get(l).is_some_and(|next| next.contains(&wanted)))
+            .or_else(|| candidates.first().copied())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("package-lock.json");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn v3_entries_become_pins_with_their_lines() {
+        let (_d, path) = lock(
+            r#"{
+  "name": "app",
+  "lockfileVersion": 3,
+  "packages": {
+    "": {
+      "name": "app"
+    },
+    "node_modules/a": {
+      "version": "1.0.0",
+      "resolved": "https://r.example/a/-/a-1.0.0.tgz",
+      "integrity": "sha512-AAAA"
+    },
+    "node_modules/a/node_modules/@s/b": {
+      "version": "2.0.0"
+    },
+    "node_modules/alias": {
+      "name": "real",
+      "version": "3.0.0"
+    },
+    "node_modules/ws": {
+      "resolved": "packages/ws",
+      "link": true
+    },
+    "packages/ws": {
+      "name": "ws",
+      "version": "0.0.1"
+    },
+    "node_modules/g": {
+      "version": "1.0.0",
+      "resolved": "git+ssh://git@github.com/x/g.git#abc"
+    },
+    "node_modules/in": {
+      "version": "1.0.0",
+      "inBundle": true
+    }
+  }
+}"#,
+        );
+        let pins = read(&path).unwrap();
+        let summary: std::collections::BTreeSet<(&str, &str, usize)> = pins
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str(), p.source.line))
+            .collect();
+        let expected: std::collections::BTreeSet<(&str, &str, usize)> = [
+            ("a", "1.0.0", 8),
+            ("@s/b", "2.0.0", 13),
+            ("real", "3.0.0", 16),
+            ("ws", "0.0.1", 24),
+            ("g", "1.0.0", 28),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(summary, expected);
+        let by_name = |n: &str| pins.iter().find(|p| p.name == n).unwrap();
+        assert_eq!(
+            by_name("a").origin,
+            Origin::Npm {
+                resolved: Some("https://r.example/a/-/a-1.0.0.tgz".into()),
+                integrity: Some("sha512-AAAA".into())
+            }
+        );
+        assert_eq!(
+            by_name("@s/b").origin,
+            Origin::Npm {
+                resolved: None,
+                integrity: None
+            }
+        );
+        assert!(matches!(by_name("g").origin, Origin::Unjudgeable(_)));
+        assert!(matches!(&by_name("ws").origin, Origin::Local(p) if p.ends_with("packages/ws")));
+        assert!(pins.iter().all(|p| p.name != "in"));
+        assert_eq!(pins.len(), 5);
+    }
+
+    #[test]
+    fn v1_nested_and_aliased() {
+        let (_d, path) = lock(
+            r#"{
+  "lockfileVersion": 1,
+  "dependencies": {
+    "a": {
+      "version": "1.0.0",
+      "integrity": "sha512-AAAA",
+      "dependencies": {
+        "b": {
+          "version": "2.0.0"
+        }
+      }
+    },
+    "b": {
+      "version": "1.5.0"
+    },
+    "x": {
+      "version": "npm:@s/real@4.0.0"
+    }
+  }
+}"#,
+        );
+        let pins = read(&path).unwrap();
+        let summary: Vec<(&str, &str, usize)> = pins
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str(), p.source.line))
+            .collect();
+        assert!(summary.contains(&("a", "1.0.0", 4)), "{summary:?}");
+        assert!(summary.contains(&("b", "2.0.0", 8)), "{summary:?}");
+        assert!(summary.contains(&("b", "1.5.0", 13)), "{summary:?}");
+        assert!(summary.contains(&("@s/real", "4.0.0", 16)), "{summary:?}");
+    }
+
+    #[test]
+    fn unreadable_lockfiles_say_why() {
+        let (_d, path) = lock("{\n  \"lockfileVersion\": 3,\n  \"packages\": {\n");
+        let e = read(&path).unwrap_err();
+        assert!(e.to_string().contains("not valid JSON"), "{e}");
+        let (_d, path) = lock(r#"{"lockfileVersion": 9, "packages": {}}"#);
+        assert!(read(&path).unwrap_err().to_string().contains("newer"));
+        let (_d, path) = lock(r#"{"name": "x"}"#);
+        assert!(read(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("not an npm lockfile"));
+    }
+}

@@ -1,0 +1,341 @@
+//! `uv.lock` and `poetry.lock`: TOML lists of `[[package]]`, each with its version, its
+//! source, and the files (with hashes) that may be installed for it.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use toml::Value;
+
+use crate::{LockfileError, Origin, Pin, PinnedFile, Source};
+use cerebro_archive::Ecosystem;
+
+fn parse(path: &Path) -> Result<(String, Vec<toml::Table>), LockfileError> {
+    let text = crate::read_text(path)?;
+    let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| LockfileError {
+        file: path.to_owned(),
+        line: e.span().map(|s| crate::line_of(&text, s.start)),
+        message: format!("is not valid TOML: {}", e.message()),
+    })?;
+    let packages = match doc.get("package") {
+        None => Vec::new(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|p| {
+                p.as_table()
+                    .cloned()
+                    .ok_or_else(|| LockfileError::new(path, "a `[[package]]` is not a table"))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(LockfileError::new(
+                path,
+                "`package` is not a list of tables",
+            ))
+        }
+    };
+    Ok((text, packages))
+}
+
+fn text<'a>(table: &'a toml::Table, key: &str) -> Option<&'a str> {
+    table.get(key).and_then(Value::as_str)
+}
+
+/// Reads the pins of a `uv.lock`. The project itself (`editable`/`virtual` `"."`) is left out.
+pub fn read_uv(path: &Path) -> Result<Vec<Pin>, LockfileError> {
+    let (source_text, packages) = parse(path)?;
+    let lines = package_lines(&source_text);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut pins = Vec::new();
+    for package in &packages {
+        let (Some(name), version) = (text_of(package, "name"), text_of(package, "version")) else {
+            return Err(LockfileError::new(path, "a `[[package]]` has no name"));
+        };
+        let version = version.unwrap_or_default();
+        let source = package.get("source").and_then(Value::as_table);
+        let local = source.and_then(|s| {
+            ["editable", "virtual", "directory", "path"]
+                .iter()
+                .find_map(|k| text(s, k))
+        });
+        if local == Some(".") {
+            continue;
+        }
+        let origin = if let Some(local) = local {
+            Origin::Local(dir.join(local))
+        } else if let Some(git) = source.and_then(|s| text(s, "git")) {
+            Origin::Unjudgeable(format!(
+                "a git dependency ({git}): Cerebro judges index files, URLs with a hash and \
+                 local folders"
+            ))
+        } else {
+            let mut files = Vec::new();
+            let mut add = |file: &toml::Table| {
+                if let Some(url) = text(file, "url") {
+                    files.push(PinnedFile {
+                        url: url.to_owned(),
+                        hash: text(file, "hash").map(str::to_owned),
+                    });
+                }
+            };
+            if let Some(sdist) = package.get("sdist").and_then(Value::as_table) {
+                add(sdist);
+            }
+            for wheel in package
+                .get("wheels")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(wheel) = wheel.as_table() {
+                    add(wheel);
+                }
+            }
+            match (files.is_empty(), source.and_then(|s| text(s, "registry"))) {
+                (false, _) => Origin::Files(files),
+                (true, Some(registry)) => Origin::Pypi {
+                    hashes: Vec::new(),
+                    indexes: Some(vec![registry.to_owned()]),
+                },
+                (true, None) => Origin::Unjudgeable(
+                    "the lockfile names no file and no registry for it".to_owned(),
+                ),
+            }
+        };
+        pins.push(pin(path, &lines, name, version, origin));
+    }
+    Ok(pins)
+}
+
+/// Reads the pins of a `poetry.lock`: each package's files by name and hash, found on its
+/// source (`[package.source]` of type `legacy`) or the configured indexes.
+pub fn read_poetry(path: &Path) -> Result<Vec<Pin>, LockfileError> {
+    let (source_text, packages) = parse(path)?;
+    let lines = package_lines(&source_text);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut pins = Vec::new();
+    for package in &packages {
+        let (Some(name), Some(version)) = (text_of(package, "name"), text_of(package, "version"))
+        else {
+            return Err(LockfileError::new(
+                path,
+                "a `[[package]]` has no name or version",
+            ));
+        };
+        let hashes: Vec<String> = package
+            .get("files")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|f| {
+                f.as_table()
+                    .and_then(|f| text(f, "hash"))
+                    .map(str::to_owned)
+            })
+            .collect();
+        let source = package.get("source").and_then(Value::as_table);
+        let kind = source.and_then(|s| text(s, "type")).unwrap_or("");
+        let url = source.and_then(|s| text(s, "url"));
+        let origin = match (kind, url) {
+            ("", _) => Origin::Pypi {
+                hashes,
+                indexes: None,
+            },
+            ("legacy", Some(url)) => Origin::Pypi {
+                hashes,
+                indexes: Some(vec![url.to_owned()]),
+            },
+            ("directory" | "file", Some(local)) => Origin::Local(dir.join(local)),
+            ("url", Some(url)) => Origin::Files(vec![PinnedFile {
+                url: url.to_owned(),
+                hash: hashes.first().cloned(),
+            }]),
+            ("git", url) => Origin::Unjudgeable(format!(
+                "a git dependency ({}): Cerebro judges index files, URLs with a hash and \
+                 local folders",
+                url.unwrap_or("?")
+            )),
+            (other, _) => Origin::Unjudgeable(format!(
+                "a source of type `{other}`, which Cerebro does not fetch"
+            )),
+        };
+        pins.push(pin(path, &lines, name, version, origin));
+    }
+    Ok(pins)
+}
+
+fn text_of(table: &toml::Table, key: &str) -> Option<String> {
+    text(table, key).map(str::to_owned)
+}
+
+fn pin(
+    path: &Path,
+    lines: &HashMap<(String, String), usize>,
+    name: String,
+    version: String,
+    origin: Origin,
+) -> Pin {
+    let line = lines
+        .get(&(name.clone(), version.clone()))
+        .copied()
+        .unwrap_or(0);
+    Pin {
+        ecosystem: Ecosystem::Pypi,
+        name,
+        version,
+        source: Source {
+            file: path.to_owned(),
+            line,
+        },
+        origin,
+    }
+}
+
+/// The line of each `[[package]]` header, by the name and version that follow it.
+fn package_lines(text: &str) -> HashMap<(String, String), usize> {
+    let mut out = HashMap::new();
+    let mut current: Option<(usize, Option<String>, Option<String>)> = None;
+    let value = |line: &str, key: &str| -> Option<String> {
+        let rest = line
+            .strip_prefix(key)?
+            .trim_start()
+            .strip_prefix('=')?
+            .trim();
+        Some(rest.trim_matches('"').to_owned())
+    };
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line == "[[package]]" {
+            current = Some((i + 1, None, None));
+            continue;
+        }
+        if line.starts_with('[') {
+            current = None;
+            continue;
+        }
+        if let Some((at, name, version)) = &mut current {
+            if let Some(v) = value(line, "name") {
+                *name = Some(v);
+            } else if let Some(v) = value(line, "version") {
+                *version = Some(v);
+            }
+            if let (Some(n), Some(v)) = (name.clone(), version.clone()) {
+                out.entry((n, v)).or_insert(*at);
+                current = None;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn uv_lock_files_and_sources() {
+        let (_d, path) = write(
+            "uv.lock",
+            r#"version = 1
+requires-python = ">=3.9"
+
+[[package]]
+name = "app"
+version = "0.1.0"
+source = { editable = "." }
+
+[[package]]
+name = "a"
+version = "1.0"
+source = { registry = "https://pypi.org/simple" }
+sdist = { url = "https://files.example/a-1.0.tar.gz", hash = "sha256:aa", size = 1 }
+wheels = [
+    { url = "https://files.example/a-1.0-py3-none-any.whl", hash = "sha256:bb", size = 1 },
+]
+
+[[package]]
+name = "g"
+version = "2.0"
+source = { git = "https://h/g.git?rev=x" }
+"#,
+        );
+        let pins = read_uv(&path).unwrap();
+        assert_eq!(pins.len(), 2);
+        assert_eq!(pins[0].name, "a");
+        assert_eq!(pins[0].source.line, 9);
+        assert_eq!(
+            pins[0].origin,
+            Origin::Files(vec![
+                PinnedFile {
+                    url: "https://files.example/a-1.0.tar.gz".into(),
+                    hash: Some("sha256:aa".into())
+                },
+                PinnedFile {
+                    url: "https://files.example/a-1.0-py3-none-any.whl".into(),
+                    hash: Some("sha256:bb".into())
+                },
+            ])
+        );
+        assert!(matches!(pins[1].origin, Origin::Unjudgeable(_)));
+        assert_eq!(pins[1].source.line, 18);
+    }
+
+    #[test]
+    fn poetry_lock_hashes_and_sources() {
+        let (_d, path) = write(
+            "poetry.lock",
+            r#"# This file is automatically @generated by Poetry
+
+[[package]]
+name = "a"
+version = "1.0"
+description = ""
+optional = false
+python-versions = "*"
+files = [
+    {file = "a-1.0.tar.gz", hash = "sha256:aa"},
+]
+
+[[package]]
+name = "b"
+version = "2.0"
+description = ""
+optional = false
+python-versions = "*"
+files = []
+
+[package.source]
+type = "legacy"
+url = "http://127.0.0.1:9/simple"
+reference = "private"
+"#,
+        );
+        let pins = read_poetry(&path).unwrap();
+        assert_eq!(pins[0].source.line, 3);
+        assert_eq!(
+            pins[0].origin,
+            Origin::Pypi {
+                hashes: vec!["sha256:aa".into()],
+                indexes: None
+            }
+        );
+        assert_eq!(pins[1].source.line, 13);
+        assert_eq!(
+            pins[1].origin,
+            Origin::Pypi {
+                hashes: vec![],
+                indexes: Some(vec!["http://127.0.0.1:9/simple".into()])
+            }
+        );
+        let (_d, bad) = write("poetry.lock", "[[package]\nname = 1");
+        let e = read_poetry(&bad).unwrap_err();
+        assert!(e.to_string().contains("not valid TOML"), "{e}");
+        assert_eq!(e.line, Some(1));
+    }
+}
