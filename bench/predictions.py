@@ -18,6 +18,10 @@
         benign test packages per ecosystem, and how many have no behaviour (an empty sequence;
         the `predictions.jsonl` of a training run, which carries the sequences)
 
+    bench/predictions.py needles PRED.jsonl PYPI_T NPM_T
+        validation only: per ecosystem, benign packages at or above the threshold, recall on
+        plain malware and on needles (source `needle`), and the benign 99th percentile score
+
 PRED files are `predictions.jsonl` of a training run or `--predictions` of `cerebro-train
 eval` (the quantized score where there is one). Reads JSON only.
 """
@@ -105,6 +109,20 @@ def empty(path):
         print(f"{eco}: {len(b)} benign test packages, {none} with no behaviour")
 
 
+def needles(path, tp, tn):
+    t = {"pypi": float(tp), "npm": float(tn)}
+    v = [x for x in rows(path) if x["part"] == "valid"]
+    for eco in ("pypi", "npm"):
+        ben = sorted(x["s"] for x in v if x["ecosystem"] == eco and x["label"] == "benign")
+        mal = [x for x in v if x["ecosystem"] == eco and x["label"] == "malicious"]
+        rec = lambda xs: sum(x["s"] >= t[eco] for x in xs) / max(1, len(xs))
+        plain = [x for x in mal if x.get("source") != "needle"]
+        ned = [x for x in mal if x.get("source") == "needle"]
+        print(f"{eco}: benign >= t {sum(s >= t[eco] for s in ben)} of {len(ben)}, "
+              f"plain recall {rec(plain):.3f} ({len(plain)}), needle recall {rec(ned):.3f} "
+              f"({len(ned)}), benign p99 {ben[int(0.99 * len(ben))]:.3f}")
+
+
 def main(argv):
     if not argv:
         sys.exit(__doc__)
@@ -119,6 +137,8 @@ def main(argv):
         missed(args)
     elif cmd == "distinct" and len(args) == 1:
         distinct(*args)
+    elif cmd == "needles" and len(args) == 3:
+        needles(*args)
     elif cmd == "empty" and len(args) == 1:
         empty(*args)
     else:
