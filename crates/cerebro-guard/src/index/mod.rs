@@ -19,6 +19,7 @@
 
 mod cooldown;
 mod npm;
+mod previous;
 mod simple;
 
 use std::collections::HashMap;
@@ -36,6 +37,7 @@ use cerebro_archive::Ecosystem;
 use cerebro_fetch::{Artifact, Document, Expected, FetchError, Fetcher};
 
 pub use cooldown::{format_time, version_key, Cooldown, Held};
+pub use previous::Previous;
 pub use simple::normalize as normalize_pypi_name;
 
 /// A PyPI-style upstream index (`…/simple/`), with the `Authorization` value that goes to it
@@ -57,6 +59,9 @@ pub struct Candidate {
     pub filename: String,
     pub url: Url,
     pub artifact: Artifact,
+    /// The release before this one on the same registry, fetched, for the gate to judge what
+    /// this release changed; `None` when there is none or it could not be fetched.
+    pub previous: Option<Previous>,
 }
 
 /// The gate's answer.
@@ -75,6 +80,13 @@ pub trait Gate: Send + Sync + 'static {
     /// Whether a release too new for the cooldown may be shown to the installer all the same
     /// (the allowlist, or the user's answer for this install).
     fn lets_through_new(&self, _ecosystem: Ecosystem, _name: &str, _version: &str) -> bool {
+        false
+    }
+
+    /// Whether the gate would judge the artifact with this sha256 against the release before
+    /// it (so that the index fetches that release only when it will be read: not for an
+    /// artifact whose verdict is already known).
+    fn wants_previous(&self, _sha256: &str) -> bool {
         false
     }
 }
@@ -602,6 +614,11 @@ async fn admit_pypi_file(
             return Err(detail);
         }
     };
+    let previous = if shared.gate.wants_previous(&artifact.sha256) {
+        previous::pypi(shared, file).await
+    } else {
+        None
+    };
     let candidate = Candidate {
         ecosystem: Ecosystem::Pypi,
         name: file.project.clone(),
@@ -609,6 +626,7 @@ async fn admit_pypi_file(
         filename: file.link.filename.clone(),
         url: file.link.url.clone(),
         artifact,
+        previous,
     };
     let (candidate, admission) = run_gate(shared, candidate).await;
     if let Admission::Refuse(why) = &admission {
