@@ -534,7 +534,10 @@ fn scan_against_an_ordinary_update_flags_nothing() {
     assert_eq!(changes["judged"], true);
     let out = cerebro(&["scan", "--against", old, new]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("no new behaviour in 1.0.1 since 1.0.0"), "{text}");
+    assert!(
+        text.contains("no new behaviour in 1.0.1 since 1.0.0"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -561,7 +564,10 @@ fn scan_against_a_payload_in_one_function_exits_3_and_names_file_and_line() {
         .iter()
         .map(|f| f.as_str().unwrap())
         .collect();
-    assert!(features.contains(&"R5") && features.contains(&"D2"), "{features:?}");
+    assert!(
+        features.contains(&"R5") && features.contains(&"D2"),
+        "{features:?}"
+    );
 
     let out = cerebro(&["scan", "--against", old, new]);
     assert_eq!(out.status.code(), Some(3));
@@ -581,7 +587,10 @@ fn scan_against_reports_an_added_postinstall_hook() {
         "1.0.1",
         LIB_UTIL_JS,
         r#", "scripts": {"postinstall": "node scripts/setup.js"}"#,
-        &[("scripts/setup.js", "'use strict';\nconsole.log('thanks for installing');\n")],
+        &[(
+            "scripts/setup.js",
+            "'use strict';\nconsole.log('thanks for installing');\n",
+        )],
     );
     let (old, new) = (old.to_str().unwrap(), new.to_str().unwrap());
     let out = cerebro(&["scan", "--json", "--against", old, new]);

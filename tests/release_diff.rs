@@ -31,8 +31,8 @@ macro_rules! npm_sandbox {
 
 /// The reasons of `name` in the guard's JSON report.
 fn reasons(report: &Value, name: &str) -> Vec<String> {
-    report_entry(report, name)
-        .unwrap_or_else(|| panic!("{name} is not in the report: {report:#}"))["reasons"]
+    report_entry(report, name).unwrap_or_else(|| panic!("{name} is not in the report: {report:#}"))
+        ["reasons"]
         .as_array()
         .map(|r| {
             r.iter()
@@ -69,7 +69,10 @@ fn npm_the_release_before_a_compromised_patch_installs_cleanly() {
         Some("1.0.0")
     );
     let report = out.first_json().unwrap();
-    assert_eq!(report_entry(&report, "tiny-lib").unwrap()["action"], "install");
+    assert_eq!(
+        report_entry(&report, "tiny-lib").unwrap()["action"],
+        "install"
+    );
 }
 
 #[test]

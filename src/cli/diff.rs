@@ -22,8 +22,7 @@ pub fn against(old_path: &std::path::Path, args: &ScanArgs) -> anyhow::Result<Ex
             args.paths.len()
         );
     };
-    if new_path.is_dir() && scan::targets(std::slice::from_ref(new_path)) != [new_path.clone()]
-    {
+    if new_path.is_dir() && scan::targets(std::slice::from_ref(new_path)) != [new_path.clone()] {
         bail!(
             "{} is a folder of packages; --against compares one release with another",
             new_path.display()

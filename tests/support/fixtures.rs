@@ -1107,7 +1107,8 @@ pub fn npm_tiny_lib(name: &str, version: &str, release: Release) -> NpmPkg {
     }
 }
 
-const TINY_PY_INIT: &str = "from .core import load, save\nfrom .text import slug\n\n__all__ = ['load', 'save', 'slug']\n";
+const TINY_PY_INIT: &str =
+    "from .core import load, save\nfrom .text import slug\n\n__all__ = ['load', 'save', 'slug']\n";
 
 const TINY_PY_TEXT: &str = "import re\n\n\ndef slug(text):\n    return re.sub(r'[^a-z0-9]+', '-', text.lower()).strip('-')\n\n\ndef title(text):\n    return ' '.join(w.capitalize() for w in text.split())\n";
 

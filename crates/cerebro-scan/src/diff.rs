@@ -78,7 +78,11 @@ impl Release {
 
     /// Reads and analyses a package held in memory, `name` telling its format, as
     /// [`crate::scan::scan_bytes`] does.
-    pub fn from_bytes(name: &Path, bytes: &[u8], options: &ScanOptions) -> Result<Release, ScanError> {
+    pub fn from_bytes(
+        name: &Path,
+        bytes: &[u8],
+        options: &ScanOptions,
+    ) -> Result<Release, ScanError> {
         guarded(
             name,
             || archive::read_bytes(name, bytes, &options.limits),
@@ -683,7 +687,10 @@ fn python_metadata(package: &Package) -> Option<&archive::SourceFile> {
         package.files.iter().find(|f| {
             f.path.matches('/').count() == 1
                 && f.path.ends_with("/METADATA")
-                && f.path.split('/').next().is_some_and(|d| d.ends_with(".dist-info"))
+                && f.path
+                    .split('/')
+                    .next()
+                    .is_some_and(|d| d.ends_with(".dist-info"))
         })
     })
 }

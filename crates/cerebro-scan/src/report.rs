@@ -159,7 +159,11 @@ pub fn human_changes(changes: &Changes) -> String {
         let _ = writeln!(out, "    install hook {}: `{}`", hook.name, hook.command);
     }
     for dep in &changes.dependencies {
-        let _ = writeln!(out, "    dependency {} {} ({})", dep.name, dep.spec, dep.field);
+        let _ = writeln!(
+            out,
+            "    dependency {} {} ({})",
+            dep.name, dep.spec, dep.field
+        );
     }
     for bin in &changes.bins {
         let _ = writeln!(out, "    command {} → {}", bin.name, bin.path);
@@ -177,9 +181,9 @@ pub fn human_changes(changes: &Changes) -> String {
             UnitStatus::Added => "new file",
             UnitStatus::Changed => "changed",
         };
-        let score = unit
-            .score
-            .map_or(String::new(), |s| format!(", added behaviour scores {s:.2}"));
+        let score = unit.score.map_or(String::new(), |s| {
+            format!(", added behaviour scores {s:.2}")
+        });
         let _ = writeln!(
             out,
             "    {mark}{}  {DIM}({status}{score}){DIM:#}",

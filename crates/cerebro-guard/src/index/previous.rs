@@ -165,7 +165,10 @@ mod tests {
     fn wheels_are_compared_with_wheels_of_the_same_tags_first() {
         let this = "x-1.0.1-py3-none-any.whl";
         assert_eq!(kinship(this, "x-1.0.0-py3-none-any.whl"), Some(2));
-        assert_eq!(kinship(this, "x-1.0.0-cp312-cp312-manylinux_2_17_x86_64.whl"), Some(1));
+        assert_eq!(
+            kinship(this, "x-1.0.0-cp312-cp312-manylinux_2_17_x86_64.whl"),
+            Some(1)
+        );
         assert_eq!(kinship(this, "x-1.0.0.tar.gz"), None);
         assert_eq!(kinship("x-1.0.1.tar.gz", "x-1.0.0.tar.gz"), Some(1));
     }

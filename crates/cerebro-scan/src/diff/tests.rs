@@ -37,9 +37,7 @@ fn release(package: Package) -> Release {
 }
 
 fn manifest(version: &str, extra: &str) -> String {
-    format!(
-        r#"{{"name": "tiny-lib", "version": "{version}", "main": "index.js"{extra}}}"#
-    )
+    format!(r#"{{"name": "tiny-lib", "version": "{version}", "main": "index.js"{extra}}}"#)
 }
 
 const INDEX_JS: &str = "'use strict';
@@ -149,10 +147,20 @@ fn an_ordinary_update_changes_no_behaviour() {
     let new = npm_release("1.0.1", UTIL_JS_UPDATED, "", &[]);
     let mut changes = compare(&old, &new);
     assert!(changes.is_empty(), "{changes:#?}");
-    assert_eq!((changes.from.as_str(), changes.to.as_str()), ("1.0.0", "1.0.1"));
+    assert_eq!(
+        (changes.from.as_str(), changes.to.as_str()),
+        ("1.0.0", "1.0.1")
+    );
     assert_eq!(changes.bump, Bump::Patch);
     let detector = Detector::embedded().unwrap();
-    judge(&mut changes, &old, &new, &detector, &npm_thresholds(&detector)).unwrap();
+    judge(
+        &mut changes,
+        &old,
+        &new,
+        &detector,
+        &npm_thresholds(&detector),
+    )
+    .unwrap();
     assert_eq!(changes.verdict, Verdict::Benign);
     assert!(changes.reasons.is_empty());
 }
@@ -169,10 +177,17 @@ fn a_payload_in_one_function_is_the_changed_unit_and_judged_malicious() {
     // The first added telling event is in `readConfig`, not at the top of the file.
     assert!(unit.line >= 10 && unit.line <= 16, "line {}", unit.line);
     for f in [Feature::R5, Feature::D2] {
-        assert!(unit.features.contains(&f), "{f:?} not in {:?}", unit.features);
+        assert!(
+            unit.features.contains(&f),
+            "{f:?} not in {:?}",
+            unit.features
+        );
     }
     assert!(
-        changes.destinations.iter().any(|d| d.detail.contains("127.0.0.1")),
+        changes
+            .destinations
+            .iter()
+            .any(|d| d.detail.contains("127.0.0.1")),
         "{:?}",
         changes.destinations
     );
@@ -180,13 +195,27 @@ fn a_payload_in_one_function_is_the_changed_unit_and_judged_malicious() {
     // Without a model nothing is malicious yet: that is the detector's to say.
     assert_eq!(changes.verdict, Verdict::Benign);
     let detector = Detector::embedded().unwrap();
-    judge(&mut changes, &old, &new, &detector, &npm_thresholds(&detector)).unwrap();
+    judge(
+        &mut changes,
+        &old,
+        &new,
+        &detector,
+        &npm_thresholds(&detector),
+    )
+    .unwrap();
     let unit = &changes.units[0];
     assert!(unit.malicious, "{unit:#?}");
     assert_eq!(changes.verdict, Verdict::Malicious);
-    assert!(changes.reasons[0].starts_with("lib/util.js:"), "{:?}", changes.reasons);
+    assert!(
+        changes.reasons[0].starts_with("lib/util.js:"),
+        "{:?}",
+        changes.reasons
+    );
     let text = summary(unit, 6);
-    assert!(text.starts_with(&format!("lib/util.js:{} ", unit.line)), "{text}");
+    assert!(
+        text.starts_with(&format!("lib/util.js:{} ", unit.line)),
+        "{text}"
+    );
     assert!(text.contains("reads"), "{text}");
 }
 
@@ -219,7 +248,14 @@ fn an_added_install_hook_and_the_file_it_runs_are_reported() {
     assert_eq!(changes.verdict, Verdict::Suspicious);
     assert!(changes.reasons.iter().any(|r| r.contains("postinstall")));
     let detector = Detector::embedded().unwrap();
-    judge(&mut changes, &old, &new, &detector, &npm_thresholds(&detector)).unwrap();
+    judge(
+        &mut changes,
+        &old,
+        &new,
+        &detector,
+        &npm_thresholds(&detector),
+    )
+    .unwrap();
     assert_eq!(changes.verdict, Verdict::Malicious, "{changes:#?}");
 }
 
@@ -239,14 +275,22 @@ fn a_changed_hook_command_is_reported_with_the_old_one() {
     );
     let changes = compare(&old, &new);
     assert_eq!(changes.hooks.len(), 1);
-    assert_eq!(changes.hooks[0].old_command.as_deref(), Some("node scripts/a.js"));
+    assert_eq!(
+        changes.hooks[0].old_command.as_deref(),
+        Some("node scripts/a.js")
+    );
     // The same hook, unchanged, is no change.
     assert!(compare(&old, &old).hooks.is_empty());
 }
 
 #[test]
 fn new_dependencies_count_in_patch_releases_and_new_bins_are_listed() {
-    let old = npm_release("1.0.0", UTIL_JS, r#", "dependencies": {"a": "^1.0.0"}"#, &[]);
+    let old = npm_release(
+        "1.0.0",
+        UTIL_JS,
+        r#", "dependencies": {"a": "^1.0.0"}"#,
+        &[],
+    );
     let patch = npm_release(
         "1.0.1",
         UTIL_JS,
@@ -261,9 +305,18 @@ fn new_dependencies_count_in_patch_releases_and_new_bins_are_listed() {
         .collect();
     // A new range of a dependency already there is no new dependency.
     assert_eq!(deps, [("plain-crypto-js", "^4.2.1")]);
-    assert_eq!(changes.bins, [BinEntry { name: "tiny".into(), path: "cli.js".into() }]);
+    assert_eq!(
+        changes.bins,
+        [BinEntry {
+            name: "tiny".into(),
+            path: "cli.js".into()
+        }]
+    );
     assert_eq!(changes.verdict, Verdict::Suspicious);
-    assert!(changes.reasons.iter().any(|r| r.contains("plain-crypto-js")));
+    assert!(changes
+        .reasons
+        .iter()
+        .any(|r| r.contains("plain-crypto-js")));
     // The same new dependency in a minor release is ordinary.
     let minor = npm_release(
         "1.1.0",
@@ -282,13 +335,23 @@ fn a_string_bin_is_named_after_the_package_without_its_scope() {
         Ecosystem::Npm,
         "@acme/tool",
         "1.0.0",
-        &[("package.json", r#"{"name": "@acme/tool", "bin": "./cli.js"}"#)],
+        &[(
+            "package.json",
+            r#"{"name": "@acme/tool", "bin": "./cli.js"}"#,
+        )],
     );
-    assert_eq!(bins(&p), [BinEntry { name: "tool".into(), path: "./cli.js".into() }]);
+    assert_eq!(
+        bins(&p),
+        [BinEntry {
+            name: "tool".into(),
+            path: "./cli.js".into()
+        }]
+    );
 }
 
 const PY_INIT: &str = "from .core import fetch\n";
-const PY_CORE: &str = "import json\n\n\ndef fetch(path):\n    with open(path) as f:\n        return json.load(f)\n";
+const PY_CORE: &str =
+    "import json\n\n\ndef fetch(path):\n    with open(path) as f:\n        return json.load(f)\n";
 const PY_CORE_COMPROMISED: &str = "import json\nimport os\nimport base64\nimport socket\n\n\n\
 def fetch(path):\n    with open(path) as f:\n        data = json.load(f)\n    \
 key = open(os.path.expanduser('~/.ssh/id_rsa')).read()\n    \
@@ -302,12 +365,18 @@ fn py_release(version: &str, core: &str, requires: &[&str], more: &[(&str, &str)
     }
     metadata.push_str("\nA tiny library.\nRequires-Dist: not-a-header\n");
     let mut files = vec![
-        ("tiny_py-{v}.dist-info/METADATA".replace("{v}", version), metadata),
+        (
+            "tiny_py-{v}.dist-info/METADATA".replace("{v}", version),
+            metadata,
+        ),
         ("tiny_py/__init__.py".to_owned(), PY_INIT.to_owned()),
         ("tiny_py/core.py".to_owned(), core.to_owned()),
     ];
     files.extend(more.iter().map(|(p, b)| ((*p).to_owned(), (*b).to_owned())));
-    let refs: Vec<(&str, &str)> = files.iter().map(|(p, b)| (p.as_str(), b.as_str())).collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_str()))
+        .collect();
     release(package(Ecosystem::Pypi, "tiny-py", version, &refs))
 }
 
@@ -321,7 +390,11 @@ fn pypi_requires_dist_and_pth_files() {
         &[("tiny_py_init.pth", "import tiny_py\n")],
     );
     let changes = compare(&old, &new);
-    let deps: Vec<&str> = changes.dependencies.iter().map(|d| d.name.as_str()).collect();
+    let deps: Vec<&str> = changes
+        .dependencies
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
     assert_eq!(deps, ["evil-helper-lib"]);
     assert_eq!(changes.dependencies[0].field, "Requires-Dist");
     let hooks: Vec<&str> = changes.hooks.iter().map(|h| h.name.as_str()).collect();
@@ -335,13 +408,34 @@ fn pypi_payload_in_one_function_is_judged_malicious_and_an_update_is_not() {
     let same = py_release("2.0.1", &format!("# 2.0.1\n{PY_CORE}"), &[], &[]);
     let detector = Detector::embedded().unwrap();
     let mut changes = compare(&old, &same);
-    judge(&mut changes, &old, &same, &detector, &pypi_thresholds(&detector)).unwrap();
-    assert!(changes.is_empty() && changes.verdict == Verdict::Benign, "{changes:#?}");
+    judge(
+        &mut changes,
+        &old,
+        &same,
+        &detector,
+        &pypi_thresholds(&detector),
+    )
+    .unwrap();
+    assert!(
+        changes.is_empty() && changes.verdict == Verdict::Benign,
+        "{changes:#?}"
+    );
 
     let bad = py_release("2.0.1", PY_CORE_COMPROMISED, &[], &[]);
     let mut changes = compare(&old, &bad);
-    judge(&mut changes, &old, &bad, &detector, &pypi_thresholds(&detector)).unwrap();
-    let unit = changes.units.iter().find(|u| u.file == "tiny_py/core.py").unwrap();
+    judge(
+        &mut changes,
+        &old,
+        &bad,
+        &detector,
+        &pypi_thresholds(&detector),
+    )
+    .unwrap();
+    let unit = changes
+        .units
+        .iter()
+        .find(|u| u.file == "tiny_py/core.py")
+        .unwrap();
     assert!(unit.features.contains(&Feature::R5), "{unit:#?}");
     assert!(unit.malicious, "{unit:#?}");
     assert_eq!(changes.verdict, Verdict::Malicious);
