@@ -594,10 +594,12 @@ fn scan_against_reports_an_added_postinstall_hook() {
     );
     let (old, new) = (old.to_str().unwrap(), new.to_str().unwrap());
     let out = cerebro(&["scan", "--json", "--against", old, new]);
-    // A new hook that does nothing alarming is worth a look, not a block.
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // A hook is new install-time behaviour of `package.json`, judged like any added
+    // behaviour: the model scores a lone new hook over the line (README, release diff).
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
     let changes = &json_lines(&out)[0]["changes"];
-    assert_eq!(changes["verdict"], "suspicious", "{changes:#}");
+    assert_eq!(changes["verdict"], "malicious", "{changes:#}");
+    assert_eq!(changes["units"][0]["file"], "package.json", "{changes:#}");
     assert_eq!(changes["hooks"][0]["name"], "postinstall");
     assert_eq!(changes["hooks"][0]["command"], "node scripts/setup.js");
     assert_eq!(changes["hooks"][0]["runs"][0], "scripts/setup.js");
