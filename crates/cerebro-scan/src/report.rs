@@ -9,6 +9,7 @@ use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
 use crate::detect::{Reason, UnitFinding, Verdict};
+use crate::diff::{self, Changes, UnitStatus};
 use crate::scan::{ScanResult, Scanned};
 use cerebro_archive::{Anomaly, ArchiveKind, Ecosystem};
 use cerebro_features::sequence::{Phase, Placed, Token};
@@ -54,6 +55,9 @@ pub struct JsonReport<'a> {
     /// The package's most malicious unit (one file's behaviour), when the model judges units.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unit: Option<&'a UnitFinding>,
+    /// What this release changed since an older one (`cerebro scan --against`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<&'a Changes>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub elapsed_ms: f64,
@@ -78,6 +82,7 @@ impl<'a> JsonReport<'a> {
             verdict: None,
             reasons: None,
             unit: None,
+            changes: None,
             error: None,
             elapsed_ms,
         };
@@ -111,6 +116,111 @@ impl<'a> JsonReport<'a> {
 pub fn json_line(result: &ScanResult) -> String {
     // Serialising plain data with string keys cannot fail.
     serde_json::to_string(&JsonReport::new(result)).unwrap_or_default()
+}
+
+/// One line of JSON for `result` with what it changed since an older release.
+pub fn json_line_with_changes(result: &ScanResult, changes: &Changes) -> String {
+    let mut report = JsonReport::new(result);
+    report.changes = Some(changes);
+    serde_json::to_string(&report).unwrap_or_default()
+}
+
+/// Changed files described per release diff, for people.
+const CHANGED_SHOWN: usize = 12;
+
+/// The text shown to a person for what a release changed: the verdict on the change and
+/// why, then "new in 1.0.1 since 1.0.0:" and each change with `file:line`.
+pub fn human_changes(changes: &Changes) -> String {
+    let mut out = String::new();
+    let style = match changes.verdict {
+        Verdict::Malicious => STRONG,
+        Verdict::Suspicious => MEDIUM,
+        Verdict::Benign => GOOD,
+    };
+    let judged = if changes.judged { "" } else { " (not scored)" };
+    let _ = writeln!(
+        out,
+        "  {PHASE}{:<8}{PHASE:#} {style}{}{style:#}{judged}",
+        "change", changes.verdict
+    );
+    for reason in &changes.reasons {
+        let _ = writeln!(out, "    because {reason}");
+    }
+    if changes.is_empty() {
+        let _ = writeln!(
+            out,
+            "  no new behaviour in {} since {}",
+            changes.to, changes.from
+        );
+        return out;
+    }
+    let _ = writeln!(out, "  new in {} since {}:", changes.to, changes.from);
+    for hook in &changes.hooks {
+        let _ = writeln!(out, "    install hook {}: `{}`", hook.name, hook.command);
+    }
+    for dep in &changes.dependencies {
+        let _ = writeln!(
+            out,
+            "    dependency {} {} ({})",
+            dep.name, dep.spec, dep.field
+        );
+    }
+    for bin in &changes.bins {
+        let _ = writeln!(out, "    command {} → {}", bin.name, bin.path);
+    }
+    // Malicious files first, then the rest in run order.
+    let mut units: Vec<_> = changes.units.iter().collect();
+    units.sort_by_key(|u| !u.malicious);
+    for unit in units.iter().take(CHANGED_SHOWN) {
+        let mark = if unit.malicious {
+            format!("{STRONG}malicious{STRONG:#} ")
+        } else {
+            String::new()
+        };
+        let status = match unit.status {
+            UnitStatus::Added => "new file",
+            UnitStatus::Changed => "changed",
+        };
+        let score = unit.score.map_or(String::new(), |s| {
+            format!(", added behaviour scores {s:.2}")
+        });
+        let _ = writeln!(
+            out,
+            "    {mark}{}  {DIM}({status}{score}){DIM:#}",
+            diff::summary(unit, 6)
+        );
+    }
+    if changes.units_total > CHANGED_SHOWN.min(changes.units.len()) {
+        let _ = writeln!(
+            out,
+            "    {DIM}… {} more changed files{DIM:#}",
+            changes.units_total - CHANGED_SHOWN.min(changes.units.len())
+        );
+    }
+    for d in changes.destinations.iter().take(CHANGED_SHOWN) {
+        let _ = writeln!(
+            out,
+            "    destination {}  {DIM}{}:{}{DIM:#}",
+            shorten_detail(&d.detail),
+            d.file,
+            d.line
+        );
+    }
+    if !changes.blobs.is_empty() {
+        let _ = writeln!(
+            out,
+            "    {} new encoded, long or obfuscated literal{}, first at {}:{}",
+            changes.blobs.len(),
+            plural(changes.blobs.len()),
+            changes.blobs[0].file,
+            changes.blobs[0].line
+        );
+    }
+    out
+}
+
+fn shorten_detail(detail: &str) -> String {
+    cerebro_features::shorten(detail, 80)
 }
 
 const HEADER: Style = Style::new().bold();

@@ -87,6 +87,12 @@ pub struct ScanResult {
 pub fn scan_package(package: &Package, options: &ScanOptions) -> Scanned {
     let facts = features::extract(package);
     let sequence = sequence::build(&facts, options.max_tokens);
+    scanned(package, &facts, sequence)
+}
+
+/// The scan of a package whose facts and sequence were already built (a [`crate::diff`]
+/// release), not yet judged.
+pub fn scanned(package: &Package, facts: &features::PackageFacts, sequence: Sequence) -> Scanned {
     Scanned {
         identity: Identity {
             ecosystem: package.ecosystem,
@@ -98,7 +104,7 @@ pub fn scan_package(package: &Package, options: &ScanOptions) -> Scanned {
         files_parsed: facts.files.len(),
         sequence,
         judgement: None,
-        unjudgeable: facts.unjudgeable,
+        unjudgeable: facts.unjudgeable.clone(),
     }
 }
 
@@ -176,7 +182,7 @@ fn guarded(
     }
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())

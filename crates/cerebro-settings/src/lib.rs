@@ -18,6 +18,9 @@ pub const ENV_CACHE_DIR: &str = "CEREBRO_CACHE_DIR";
 pub const ENV_POLICY: &str = "CEREBRO_POLICY";
 /// Overrides the config's `min_release_age` for one run: `0` (off), `30m`, `48h`, `2d`.
 pub const ENV_MIN_RELEASE_AGE: &str = "CEREBRO_MIN_RELEASE_AGE";
+/// Overrides the config's `release_diff` for one run: `off`, `npm` or `all` (which
+/// ecosystems' releases the guard also judges against the release before them).
+pub const ENV_RELEASE_DIFF: &str = "CEREBRO_RELEASE_DIFF";
 /// The public PyPI whose JSON API (`<url>/pypi/<name>/json`) gives release times when an
 /// index publishes none (default `https://pypi.org/`; tests point it at a loopback server).
 pub const ENV_PUBLIC_PYPI_URL: &str = "CEREBRO_PUBLIC_PYPI_URL";
@@ -46,9 +49,10 @@ pub const ENV_DATASET_CACHE: &str = "CEREBRO_DATASET_CACHE";
 pub const ENV_CI: &str = "CI";
 
 /// Every variable above, in the README's order.
-pub const ALL: [&str; 15] = [
+pub const ALL: [&str; 16] = [
     ENV_POLICY,
     ENV_MIN_RELEASE_AGE,
+    ENV_RELEASE_DIFF,
     ENV_PUBLIC_PYPI_URL,
     ENV_PUBLIC_NPM_URL,
     ENV_CONFIG_DIR,

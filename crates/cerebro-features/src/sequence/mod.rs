@@ -21,7 +21,7 @@ use crate::{Event, Feature, PackageFacts, Step};
 use resolve::Resolver;
 
 pub use cap::{cap, DEFAULT_MAX_TOKENS, HEAD, WINDOW};
-pub use units::{units, Unit, DEFAULT_MAX_UNITS};
+pub use units::{telling, units, Unit, DEFAULT_MAX_UNITS};
 
 /// When code runs, relative to installing the package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

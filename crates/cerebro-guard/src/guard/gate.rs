@@ -6,11 +6,12 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::index::{Admission, Candidate, Gate};
+use crate::index::{Admission, Candidate, Gate, Previous};
 use crate::policy::{Allowlist, CachedVerdict, Config, Flagged, Mode, VerdictCache};
 use cerebro_archive::{Ecosystem, PerEcosystem};
 use cerebro_model::Detector;
 use cerebro_scan::detect::{self, Reason, Thresholds, Verdict};
+use cerebro_scan::diff::{self, Release};
 use cerebro_scan::scan::{self, ScanOptions};
 
 /// One artifact's judgement.
@@ -236,12 +237,8 @@ impl GuardGate {
         let version = candidate.version.clone().unwrap_or_default();
         let fallback = (candidate.name.as_str(), version.as_str());
         let sha = &candidate.artifact.sha256;
-        let result = match std::fs::read(&candidate.artifact.path) {
-            Ok(bytes) => scan::scan_bytes(
-                Path::new(&candidate.filename),
-                &bytes,
-                &ScanOptions::default(),
-            ),
+        let bytes = match std::fs::read(&candidate.artifact.path) {
+            Ok(bytes) => bytes,
             Err(e) => {
                 let mut j =
                     self.unreadable(candidate.ecosystem, &candidate.filename, sha, fallback);
@@ -249,13 +246,92 @@ impl GuardGate {
                 return j;
             }
         };
-        self.conclude(
+        let options = ScanOptions::default();
+        let name = Path::new(&candidate.filename);
+        let start = std::time::Instant::now();
+        let (result, release) = match Release::from_bytes(name, &bytes, &options) {
+            Ok(release) => (Ok(release.scanned()), Some(release)),
+            Err(e) => (Err(e), None),
+        };
+        let result = scan::ScanResult {
+            path: name.to_owned(),
+            outcome: result,
+            elapsed: start.elapsed(),
+        };
+        let mut judged = self.conclude(
             candidate.ecosystem,
             result,
             &candidate.filename,
             sha,
             fallback,
-        )
+        );
+        if let (Some(release), Some(previous)) = (release, &candidate.previous) {
+            self.judge_changes(&mut judged, &release, previous);
+        }
+        judged
+    }
+
+    /// Judges what `release` changed since `previous` and, when the change is malicious,
+    /// makes the judgement malicious with the change as its first reasons ("new in 1.0.1
+    /// since 1.0.0: lib/util.js:42 reads …"). A judgement already unreadable stays so; an
+    /// earlier release that cannot be read, or is another package, adds nothing.
+    fn judge_changes(&self, judged: &mut Judged, release: &Release, previous: &Previous) {
+        let Outcome::Judged {
+            score,
+            verdict,
+            reasons,
+        } = &mut judged.outcome
+        else {
+            return;
+        };
+        let Ok(bytes) = std::fs::read(&previous.artifact.path) else {
+            return;
+        };
+        let Ok(old) = Release::from_bytes(
+            Path::new(&previous.filename),
+            &bytes,
+            &ScanOptions::default(),
+        ) else {
+            return;
+        };
+        let same = old.package.ecosystem == release.package.ecosystem
+            && match release.package.ecosystem {
+                Ecosystem::Pypi => {
+                    crate::index::normalize_pypi_name(&old.package.name)
+                        == crate::index::normalize_pypi_name(&release.package.name)
+                }
+                Ecosystem::Npm => old.package.name == release.package.name,
+            };
+        if !same {
+            return;
+        }
+        let mut changes = diff::compare(&old, release);
+        let thresholds = self.thresholds.get(release.package.ecosystem);
+        if diff::judge(&mut changes, &old, release, &self.detector, &thresholds).is_err()
+            || changes.verdict != Verdict::Malicious
+        {
+            return;
+        }
+        let mut lines: Vec<String> = changes
+            .malicious_units()
+            .map(|u| {
+                format!(
+                    "new in {} since {}: {}",
+                    changes.to,
+                    changes.from,
+                    diff::summary(u, 4)
+                )
+            })
+            .collect();
+        lines.extend(std::mem::take(reasons));
+        *reasons = lines;
+        *verdict = Some(Verdict::Malicious);
+        // The score shown is the most malicious changed file's, when it is higher.
+        let unit_score = changes
+            .malicious_units()
+            .filter_map(|u| u.score)
+            .fold(0.0f32, f32::max);
+        *score = Some(score.unwrap_or(0.0).max(unit_score));
     }
 
     /// A scan's result as a judgement: the detector's verdict, or unreadable. `fallback` is
@@ -429,6 +505,16 @@ impl Gate for GuardGate {
                 .contains(&release_key(ecosystem, name, version))
     }
 
+    fn wants_previous(&self, ecosystem: Ecosystem, sha256: &str) -> bool {
+        self.config.release_diff.covers(ecosystem)
+            && self.known(sha256).is_none()
+            && self
+                .verdicts
+                .as_ref()
+                .and_then(|v| v.get(sha256, &self.model_id))
+                .is_none()
+    }
+
     fn admit(&self, candidate: &Candidate) -> Admission {
         let judged = self.judge(candidate);
         if !self.stops(&judged) {
@@ -462,6 +548,8 @@ impl Gate for GuardGate {
 /// extractor (the crate version), and the thresholds in force.
 /// Bumped when a fail-closed rule changes what is judged at all.
 const FAIL_CLOSED_RULES: u32 = 1;
+/// Bumped when the release diff's rule changes what a change is judged.
+const RELEASE_DIFF_RULE: u32 = 1;
 
 fn judge_id(_detector: &Detector, thresholds: &PerEcosystem<Thresholds>) -> String {
     use sha2::Digest as _;
@@ -477,8 +565,10 @@ fn judge_id(_detector: &Detector, thresholds: &PerEcosystem<Thresholds>) -> Stri
     });
     // `rules`: the fail-closed rules (docs/SECURITY.md); a verdict cached before a rule
     // changed may be one the rule now refuses.
+    // `diff`: the release diff's rule (crates/cerebro-scan/src/diff.rs); a verdict cached
+    // before it judged no change.
     format!(
-        "cerebro-{}-rules{FAIL_CLOSED_RULES}-model-{model}-t{:.4}-{:.4}-npm{:.4}-{:.4}",
+        "cerebro-{}-rules{FAIL_CLOSED_RULES}-diff{RELEASE_DIFF_RULE}-model-{model}-t{:.4}-{:.4}-npm{:.4}-{:.4}",
         env!("CARGO_PKG_VERSION"),
         thresholds.pypi.malicious,
         thresholds.pypi.suspicious,

@@ -464,6 +464,18 @@ fn newest_release(versions: &[String]) -> Option<String> {
         .map(|(v, _)| (*v).clone())
 }
 
+/// The highest stable version of `versions` below `version` (the release before it, for
+/// the release diff); `None` when there is none or `version` is not semver.
+pub(super) fn npm_release_before<'a>(versions: &[&'a str], version: &str) -> Option<&'a str> {
+    let this = Semver::parse(version)?;
+    versions
+        .iter()
+        .filter_map(|v| Some((*v, Semver::parse(v)?)))
+        .filter(|(_, s)| s.pre.is_empty() && *s < this)
+        .max_by(|a, b| a.1.cmp(&b.1))
+        .map(|(v, _)| v)
+}
+
 /// Enough of semver to order versions: numbers, then prereleases before the release.
 #[derive(Debug, PartialEq, Eq)]
 struct Semver {
@@ -657,6 +669,15 @@ mod tests {
         assert_eq!(version_key("1.1.0"), version_key("1.1"));
         assert_ne!(version_key("1.10"), version_key("1.1"));
         assert_eq!(version_key("0"), "0");
+    }
+
+    #[test]
+    fn the_release_before_is_the_highest_stable_below() {
+        let versions = ["1.0.0", "1.0.1", "1.1.0-beta.1", "0.9.9", "2.0.0"];
+        assert_eq!(npm_release_before(&versions, "1.1.0"), Some("1.0.1"));
+        assert_eq!(npm_release_before(&versions, "1.0.1"), Some("1.0.0"));
+        assert_eq!(npm_release_before(&versions, "0.9.9"), None);
+        assert_eq!(npm_release_before(&versions, "latest"), None);
     }
 
     #[test]

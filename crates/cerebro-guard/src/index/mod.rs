@@ -19,6 +19,7 @@
 
 mod cooldown;
 mod npm;
+mod previous;
 mod simple;
 
 use std::collections::HashMap;
@@ -37,6 +38,7 @@ use cerebro_fetch::{Artifact, Document, Expected, FetchError, Fetcher};
 
 pub use cooldown::pypi_version;
 pub use cooldown::{format_time, version_key, Cooldown, Held};
+pub use previous::Previous;
 /// The `Accept` header for a PyPI project page: JSON (PEP 691) where the index speaks it.
 pub use simple::ACCEPT as SIMPLE_ACCEPT;
 pub use simple::{normalize as normalize_pypi_name, parse_page as parse_simple_page, FileLink};
@@ -86,6 +88,9 @@ pub struct Candidate {
     pub filename: String,
     pub url: Url,
     pub artifact: Artifact,
+    /// The release before this one on the same registry, fetched, for the gate to judge what
+    /// this release changed; `None` when there is none or it could not be fetched.
+    pub previous: Option<Previous>,
 }
 
 /// The gate's answer.
@@ -104,6 +109,13 @@ pub trait Gate: Send + Sync + 'static {
     /// Whether a release too new for the cooldown may be shown to the installer all the same
     /// (the allowlist, or the user's answer for this install).
     fn lets_through_new(&self, _ecosystem: Ecosystem, _name: &str, _version: &str) -> bool {
+        false
+    }
+
+    /// Whether the gate would judge the artifact with this sha256 against the release before
+    /// it (so that the index fetches that release only when it will be read: not for an
+    /// artifact whose verdict is already known).
+    fn wants_previous(&self, _ecosystem: Ecosystem, _sha256: &str) -> bool {
         false
     }
 }
@@ -631,6 +643,11 @@ async fn admit_pypi_file(
             return Err(detail);
         }
     };
+    let previous = if shared.gate.wants_previous(Ecosystem::Pypi, &artifact.sha256) {
+        previous::pypi(shared, file).await
+    } else {
+        None
+    };
     let candidate = Candidate {
         ecosystem: Ecosystem::Pypi,
         name: file.project.clone(),
@@ -638,6 +655,7 @@ async fn admit_pypi_file(
         filename: file.link.filename.clone(),
         url: file.link.url.clone(),
         artifact,
+        previous,
     };
     let (candidate, admission) = run_gate(shared, candidate).await;
     if let Admission::Refuse(why) = &admission {

@@ -241,6 +241,11 @@ pub(super) async fn admit_tarball(
         .and_then(|mut s| s.next_back())
         .map(percent_decode)
         .unwrap_or_else(|| format!("{}-{}.tgz", t.name, t.version));
+    let previous = if shared.gate.wants_previous(Ecosystem::Npm, &artifact.sha256) {
+        super::previous::npm(shared, t).await
+    } else {
+        None
+    };
     let candidate = Candidate {
         ecosystem: Ecosystem::Npm,
         name: t.name.clone(),
@@ -248,6 +253,7 @@ pub(super) async fn admit_tarball(
         filename,
         url: t.url.clone(),
         artifact,
+        previous,
     };
     let (candidate, admission) = run_gate(shared, candidate).await;
     if let Admission::Refuse(why) = &admission {

@@ -17,13 +17,13 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 pub use allowlist::{Allowlist, Entry};
-pub use config::{Config, Mode};
+pub use config::{Config, Mode, ReleaseDiff};
 pub use decide::{decide, Choice, Decision, Flagged, Prompter};
 pub use prompt::TerminalPrompter;
 pub use verdicts::{CachedVerdict, VerdictCache};
 
 pub use cerebro_settings::{
-    cache_dir, config_dir, ENV_CACHE_DIR, ENV_CI, ENV_CONFIG_DIR, ENV_MIN_RELEASE_AGE, ENV_POLICY,
+    cache_dir, config_dir, ENV_CACHE_DIR, ENV_CI, ENV_CONFIG_DIR, ENV_MIN_RELEASE_AGE, ENV_POLICY, ENV_RELEASE_DIFF,
     ENV_PUBLIC_NPM_URL, ENV_PUBLIC_PYPI_URL,
 };
 
