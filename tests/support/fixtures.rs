@@ -230,6 +230,18 @@ pub fn npm(
     scripts: &[(&str, &str)],
     files: &[(&str, &str)],
 ) -> NpmPkg {
+    npm_with_bin(name, version, dependencies, scripts, files, &[])
+}
+
+/// [`npm`] with `bin` entries (`name` → file under `package/`), for `npx` and `npm exec`.
+pub fn npm_with_bin(
+    name: &str,
+    version: &str,
+    dependencies: &[(&str, &str)],
+    scripts: &[(&str, &str)],
+    files: &[(&str, &str)],
+    bins: &[(&str, &str)],
+) -> NpmPkg {
     let mut manifest = serde_json::json!({
         "name": name,
         "version": version,
@@ -241,6 +253,13 @@ pub fn npm(
         manifest["dependencies"] = dependencies
             .iter()
             .map(|(n, r)| (n.to_string(), serde_json::Value::from(*r)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
+    if !bins.is_empty() {
+        manifest["bin"] = bins
+            .iter()
+            .map(|(n, f)| (n.to_string(), serde_json::Value::from(*f)))
             .collect::<serde_json::Map<_, _>>()
             .into();
     }
@@ -257,7 +276,12 @@ pub fn npm(
         0o644,
     )];
     for (path, body) in files {
-        entries.push((format!("package/{path}"), body.as_bytes().to_vec(), 0o644));
+        let mode = if bins.iter().any(|(_, f)| f == path) {
+            0o755
+        } else {
+            0o644
+        };
+        entries.push((format!("package/{path}"), body.as_bytes().to_vec(), mode));
     }
     let base = name.rsplit('/').next().unwrap();
     NpmPkg {
@@ -860,6 +884,46 @@ pub fn npm_hook_clean() -> NpmPkg {
         &[("postinstall", "node install.js")],
         &[("index.js", HOOK_INDEX_JS), ("install.js", HOOK_INSTALL_JS)],
     )
+}
+
+/// The bin of `cli-js`: says it ran, with its arguments, on stdout.
+const CLI_JS: &str = r#"#!/usr/bin/env node
+'use strict';
+const gamma = require('gamma-js');
+
+const words = process.argv.slice(2);
+console.log('cli-js ran: ' + words.join(' ') + ' (' + typeof gamma + ')');
+"#;
+
+/// `cli-js` 1.0.0: clean, a bin `cli-js` that prints `cli-js ran: ARGS`, and a dependency
+/// on `gamma-js` (so `npx cli-js` fetches a tree).
+pub fn npm_cli_clean() -> NpmPkg {
+    npm_with_bin(
+        "cli-js",
+        "1.0.0",
+        &[("gamma-js", "^1.0.0")],
+        &[],
+        &[("cli.js", CLI_JS)],
+        &[("cli-js", "cli.js")],
+    )
+}
+
+pub const NPM_EVIL_CLI: (&str, &str) = ("evil-cli-js", "1.4.0");
+
+/// `evil-cli-js` 1.4.0: malicious; its bin (and its postinstall, which runs the same file)
+/// writes the marker when it runs, with the stealer of `evil-js` behind a condition no test
+/// makes true. What `npx evil-cli-js` would run at once.
+pub fn npm_evil_cli() -> NpmPkg {
+    let bin = format!("#!/usr/bin/env node
+{EVIL_INSTALL_JS}");
+    malicious(npm_with_bin(
+        NPM_EVIL_CLI.0,
+        NPM_EVIL_CLI.1,
+        &[],
+        &[("postinstall", "node cli.js")],
+        &[("index.js", EVIL_INDEX_JS), ("cli.js", &bin)],
+        &[(NPM_EVIL_CLI.0, "cli.js")],
+    ))
 }
 
 /// A tarball with the same name and version as `pkg` but other bytes.
