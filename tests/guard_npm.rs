@@ -639,7 +639,10 @@ fn npx_of_a_clean_package_judges_its_tree_then_runs_its_bin() {
             .unwrap_or_else(|| panic!("{name} missing from the report: {report:#}"));
         assert_eq!(entry["verdict"], "benign", "{entry:#}");
     }
-    assert!(sandbox.npx_cached("cli-js"), "npx ran it from its cache\n{why}");
+    assert!(
+        sandbox.npx_cached("cli-js"),
+        "npx ran it from its cache\n{why}"
+    );
     // The project itself is left alone: npx installs apart from it.
     assert!(sandbox.installed_list().is_empty(), "{why}");
     assert!(sandbox.read("package-lock.json").is_none(), "{why}");
@@ -701,7 +704,14 @@ fn npm_exec_with_packages_blocks_a_malicious_dependency_before_the_command_runs(
             "cli-js",
             "x",
         ][..],
-        &["x", "-y", "--package=cli-js", "--package=app-js", "--", "cli-js"],
+        &[
+            "x",
+            "-y",
+            "--package=cli-js",
+            "--package=app-js",
+            "--",
+            "cli-js",
+        ],
     ] {
         let out = run(sandbox.guard(Policy::Block, args));
         let why = explain(&out, &sandbox.installed_list(), &registry);
@@ -758,7 +768,11 @@ fn npx_of_a_git_spec_is_refused_with_one_line() {
     let out = run(sandbox.guard_npx(Policy::Block, false, &["-y", "github:someone/tool"]));
     let why = explain(&out, &sandbox.installed_list(), &registry);
     assert_eq!(out.code, Some(EXIT_UNJUDGED), "{why}");
-    let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
     assert_eq!(lines.len(), 1, "one line\n{why}");
     assert!(lines[0].contains("github:someone/tool"), "{why}");
     assert_eq!(registry.total_hits(), 0, "{why}");

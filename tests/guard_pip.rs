@@ -741,12 +741,20 @@ fn pip_download_and_wheel_of_a_malicious_sdist_stop_before_setup_py_runs() {
             &[command, PY_MARKER.0, dest_flag, dest.to_str().unwrap()],
         ));
         let why = explain(&out, &sandbox.installed_list(), &registry);
-        assert_eq!(out.code, Some(EXIT_BLOCKED), "pip {command}: exit 77\n{why}");
+        assert_eq!(
+            out.code,
+            Some(EXIT_BLOCKED),
+            "pip {command}: exit 77\n{why}"
+        );
         assert!(
             !sandbox.dirs.marker_written(),
             "pip {command}: the sdist's setup.py ran\n{why}"
         );
-        assert_eq!(files_in(&dest), Vec::<String>::new(), "pip {command}\n{why}");
+        assert_eq!(
+            files_in(&dest),
+            Vec::<String>::new(),
+            "pip {command}\n{why}"
+        );
         assert!(out.stderr.contains(PY_MARKER.0), "stderr names it\n{why}");
         let report = out
             .first_json()
@@ -783,7 +791,11 @@ fn pip_download_of_a_clean_tree_fetches_what_bare_pip_fetches() {
     assert_eq!(out.code, Some(0), "{out}");
     let bare_dest = sandbox.dirs.root().join("bare-dest");
     let out = run(sandbox.bare(&["download", "alpha-lib", "-d", bare_dest.to_str().unwrap()]));
-    assert_eq!(out.code, Some(0), "bare pip download: the harness is broken\n{out}");
+    assert_eq!(
+        out.code,
+        Some(0),
+        "bare pip download: the harness is broken\n{out}"
+    );
     let dest = sandbox.dirs.root().join("dest");
     let out = run(sandbox.guard_json(
         Policy::Block,
@@ -838,7 +850,10 @@ fn pip_wheel_of_a_clean_sdist_builds_as_bare_pip_does() {
     let bare_dest = sandbox.dirs.root().join("bare-dest");
     let bare = run(sandbox.bare(&["wheel", "plain-sdist", "-w", bare_dest.to_str().unwrap()]));
     let bare_ran = sandbox.dirs.marker_written();
-    assert!(bare_ran, "bare pip wheel ran no setup.py: the harness is broken\n{bare}");
+    assert!(
+        bare_ran,
+        "bare pip wheel ran no setup.py: the harness is broken\n{bare}"
+    );
     std::fs::remove_file(&sandbox.dirs.marker).unwrap();
     let dest = sandbox.dirs.root().join("dest");
     let out = run(sandbox.guard_json(

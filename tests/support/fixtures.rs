@@ -68,6 +68,8 @@ pub struct NpmPkg {
     pub version: String,
     pub dependencies: Vec<(String, String)>,
     pub scripts: Vec<(String, String)>,
+    /// `bin` entries of the manifest (name, file), also in the registry's packument.
+    pub bin: Vec<(String, String)>,
     pub artifact: Artifact,
     pub intent: Intent,
 }
@@ -294,6 +296,10 @@ pub fn npm_with_bin(
         scripts: scripts
             .iter()
             .map(|(n, c)| (n.to_string(), c.to_string()))
+            .collect(),
+        bin: bins
+            .iter()
+            .map(|(n, f)| (n.to_string(), f.to_string()))
             .collect(),
         artifact: Artifact {
             file: format!("{base}-{version}.tgz"),
@@ -914,8 +920,10 @@ pub const NPM_EVIL_CLI: (&str, &str) = ("evil-cli-js", "1.4.0");
 /// writes the marker when it runs, with the stealer of `evil-js` behind a condition no test
 /// makes true. What `npx evil-cli-js` would run at once.
 pub fn npm_evil_cli() -> NpmPkg {
-    let bin = format!("#!/usr/bin/env node
-{EVIL_INSTALL_JS}");
+    let bin = format!(
+        "#!/usr/bin/env node
+{EVIL_INSTALL_JS}"
+    );
     malicious(npm_with_bin(
         NPM_EVIL_CLI.0,
         NPM_EVIL_CLI.1,

@@ -985,7 +985,10 @@ pub fn assert_ci_prompt_blocks(
         !screen.contains("Abort the install"),
         "no menu in CI\n{why}"
     );
-    assert!(screen.contains("CI is set"), "it says why it did not ask\n{why}");
+    assert!(
+        screen.contains("CI is set"),
+        "it says why it did not ask\n{why}"
+    );
     why
 }
 

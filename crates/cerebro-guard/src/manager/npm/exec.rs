@@ -146,9 +146,12 @@ fn bin_installed(prefix: &Path, command: &str) -> bool {
     if command.is_empty() || command.contains('/') || command == "." || command == ".." {
         return false;
     }
-    prefix
-        .ancestors()
-        .any(|dir| dir.join("node_modules").join(".bin").join(command).is_file())
+    prefix.ancestors().any(|dir| {
+        dir.join("node_modules")
+            .join(".bin")
+            .join(command)
+            .is_file()
+    })
 }
 
 /// `npx ARGS` rewritten into the `npm` arguments npm's `npx-cli.js` runs (`exec …`), and

@@ -593,10 +593,7 @@ fn npx_arguments_become_npm_exec_as_npx_cli_writes_them() {
                 "a",
             ],
         ),
-        (
-            &["--no-install", "x"],
-            &["exec", "--yes=false", "--", "x"],
-        ),
+        (&["--no-install", "x"], &["exec", "--yes=false", "--", "x"]),
         (
             &["--shell=bash", "x"],
             &["exec", "--script-shell=bash", "--", "x"],
@@ -606,7 +603,10 @@ fn npx_arguments_become_npm_exec_as_npx_cli_writes_them() {
             &["-c", "echo hi", "-p", "foo"],
             &["exec", "--call", "echo hi", "--package", "foo"],
         ),
-        (&["--", "cowsay", "--yes"], &["exec", "--", "cowsay", "--yes"]),
+        (
+            &["--", "cowsay", "--yes"],
+            &["exec", "--", "cowsay", "--yes"],
+        ),
         // An option npx does not know takes the next word as its value unless it looks like
         // an option.
         (
@@ -622,7 +622,11 @@ fn npx_arguments_become_npm_exec_as_npx_cli_writes_them() {
         (&["-yp", "x", "y"], &["exec", "-yp", "x", "--", "y"]),
         (&[], &["exec"]),
     ] {
-        assert_eq!(npx(words), (strings(&args(want)), none.clone()), "{words:?}");
+        assert_eq!(
+            npx(words),
+            (strings(&args(want)), none.clone()),
+            "{words:?}"
+        );
     }
     // Removed options are dropped with their values, and reported.
     assert_eq!(
@@ -635,10 +639,7 @@ fn npx_arguments_become_npm_exec_as_npx_cli_writes_them() {
     // Not UTF-8: npm would read it otherwise (as replacement characters).
     use std::os::unix::ffi::OsStringExt as _;
     let bad = vec![OsString::from_vec(vec![b'x', 0xff])];
-    assert!(matches!(
-        npx_args(&bad),
-        Err(ManagerError::Argument { .. })
-    ));
+    assert!(matches!(npx_args(&bad), Err(ManagerError::Argument { .. })));
 }
 
 #[test]
@@ -746,7 +747,12 @@ fn exec_resolves_with_the_settings_that_fetch_and_hands_over_through_the_guard()
         tmp.path(),
     )
     .unwrap();
-    let keys: Vec<&str> = e.resolve.cli_config.iter().map(|(k, _)| k.as_str()).collect();
+    let keys: Vec<&str> = e
+        .resolve
+        .cli_config
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect();
     assert_eq!(keys, vec!["registry", "legacy-peer-deps"]);
     assert_eq!(e.resolve.registry.as_deref(), Some("https://r.example/"));
     assert_eq!(e.invocation.registry.as_deref(), Some("https://r.example/"));
@@ -776,8 +782,17 @@ fn exec_resolves_with_the_settings_that_fetch_and_hands_over_through_the_guard()
     );
     let resolve = strings(&resolve_args(&e.resolve, &config, &guard));
     assert_eq!(resolve[0], "install");
-    assert!(resolve.contains(&"--package-lock-only".to_owned()), "{resolve:?}");
-    assert!(resolve.contains(&"--ignore-scripts".to_owned()), "{resolve:?}");
+    assert!(
+        resolve.contains(&"--package-lock-only".to_owned()),
+        "{resolve:?}"
+    );
+    assert!(
+        resolve.contains(&"--ignore-scripts".to_owned()),
+        "{resolve:?}"
+    );
     assert_eq!(resolve.last().map(String::as_str), Some("x"), "{resolve:?}");
-    assert!(!resolve.iter().any(|w| w.contains("r.example")), "{resolve:?}");
+    assert!(
+        !resolve.iter().any(|w| w.contains("r.example")),
+        "{resolve:?}"
+    );
 }

@@ -99,7 +99,10 @@ fn download_and_wheel_are_read_like_installs() {
     // Abbreviations resolve among each command's own options: `--wheel` is wheel's
     // `--wheel-dir` (and takes a value), an unknown option for download.
     assert_eq!(install(&["wheel", "--wheel", "o", "z"]).names, vec!["z"]);
-    assert_eq!(install(&["download", "--wheel", "o", "z"]).names, vec!["o", "z"]);
+    assert_eq!(
+        install(&["download", "--wheel", "o", "z"]).names,
+        vec!["o", "z"]
+    );
     // Ambiguous among download's options (`--no-deps`, `--no-dependencies`, `--no-binary`,
     // `--no-build-isolation`, `--no-use-pep517`, `--no-index`): refused, as pip refuses it.
     assert!(matches!(
@@ -112,7 +115,15 @@ fn download_and_wheel_are_read_like_installs() {
 fn download_and_wheel_resolve_as_install_ignoring_what_is_installed() {
     let guard = url("http://127.0.0.1:1/simple/");
     let scratch = Path::new("/scratch");
-    let d = install(&["-v", "download", "-qd", "out", "--dest=o2", "--no-deps", "x"]);
+    let d = install(&[
+        "-v",
+        "download",
+        "-qd",
+        "out",
+        "--dest=o2",
+        "--no-deps",
+        "x",
+    ]);
     let guarded = guarded_args(&d, &guard, scratch).unwrap();
     assert_eq!(
         strings(&guarded),
