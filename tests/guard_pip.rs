@@ -61,6 +61,7 @@ fn fixtures_are_judged_as_intended() {
     all.extend(fixtures::py_app_with_evil());
     all.push(fixtures::py_marker_evil_sdist());
     all.push(fixtures::py_plain_sdist());
+    all.push(fixtures::py_built_sdist());
     let list: Vec<(String, &[u8], Intent)> = all
         .iter()
         .map(|d| {
@@ -844,41 +845,40 @@ fn pip_download_of_a_clean_tree_fetches_what_bare_pip_fetches() {
 }
 
 #[test]
-fn pip_wheel_of_a_clean_sdist_builds_as_bare_pip_does() {
-    let registry = Registry::with(vec![fixtures::py_plain_sdist()], vec![]);
+fn pip_wheel_of_a_clean_sdist_builds_it_once_judged() {
+    let registry = Registry::with(vec![fixtures::py_built_sdist()], vec![]);
     let sandbox = sandbox!(registry);
+    let wheel = "built_sdist-1.0.0-py3-none-any.whl".to_owned();
     let bare_dest = sandbox.dirs.root().join("bare-dest");
-    let bare = run(sandbox.bare(&["wheel", "plain-sdist", "-w", bare_dest.to_str().unwrap()]));
-    let bare_ran = sandbox.dirs.marker_written();
+    let bare = run(sandbox.bare(&["wheel", "built-sdist", "-w", bare_dest.to_str().unwrap()]));
     assert!(
-        bare_ran,
-        "bare pip wheel ran no setup.py: the harness is broken\n{bare}"
+        bare.code == Some(0)
+            && files_in(&bare_dest) == [wheel.clone()]
+            && sandbox.dirs.marker_written(),
+        "bare pip wheel did not build built-sdist: the harness is broken\n{bare}"
     );
     std::fs::remove_file(&sandbox.dirs.marker).unwrap();
     let dest = sandbox.dirs.root().join("dest");
     let out = run(sandbox.guard_json(
         Policy::Block,
-        &["wheel", "plain-sdist", "-w", dest.to_str().unwrap()],
+        &["wheel", "built-sdist", "-w", dest.to_str().unwrap()],
     ));
-    let why = format!(
-        "{}\n--- bare ---\n{bare}",
-        explain(&out, &sandbox.installed_list(), &registry)
-    );
-    assert_eq!(out.code, bare.code, "the same outcome as bare pip\n{why}");
-    assert_eq!(files_in(&dest), files_in(&bare_dest), "{why}");
+    let why = explain(&out, &sandbox.installed_list(), &registry);
+    assert_eq!(out.code, Some(0), "{why}");
+    assert_eq!(files_in(&dest), [wheel], "{why}");
     assert!(
         sandbox.dirs.marker_written(),
-        "the clean sdist is built once judged\n{why}"
+        "the clean sdist's build backend runs once judged\n{why}"
     );
     let report = out
         .first_json()
         .unwrap_or_else(|e| panic!("--json must print a report first: {e}\n{why}"));
     assert_eq!(report["decision"], "proceed", "{report:#}");
-    let entry = report_entry(&report, "plain-sdist")
-        .unwrap_or_else(|| panic!("plain-sdist missing from the report: {report:#}"));
+    let entry = report_entry(&report, "built-sdist")
+        .unwrap_or_else(|| panic!("built-sdist missing from the report: {report:#}"));
     assert_eq!(
         entry["file"],
-        fixtures::py_plain_sdist().artifact.file.as_str(),
+        fixtures::py_built_sdist().artifact.file.as_str(),
         "{entry:#}"
     );
 }

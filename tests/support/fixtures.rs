@@ -646,6 +646,80 @@ pub fn py_plain_sdist() -> PyDist {
     )
 }
 
+/// The in-tree build backend of `built-sdist`: standard library only, so `pip wheel` can
+/// build it with no network and no `wheel` package. `build_wheel` writes the marker, to show
+/// the build ran.
+const BUILT_SDIST_BACKEND_PY: &str = r#""""A build backend of its own, standard library only."""
+import base64
+import hashlib
+import os
+import zipfile
+
+NAME = "built_sdist"
+VERSION = "1.0.0"
+DIST_INFO = NAME + "-" + VERSION + ".dist-info"
+METADATA = "Metadata-Version: 2.1\nName: built-sdist\nVersion: 1.0.0\n"
+WHEEL = "Wheel-Version: 1.0\nGenerator: backend\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+
+
+def _record_line(path, data):
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+    return "%s,sha256=%s,%d" % (path, digest.decode(), len(data))
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    path = os.path.join(metadata_directory, DIST_INFO)
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, "METADATA"), "w") as f:
+        f.write(METADATA)
+    return DIST_INFO
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    marker = os.environ.get("CEREBRO_TEST_MARKER")
+    if marker:
+        with open(marker, "w") as f:
+            f.write("the build backend of built-sdist ran\n")
+    with open(os.path.join(NAME, "__init__.py"), "rb") as f:
+        module = f.read()
+    files = {
+        NAME + "/__init__.py": module,
+        DIST_INFO + "/METADATA": METADATA.encode(),
+        DIST_INFO + "/WHEEL": WHEEL.encode(),
+    }
+    record = [_record_line(p, d) for p, d in files.items()]
+    record.append(DIST_INFO + "/RECORD,,")
+    files[DIST_INFO + "/RECORD"] = ("\n".join(record) + "\n").encode()
+    name = NAME + "-" + VERSION + "-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as whl:
+        for path, data in files.items():
+            whl.writestr(path, data)
+    return name
+"#;
+
+const BUILT_SDIST_PYPROJECT: &str =
+    "[build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n";
+
+/// `built-sdist` 1.0.0: a clean sdist with an in-tree build backend (see
+/// `BUILT_SDIST_BACKEND_PY`), which `pip wheel` builds into
+/// `built_sdist-1.0.0-py3-none-any.whl` offline.
+pub fn py_built_sdist() -> PyDist {
+    sdist(
+        "built-sdist",
+        "1.0.0",
+        &[],
+        &[
+            ("pyproject.toml", BUILT_SDIST_PYPROJECT),
+            ("backend.py", BUILT_SDIST_BACKEND_PY),
+            ("built_sdist/__init__.py", PLAIN_SDIST_INIT_PY),
+        ],
+    )
+}
+
 /// A wheel with the same name and version as `dist` but other bytes: what a tampered mirror
 /// would serve in its place.
 pub fn py_tampered(dist: &PyDist) -> Vec<u8> {
