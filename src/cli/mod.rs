@@ -47,9 +47,9 @@ Set-up: ./install.sh puts the pip, pip3, npm and npx shims first on PATH; from t
 / `cerebro npx`.
 
 Exit codes:
-  scan      0 clean, 1 some path unreadable, 2 usage, 3 a package judged malicious
-  pip, npm, npx  77 blocked, 78 could not judge (fails closed), 130 interrupted; otherwise the
-            real manager's own code (see `cerebro pip --help`)
+  scan           0 clean, 1 some path unreadable, 2 usage, 3 a package judged malicious
+  pip, npm, npx  77 blocked, 78 could not judge (fails closed), 130 interrupted; otherwise
+                 the real manager's own code (see `cerebro pip --help`)
 
 Environment:
   CEREBRO_POLICY      block | prompt | warn | off

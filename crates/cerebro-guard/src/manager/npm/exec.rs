@@ -32,8 +32,12 @@ pub struct NpmExec {
 }
 
 /// The settings of an `exec` command line that steer which command runs (or where), not what
-/// is fetched: left out of the resolution.
+/// is fetched, and those that would make the resolution fetch nothing (`--dry-run`,
+/// `--package-lock-only`: npm exec then installs nothing and its command fails, yet what it
+/// names is judged): left out of the resolution.
 const RUN_ONLY: &[&str] = &[
+    "dry-run",
+    "package-lock-only",
     "package",
     "call",
     "yes",
@@ -43,8 +47,8 @@ const RUN_ONLY: &[&str] = &[
     "script-shell",
 ];
 
-/// Reads an `exec` command line (`command_at` is where `exec` is in `words`): `None` when it
-/// fetches nothing (an interactive shell, `--call` without `--package`, a usage error npm
+/// Reads an `exec` command line (`words`, with `invocation` its install-like reading): `None`
+/// when it fetches nothing (an interactive shell, `--call` without `--package`, a usage error npm
 /// reports itself, or a bin already in `node_modules/.bin`).
 pub(super) fn parse_exec(
     words: &[String],

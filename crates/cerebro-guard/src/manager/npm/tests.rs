@@ -664,6 +664,9 @@ fn exec_fetches_the_command_word_or_every_package() {
     assert_eq!(e.resolve.urls, vec!["github:user/repo"]);
     let e = exec_in(&["exec", "--package=./tool", "--", "tool"], cwd).unwrap();
     assert_eq!(e.resolve.local_paths, vec![cwd.join("tool")]);
+    // `--dry-run` does not keep npm exec from running what it finds: still judged.
+    let e = exec_in(&["exec", "--dry-run", "--", "cowsay"], cwd).unwrap();
+    assert_eq!(e.resolve.packages, vec!["cowsay"]);
 }
 
 #[test]
