@@ -289,6 +289,7 @@ fn npm_with_manifest(name: &str, manifest: Vec<u8>, files: &[(&str, Vec<u8>)]) -
         version: "1.0.0".to_owned(),
         dependencies: Vec::new(),
         scripts: vec![("postinstall".to_owned(), "node install.js".to_owned())],
+        bin: Vec::new(),
         artifact: fixtures::Artifact {
             file: format!("{name}-1.0.0.tgz"),
             bytes: fixtures::targz(&entries),

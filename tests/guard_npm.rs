@@ -9,7 +9,7 @@
 
 mod support;
 
-use support::fixtures::{self, Intent, NPM_EVIL};
+use support::fixtures::{self, Intent, NPM_EVIL, NPM_EVIL_CLI};
 use support::registry::{dead_url, Fault, Registry};
 use support::{
     explain, explain_screen, guard_warned, report_entry, run, shows_score, NpmSandbox, Policy, Pty,
@@ -104,6 +104,8 @@ fn fixtures_are_judged_as_intended() {
     let mut all = fixtures::npm_clean_tree();
     all.extend(fixtures::npm_app_with_evil());
     all.push(fixtures::npm_hook_clean());
+    all.push(fixtures::npm_cli_clean());
+    all.push(fixtures::npm_evil_cli());
     let list: Vec<(String, &[u8], Intent)> = all
         .iter()
         .map(|p| {
@@ -378,6 +380,10 @@ fn prompt_without_a_terminal_blocks() {
     );
     assert_evil_absent(&sandbox, &why);
     assert_untouched(&sandbox, &before, &why);
+    assert!(
+        out.stderr.contains("no terminal to ask on"),
+        "a prompt that could not ask says why it blocked\n{why}"
+    );
 }
 
 #[test]
@@ -577,4 +583,197 @@ fn guarded_install_writes_the_lockfiles_bare_npm_writes() {
         "bare npm ci on the guarded lockfile\n{}",
         explain(&out, &ci.installed_list(), &registry)
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// npx and npm exec: the package's bin runs at once, so the tree is judged first.
+
+/// The clean tree, `cli-js` (clean, with a bin), `evil-cli-js` (malicious, with a bin), and
+/// `app-js` → `evil-js`.
+fn bins() -> Registry {
+    let mut all = fixtures::npm_clean_tree();
+    all.extend(fixtures::npm_app_with_evil());
+    all.push(fixtures::npm_cli_clean());
+    all.push(fixtures::npm_evil_cli());
+    Registry::with(vec![], all)
+}
+
+#[test]
+fn control_bare_npx_runs_the_bin_of_what_it_fetches() {
+    let registry = bins();
+    let sandbox = sandbox!(registry);
+    let out = run(sandbox.bare_npx(&["-y", "cli-js", "hello"]));
+    assert!(
+        out.code == Some(0) && out.stdout.contains("cli-js ran: hello"),
+        "bare npx did not run cli-js: the harness is broken\n{}",
+        explain(&out, &sandbox.installed_list(), &registry)
+    );
+    // Without the guard, the flagged package's code runs: so the tests below, where the
+    // marker must stay absent, test something.
+    let out = run(sandbox.bare_npx(&["-y", NPM_EVIL_CLI.0]));
+    assert!(
+        sandbox.dirs.marker_written(),
+        "bare npx did not run {}\n{}",
+        NPM_EVIL_CLI.0,
+        explain(&out, &sandbox.installed_list(), &registry)
+    );
+}
+
+#[test]
+fn npx_of_a_clean_package_judges_its_tree_then_runs_its_bin() {
+    let registry = bins();
+    let sandbox = sandbox!(registry);
+    let out = run(sandbox.guard_npx(Policy::Block, true, &["-y", "cli-js", "hello", "--yes"]));
+    let why = explain(&out, &sandbox.installed_list(), &registry);
+    assert_eq!(out.code, Some(0), "{why}");
+    assert!(
+        out.stdout.contains("cli-js ran: hello --yes"),
+        "the bin runs with its arguments (`--yes` after the command is the command's)\n{why}"
+    );
+    let report = out
+        .first_json()
+        .unwrap_or_else(|e| panic!("--json must print a report first: {e}\n{why}"));
+    assert_eq!(report["decision"], "proceed", "{report:#}");
+    for name in ["cli-js", "gamma-js"] {
+        let entry = report_entry(&report, name)
+            .unwrap_or_else(|| panic!("{name} missing from the report: {report:#}"));
+        assert_eq!(entry["verdict"], "benign", "{entry:#}");
+    }
+    assert!(
+        sandbox.npx_cached("cli-js"),
+        "npx ran it from its cache\n{why}"
+    );
+    // The project itself is left alone: npx installs apart from it.
+    assert!(sandbox.installed_list().is_empty(), "{why}");
+    assert!(sandbox.read("package-lock.json").is_none(), "{why}");
+    // Every tarball came through the guard (npm's own user agent never asked upstream).
+    let agents = registry.agents("/cli-js/-/cli-js-1.0.0.tgz");
+    assert!(
+        !agents.is_empty() && !agents.iter().any(|a| a.starts_with("npm/")),
+        "cli-js's tarball must come from the guard only: {agents:?}\n{why}"
+    );
+}
+
+#[test]
+fn npx_of_a_malicious_package_is_blocked_before_its_bin_runs() {
+    let registry = bins();
+    let sandbox = sandbox!(registry);
+    let out = run(sandbox.guard_npx(Policy::Block, true, &["--yes", NPM_EVIL_CLI.0]));
+    let why = explain(&out, &sandbox.installed_list(), &registry);
+    assert_eq!(out.code, Some(EXIT_BLOCKED), "blocked: exit 77\n{why}");
+    assert!(
+        !sandbox.dirs.marker_written(),
+        "{}'s bin or postinstall ran\n{why}",
+        NPM_EVIL_CLI.0
+    );
+    assert!(
+        !sandbox.npx_cached(NPM_EVIL_CLI.0),
+        "npx must not have fetched it\n{why}"
+    );
+    assert!(
+        out.stderr.contains(NPM_EVIL_CLI.0) && out.stderr.contains(NPM_EVIL_CLI.1),
+        "stderr must name {} {}\n{why}",
+        NPM_EVIL_CLI.0,
+        NPM_EVIL_CLI.1
+    );
+    let report = out
+        .first_json()
+        .unwrap_or_else(|e| panic!("--json must print a report first: {e}\n{why}"));
+    assert_eq!(report["decision"], "blocked", "{report:#}");
+    let evil = report_entry(&report, NPM_EVIL_CLI.0)
+        .unwrap_or_else(|| panic!("{} missing from the report: {report:#}", NPM_EVIL_CLI.0));
+    assert_eq!(evil["verdict"], "malicious", "{evil:#}");
+    assert!(
+        evil["score"].as_f64().unwrap_or(0.0) >= FLAGGED_SCORE,
+        "{evil:#}"
+    );
+}
+
+#[test]
+fn npm_exec_with_packages_blocks_a_malicious_dependency_before_the_command_runs() {
+    let registry = bins();
+    let sandbox = sandbox!(registry);
+    for args in [
+        &[
+            "exec",
+            "--yes",
+            "--package",
+            "app-js",
+            "--package=cli-js",
+            "--",
+            "cli-js",
+            "x",
+        ][..],
+        &[
+            "x",
+            "-y",
+            "--package=cli-js",
+            "--package=app-js",
+            "--",
+            "cli-js",
+        ],
+    ] {
+        let out = run(sandbox.guard(Policy::Block, args));
+        let why = explain(&out, &sandbox.installed_list(), &registry);
+        assert_eq!(out.code, Some(EXIT_BLOCKED), "{args:?}\n{why}");
+        assert!(!out.stdout.contains("cli-js ran"), "the command ran\n{why}");
+        assert_evil_absent(&sandbox, &why);
+        assert!(!sandbox.npx_cached(NPM_EVIL.0), "{why}");
+        assert!(out.stderr.contains(NPM_EVIL.0), "stderr names it\n{why}");
+    }
+    // `npx -p` is `--package` (in npm itself `-p` is `--parseable`).
+    let out = run(sandbox.guard_npx(
+        Policy::Block,
+        false,
+        &["-y", "-p", "app-js", "-p", "cli-js", "cli-js"],
+    ));
+    let why = explain(&out, &sandbox.installed_list(), &registry);
+    assert_eq!(out.code, Some(EXIT_BLOCKED), "{why}");
+    assert!(!out.stdout.contains("cli-js ran"), "{why}");
+    assert!(!sandbox.dirs.marker_written(), "{why}");
+}
+
+#[test]
+fn npm_exec_of_a_bin_already_in_node_modules_runs_without_the_registry() {
+    let registry = bins();
+    let sandbox = sandbox!(registry);
+    let out = run(sandbox.bare(&["install", "cli-js"]));
+    assert_eq!(
+        out.code,
+        Some(0),
+        "bare npm could not set up the project\n{}",
+        explain(&out, &sandbox.installed_list(), &registry)
+    );
+    let before = registry.total_hits();
+    for out in [
+        run(sandbox.guard(Policy::Block, &["exec", "--", "cli-js", "local"])),
+        run(sandbox.guard_npx(Policy::Block, false, &["cli-js", "local"])),
+    ] {
+        let why = explain(&out, &sandbox.installed_list(), &registry);
+        assert_eq!(out.code, Some(0), "{why}");
+        assert!(out.stdout.contains("cli-js ran: local"), "{why}");
+    }
+    assert_eq!(
+        registry.total_hits(),
+        before,
+        "nothing to fetch, nothing asked of the registry: {:?}",
+        registry.log()
+    );
+}
+
+#[test]
+fn npx_of_a_git_spec_is_refused_with_one_line() {
+    let registry = bins();
+    let sandbox = sandbox!(registry);
+    let out = run(sandbox.guard_npx(Policy::Block, false, &["-y", "github:someone/tool"]));
+    let why = explain(&out, &sandbox.installed_list(), &registry);
+    assert_eq!(out.code, Some(EXIT_UNJUDGED), "{why}");
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(lines.len(), 1, "one line\n{why}");
+    assert!(lines[0].contains("github:someone/tool"), "{why}");
+    assert_eq!(registry.total_hits(), 0, "{why}");
 }

@@ -61,6 +61,7 @@ fn fixtures_are_judged_as_intended() {
     all.extend(fixtures::py_app_with_evil());
     all.push(fixtures::py_marker_evil_sdist());
     all.push(fixtures::py_plain_sdist());
+    all.push(fixtures::py_built_sdist());
     let list: Vec<(String, &[u8], Intent)> = all
         .iter()
         .map(|d| {
@@ -491,6 +492,10 @@ fn prompt_without_a_terminal_blocks() {
         "no TTY: prompt acts as block\n{why}"
     );
     assert!(sandbox.installed_list().is_empty(), "{why}");
+    assert!(
+        out.stderr.contains("no terminal to ask on"),
+        "a prompt that could not ask says why it blocked\n{why}"
+    );
 }
 
 #[test]
@@ -692,4 +697,188 @@ fn http_get(host: &str, path: &str) -> (u16, String, Vec<u8>) {
 fn sha2_256(bytes: &[u8]) -> Vec<u8> {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).to_vec()
+}
+
+// ---------------------------------------------------------------------------------------------
+// pip download and pip wheel: they build sdists to learn their dependencies, so they are judged
+// like installs.
+
+/// The files in `dir`, sorted (none when it does not exist).
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut all: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    all.sort();
+    all
+}
+
+#[test]
+fn control_bare_pip_download_runs_an_sdists_setup_py() {
+    let registry = Registry::with(vec![fixtures::py_plain_sdist()], vec![]);
+    let sandbox = sandbox!(registry);
+    let dest = sandbox.dirs.root().join("dest");
+    let out = run(sandbox.bare(&["download", "plain-sdist", "-d", dest.to_str().unwrap()]));
+    assert!(
+        sandbox.dirs.marker_written(),
+        "bare `pip download` did not run plain-sdist's setup.py, so the tests below would \
+         prove nothing\n{}",
+        explain(&out, &sandbox.installed_list(), &registry)
+    );
+}
+
+#[test]
+fn pip_download_and_wheel_of_a_malicious_sdist_stop_before_setup_py_runs() {
+    let registry = Registry::with(vec![fixtures::py_marker_evil_sdist()], vec![]);
+    let sandbox = sandbox!(registry);
+    for (command, dest_flag) in [("download", "-d"), ("wheel", "--wheel-dir")] {
+        let dest = sandbox.dirs.root().join(format!("{command}-dest"));
+        let out = run(sandbox.guard_json(
+            Policy::Block,
+            &[command, PY_MARKER.0, dest_flag, dest.to_str().unwrap()],
+        ));
+        let why = explain(&out, &sandbox.installed_list(), &registry);
+        assert_eq!(
+            out.code,
+            Some(EXIT_BLOCKED),
+            "pip {command}: exit 77\n{why}"
+        );
+        assert!(
+            !sandbox.dirs.marker_written(),
+            "pip {command}: the sdist's setup.py ran\n{why}"
+        );
+        assert_eq!(
+            files_in(&dest),
+            Vec::<String>::new(),
+            "pip {command}\n{why}"
+        );
+        assert!(out.stderr.contains(PY_MARKER.0), "stderr names it\n{why}");
+        let report = out
+            .first_json()
+            .unwrap_or_else(|e| panic!("--json must print a report first: {e}\n{why}"));
+        assert_eq!(report["decision"], "blocked", "{report:#}");
+    }
+}
+
+#[test]
+fn pip_download_of_a_malicious_dependency_is_blocked_even_when_installed_packages_satisfy_it() {
+    let registry = app_with_evil();
+    let sandbox = sandbox!(registry);
+    // Installed unguarded: an install would find it satisfied and fetch nothing, but
+    // `pip download` fetches the tree all the same, so all of it is judged first.
+    let out = run(sandbox.bare(&["install", "app-core"]));
+    assert_eq!(out.code, Some(0), "{out}");
+    let dest = sandbox.dirs.root().join("dest");
+    let out = run(sandbox.guard(
+        Policy::Block,
+        &["download", "app-core", "-d", dest.to_str().unwrap()],
+    ));
+    let why = explain(&out, &sandbox.installed_list(), &registry);
+    assert_eq!(out.code, Some(EXIT_BLOCKED), "{why}");
+    assert_eq!(files_in(&dest), Vec::<String>::new(), "{why}");
+    assert!(out.stderr.contains(PY_EVIL.0), "{why}");
+}
+
+#[test]
+fn pip_download_of_a_clean_tree_fetches_what_bare_pip_fetches() {
+    let registry = clean_tree();
+    let sandbox = sandbox!(registry);
+    // Installed already: `pip download` fetches the whole tree anyway, and all of it is judged.
+    let out = run(sandbox.bare(&["install", "alpha-lib"]));
+    assert_eq!(out.code, Some(0), "{out}");
+    let bare_dest = sandbox.dirs.root().join("bare-dest");
+    let out = run(sandbox.bare(&["download", "alpha-lib", "-d", bare_dest.to_str().unwrap()]));
+    assert_eq!(
+        out.code,
+        Some(0),
+        "bare pip download: the harness is broken\n{out}"
+    );
+    let dest = sandbox.dirs.root().join("dest");
+    let out = run(sandbox.guard_json(
+        Policy::Block,
+        &["download", "--dest", dest.to_str().unwrap(), "alpha-lib"],
+    ));
+    let why = explain(&out, &sandbox.installed_list(), &registry);
+    assert_eq!(out.code, Some(0), "{why}");
+    let want: Vec<String> = {
+        let mut v: Vec<String> = fixtures::py_clean_tree()
+            .into_iter()
+            .filter(|d| d.version == "1.0.0")
+            .map(|d| d.artifact.file)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(files_in(&bare_dest), want, "bare pip's files");
+    assert_eq!(files_in(&dest), want, "{why}");
+    for file in &want {
+        assert!(
+            std::fs::read(dest.join(file)).unwrap() == std::fs::read(bare_dest.join(file)).unwrap(),
+            "{file} differs from bare pip's\n{why}"
+        );
+    }
+    let report = out
+        .first_json()
+        .unwrap_or_else(|e| panic!("--json must print a report first: {e}\n{why}"));
+    assert_eq!(report["decision"], "proceed", "{report:#}");
+    for name in ["alpha-lib", "beta-lib", "gamma-lib"] {
+        assert!(
+            report_entry(&report, name).is_some(),
+            "{name} missing from the report: {report:#}"
+        );
+    }
+    // pip's own output names the guard's index once (not as index and extra index both).
+    let looking: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("Looking in indexes:"))
+        .collect();
+    assert!(
+        looking.len() == 1 && !looking[0].contains(", "),
+        "one index, once: {looking:?}\n{why}"
+    );
+    assert!(!out.stdout.contains("Looking in links"), "{why}");
+}
+
+#[test]
+fn pip_wheel_of_a_clean_sdist_builds_it_once_judged() {
+    let registry = Registry::with(vec![fixtures::py_built_sdist()], vec![]);
+    let sandbox = sandbox!(registry);
+    let wheel = "built_sdist-1.0.0-py3-none-any.whl".to_owned();
+    let bare_dest = sandbox.dirs.root().join("bare-dest");
+    let bare = run(sandbox.bare(&["wheel", "built-sdist", "-w", bare_dest.to_str().unwrap()]));
+    assert!(
+        bare.code == Some(0)
+            && files_in(&bare_dest) == [wheel.clone()]
+            && sandbox.dirs.marker_written(),
+        "bare pip wheel did not build built-sdist: the harness is broken\n{bare}"
+    );
+    std::fs::remove_file(&sandbox.dirs.marker).unwrap();
+    let dest = sandbox.dirs.root().join("dest");
+    let out = run(sandbox.guard_json(
+        Policy::Block,
+        &["wheel", "built-sdist", "-w", dest.to_str().unwrap()],
+    ));
+    let why = explain(&out, &sandbox.installed_list(), &registry);
+    assert_eq!(out.code, Some(0), "{why}");
+    assert_eq!(files_in(&dest), [wheel], "{why}");
+    assert!(
+        sandbox.dirs.marker_written(),
+        "the clean sdist's build backend runs once judged\n{why}"
+    );
+    let report = out
+        .first_json()
+        .unwrap_or_else(|e| panic!("--json must print a report first: {e}\n{why}"));
+    assert_eq!(report["decision"], "proceed", "{report:#}");
+    let entry = report_entry(&report, "built-sdist")
+        .unwrap_or_else(|| panic!("built-sdist missing from the report: {report:#}"));
+    assert_eq!(
+        entry["file"],
+        fixtures::py_built_sdist().artifact.file.as_str(),
+        "{entry:#}"
+    );
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cerebro_guard::manager::real::{find_real_in, is_shim, SHIM_MARKER};
 
-const SHIM_NAMES: [&str; 5] = ["pip", "pip3", "npm", "python", "python3"];
+const SHIM_NAMES: [&str; 6] = ["pip", "pip3", "npm", "npx", "python", "python3"];
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -40,7 +40,7 @@ impl Fixture {
     fn new() -> Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let real = tmp.path().join("real");
-        for name in ["pip", "pip3", "npm", "python3"] {
+        for name in ["pip", "pip3", "npm", "npx", "python3"] {
             script(&real.join(name), &printer(&format!("real-{name}")));
         }
         let cerebro = tmp.path().join("tools/cerebro");
@@ -162,6 +162,24 @@ fn pip3_and_npm_reach_cerebro() {
     // Everything goes to cerebro, which passes non-installs on itself.
     let ran = f.run(&f.default_path(), "npm run build", &[]);
     assert!(ran.stdout.starts_with("cerebro [npm] [--] [run] [build]\n"));
+    // npx runs package code at once: it goes to `cerebro npx`, its arguments untouched.
+    let ran = f.run(&f.default_path(), "npx -y cowsay 'hi there'", &[]);
+    assert!(
+        ran.stdout
+            .starts_with("cerebro [npx] [--] [-y] [cowsay] [hi there]\n"),
+        "{}",
+        ran.stdout
+    );
+    let ran = f.run(
+        &f.default_path(),
+        "npx -y cowsay hi",
+        &[("CEREBRO_POLICY", "off")],
+    );
+    assert!(
+        ran.stdout.starts_with("real-npx [-y] [cowsay] [hi]\n"),
+        "{}",
+        ran.stdout
+    );
 }
 
 #[test]
@@ -553,6 +571,7 @@ fn install_sh_installs_once_and_uninstalls_everything() {
         vec![
             "bin/cerebro",
             "share/cerebro/shims/npm",
+            "share/cerebro/shims/npx",
             "share/cerebro/shims/pip",
             "share/cerebro/shims/pip3",
             "share/cerebro/shims/pip3.10",

@@ -29,11 +29,12 @@ pub const EXIT_CANNOT_JUDGE: u8 = 78;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 pub const AFTER_HELP: &str = "\
-Everything after `--` goes to the real package manager, untouched. Commands that install
-(pip install; npm install/i/add/ci/update) are resolved through Cerebro's guard index on
-127.0.0.1, every package of the tree is downloaded, verified and judged, and only then does
-the real manager run, served exactly the artifacts that were judged. Other commands run
-the real manager directly.
+Everything after `--` goes to the real package manager, untouched. Commands that install or
+fetch package code (pip install/download/wheel; npm install/i/add/ci/update; npm exec/x and
+npx, unless the command is already in node_modules/.bin) are resolved through Cerebro's guard
+index on 127.0.0.1, every package of the tree is downloaded, verified and judged, and only
+then does the real manager run, served exactly the artifacts that were judged. Other
+commands run the real manager directly.
 
 Policy (CEREBRO_POLICY, or `policy` in the config file):
   block   stop the install when a package is flagged
@@ -59,6 +60,7 @@ Environment:
 Examples:
   cerebro pip -- install requests
   cerebro npm -- install --save-dev eslint
+  cerebro npx -- -y cowsay hello
   CEREBRO_POLICY=block cerebro pip --json -- install -r requirements.txt";
 
 #[derive(Debug, Args)]
@@ -74,6 +76,25 @@ pub struct GuardArgs {
         value_name = "ARGS"
     )]
     pub args: Vec<OsString>,
+}
+
+/// `cerebro npx -- ARGS`: npx's arguments rewritten into the `npm exec` command npx itself
+/// runs, then guarded as npm.
+pub fn run_npx(mut args: GuardArgs) -> anyhow::Result<ExitCode> {
+    match cerebro_guard::manager::npm::npx_args(&args.args) {
+        Ok((exec, removed)) => {
+            // npx's own words for the options it drops.
+            for key in &removed {
+                eprintln!("npx: the --{key} argument has been removed.");
+            }
+            if !removed.is_empty() {
+                eprintln!("See `npm help exec` for more information");
+            }
+            args.args = exec;
+            run(Manager::Npm, args)
+        }
+        Err(e) => Ok(fail(Manager::Npm, &e.to_string(), args.json)),
+    }
 }
 
 /// Runs one guarded command and returns the exit code.
@@ -123,7 +144,7 @@ pub fn run(manager: Manager, args: GuardArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Ok(fail(manager, &e.to_string(), args.json)),
     };
     if !session.is_fast() {
-        show(&report, args.json);
+        show(&report, args.json, interactive);
     }
     match report.decision {
         Decision::Proceed => {
@@ -134,7 +155,7 @@ pub fn run(manager: Manager, args: GuardArgs) -> anyhow::Result<ExitCode> {
             let Some(after) = after else {
                 return Ok(exit(code));
             };
-            show(&after, args.json);
+            show(&after, args.json, interactive);
             Ok(match after.decision {
                 Decision::Proceed => exit(code),
                 Decision::Blocked => ExitCode::from(EXIT_BLOCKED),
@@ -146,14 +167,29 @@ pub fn run(manager: Manager, args: GuardArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The report: JSON on stdout when asked, the human lines on stderr.
-fn show(report: &Report, json: bool) {
+/// The report: JSON on stdout when asked, the human lines on stderr. `interactive` says
+/// whether the prompt could ask (to explain a `prompt` that blocked without asking).
+fn show(report: &Report, json: bool, interactive: bool) {
     if json {
         let mut out = std::io::stdout().lock();
         let _ = serde_json::to_writer(&mut out, report);
         let _ = writeln!(out);
     }
     print_report(report);
+    if report.decision == Decision::Blocked && report.policy == policy::Mode::Prompt && !interactive
+    {
+        let why = if std::env::var_os(cerebro_settings::ENV_CI).is_some_and(|v| !v.is_empty()) {
+            "CI is set"
+        } else {
+            "there was no terminal to ask on"
+        };
+        let _ = writeln!(
+            anstream::stderr(),
+            "{YELLOW}{:>12}{YELLOW:#} the policy is prompt, but {why}: blocked without asking \
+             (run it on a terminal to choose)",
+            "note"
+        );
+    }
 }
 
 fn exit(code: i32) -> ExitCode {

@@ -44,14 +44,15 @@ Environment:
   CLICOLOR_FORCE force colour";
 
 const TOP_AFTER_HELP: &str = "\
-Set-up: ./install.sh puts the pip, pip3 and npm shims first on PATH; from then on
-`pip install` and `npm install` run through `cerebro pip` / `cerebro npm`.
+Set-up: ./install.sh puts the pip, pip3, npm and npx shims first on PATH; from then on
+`pip install`, `npm install`, `npm exec` and `npx` run through `cerebro pip` / `cerebro npm`
+/ `cerebro npx`.
 
 Exit codes:
-  scan      0 clean, 1 some path unreadable, 2 usage, 3 a package judged malicious
-  audit     0 clean, 1 some pin could not be judged, 2 usage, 3 a pin judged malicious
-  pip, npm  77 blocked, 78 could not judge (fails closed), 130 interrupted; otherwise the
-            real manager's own code (see `cerebro pip --help`)
+  scan           0 clean, 1 some path unreadable, 2 usage, 3 a package judged malicious
+  audit          0 clean, 1 some pin could not be judged, 2 usage, 3 a pin judged malicious
+  pip, npm, npx  77 blocked, 78 could not judge (fails closed), 130 interrupted; otherwise
+                 the real manager's own code (see `cerebro pip --help`)
 
 Environment:
   CEREBRO_POLICY      block | prompt | warn | off
@@ -127,6 +128,11 @@ pub enum Command {
     #[command(after_help = guard::AFTER_HELP)]
     Npm(guard::GuardArgs),
 
+    /// Run npx, guarded: `cerebro npx -- cowsay hi` (what the `npx` shim runs). The packages
+    /// npx would fetch are judged, with their dependencies, before any of their code runs.
+    #[command(after_help = guard::AFTER_HELP)]
+    Npx(guard::GuardArgs),
+
     /// Always allow a package, or one version of it, despite its verdict.
     Allow(allow::AllowArgs),
 
@@ -179,6 +185,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(args) => audit::run(args),
         Command::Pip(args) => guard::run(cerebro_guard::guard::Manager::Pip, args),
         Command::Npm(args) => guard::run(cerebro_guard::guard::Manager::Npm, args),
+        Command::Npx(args) => guard::run_npx(args),
         Command::Allow(args) => allow::allow(args),
         Command::Allowlist(args) => allow::allowlist(args),
     }

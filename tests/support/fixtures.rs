@@ -68,6 +68,8 @@ pub struct NpmPkg {
     pub version: String,
     pub dependencies: Vec<(String, String)>,
     pub scripts: Vec<(String, String)>,
+    /// `bin` entries of the manifest (name, file), also in the registry's packument.
+    pub bin: Vec<(String, String)>,
     pub artifact: Artifact,
     pub intent: Intent,
 }
@@ -230,6 +232,18 @@ pub fn npm(
     scripts: &[(&str, &str)],
     files: &[(&str, &str)],
 ) -> NpmPkg {
+    npm_with_bin(name, version, dependencies, scripts, files, &[])
+}
+
+/// [`npm`] with `bin` entries (`name` → file under `package/`), for `npx` and `npm exec`.
+pub fn npm_with_bin(
+    name: &str,
+    version: &str,
+    dependencies: &[(&str, &str)],
+    scripts: &[(&str, &str)],
+    files: &[(&str, &str)],
+    bins: &[(&str, &str)],
+) -> NpmPkg {
     let mut manifest = serde_json::json!({
         "name": name,
         "version": version,
@@ -241,6 +255,13 @@ pub fn npm(
         manifest["dependencies"] = dependencies
             .iter()
             .map(|(n, r)| (n.to_string(), serde_json::Value::from(*r)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
+    if !bins.is_empty() {
+        manifest["bin"] = bins
+            .iter()
+            .map(|(n, f)| (n.to_string(), serde_json::Value::from(*f)))
             .collect::<serde_json::Map<_, _>>()
             .into();
     }
@@ -257,7 +278,12 @@ pub fn npm(
         0o644,
     )];
     for (path, body) in files {
-        entries.push((format!("package/{path}"), body.as_bytes().to_vec(), 0o644));
+        let mode = if bins.iter().any(|(_, f)| f == path) {
+            0o755
+        } else {
+            0o644
+        };
+        entries.push((format!("package/{path}"), body.as_bytes().to_vec(), mode));
     }
     let base = name.rsplit('/').next().unwrap();
     NpmPkg {
@@ -270,6 +296,10 @@ pub fn npm(
         scripts: scripts
             .iter()
             .map(|(n, c)| (n.to_string(), c.to_string()))
+            .collect(),
+        bin: bins
+            .iter()
+            .map(|(n, f)| (n.to_string(), f.to_string()))
             .collect(),
         artifact: Artifact {
             file: format!("{base}-{version}.tgz"),
@@ -616,6 +646,80 @@ pub fn py_plain_sdist() -> PyDist {
     )
 }
 
+/// The in-tree build backend of `built-sdist`: standard library only, so `pip wheel` can
+/// build it with no network and no `wheel` package. `build_wheel` writes the marker, to show
+/// the build ran.
+const BUILT_SDIST_BACKEND_PY: &str = r#""""A build backend of its own, standard library only."""
+import base64
+import hashlib
+import os
+import zipfile
+
+NAME = "built_sdist"
+VERSION = "1.0.0"
+DIST_INFO = NAME + "-" + VERSION + ".dist-info"
+METADATA = "Metadata-Version: 2.1\nName: built-sdist\nVersion: 1.0.0\n"
+WHEEL = "Wheel-Version: 1.0\nGenerator: backend\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+
+
+def _record_line(path, data):
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+    return "%s,sha256=%s,%d" % (path, digest.decode(), len(data))
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    path = os.path.join(metadata_directory, DIST_INFO)
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, "METADATA"), "w") as f:
+        f.write(METADATA)
+    return DIST_INFO
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    marker = os.environ.get("CEREBRO_TEST_MARKER")
+    if marker:
+        with open(marker, "w") as f:
+            f.write("the build backend of built-sdist ran\n")
+    with open(os.path.join(NAME, "__init__.py"), "rb") as f:
+        module = f.read()
+    files = {
+        NAME + "/__init__.py": module,
+        DIST_INFO + "/METADATA": METADATA.encode(),
+        DIST_INFO + "/WHEEL": WHEEL.encode(),
+    }
+    record = [_record_line(p, d) for p, d in files.items()]
+    record.append(DIST_INFO + "/RECORD,,")
+    files[DIST_INFO + "/RECORD"] = ("\n".join(record) + "\n").encode()
+    name = NAME + "-" + VERSION + "-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as whl:
+        for path, data in files.items():
+            whl.writestr(path, data)
+    return name
+"#;
+
+const BUILT_SDIST_PYPROJECT: &str =
+    "[build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n";
+
+/// `built-sdist` 1.0.0: a clean sdist with an in-tree build backend (see
+/// `BUILT_SDIST_BACKEND_PY`), which `pip wheel` builds into
+/// `built_sdist-1.0.0-py3-none-any.whl` offline.
+pub fn py_built_sdist() -> PyDist {
+    sdist(
+        "built-sdist",
+        "1.0.0",
+        &[],
+        &[
+            ("pyproject.toml", BUILT_SDIST_PYPROJECT),
+            ("backend.py", BUILT_SDIST_BACKEND_PY),
+            ("built_sdist/__init__.py", PLAIN_SDIST_INIT_PY),
+        ],
+    )
+}
+
 /// A wheel with the same name and version as `dist` but other bytes: what a tampered mirror
 /// would serve in its place.
 pub fn py_tampered(dist: &PyDist) -> Vec<u8> {
@@ -860,6 +964,48 @@ pub fn npm_hook_clean() -> NpmPkg {
         &[("postinstall", "node install.js")],
         &[("index.js", HOOK_INDEX_JS), ("install.js", HOOK_INSTALL_JS)],
     )
+}
+
+/// The bin of `cli-js`: says it ran, with its arguments, on stdout.
+const CLI_JS: &str = r#"#!/usr/bin/env node
+'use strict';
+const gamma = require('gamma-js');
+
+const words = process.argv.slice(2);
+console.log('cli-js ran: ' + words.join(' ') + ' (' + typeof gamma + ')');
+"#;
+
+/// `cli-js` 1.0.0: clean, a bin `cli-js` that prints `cli-js ran: ARGS`, and a dependency
+/// on `gamma-js` (so `npx cli-js` fetches a tree).
+pub fn npm_cli_clean() -> NpmPkg {
+    npm_with_bin(
+        "cli-js",
+        "1.0.0",
+        &[("gamma-js", "^1.0.0")],
+        &[],
+        &[("cli.js", CLI_JS)],
+        &[("cli-js", "cli.js")],
+    )
+}
+
+pub const NPM_EVIL_CLI: (&str, &str) = ("evil-cli-js", "1.4.0");
+
+/// `evil-cli-js` 1.4.0: malicious; its bin (and its postinstall, which runs the same file)
+/// writes the marker when it runs, with the stealer of `evil-js` behind a condition no test
+/// makes true. What `npx evil-cli-js` would run at once.
+pub fn npm_evil_cli() -> NpmPkg {
+    let bin = format!(
+        "#!/usr/bin/env node
+{EVIL_INSTALL_JS}"
+    );
+    malicious(npm_with_bin(
+        NPM_EVIL_CLI.0,
+        NPM_EVIL_CLI.1,
+        &[],
+        &[("postinstall", "node cli.js")],
+        &[("index.js", EVIL_INDEX_JS), ("cli.js", &bin)],
+        &[(NPM_EVIL_CLI.0, "cli.js")],
+    ))
 }
 
 /// A tarball with the same name and version as `pkg` but other bytes.

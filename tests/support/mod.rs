@@ -640,6 +640,36 @@ impl NpmSandbox {
         cmd
     }
 
+    /// `cerebro npx [--json] -- <args>` under `policy`, in the project.
+    pub fn guard_npx(&self, policy: Policy, json: bool, args: &[&str]) -> Command {
+        let mut cmd = self.dirs.cerebro(&["npx"]);
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.arg("--")
+            .args(args)
+            .env("CEREBRO_POLICY", policy.as_str())
+            .current_dir(&self.project);
+        cmd
+    }
+
+    /// The real npx, unguarded, in the project.
+    pub fn bare_npx(&self, args: &[&str]) -> Command {
+        let mut cmd = self.dirs.command("npx");
+        cmd.args(args).current_dir(&self.project);
+        cmd
+    }
+
+    /// Whether npx installed `name` into its cache (`<cache>/_npx/<hash>/node_modules/`).
+    pub fn npx_cached(&self, name: &str) -> bool {
+        let Ok(entries) = std::fs::read_dir(self.dirs.root().join("npm-cache/_npx")) else {
+            return false;
+        };
+        entries
+            .filter_map(|e| e.ok())
+            .any(|e| e.path().join("node_modules").join(name).exists())
+    }
+
     /// The real npm, unguarded, in the project.
     pub fn bare(&self, args: &[&str]) -> Command {
         let mut cmd = self.dirs.command("npm");
@@ -954,6 +984,10 @@ pub fn assert_ci_prompt_blocks(
     assert!(
         !screen.contains("Abort the install"),
         "no menu in CI\n{why}"
+    );
+    assert!(
+        screen.contains("CI is set"),
+        "it says why it did not ask\n{why}"
     );
     why
 }

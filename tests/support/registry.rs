@@ -542,6 +542,14 @@ fn packument(inner: &Inner, versions: &[NpmPkg]) -> serde_json::Value {
                 "shasum": pkg.shasum(),
             },
         });
+        if !pkg.bin.is_empty() {
+            version["bin"] = pkg
+                .bin
+                .iter()
+                .map(|(n, f)| (n.clone(), serde_json::Value::from(f.clone())))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+        }
         if !pkg.scripts.is_empty() {
             version["scripts"] = pkg
                 .scripts

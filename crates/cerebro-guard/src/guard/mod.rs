@@ -191,6 +191,8 @@ pub struct PackageReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub manager: Manager,
+    /// The policy in force (`prompt` without a terminal blocks without asking).
+    pub policy: Mode,
     pub packages: Vec<PackageReport>,
     /// Packages flagged (whatever was then decided).
     pub flagged: usize,
@@ -642,6 +644,7 @@ impl Session {
             .collect();
         Report {
             manager: self.manager,
+            policy: mode,
             packages,
             flagged,
             decision,

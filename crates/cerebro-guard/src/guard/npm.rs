@@ -48,8 +48,12 @@ pub(super) fn prepare(
 ) -> Result<Prepared, GuardError> {
     let real = real::find_real("npm")?;
     let pass = || super::pass_through(vec![real.clone().into_os_string()], request);
-    let install = match args::parse(&request.args)? {
-        NpmCommand::Install(install) => install,
+    // `npm exec`/`npx`: the packages it would fetch are resolved and judged like an install
+    // in an empty project (as npm installs them in its npx cache), then the user's own
+    // `exec` runs through the same index.
+    let (install, exec) = match args::parse(&request.args)? {
+        NpmCommand::Install(install) => (install, None),
+        NpmCommand::Exec(exec) => (exec.resolve.clone(), Some(exec)),
         NpmCommand::Other => return Ok(pass()),
     };
     if config.mode == Mode::Off {
@@ -76,6 +80,18 @@ pub(super) fn prepare(
     let work = scratch.path().join("project");
     std::fs::create_dir_all(&work).map_err(GuardError::io("cannot make a scratch folder"))?;
     match &project {
+        Some(_) if exec.is_some() => {
+            // Only the project's settings: npm installs what it runs apart from the project.
+            let npmrc = args::local_prefix(&request.cwd, &install).join(".npmrc");
+            if npmrc.is_file() {
+                std::fs::copy(&npmrc, work.join(".npmrc")).map_err(GuardError::io(format!(
+                    "cannot copy {} into the scratch folder",
+                    npmrc.display()
+                )))?;
+            }
+            std::fs::write(work.join("package.json"), "{}\n")
+                .map_err(GuardError::io("cannot write the scratch package.json"))?;
+        }
         Some(root) => {
             for name in PROJECT_FILES {
                 let from = root.join(name);
@@ -115,8 +131,12 @@ pub(super) fn prepare(
         // of lockfile state anywhere else.
         (Some(d), work.join("package-lock.json"))
     };
-    let mut delegation =
-        Delegation::new(vec![real_os]).args(args::guarded_args(&install, &npm_config, &guard_url));
+    let handed_over = exec.as_ref().map_or(&install, |e| &e.invocation);
+    let mut delegation = Delegation::new(vec![real_os]).args(args::guarded_args(
+        handed_over,
+        &npm_config,
+        &guard_url,
+    ));
     delegation.cwd = Some(request.cwd.clone());
     delegation.env = super::loopback_env();
     let local_paths = install

@@ -86,7 +86,11 @@ pub(super) fn prepare(
     let guarded = args::guarded_args(&install, &guard_url, scratch.path())?;
     let guarded_env = args::guarded_env(&install, &upstream, &guard_url, scratch.path(), &env)?;
     let report = scratch.path().join("report.json");
-    let mut dry_run = Delegation::new(real.clone()).args(args::dry_run_args(&guarded, &report));
+    let mut dry_run = Delegation::new(real.clone()).args(args::dry_run_args(
+        &guarded,
+        &report,
+        install.subcommand,
+    ));
     dry_run.env = guarded_env.clone();
     dry_run.env.extend(super::loopback_env());
     dry_run.cwd = Some(request.cwd.clone());

@@ -90,6 +90,13 @@ pub enum ManagerError {
     #[error("cannot judge requirement file {}: {reason}", path.display())]
     Undecodable { path: PathBuf, reason: String },
 
+    /// A command line Cerebro cannot read exactly as the manager would.
+    #[error("{manager}: {reason}")]
+    Argument {
+        manager: &'static str,
+        reason: String,
+    },
+
     /// A line of a requirement or config file the manager itself would reject.
     #[error("{}:{line}: {message}", path.display())]
     Syntax {

@@ -15,6 +15,9 @@ use reqwest::Url;
 
 use super::{absolute, expand_tilde, redact, ManagerError};
 
+mod exec;
+pub use exec::{npx_args, NpmExec};
+
 /// npm's default registry.
 pub const NPM_REGISTRY: &str = "https://registry.npmjs.org/";
 
@@ -24,9 +27,12 @@ pub const NPM_REGISTRY: &str = "https://registry.npmjs.org/";
 #[derive(Debug, Clone)]
 pub enum NpmCommand {
     Install(NpmInstall),
+    /// `npm exec` / `npm x` (and `npx`, rewritten by [`npx_args`]) that fetches packages to
+    /// run one of their bins: judged like an install before the bin runs.
+    Exec(NpmExec),
     /// Anything else (`run`, `test`, `ls`, `--version`, `install --help`, `install --dry-run`,
-    /// `install --package-lock-only`, which fetch no package code): passed to the real npm
-    /// untouched.
+    /// `install --package-lock-only`, an `exec` of a bin already in `node_modules/.bin`,
+    /// which fetch no package code): passed to the real npm untouched.
     Other,
 }
 
@@ -40,6 +46,8 @@ pub enum NpmKind {
     Ci,
     /// `update` (`up`, `upgrade`, `udpate`, `u`).
     Update,
+    /// `exec` (`x`): the command line of an [`NpmExec`], not an install itself.
+    Exec,
 }
 
 /// An npm install command line, understood.
@@ -174,6 +182,7 @@ pub fn parse_in(args: &[OsString], cwd: &Path) -> Result<NpmCommand, ManagerErro
         "install" | "install-test" => NpmKind::Install,
         "ci" | "install-ci-test" => NpmKind::Ci,
         "update" => NpmKind::Update,
+        "exec" => NpmKind::Exec,
         _ => return Ok(NpmCommand::Other),
     };
     let mut install = NpmInstall {
@@ -199,7 +208,9 @@ pub fn parse_in(args: &[OsString], cwd: &Path) -> Result<NpmCommand, ManagerErro
         let on = setting.value == "true";
         match setting.key.as_str() {
             // These print and exit, or fetch no package code.
-            "usage" | "version" | "dry-run" | "package-lock-only" if on => {
+            "usage" | "version" if on => return Ok(NpmCommand::Other),
+            // `exec` runs with these as with any other setting.
+            "dry-run" | "package-lock-only" if on && kind != NpmKind::Exec => {
                 return Ok(NpmCommand::Other)
             }
             "global" => install.global = on,
@@ -214,6 +225,13 @@ pub fn parse_in(args: &[OsString], cwd: &Path) -> Result<NpmCommand, ManagerErro
         install
             .cli_config
             .push((setting.key.clone(), setting.value.clone()));
+    }
+    if kind == NpmKind::Exec {
+        // Its positional words are the command to run, not packages.
+        return Ok(match exec::parse_exec(&words, install, cwd)? {
+            Some(exec) => NpmCommand::Exec(exec),
+            None => NpmCommand::Other,
+        });
     }
     for (_, spec) in positional {
         match classify_spec(spec, cwd) {

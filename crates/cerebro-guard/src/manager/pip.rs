@@ -25,11 +25,45 @@ pub const PYPI_SIMPLE: &str = "https://pypi.org/simple/";
 #[derive(Debug, Clone)]
 pub enum PipCommand {
     /// `pip install …` (also with `--dry-run`: pip builds source distributions to learn their
-    /// dependencies even then, which runs their code, so a dry run is guarded too).
+    /// dependencies even then, which runs their code, so a dry run is guarded too), and
+    /// `pip download …` / `pip wheel …`, which build source distributions too
+    /// ([`PipInstall::subcommand`] says which).
     Install(PipInstall),
-    /// Anything else (`list`, `download`, `--version`, `help`, `install --help`, …): passed to
-    /// the real pip untouched.
+    /// Anything else (`list`, `--version`, `help`, `install --help`, …): passed to the real pip
+    /// untouched.
     Other,
+}
+
+/// The pip commands that fetch (and may build) packages: each is judged like an install.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PipSubcommand {
+    Install,
+    /// `pip download`: fetches the whole tree into `-d` (building sdists to learn their
+    /// dependencies), installed packages ignored.
+    Download,
+    /// `pip wheel`: builds a wheel of everything in the tree into `-w`, installed packages
+    /// ignored.
+    Wheel,
+}
+
+impl PipSubcommand {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PipSubcommand::Install => "install",
+            PipSubcommand::Download => "download",
+            PipSubcommand::Wheel => "wheel",
+        }
+    }
+
+    /// Its option tables (optparse resolves abbreviations among these, so each command has
+    /// its own).
+    fn options(self) -> &'static [&'static [OptSpec]] {
+        match self {
+            PipSubcommand::Install => INSTALL_OPTIONS,
+            PipSubcommand::Download => DOWNLOAD_OPTIONS,
+            PipSubcommand::Wheel => WHEEL_OPTIONS,
+        }
+    }
 }
 
 /// An index option met in a requirement or constraint file, in the order pip applies them
@@ -48,6 +82,8 @@ pub enum FileIndexOption {
 pub struct PipInstall {
     /// The user's arguments, whole (after `pip`).
     pub args: Vec<OsString>,
+    /// `install`, `download` or `wheel`.
+    pub subcommand: PipSubcommand,
     /// `-i/--index-url` from the command line (the last one, as pip takes it).
     pub index_url: Option<String>,
     /// `--extra-index-url` from the command line.
@@ -100,7 +136,7 @@ pub struct PipInstall {
     pub names: Vec<String>,
     /// The working folder the command was parsed in (relative paths resolve against it).
     pub cwd: PathBuf,
-    /// Where `install` is in `args`.
+    /// Where the subcommand (`install`, `download`, `wheel`) is in `args`.
     install_at: usize,
     /// Argument spans to drop or replace in the guarded arguments.
     edits: Vec<Edit>,
@@ -190,9 +226,13 @@ pub fn parse_in(
     let Some(sub_at) = sub_at else {
         return Ok(PipCommand::Other);
     };
-    if words[sub_at] != "install" {
-        return Ok(PipCommand::Other);
-    }
+    // pip takes its subcommand only as written (no abbreviations).
+    install.subcommand = match words[sub_at].as_str() {
+        "install" => PipSubcommand::Install,
+        "download" => PipSubcommand::Download,
+        "wheel" => PipSubcommand::Wheel,
+        _ => return Ok(PipCommand::Other),
+    };
     install.install_at = sub_at;
     // pip creates the command as isolated when the literal `--isolated` is among the
     // arguments, wherever it is.
@@ -205,7 +245,7 @@ pub fn parse_in(
             .map(|i| Occurrence::positional(i, &words[i]))
             .collect()
     } else {
-        scan_from(&words, sub_at + 1, INSTALL_OPTIONS, false)?
+        scan_from(&words, sub_at + 1, install.subcommand.options(), false)?
     };
     let mut files: Vec<(FileRole, String, usize)> = Vec::new();
     for (n, occ) in occurrences.iter().enumerate() {
@@ -268,6 +308,7 @@ impl PipInstall {
     fn empty(args: &[OsString], cwd: &Path) -> PipInstall {
         PipInstall {
             args: args.to_vec(),
+            subcommand: PipSubcommand::Install,
             index_url: None,
             extra_index_urls: Vec::new(),
             no_index: false,
@@ -585,13 +626,17 @@ impl PipInstall {
     }
 }
 
+/// A variable value pip reads as set (it skips empty ones) and splits into no words.
+const BLANK: &str = " ";
+
 /// The environment for every run of the real pip with [`guarded_args`], so that pip.conf and
 /// `PIP_*` variables cannot add an index or a remote find-links behind the guard's back (pip
-/// adds those to the command line's). Without `--isolated`: `PIP_INDEX_URL` and
-/// `PIP_EXTRA_INDEX_URL` set to the guard, and `PIP_FIND_LINKS` to the config's local
-/// find-links (or an empty folder under `scratch`). With `--isolated` pip ignores variables
-/// but still reads `PIP_CONFIG_FILE`, so a sanitised copy of that file with the same three
-/// settings is written under `scratch` and named there.
+/// adds those to the command line's). Without `--isolated`: `PIP_INDEX_URL` set to the guard,
+/// `PIP_EXTRA_INDEX_URL` blank (no extra index), and `PIP_FIND_LINKS` to the config's local
+/// find-links (or blank). With `--isolated` pip ignores variables but still reads
+/// `PIP_CONFIG_FILE`, so a sanitised copy of that file is written under `scratch` and named
+/// there, with the guard as index and extra index and the local find-links (or an empty
+/// folder under `scratch`).
 pub fn guarded_env(
     install: &PipInstall,
     upstream: &PipUpstream,
@@ -610,6 +655,27 @@ pub fn guarded_env(
         .filter(|f| !is_remote(f))
         .map(String::as_str)
         .collect();
+    let guard = guard_index.as_str().to_owned();
+    if !install.isolated {
+        // pip skips an empty variable (then pip.conf's value applies) but splits a blank one
+        // into an empty list, which overrides pip.conf: no extra index, and `Looking in
+        // indexes:` shows the guard once.
+        let find_links = if local.is_empty() {
+            BLANK.to_owned()
+        } else {
+            local.join(" ")
+        };
+        return Ok([
+            ("PIP_INDEX_URL", guard),
+            ("PIP_EXTRA_INDEX_URL", BLANK.to_owned()),
+            ("PIP_FIND_LINKS", find_links),
+        ]
+        .into_iter()
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+        .collect());
+    }
+    // A config file cannot hold a blank value (configparser strips it, and pip then skips
+    // it): the guard itself as the extra index, an empty folder as the find-links.
     let find_links = if local.is_empty() {
         let empty = scratch.join("no-find-links");
         std::fs::create_dir_all(&empty).map_err(|source| ManagerError::Write {
@@ -620,21 +686,11 @@ pub fn guarded_env(
     } else {
         local.join(" ")
     };
-    let guard = guard_index.as_str().to_owned();
     let settings = [
         ("index-url", guard.clone()),
         ("extra-index-url", guard),
         ("find-links", find_links),
     ];
-    if !install.isolated {
-        return Ok(settings
-            .iter()
-            .map(|(key, value)| {
-                let name = format!("PIP_{}", key.to_ascii_uppercase().replace('-', "_"));
-                (OsString::from(name), OsString::from(value))
-            })
-            .collect());
-    }
     let mut sections: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     if let Some(file) = user_file.as_deref().map(Path::new).filter(|f| f.exists()) {
         let parsed = IniConfig::load(&[file.to_owned()])?;
@@ -676,11 +732,20 @@ pub fn guarded_env(
 }
 
 /// The resolution run: `guarded` plus `--dry-run --report <report> --quiet --no-input`
-/// right after `install`, without the user's own `--report`. pip only resolves and
+/// right after the subcommand, without the user's own `--report`. pip only resolves and
 /// downloads (through the guard, which scans each artifact before serving it); `--target`,
 /// `--user`, `--prefix` stay, as pip accepts them with `--dry-run` and they can change what
 /// is already satisfied.
-pub fn dry_run_args(guarded: &[OsString], report: &Path) -> Vec<OsString> {
+///
+/// For `download` and `wheel` the subcommand becomes `install` with `--ignore-installed`
+/// (both fetch the whole tree, whatever is installed), and the options `install` does not
+/// have (`-d`, `-w`, `--no-verify`, `--build-option`) are dropped: the same resolver then
+/// picks the same tree, and pip writes its report of it.
+pub fn dry_run_args(
+    guarded: &[OsString],
+    report: &Path,
+    subcommand: PipSubcommand,
+) -> Vec<OsString> {
     let words: Vec<String> = guarded
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
@@ -697,23 +762,26 @@ pub fn dry_run_args(guarded: &[OsString], report: &Path) -> Vec<OsString> {
         out.extend(["--dry-run".into(), "--report".into(), report.into()]);
         return out;
     };
-    let drop: Vec<(usize, usize)> = scan_from(&words, sub_at + 1, INSTALL_OPTIONS, false)
-        .map(|occs| {
-            occs.iter()
-                .filter(|o| o.kind == OptKind::Report)
-                .map(|o| (o.start, o.end))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut out = Vec::with_capacity(guarded.len() + 5);
+    // (start, end, the cluster's head to keep)
+    let drop: Vec<(usize, usize, Option<String>)> =
+        scan_from(&words, sub_at + 1, subcommand.options(), false)
+            .map(|occs| {
+                occs.iter()
+                    .filter(|o| matches!(o.kind, OptKind::Report | OptKind::NotForInstall))
+                    .map(|o| (o.start, o.end, o.prefix.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+    let mut out = Vec::with_capacity(guarded.len() + 6);
     let mut i = 0;
     while i < guarded.len() {
-        if let Some(&(_, end)) = drop.iter().find(|(start, _)| *start == i) {
-            i = end;
+        if let Some((_, end, prefix)) = drop.iter().find(|(start, ..)| *start == i) {
+            out.extend(prefix.clone().map(OsString::from));
+            i = *end;
             continue;
         }
-        out.push(guarded[i].clone());
         if i == sub_at {
+            out.push("install".into());
             out.extend([
                 OsString::from("--dry-run"),
                 "--report".into(),
@@ -721,6 +789,11 @@ pub fn dry_run_args(guarded: &[OsString], report: &Path) -> Vec<OsString> {
                 "--quiet".into(),
                 "--no-input".into(),
             ]);
+            if subcommand != PipSubcommand::Install {
+                out.push("--ignore-installed".into());
+            }
+        } else {
+            out.push(guarded[i].clone());
         }
         i += 1;
     }
@@ -756,6 +829,9 @@ pub(crate) enum OptKind {
     NoDeps,
     Pre,
     Upgrade,
+    /// `download`'s and `wheel`'s options that `install` does not have (`-d`, `-w`,
+    /// `--no-verify`, `--build-option`): left out of the resolution run.
+    NotForInstall,
     /// An option pip does not have (pip will refuse it); kept.
     Unknown,
     Positional,
@@ -867,6 +943,97 @@ const INSTALL_ONLY_OPTIONS: &[OptSpec] = &[
 
 /// The install parser knows both lists.
 const INSTALL_OPTIONS: &[&[OptSpec]] = &[GENERAL_OPTIONS, INSTALL_ONLY_OPTIONS];
+
+/// pip's index options (`index_group`), which `download` and `wheel` have as `install` does.
+const INDEX_OPTIONS: &[OptSpec] = &[
+    opt(&["-i", "--index-url", "--pypi-url"], true, K::IndexUrl),
+    opt(&["--extra-index-url"], true, K::ExtraIndexUrl),
+    opt(&["--no-index"], false, K::NoIndex),
+    opt(&["-f", "--find-links"], true, K::FindLinks),
+];
+
+/// `pip download`'s own options (pip 23 to 25; a superset where versions differ: an
+/// abbreviation unique here is unique, to the same option, in each version, and one that is
+/// ambiguous here is refused).
+const DOWNLOAD_ONLY_OPTIONS: &[OptSpec] = &[
+    opt(&["-c", "--constraint"], true, K::Constraint),
+    opt(&["--build-constraint"], true, K::BuildConstraint),
+    opt(&["-r", "--requirement"], true, K::Requirement),
+    opt(&["--no-deps", "--no-dependencies"], false, K::NoDeps),
+    opt(&["--global-option"], true, K::Plain),
+    opt(&["--no-binary"], true, K::Plain),
+    opt(&["--only-binary"], true, K::Plain),
+    opt(&["--prefer-binary"], false, K::Plain),
+    opt(
+        &["--src", "--source", "--source-dir", "--source-directory"],
+        true,
+        K::Plain,
+    ),
+    opt(&["--pre"], false, K::Pre),
+    opt(&["--all-releases"], true, K::Plain),
+    opt(&["--only-final"], true, K::Plain),
+    opt(&["--require-hashes"], false, K::Plain),
+    opt(&["--progress-bar"], true, K::Plain),
+    opt(&["--no-build-isolation"], false, K::Plain),
+    opt(&["--use-pep517"], false, K::Plain),
+    opt(&["--no-use-pep517"], false, K::Plain),
+    opt(&["--check-build-dependencies"], false, K::Plain),
+    opt(&["--ignore-requires-python"], false, K::Plain),
+    opt(&["-C", "--config-settings"], true, K::Plain),
+    opt(&["--group"], true, K::Plain),
+    opt(
+        &[
+            "-d",
+            "--dest",
+            "--destination-dir",
+            "--destination-directory",
+        ],
+        true,
+        K::NotForInstall,
+    ),
+    opt(&["--platform"], true, K::Plain),
+    opt(&["--python-version"], true, K::Plain),
+    opt(&["--implementation"], true, K::Plain),
+    opt(&["--abi"], true, K::Plain),
+    opt(&["--uploaded-prior-to"], true, K::Plain),
+];
+
+/// `pip wheel`'s own options (pip 23 to 25, a superset as for download).
+const WHEEL_ONLY_OPTIONS: &[OptSpec] = &[
+    opt(&["-w", "--wheel-dir"], true, K::NotForInstall),
+    opt(&["--no-binary"], true, K::Plain),
+    opt(&["--only-binary"], true, K::Plain),
+    opt(&["--prefer-binary"], false, K::Plain),
+    opt(&["--no-build-isolation"], false, K::Plain),
+    opt(&["--use-pep517"], false, K::Plain),
+    opt(&["--no-use-pep517"], false, K::Plain),
+    opt(&["--check-build-dependencies"], false, K::Plain),
+    opt(&["-c", "--constraint"], true, K::Constraint),
+    opt(&["--build-constraint"], true, K::BuildConstraint),
+    opt(&["-e", "--editable"], true, K::Editable),
+    opt(&["-r", "--requirement"], true, K::Requirement),
+    opt(
+        &["--src", "--source", "--source-dir", "--source-directory"],
+        true,
+        K::Plain,
+    ),
+    opt(&["--ignore-requires-python"], false, K::Plain),
+    opt(&["--no-deps", "--no-dependencies"], false, K::NoDeps),
+    opt(&["--progress-bar"], true, K::Plain),
+    opt(&["--no-verify"], false, K::NotForInstall),
+    opt(&["-C", "--config-settings"], true, K::Plain),
+    opt(&["--build-option"], true, K::NotForInstall),
+    opt(&["--global-option"], true, K::Plain),
+    opt(&["--pre"], false, K::Pre),
+    opt(&["--all-releases"], true, K::Plain),
+    opt(&["--only-final"], true, K::Plain),
+    opt(&["--require-hashes"], false, K::Plain),
+    opt(&["--group"], true, K::Plain),
+    opt(&["--uploaded-prior-to"], true, K::Plain),
+];
+
+const DOWNLOAD_OPTIONS: &[&[OptSpec]] = &[GENERAL_OPTIONS, DOWNLOAD_ONLY_OPTIONS, INDEX_OPTIONS];
+const WHEEL_OPTIONS: &[&[OptSpec]] = &[GENERAL_OPTIONS, WHEEL_ONLY_OPTIONS, INDEX_OPTIONS];
 
 /// The options pip accepts in a requirement or constraint file.
 pub(crate) const REQ_FILE_OPTIONS: &[&[OptSpec]] = &[&[

@@ -4,7 +4,7 @@ use crate::manager::test_util::{args, strings, url, write};
 fn install_in(words: &[&str], cwd: &Path) -> NpmInstall {
     match parse_in(&args(words), cwd).unwrap() {
         NpmCommand::Install(install) => install,
-        NpmCommand::Other => panic!("{words:?} parsed as another command"),
+        other => panic!("{words:?} parsed as another command: {other:?}"),
     }
 }
 
@@ -78,7 +78,6 @@ fn everything_else_passes_through() {
         &["run", "build"],
         &["test"],
         &["ls"],
-        &["exec", "x"],
         &["help", "install"],
         &["--version"],
         &["-v"],
@@ -553,4 +552,250 @@ fn the_real_npm_asks_the_guard_only() {
         assert!(text.contains("127.0.0.1:9"), "{package}: {text}");
         assert!(!text.contains(".invalid"), "{package}: {text}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// npm exec and npx
+
+/// `npx WORDS` as npx-cli.js hands them to npm.
+fn npx(words: &[&str]) -> (Vec<String>, Vec<String>) {
+    let (out, removed) = npx_args(&args(words)).unwrap();
+    (strings(&out), removed)
+}
+
+fn exec_in(words: &[&str], cwd: &Path) -> Option<NpmExec> {
+    match parse_in(&args(words), cwd).unwrap() {
+        NpmCommand::Exec(exec) => Some(exec),
+        NpmCommand::Other => None,
+        NpmCommand::Install(i) => panic!("{words:?} parsed as an install: {i:?}"),
+    }
+}
+
+#[test]
+fn npx_arguments_become_npm_exec_as_npx_cli_writes_them() {
+    let none: Vec<String> = Vec::new();
+    for (words, want) in [
+        (&["cowsay", "hi"][..], &["exec", "--", "cowsay", "hi"][..]),
+        (
+            &["-y", "cowsay", "--help"],
+            &["exec", "--yes", "--", "cowsay", "--help"],
+        ),
+        (
+            &["--yes", "-p", "foo@1", "-p=@s/bar", "cmd", "a"],
+            &[
+                "exec",
+                "--yes",
+                "--package",
+                "foo@1",
+                "--package=@s/bar",
+                "--",
+                "cmd",
+                "a",
+            ],
+        ),
+        (&["--no-install", "x"], &["exec", "--yes=false", "--", "x"]),
+        (
+            &["--shell=bash", "x"],
+            &["exec", "--script-shell=bash", "--", "x"],
+        ),
+        // `-c` is npm's shorthand for `--call`, which takes a value: no command word.
+        (
+            &["-c", "echo hi", "-p", "foo"],
+            &["exec", "--call", "echo hi", "--package", "foo"],
+        ),
+        (
+            &["--", "cowsay", "--yes"],
+            &["exec", "--", "cowsay", "--yes"],
+        ),
+        // An option npx does not know takes the next word as its value unless it looks like
+        // an option.
+        (
+            &["--registry", "http://r.example/", "x"],
+            &["exec", "--registry", "http://r.example/", "--", "x"],
+        ),
+        (
+            &["--prefer-offline", "x"],
+            &["exec", "--prefer-offline", "--", "x"],
+        ),
+        // `-yp`: not a shorthand npx knows, so it swallows `x` as a value; npm then reads
+        // `-yp` as `--yes --parseable` and `x` as the command.
+        (&["-yp", "x", "y"], &["exec", "-yp", "x", "--", "y"]),
+        (&[], &["exec"]),
+    ] {
+        assert_eq!(
+            npx(words),
+            (strings(&args(want)), none.clone()),
+            "{words:?}"
+        );
+    }
+    // Removed options are dropped with their values, and reported.
+    assert_eq!(
+        npx(&["--npm", "/x/npm", "--always-spawn", "cowsay"]),
+        (
+            strings(&args(&["exec", "--", "cowsay"])),
+            vec!["npm".to_owned(), "always-spawn".to_owned()]
+        )
+    );
+    // Not UTF-8: npm would read it otherwise (as replacement characters).
+    use std::os::unix::ffi::OsStringExt as _;
+    let bad = vec![OsString::from_vec(vec![b'x', 0xff])];
+    assert!(matches!(npx_args(&bad), Err(ManagerError::Argument { .. })));
+}
+
+#[test]
+fn exec_fetches_the_command_word_or_every_package() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let e = exec_in(&["exec", "--", "cowsay@1.2.0", "hi", "--yes"], cwd).unwrap();
+    assert_eq!(e.specs, vec!["cowsay@1.2.0"]);
+    assert_eq!(e.resolve.packages, vec!["cowsay@1.2.0"]);
+    assert_eq!(e.resolve.kind, NpmKind::Install);
+    assert_eq!(e.invocation.kind, NpmKind::Exec);
+    // Without `--`, npm reads `--yes` after the command as its own setting.
+    let e = exec_in(&["x", "cowsay", "--yes"], cwd).unwrap();
+    assert_eq!(e.specs, vec!["cowsay"]);
+    let (words, _) = npx(&["-y", "-p", "foo", "--package", "@s/bar@^2", "cmd", "arg"]);
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let e = exec_in(&words, cwd).unwrap();
+    assert_eq!(e.specs, vec!["foo", "@s/bar@^2"]);
+    assert_eq!(e.resolve.packages, vec!["foo", "@s/bar@^2"]);
+    // Git and URL specs are found, for the guard to refuse.
+    let e = exec_in(&["exec", "--", "github:user/repo"], cwd).unwrap();
+    assert_eq!(e.resolve.urls, vec!["github:user/repo"]);
+    let e = exec_in(&["exec", "--package=./tool", "--", "tool"], cwd).unwrap();
+    assert_eq!(e.resolve.local_paths, vec![cwd.join("tool")]);
+    // `--dry-run` does not keep npm exec from running what it finds: still judged.
+    let e = exec_in(&["exec", "--dry-run", "--", "cowsay"], cwd).unwrap();
+    assert_eq!(e.resolve.packages, vec!["cowsay"]);
+}
+
+#[test]
+fn exec_without_a_package_to_fetch_passes_through() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    for words in [
+        &["exec"][..],
+        &["exec", "--call", "echo hi"],
+        &["exec", "-c", "eslint ."],
+        &["exec", "--package=x", "--call", "x", "--", "extra"],
+        &["exec", "--version"],
+        &["exec", "-h", "x"],
+    ] {
+        assert!(exec_in(words, cwd).is_none(), "{words:?}");
+    }
+    assert!(exec_in(&["exec", "--package=x", "--call", "x"], cwd).is_some());
+}
+
+#[test]
+fn exec_of_an_installed_bin_passes_through_and_the_projects_own_bin_is_judged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("app");
+    write(&project.join("package.json"), r#"{"name":"app"}"#);
+    write(&project.join("node_modules/.bin/tsc"), "#!/bin/sh\n");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    for cwd in [project.clone(), project.join("src")] {
+        assert!(exec_in(&["exec", "--", "tsc", "-v"], &cwd).is_none());
+        // A version, or `--package`, asks npm to fetch.
+        assert!(exec_in(&["exec", "--", "tsc@5", "-v"], &cwd).is_some());
+        let e = exec_in(&["exec", "--package=typescript", "--", "tsc"], &cwd).unwrap();
+        assert_eq!(e.specs, vec!["typescript"]);
+        // Workspaces run with their own bin folders: judged.
+        assert!(exec_in(&["exec", "-w", "a", "--", "tsc"], &cwd).is_some());
+    }
+    // The bin of a folder above the project counts too (libnpmexec walks up).
+    let nested = project.join("packages/inner");
+    write(&nested.join("package.json"), r#"{"name":"inner"}"#);
+    assert!(exec_in(&["exec", "--", "tsc"], &nested).is_none());
+
+    // The project's own bin: npm installs the project into its npx cache to run it.
+    let tool = tmp.path().join("tool");
+    write(
+        &tool.join("package.json"),
+        r#"{"name":"@me/tool","version":"1.0.0","bin":"cli.js"}"#,
+    );
+    let e = exec_in(&["exec", "--", "tool"], &tool).unwrap();
+    assert_eq!(e.specs, vec![tool.to_string_lossy().into_owned()]);
+    assert_eq!(e.resolve.local_paths, vec![tool.clone()]);
+    write(
+        &tool.join("package.json"),
+        r#"{"name":"t","bin":{"mk":"mk.js"}}"#,
+    );
+    assert_eq!(
+        exec_in(&["exec", "--", "mk"], &tool).unwrap().specs,
+        vec![tool.to_string_lossy().into_owned()]
+    );
+    assert_eq!(
+        exec_in(&["exec", "--", "other"], &tool).unwrap().specs,
+        vec!["other"]
+    );
+}
+
+#[test]
+fn exec_resolves_with_the_settings_that_fetch_and_hands_over_through_the_guard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = exec_in(
+        &[
+            "exec",
+            "--registry",
+            "https://r.example/",
+            "--legacy-peer-deps",
+            "--yes",
+            "-w",
+            "a",
+            "--package=x",
+            "--",
+            "cmd",
+            "--registry=https://not-a-setting.example/",
+        ],
+        tmp.path(),
+    )
+    .unwrap();
+    let keys: Vec<&str> = e
+        .resolve
+        .cli_config
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(keys, vec!["registry", "legacy-peer-deps"]);
+    assert_eq!(e.resolve.registry.as_deref(), Some("https://r.example/"));
+    assert_eq!(e.invocation.registry.as_deref(), Some("https://r.example/"));
+    let guard = url("http://127.0.0.1:7000/");
+    let config = NpmConfig {
+        registry: url("https://r.example/"),
+        scopes: BTreeMap::new(),
+        auth: Vec::new(),
+        cafile: None,
+        strict_ssl: true,
+    };
+    assert_eq!(
+        strings(&guarded_args(&e.invocation, &config, &guard)),
+        vec![
+            "exec",
+            "--legacy-peer-deps",
+            "--yes",
+            "-w",
+            "a",
+            "--package=x",
+            "--registry=http://127.0.0.1:7000/",
+            "--replace-registry-host=always",
+            "--",
+            "cmd",
+            "--registry=https://not-a-setting.example/",
+        ]
+    );
+    let resolve = strings(&resolve_args(&e.resolve, &config, &guard));
+    assert_eq!(resolve[0], "install");
+    assert!(
+        resolve.contains(&"--package-lock-only".to_owned()),
+        "{resolve:?}"
+    );
+    assert!(
+        resolve.contains(&"--ignore-scripts".to_owned()),
+        "{resolve:?}"
+    );
+    assert_eq!(resolve.last().map(String::as_str), Some("x"), "{resolve:?}");
+    assert!(
+        !resolve.iter().any(|w| w.contains("r.example")),
+        "{resolve:?}"
+    );
 }

@@ -63,7 +63,9 @@ fn everything_but_install_passes_through() {
         &["help", "install"],
         &["install", "--help"],
         &["install", "-h", "x"],
-        &["download", "x"],
+        &["download", "--help", "x"],
+        &["wheel", "-h"],
+        &["downl", "x"],
         &["-q", "freeze"],
         &["--python", "/usr/bin/python3", "uninstall", "x"],
         &["inst", "x"],
@@ -73,6 +75,118 @@ fn everything_but_install_passes_through() {
     // A value that looks like a subcommand is a value.
     assert!(!is_other(&["--log", "install", "install", "x"]));
     assert!(is_other(&["--log", "install", "list"]));
+}
+
+#[test]
+fn download_and_wheel_are_read_like_installs() {
+    let d = install(&[
+        "download",
+        "-qd",
+        "out",
+        "--ind",
+        "http://idx.example/simple",
+        "--extra-index-url=http://extra.example/simple",
+        "x==1",
+    ]);
+    assert_eq!(d.subcommand, PipSubcommand::Download);
+    assert_eq!(d.index_url.as_deref(), Some("http://idx.example/simple"));
+    assert_eq!(d.extra_index_urls, vec!["http://extra.example/simple"]);
+    assert_eq!(d.names, vec!["x==1"]);
+    let w = install(&["wheel", "-w", "dist", "--no-verify", "-e", "/src/p", "y"]);
+    assert_eq!(w.subcommand, PipSubcommand::Wheel);
+    assert_eq!(w.local_paths, vec![PathBuf::from("/src/p")]);
+    assert_eq!(w.names, vec!["y"]);
+    // Abbreviations resolve among each command's own options: `--wheel` is wheel's
+    // `--wheel-dir` (and takes a value), an unknown option for download.
+    assert_eq!(install(&["wheel", "--wheel", "o", "z"]).names, vec!["z"]);
+    assert_eq!(
+        install(&["download", "--wheel", "o", "z"]).names,
+        vec!["o", "z"]
+    );
+    // Ambiguous among download's options (`--no-deps`, `--no-dependencies`, `--no-binary`,
+    // `--no-build-isolation`, `--no-use-pep517`, `--no-index`): refused, as pip refuses it.
+    assert!(matches!(
+        parse_in(&args(&["download", "--no", "x"]), Path::new("/"), &no_env),
+        Err(ManagerError::AmbiguousOption { .. })
+    ));
+}
+
+#[test]
+fn download_and_wheel_resolve_as_install_ignoring_what_is_installed() {
+    let guard = url("http://127.0.0.1:1/simple/");
+    let scratch = Path::new("/scratch");
+    let d = install(&[
+        "-v",
+        "download",
+        "-qd",
+        "out",
+        "--dest=o2",
+        "--no-deps",
+        "x",
+    ]);
+    let guarded = guarded_args(&d, &guard, scratch).unwrap();
+    assert_eq!(
+        strings(&guarded),
+        vec![
+            "-v",
+            "download",
+            "--index-url",
+            "http://127.0.0.1:1/simple/",
+            "-qd",
+            "out",
+            "--dest=o2",
+            "--no-deps",
+            "x"
+        ]
+    );
+    let dry = strings(&dry_run_args(&guarded, Path::new("/r.json"), d.subcommand));
+    assert_eq!(
+        dry,
+        vec![
+            "-v",
+            "install",
+            "--dry-run",
+            "--report",
+            "/r.json",
+            "--quiet",
+            "--no-input",
+            "--ignore-installed",
+            "--index-url",
+            "http://127.0.0.1:1/simple/",
+            "-q",
+            "--no-deps",
+            "x"
+        ]
+    );
+    let w = install(&[
+        "wheel",
+        "--wheel-dir",
+        "dist",
+        "--no-verify",
+        "--build-option=--x",
+        "-C",
+        "k=v",
+        "y",
+    ]);
+    let guarded = guarded_args(&w, &guard, scratch).unwrap();
+    let dry = strings(&dry_run_args(&guarded, Path::new("/r.json"), w.subcommand));
+    assert_eq!(
+        dry,
+        vec![
+            "install",
+            "--dry-run",
+            "--report",
+            "/r.json",
+            "--quiet",
+            "--no-input",
+            "--ignore-installed",
+            "--index-url",
+            "http://127.0.0.1:1/simple/",
+            "-C",
+            "k=v",
+            "y"
+        ]
+    );
 }
 
 #[test]
@@ -707,7 +821,11 @@ fn dry_run_args_replace_the_users_report() {
         "/t",
         "x",
     ]);
-    let dry = strings(&dry_run_args(&guarded, Path::new("/scratch/report.json")));
+    let dry = strings(&dry_run_args(
+        &guarded,
+        Path::new("/scratch/report.json"),
+        PipSubcommand::Install,
+    ));
     assert_eq!(
         dry,
         vec![
@@ -728,6 +846,7 @@ fn dry_run_args_replace_the_users_report() {
     let dry = strings(&dry_run_args(
         &args(&["install", "--rep=a.json", "x"]),
         Path::new("/r"),
+        PipSubcommand::Install,
     ));
     assert_eq!(
         dry,
@@ -764,10 +883,14 @@ fn guarded_env_overrides_config_indexes() {
         env,
         vec![
             ("PIP_INDEX_URL".to_owned(), guard.to_string()),
-            ("PIP_EXTRA_INDEX_URL".to_owned(), guard.to_string()),
+            ("PIP_EXTRA_INDEX_URL".to_owned(), " ".to_owned()),
             ("PIP_FIND_LINKS".to_owned(), "/srv/wheels".to_owned()),
         ]
     );
+    // No local find-links in the config: blank too (pip would show an empty folder).
+    let up = upstream(&i, &no_env, &[]).unwrap();
+    let env = guarded_env(&i, &up, &guard, &scratch, &no_env).unwrap();
+    assert_eq!(env[2], ("PIP_FIND_LINKS".into(), " ".into()));
 
     // --isolated: pip ignores variables but reads PIP_CONFIG_FILE; a sanitised copy of it.
     let user_env =
@@ -855,7 +978,7 @@ fn the_real_pip_looks_at_the_guard_only() {
         assert_eq!(up.index, url("http://file-index.invalid/simple"));
         let scratch = cwd.join(format!("scratch-{isolated}"));
         let guarded = guarded_args(&install, &guard, &scratch).unwrap();
-        let dry = dry_run_args(&guarded, &scratch.join("report.json"));
+        let dry = dry_run_args(&guarded, &scratch.join("report.json"), install.subcommand);
         let overrides = guarded_env(&install, &up, &guard, &scratch, &env).unwrap();
         let output = std::process::Command::new(&pip)
             .args(&dry)
@@ -882,5 +1005,14 @@ fn the_real_pip_looks_at_the_guard_only() {
         );
         assert!(text.contains("127.0.0.1:9"), "{text}");
         assert!(!text.contains(".invalid"), "isolated={isolated}: {text}");
+        if !isolated {
+            // The guard once, not as index and extra index both.
+            let looking = text
+                .lines()
+                .find(|l| l.starts_with("Looking in indexes:"))
+                .unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(looking, format!("Looking in indexes: {guard}"), "{text}");
+            assert!(!text.contains("Looking in links"), "{text}");
+        }
     }
 }
