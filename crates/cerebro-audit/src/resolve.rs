@@ -72,7 +72,7 @@ impl Registries {
         }
         let npm_install = match npm::parse_in(&npm_args, project).map_err(|e| e.to_string())? {
             NpmCommand::Install(install) => install,
-            NpmCommand::Other => {
+            NpmCommand::Exec(_) | NpmCommand::Other => {
                 return Err("internal error: `npm ci` not read as an install".into())
             }
         };
