@@ -155,7 +155,9 @@ fn pip_the_release_before_a_compromised_patch_installs_cleanly() {
 fn pip_a_compromised_patch_release_that_changes_one_function_is_blocked() {
     let registry = pypi_registry();
     let sandbox = pip_sandbox!(registry);
-    let out = run(pip_diff(sandbox.guard_json(Policy::Block, &["install", "tiny-py"])));
+    let out = run(pip_diff(
+        sandbox.guard_json(Policy::Block, &["install", "tiny-py"]),
+    ));
     let why = explain(&out, &sandbox.installed_list(), &registry);
     assert_eq!(out.code, Some(EXIT_BLOCKED), "{why}");
     assert!(!sandbox.installed("tiny-py"), "{why}");
@@ -173,7 +175,9 @@ fn pip_a_compromised_patch_release_that_changes_one_function_is_blocked() {
 fn pip_an_ordinary_patch_release_installs() {
     let registry = pypi_registry();
     let sandbox = pip_sandbox!(registry);
-    let out = run(pip_diff(sandbox.guard_json(Policy::Block, &["install", "tidy-py"])));
+    let out = run(pip_diff(
+        sandbox.guard_json(Policy::Block, &["install", "tidy-py"]),
+    ));
     let why = explain(&out, &sandbox.installed_list(), &registry);
     assert_eq!(out.code, Some(0), "{why}");
     assert_eq!(

@@ -643,7 +643,10 @@ async fn admit_pypi_file(
             return Err(detail);
         }
     };
-    let previous = if shared.gate.wants_previous(Ecosystem::Pypi, &artifact.sha256) {
+    let previous = if shared
+        .gate
+        .wants_previous(Ecosystem::Pypi, &artifact.sha256)
+    {
         previous::pypi(shared, file).await
     } else {
         None

@@ -160,12 +160,11 @@ impl Config {
         let diff =
             std::env::var_os(super::ENV_RELEASE_DIFF).map(|v| v.to_string_lossy().into_owned());
         if let Some(value) = diff.as_deref().filter(|v| !v.trim().is_empty()) {
-            config.release_diff = ReleaseDiff::parse(value).map_err(|problem| {
-                PolicyError::BadVar {
+            config.release_diff =
+                ReleaseDiff::parse(value).map_err(|problem| PolicyError::BadVar {
                     var: super::ENV_RELEASE_DIFF,
                     problem,
-                }
-            })?;
+                })?;
         }
         Ok(config)
     }

@@ -23,8 +23,8 @@ pub use prompt::TerminalPrompter;
 pub use verdicts::{CachedVerdict, VerdictCache};
 
 pub use cerebro_settings::{
-    cache_dir, config_dir, ENV_CACHE_DIR, ENV_CI, ENV_CONFIG_DIR, ENV_MIN_RELEASE_AGE, ENV_POLICY, ENV_RELEASE_DIFF,
-    ENV_PUBLIC_NPM_URL, ENV_PUBLIC_PYPI_URL,
+    cache_dir, config_dir, ENV_CACHE_DIR, ENV_CI, ENV_CONFIG_DIR, ENV_MIN_RELEASE_AGE, ENV_POLICY,
+    ENV_PUBLIC_NPM_URL, ENV_PUBLIC_PYPI_URL, ENV_RELEASE_DIFF,
 };
 
 /// File name of the config inside [`config_dir`].
