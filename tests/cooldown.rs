@@ -3,33 +3,16 @@
 //! `upload-time`, npm's `time`), or none (then a second loopback registry plays the public one,
 //! through `CEREBRO_PUBLIC_PYPI_URL` / `CEREBRO_PUBLIC_NPM_URL`). Nothing reaches the network.
 
+#[macro_use]
 mod support;
 
 use serde_json::Value;
 use support::fixtures::{self, NpmPkg, PyDist};
 use support::registry::{hours_ago, Registry};
 use support::{
-    explain, explain_screen, run, NpmSandbox, PipSandbox, Policy, Pty, DOWN, ENTER, EXIT_BLOCKED,
-    EXIT_UNJUDGED, PROMPT_TIMEOUT,
+    explain, explain_screen, run, Policy, Pty, DOWN, ENTER, EXIT_BLOCKED, EXIT_UNJUDGED,
+    PROMPT_TIMEOUT,
 };
-
-macro_rules! pip_sandbox {
-    ($registry:expr) => {
-        match PipSandbox::new(&$registry.pypi_url()) {
-            Some(sandbox) => sandbox,
-            None => return,
-        }
-    };
-}
-
-macro_rules! npm_sandbox {
-    ($registry:expr) => {
-        match NpmSandbox::new(&$registry.npm_url()) {
-            Some(sandbox) => sandbox,
-            None => return,
-        }
-    };
-}
 
 const REASON: &str = "published 1 hour ago (min_release_age 2 days)";
 

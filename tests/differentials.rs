@@ -3,22 +3,12 @@
 //! (issue 13). Every test proves the package was not installed and its install code (a
 //! marker-writing `setup.py` or install script) never ran.
 
+#[macro_use]
 mod support;
 
 use support::fixtures::{self, PY_MARKER};
 use support::registry::Registry;
 use support::{explain, run, NpmSandbox, Outcome, PipSandbox, Policy, EXIT_BLOCKED, EXIT_UNJUDGED};
-
-/// A sandbox whose pip index is `$registry`, or return from the test when python3 is
-/// missing (outside CI).
-macro_rules! pip_sandbox {
-    ($registry:expr) => {
-        match PipSandbox::new(&$registry.pypi_url()) {
-            Some(sandbox) => sandbox,
-            None => return,
-        }
-    };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Requirement files.

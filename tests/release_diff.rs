@@ -4,30 +4,13 @@
 //! as the reason, while the release before it installs cleanly; an ordinary update installs.
 //! Nothing reaches the network; the payload is only ever parsed.
 
+#[macro_use]
 mod support;
 
 use serde_json::Value;
 use support::fixtures::{self, Release};
 use support::registry::Registry;
-use support::{explain, report_entry, run, NpmSandbox, PipSandbox, Policy, EXIT_BLOCKED};
-
-macro_rules! pip_sandbox {
-    ($registry:expr) => {
-        match PipSandbox::new(&$registry.pypi_url()) {
-            Some(sandbox) => sandbox,
-            None => return,
-        }
-    };
-}
-
-macro_rules! npm_sandbox {
-    ($registry:expr) => {
-        match NpmSandbox::new(&$registry.npm_url()) {
-            Some(sandbox) => sandbox,
-            None => return,
-        }
-    };
-}
+use support::{explain, report_entry, run, Policy, EXIT_BLOCKED};
 
 /// The reasons of `name` in the guard's JSON report.
 fn reasons(report: &Value, name: &str) -> Vec<String> {

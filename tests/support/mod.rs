@@ -10,6 +10,29 @@
 
 #![allow(dead_code)]
 
+/// A sandbox whose pip index is `$registry`, or return from the test when python3 is
+/// missing (outside CI, where `CEREBRO_E2E_REQUIRE` makes a missing tool an error).
+#[allow(unused_macros)]
+macro_rules! pip_sandbox {
+    ($registry:expr) => {
+        match $crate::support::PipSandbox::new(&$registry.pypi_url()) {
+            Some(sandbox) => sandbox,
+            None => return,
+        }
+    };
+}
+
+/// A sandbox whose npm registry is `$registry`, or return from the test when npm is missing.
+#[allow(unused_macros)]
+macro_rules! npm_sandbox {
+    ($registry:expr) => {
+        match $crate::support::NpmSandbox::new(&$registry.npm_url()) {
+            Some(sandbox) => sandbox,
+            None => return,
+        }
+    };
+}
+
 pub mod fixtures;
 pub mod registry;
 
