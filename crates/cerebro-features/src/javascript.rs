@@ -57,6 +57,9 @@ const OCTAL_LITERALS_PER_FILE: usize = 32;
 /// being assembled from a string table (`O1`); the longest such run in a benign npm package
 /// of the dataset is 6.
 const STRING_TABLE_RUN: usize = 8;
+/// Elements of an array literal from which it is a data table (the Public Suffix List in `psl`
+/// lists `ngrok.io` among 9,000 domains): its strings are not destinations (`D3`, `D4`).
+const DATA_TABLE_ELEMENTS: usize = 100;
 /// JSFuck-style atoms (`![]`, `+[]`, `x+[]`, `[]["…"]`) from which a file counts as obfuscated.
 const JSFUCK_ATOMS: u32 = 10;
 /// Most characters of a literal or of source text copied into an event.
@@ -1300,7 +1303,18 @@ impl<'a> Extractor<'a> {
         let raw = self.text(node);
         let (value, escapes) = decode(string_body(raw));
         self.count_escapes(escapes, node);
-        self.classify(&value, node);
+        let in_table = node
+            .parent()
+            .is_some_and(|p| p.kind() == "array" && p.named_child_count() >= DATA_TABLE_ELEMENTS);
+        if in_table {
+            for feature in strings::classify(&value) {
+                if !matches!(feature, Feature::D3 | Feature::D4) {
+                    self.emit(feature, clip(&value, CLIP), node);
+                }
+            }
+        } else {
+            self.classify(&value, node);
+        }
     }
 
     fn visit_template(&mut self, node: Node<'a>) {

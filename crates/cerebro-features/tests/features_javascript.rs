@@ -316,6 +316,16 @@ fn d3_urls_and_d4_exfiltration_endpoints() {
         ],
     );
     assert_silent("D4", &["const i = 'https://discord.com/invite/abc';"]);
+    // A data table (psl's Public Suffix List holds `ngrok.io` among thousands of domains)
+    // names no destination; a short list still does.
+    let table = |n: usize| {
+        let mut items: Vec<String> = (0..n).map(|i| format!("'d{i}.example'")).collect();
+        items.push("'ngrok.io'".into());
+        format!("const rules = [{}];", items.join(","))
+    };
+    assert!(!fires(&table(120), "D4"), "a data table");
+    assert!(fires(&table(5), "D4"), "a short list");
+    assert!(fires("const u = ['https://webhook.site/x'];", "D4"));
 }
 
 // ----- E: encoding -----

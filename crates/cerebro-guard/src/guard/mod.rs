@@ -29,6 +29,11 @@ use cerebro_archive::Ecosystem;
 use cerebro_fetch::{CacheBucket, FetchError, FetchOptions, Fetcher};
 use cerebro_model::{Detector, ModelError};
 
+/// How long a failed manager run waits for judgements still under way before its failure is
+/// read: longer than any single judgement takes (archives are bounded), short enough that a
+/// wedged scan cannot hang the command.
+const JUDGED_WAIT: Duration = Duration::from_secs(300);
+
 /// The package managers Cerebro stands in front of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -298,6 +303,9 @@ impl Session {
     /// `Blocked` (or `CannotJudge`) and the memo is dropped so the next run resolves apart.
     pub fn delegate(self) -> std::io::Result<(i32, Option<Report>)> {
         let code = self.delegation.run()?;
+        if code != 0 {
+            self.index.wait_judged(JUDGED_WAIT);
+        }
         let after = self.fast.then(|| {
             let refused = self.gate.take_refused();
             let cannot = self
@@ -348,6 +356,10 @@ impl Session {
         for _ in 0..8 {
             self.index.clear_incidents();
             let run = resolve()?;
+            if run.code != 0 {
+                // The manager may have given up waiting for a judgement still under way.
+                self.index.wait_judged(JUDGED_WAIT);
+            }
             let refused = self.gate.take_refused();
             if run.code == 0 && refused.is_empty() {
                 return Ok(Resolved::Done);

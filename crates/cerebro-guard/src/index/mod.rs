@@ -178,6 +178,46 @@ struct Shared {
     /// The release-age cooldown (`None`: off).
     cooldown: Option<Cooldown>,
     cool: cooldown::State,
+    /// Judgements under way: a manager that gave up waiting (pip's read timeout while a large
+    /// artifact is scanned) must not be read as the manager's own failure before they end.
+    judging: Arc<InFlight>,
+}
+
+/// A count of judgements under way, and a way to wait until there are none.
+#[derive(Default)]
+struct InFlight {
+    count: Mutex<usize>,
+    idle: std::sync::Condvar,
+}
+
+/// Ends one judgement of [`InFlight`] when dropped (also when the judging thread panics).
+struct Judging(Arc<InFlight>);
+
+impl InFlight {
+    fn start(self: &Arc<Self>) -> Judging {
+        *self.count.lock().expect("lock") += 1;
+        Judging(self.clone())
+    }
+
+    /// Waits until no judgement is under way, or `limit` has passed; true when idle.
+    fn wait_idle(&self, limit: std::time::Duration) -> bool {
+        let count = self.count.lock().expect("lock");
+        let (count, _) = self
+            .idle
+            .wait_timeout_while(count, limit, |n| *n > 0)
+            .expect("lock");
+        *count == 0
+    }
+}
+
+impl Drop for Judging {
+    fn drop(&mut self) {
+        let mut n = self.0.count.lock().expect("lock");
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            self.0.idle.notify_all();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -220,6 +260,7 @@ impl GuardIndex {
             documents: Mutex::new(HashMap::new()),
             cooldown: config.cooldown,
             cool: cooldown::State::default(),
+            judging: Arc::new(InFlight::default()),
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -268,6 +309,13 @@ impl GuardIndex {
     /// The instant every release age of this command is measured from.
     pub fn now(&self) -> std::time::SystemTime {
         self.shared.cool.now
+    }
+
+    /// Waits (at most `limit`) until every judgement the index started has ended, so that
+    /// what a manager that failed meanwhile asked for is judged before its failure is read
+    /// (pip gives up on a response after its timeout; the scan goes on). True when idle.
+    pub fn wait_judged(&self, limit: std::time::Duration) -> bool {
+        self.shared.judging.wait_idle(limit)
     }
 
     /// Forgets the incidents (between the resolution and the install).
@@ -413,7 +461,15 @@ impl Shared {
 async fn run_gate(shared: &Arc<Shared>, candidate: Candidate) -> (Candidate, Admission) {
     let gate = shared.gate.clone();
     let c = candidate.clone();
-    match tokio::task::spawn_blocking(move || gate.admit(&c)).await {
+    // Counted from before the task starts until the judgement ends, whatever the manager
+    // does meanwhile (a request dropped by the manager does not stop the judgement).
+    let judging = shared.judging.start();
+    match tokio::task::spawn_blocking(move || {
+        let _judging = judging;
+        gate.admit(&c)
+    })
+    .await
+    {
         Ok(a) => (candidate, a),
         Err(_) => (
             candidate,
