@@ -197,11 +197,27 @@ fn sdist_whose_setup_py_is_a_hardlink_cannot_be_judged() {
     assert_cannot_judge(&out, &why, name, "hard link");
 }
 
+/// `len` letters and digits that do not compress much (an archive of megabytes of one letter
+/// would be stopped as a compression bomb before the size limits under test are reached).
+fn noise(len: usize) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ALPHABET[(state % ALPHABET.len() as u64) as usize]
+        })
+        .collect()
+}
+
 /// `setup.py` padded with a comment to `size` bytes: pip runs it whatever its size.
 fn padded_setup_py(name: &str, size: usize) -> Vec<u8> {
     let mut body = marker_setup_py(name).into_bytes();
     body.extend_from_slice(b"# ");
-    body.resize(size - 1, b'x');
+    let fill = size - 1 - body.len();
+    body.extend_from_slice(&noise(fill));
     body.push(b'\n');
     body
 }
@@ -224,7 +240,10 @@ fn setup_py_over_the_file_limit_cannot_be_judged() {
     let name = "huge-setup";
     let dist = sdist_with(
         name,
-        vec![tar_entry::file("setup.py", &padded_setup_py(name, 9 << 20))],
+        vec![tar_entry::file(
+            "setup.py",
+            &padded_setup_py(name, 17 << 20),
+        )],
     );
     let Some((out, why)) = guard_pip_install(dist) else {
         return;
@@ -365,7 +384,10 @@ fn package_json_nested_deeper_than_serde_reads_cannot_be_judged() {
 #[test]
 fn package_json_over_the_file_limit_cannot_be_judged() {
     let name = "huge-manifest";
-    let padding = format!("\"description\": \"{}\"", "x".repeat(9 << 20));
+    let padding = format!(
+        "\"description\": \"{}\"",
+        String::from_utf8(noise(17 << 20)).unwrap()
+    );
     let pkg = npm_with_manifest(
         name,
         manifest(name, &padding).into_bytes(),
@@ -381,7 +403,7 @@ fn package_json_over_the_file_limit_cannot_be_judged() {
 fn npm_main_too_large_to_parse_cannot_be_judged() {
     let name = "padded-main";
     let mut main = b"module.exports = 1;\n// ".to_vec();
-    main.resize(3 << 20, b'x');
+    main.extend_from_slice(&noise((15 << 20 | 1 << 19) - main.len()));
     main.push(b'\n');
     let pkg = npm_with_manifest(name, manifest(name, "").into_bytes(), &[("index.js", main)]);
     let Some((out, why)) = guard_npm_install(pkg) else {

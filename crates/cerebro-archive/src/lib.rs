@@ -152,7 +152,7 @@ impl Default for Limits {
         Limits {
             max_total_bytes: 512 << 20,
             max_files: 50_000,
-            max_file_bytes: 8 << 20,
+            max_file_bytes: 16 << 20,
             max_ratio: 200,
             ratio_floor_bytes: 16 << 20,
         }

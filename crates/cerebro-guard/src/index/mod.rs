@@ -760,3 +760,38 @@ pub fn percent_decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+#[cfg(test)]
+mod in_flight_tests {
+    use super::InFlight;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn waiting_ends_when_the_last_judgement_ends() {
+        let flight = Arc::new(InFlight::default());
+        assert!(
+            flight.wait_idle(Duration::ZERO),
+            "idle with nothing under way"
+        );
+        let one = flight.start();
+        let two = flight.start();
+        assert!(
+            !flight.wait_idle(Duration::from_millis(20)),
+            "two under way"
+        );
+        let worker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(one);
+            std::thread::sleep(Duration::from_millis(50));
+            drop(two);
+        });
+        let start = Instant::now();
+        assert!(flight.wait_idle(Duration::from_secs(30)));
+        assert!(
+            start.elapsed() >= Duration::from_millis(90),
+            "waited for both"
+        );
+        worker.join().unwrap();
+    }
+}
