@@ -6,11 +6,10 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _};
 
-use cerebro_model::Detector;
 use cerebro_scan::detect::{Thresholds, Verdict};
 use cerebro_scan::diff::{self, Release};
 use cerebro_scan::report;
-use cerebro_scan::scan::{self, ScanOptions, ScanResult};
+use cerebro_scan::scan::{self, ScanResult};
 
 use super::{ScanArgs, EXIT_MALICIOUS, EXIT_OK, EXIT_UNREADABLE};
 
@@ -28,15 +27,7 @@ pub fn against(old_path: &std::path::Path, args: &ScanArgs) -> anyhow::Result<Ex
             new_path.display()
         );
     }
-    let options = ScanOptions {
-        max_tokens: args.max_tokens,
-        ..ScanOptions::default()
-    };
-    let detector = if args.no_model {
-        None
-    } else {
-        Some(Detector::embedded().context("cannot load the embedded model")?)
-    };
+    let (options, detector) = super::scan_setup(args)?;
     let start = Instant::now();
     let old = match Release::open(old_path, &options) {
         Ok(old) => old,

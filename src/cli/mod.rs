@@ -191,10 +191,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn scan_command(args: ScanArgs) -> anyhow::Result<ExitCode> {
-    if let Some(old) = &args.against {
-        return diff::against(old, &args);
-    }
+/// What `cerebro scan` and `cerebro scan --against` read packages with: the scan's options
+/// and the embedded model (none with `--no-model`).
+fn scan_setup(args: &ScanArgs) -> anyhow::Result<(ScanOptions, Option<Detector>)> {
     let options = ScanOptions {
         max_tokens: args.max_tokens,
         ..ScanOptions::default()
@@ -204,6 +203,14 @@ fn scan_command(args: ScanArgs) -> anyhow::Result<ExitCode> {
     } else {
         Some(Detector::embedded().context("cannot load the embedded model")?)
     };
+    Ok((options, detector))
+}
+
+fn scan_command(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    if let Some(old) = &args.against {
+        return diff::against(old, &args);
+    }
+    let (options, detector) = scan_setup(&args)?;
     let thresholds = detector.as_ref().map(Thresholds::of_model);
     let targets = scan::targets(&args.paths);
     let jobs = args.jobs.unwrap_or_else(scan::default_jobs);

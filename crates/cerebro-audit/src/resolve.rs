@@ -113,6 +113,12 @@ impl Registries {
 
 type Shared<T> = Arc<OnceCell<Result<T, String>>>;
 
+/// The one cell of `key` in `map` (made on first use): every pin asking for the same document
+/// waits on the same fetch.
+fn shared_cell<T>(map: &Mutex<HashMap<String, Shared<T>>>, key: String) -> Shared<T> {
+    map.lock().expect("lock").entry(key).or_default().clone()
+}
+
 /// Turns pins into artifacts, fetching each registry document once.
 pub struct Resolver {
     fetcher: Fetcher,
@@ -251,14 +257,7 @@ impl Resolver {
     }
 
     async fn packument(&self, name: &str, registry: &Url) -> Result<Arc<Value>, String> {
-        let key = format!("{registry} {name}");
-        let cell = self
-            .packuments
-            .lock()
-            .expect("lock")
-            .entry(key)
-            .or_default()
-            .clone();
+        let cell = shared_cell(&self.packuments, format!("{registry} {name}"));
         cell.get_or_init(|| async {
             let url = registry
                 .join(&name.replacen('/', "%2f", 1))
@@ -361,14 +360,7 @@ impl Resolver {
         upstream: &PypiUpstream,
     ) -> Result<Option<Vec<FileLink>>, String> {
         let name = normalize_pypi_name(project);
-        let key = format!("{} {name}", upstream.url);
-        let cell = self
-            .pages
-            .lock()
-            .expect("lock")
-            .entry(key)
-            .or_default()
-            .clone();
+        let cell = shared_cell(&self.pages, format!("{} {name}", upstream.url));
         cell.get_or_init(|| async {
             let url = upstream
                 .url
