@@ -57,6 +57,11 @@ pub trait Classifier: Send + Sync {
     fn max_len(&self) -> usize;
     /// Probability that each sequence is malicious, in `[0, 1]`.
     fn probabilities(&self, batch: &[Vec<u32>]) -> Result<Vec<f32>, ModelError>;
+    /// The same for units (one file's behaviour each): the unit networks where the model has
+    /// them ([`ModelInfo::unit_networks`]), else the same networks as whole packages.
+    fn unit_probabilities(&self, batch: &[Vec<u32>]) -> Result<Vec<f32>, ModelError> {
+        self.probabilities(batch)
+    }
 }
 
 /// The network (or the networks of an ensemble) with its metadata, ready to score.
@@ -197,26 +202,44 @@ impl Classifier for Model {
     }
 
     fn probabilities(&self, batch: &[Vec<u32>]) -> Result<Vec<f32>, ModelError> {
-        if batch.is_empty() {
-            return Ok(Vec::new());
-        }
-        let max = self.max_len();
-        let (first, rest) = self
-            .members
-            .split_first()
-            .ok_or_else(|| ModelError::Format("a model without a network".into()))?;
-        let mut sum = first.probabilities(batch, max)?;
-        if rest.is_empty() {
-            return Ok(sum);
-        }
-        for m in rest {
-            for (s, p) in sum.iter_mut().zip(m.probabilities(batch, max)?) {
-                *s += p;
-            }
-        }
-        let n = self.members.len() as f32;
-        Ok(sum.into_iter().map(|s| s / n).collect())
+        let split = self.members.len() - self.info.unit_networks.min(self.members.len());
+        mean_probabilities(&self.members[..split], batch, self.max_len())
     }
+
+    fn unit_probabilities(&self, batch: &[Vec<u32>]) -> Result<Vec<f32>, ModelError> {
+        let units = self.info.unit_networks.min(self.members.len());
+        let members = if units == 0 {
+            &self.members[..]
+        } else {
+            &self.members[self.members.len() - units..]
+        };
+        mean_probabilities(members, batch, self.max_len())
+    }
+}
+
+/// The mean probability of `members` for each sequence of `batch`.
+fn mean_probabilities(
+    members: &[Member],
+    batch: &[Vec<u32>],
+    max: usize,
+) -> Result<Vec<f32>, ModelError> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (first, rest) = members
+        .split_first()
+        .ok_or_else(|| ModelError::Format("a model without a network".into()))?;
+    let mut sum = first.probabilities(batch, max)?;
+    if rest.is_empty() {
+        return Ok(sum);
+    }
+    for m in rest {
+        for (s, p) in sum.iter_mut().zip(m.probabilities(batch, max)?) {
+            *s += p;
+        }
+    }
+    let n = members.len() as f32;
+    Ok(sum.into_iter().map(|s| s / n).collect())
 }
 
 /// Reads a model file and its tokenizer.
@@ -249,6 +272,8 @@ pub struct Detector {
     marker_ids: [u32; 4],
     /// `None` when switched off ([`Detector::without_memo`]).
     memo: Option<Memo>,
+    /// The same for units, which unit networks score differently.
+    unit_memo: Option<Memo>,
 }
 
 /// Scores already computed, by the ids scored. A score depends on the ids alone, and the same
@@ -276,6 +301,7 @@ impl Memo {
         &self,
         model: &dyn Classifier,
         mut batch: Vec<Vec<u32>>,
+        units: bool,
     ) -> Result<Vec<f32>, ModelError> {
         let mut out: Vec<Option<f32>> = {
             let memo = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -303,7 +329,11 @@ impl Memo {
                 .iter()
                 .map(|&i| std::mem::take(&mut batch[i]))
                 .collect();
-            let scores = model.probabilities(&todo)?;
+            let scores = if units {
+                model.unit_probabilities(&todo)?
+            } else {
+                model.probabilities(&todo)?
+            };
             if scores.len() != todo.len() {
                 return Err(ModelError::Format(format!(
                     "the model gave {} scores for {} sequences",
@@ -368,6 +398,7 @@ impl Detector {
             feature_ids,
             marker_ids,
             memo: Some(Memo::default()),
+            unit_memo: Some(Memo::default()),
         })
     }
 
@@ -379,13 +410,27 @@ impl Detector {
     /// The same detector scoring every sequence afresh: for benchmarks of the model's cost
     /// per package.
     pub fn without_memo(self) -> Detector {
-        Detector { memo: None, ..self }
+        Detector {
+            memo: None,
+            unit_memo: None,
+            ..self
+        }
     }
 
     fn probabilities(&self, batch: Vec<Vec<u32>>) -> Result<Vec<f32>, ModelError> {
         match &self.memo {
-            Some(memo) => memo.probabilities(self.model.as_ref(), batch),
+            Some(memo) => memo.probabilities(self.model.as_ref(), batch, false),
             None => self.model.probabilities(&batch),
+        }
+    }
+
+    /// Scores units (one file's behaviour each, `sequence::units`) in one batch: with the
+    /// model's unit networks where it has them.
+    pub fn score_units_many(&self, units: &[&[Token]]) -> Result<Vec<f32>, ModelError> {
+        let batch: Vec<Vec<u32>> = units.iter().map(|s| self.token_ids(s)).collect();
+        match &self.unit_memo {
+            Some(memo) => memo.probabilities(self.model.as_ref(), batch, true),
+            None => self.model.unit_probabilities(&batch),
         }
     }
 

@@ -48,6 +48,10 @@ pub struct ModelInfo {
     /// in a library of thousands of files is judged on its own. `None` in files written
     /// before units were judged: those judge whole packages only.
     pub unit_thresholds: Option<PerEcosystem<f32>>,
+    /// How many of an ensemble's networks, the last ones, are *unit networks*: trained on
+    /// units, they score units only, and the others score whole packages only. 0: every
+    /// network scores both (files written before unit networks).
+    pub unit_networks: usize,
     /// Whether the model reads its input as a bag (tokens sorted, so order carries nothing):
     /// the ablation of sequential order.
     pub bag: bool,
@@ -103,6 +107,35 @@ pub fn write_ensemble(
     thresholds: PerEcosystem<f32>,
     description: &str,
 ) -> Result<Vec<u8>, ModelError> {
+    write_ensemble_with_units(members, &[], thresholds, None, description)
+}
+
+/// [`write_ensemble`] with unit networks: `unit_members` (networks trained on units, a
+/// file's behaviour each) follow the package networks and score units only, at
+/// `unit_thresholds`; the package networks then score whole packages only.
+#[cfg(feature = "training")]
+pub fn write_ensemble_with_units(
+    package_members: &[&[u8]],
+    unit_members: &[&[u8]],
+    thresholds: PerEcosystem<f32>,
+    unit_thresholds: Option<PerEcosystem<f32>>,
+    description: &str,
+) -> Result<Vec<u8>, ModelError> {
+    if !unit_members.is_empty() && (package_members.is_empty() || unit_thresholds.is_none()) {
+        return Err(ModelError::Format(
+            "unit networks need package networks beside them and unit thresholds".into(),
+        ));
+    }
+    let members: Vec<&[u8]> = package_members
+        .iter()
+        .chain(unit_members)
+        .copied()
+        .collect();
+    let members = members.as_slice();
+    let mut unit_networks = 0usize;
+    for bytes in unit_members {
+        unit_networks += GgufWeights::new(bytes)?.members()?;
+    }
     let count_error = || {
         ModelError::Format(format!(
             "an ensemble holds 1 to {MAX_MEMBERS} model files, not {}",
@@ -132,6 +165,11 @@ pub fn write_ensemble(
                 f.config.max_position,
                 f.config.vocab_size,
                 if f.bag { " as a bag" } else { "" },
+            )));
+        }
+        if info.unit_networks > 0 {
+            return Err(ModelError::Format(format!(
+                "member {i} has unit networks: give its files, not the ensemble"
             )));
         }
         let inner = w.members()?;
@@ -164,6 +202,12 @@ pub fn write_ensemble(
     }
     let info = ModelInfo {
         thresholds,
+        unit_thresholds: if unit_networks > 0 {
+            unit_thresholds
+        } else {
+            unit_thresholds.or(first.unit_thresholds)
+        },
+        unit_networks,
         description: description.to_owned(),
         ..first
     };
@@ -210,6 +254,12 @@ fn common_metadata(version: u32, info: &ModelInfo) -> Vec<(String, gguf_file::Va
             ("cerebro.unit_threshold.pypi".into(), Value::F32(t.pypi)),
             ("cerebro.unit_threshold.npm".into(), Value::F32(t.npm)),
         ]
+    }))
+    .chain((info.unit_networks > 0).then(|| {
+        (
+            "cerebro.unit_networks".into(),
+            Value::U32(info.unit_networks as u32),
+        )
     }))
     .collect()
 }
@@ -446,10 +496,28 @@ impl<'a> GgufWeights<'a> {
         } else {
             None
         };
+        let unit_networks = match md.get("cerebro.unit_networks") {
+            None => 0,
+            Some(v) => v.to_u32().map_err(bad("cerebro.unit_networks"))? as usize,
+        };
+        if unit_networks > 0 {
+            let members = self.members()?;
+            if unit_networks >= members || unit_thresholds.is_none() {
+                return Err(ModelError::Format(format!(
+                    "cerebro.unit_networks is {unit_networks} of {members} networks{}",
+                    if unit_thresholds.is_none() {
+                        ", without unit thresholds"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+        }
         Ok(ModelInfo {
             config: self.member_config(0)?,
             thresholds,
             unit_thresholds,
+            unit_networks,
             bag: self
                 .get("cerebro.bag")?
                 .to_bool()
@@ -1103,6 +1171,7 @@ mod tests {
             config: cfg,
             thresholds: PerEcosystem::both(0.5),
             unit_thresholds: None,
+            unit_networks: 0,
             bag: false,
             description: "test".into(),
         };

@@ -172,7 +172,7 @@ pub fn judge_units(
         return Ok(());
     }
     let refs: Vec<&[Token]> = units.iter().map(|u| u.tokens.as_slice()).collect();
-    let scores = detector.score_tokens_many(&refs)?;
+    let scores = detector.score_units_many(&refs)?;
     let Some((best, score)) = units.iter().zip(scores).max_by(|a, b| a.1.total_cmp(&b.1)) else {
         return Ok(());
     };
@@ -192,7 +192,7 @@ pub fn judge_units(
             tokens: best.tokens.clone(),
             uncapped_len: best.tokens.len(),
         };
-        judgement.reasons = explain(detector, &unit_sequence, score)?;
+        judgement.reasons = explain_with(detector, &unit_sequence, score, true)?;
     }
     judgement.unit = Some(UnitFinding {
         file: best.file.clone(),
@@ -209,6 +209,16 @@ pub fn explain(
     detector: &Detector,
     sequence: &Sequence,
     score: f32,
+) -> Result<Vec<Reason>, ModelError> {
+    explain_with(detector, sequence, score, false)
+}
+
+/// [`explain`] for a unit (`units`: scored as units are, by the unit networks).
+fn explain_with(
+    detector: &Detector,
+    sequence: &Sequence,
+    score: f32,
+    units: bool,
 ) -> Result<Vec<Reason>, ModelError> {
     let mut present: Vec<Feature> = sequence
         .tokens
@@ -238,7 +248,11 @@ pub fn explain(
         })
         .collect();
     let refs: Vec<&[Token]> = occluded.iter().map(|v| v.as_slice()).collect();
-    let scores = detector.score_tokens_many(&refs)?;
+    let scores = if units {
+        detector.score_units_many(&refs)?
+    } else {
+        detector.score_tokens_many(&refs)?
+    };
     let mut reasons: Vec<Reason> = present
         .iter()
         .zip(scores)

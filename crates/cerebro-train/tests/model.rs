@@ -133,6 +133,7 @@ fn a_tiny_model_learns_a_separable_task() {
     }
     let info = ModelInfo {
         unit_thresholds: None,
+        unit_networks: 0,
         config: cfg,
         thresholds: PerEcosystem::both(0.5),
         bag: false,
@@ -155,6 +156,7 @@ fn model_file_round_trip_and_quantization_error() {
     let (map, net, cfg) = tiny(64, 2, 4, 128);
     let info = ModelInfo {
         unit_thresholds: None,
+        unit_networks: 0,
         config: Config {
             dropout: 0.0,
             ..cfg
@@ -301,6 +303,7 @@ fn tiny_file(hidden: usize, layers: usize, max_position: usize, seed: u64) -> Ve
     init_params(&map, &cfg, seed).unwrap();
     let info = ModelInfo {
         unit_thresholds: None,
+        unit_networks: 0,
         config: cfg,
         thresholds: PerEcosystem::both(0.5),
         bag: false,
@@ -370,6 +373,51 @@ fn an_ensemble_file_scores_the_mean_of_its_members() {
     let other_length = tiny_file(32, 1, 32, 4);
     let err = write_ensemble(&[&a, &other_length], thresholds, "x").unwrap_err();
     assert!(err.to_string().contains("member 1"), "{err}");
+}
+
+#[test]
+fn unit_networks_score_units_and_package_networks_score_packages() {
+    use cerebro_model::quantized::{write_ensemble, write_ensemble_with_units};
+    let a = tiny_file(32, 2, 64, 1);
+    let b = tiny_file(32, 1, 64, 2);
+    let u = tiny_file(32, 1, 64, 7);
+    let t = PerEcosystem::both(0.6);
+    let ut = PerEcosystem {
+        pypi: 0.9,
+        npm: 0.8,
+    };
+    let file = write_ensemble_with_units(&[&a, &b], &[&u], t, Some(ut), "units").unwrap();
+    let info = GgufWeights::new(&file).unwrap().info().unwrap();
+    assert_eq!(info.unit_networks, 1);
+    assert_eq!(info.unit_thresholds, Some(ut));
+    assert_eq!(info.thresholds, t);
+
+    let mut rng = Rng::new(5);
+    let batch: Vec<Vec<u32>> = toy_data(10, &mut rng)
+        .into_iter()
+        .map(|(ids, _)| frame(&ids))
+        .collect();
+    let score = |f: &[u8]| Model::from_gguf(f).unwrap().probabilities(&batch).unwrap();
+    let (pa, pb, pu) = (score(&a), score(&b), score(&u));
+    let model = Model::from_gguf(&file).unwrap();
+    let packages = model.probabilities(&batch).unwrap();
+    let units = model.unit_probabilities(&batch).unwrap();
+    for i in 0..batch.len() {
+        assert!((packages[i] - (pa[i] + pb[i]) / 2.0).abs() < 1e-6, "{i}");
+        assert!((units[i] - pu[i]).abs() < 1e-6, "{i}");
+        assert_ne!(pu[i], (pa[i] + pb[i]) / 2.0, "the networks must differ");
+    }
+    // Without unit networks, units are scored by the package networks (files before them).
+    let plain = Model::from_gguf(&write_ensemble(&[&a, &b], t, "plain").unwrap()).unwrap();
+    assert_eq!(
+        plain.unit_probabilities(&batch).unwrap(),
+        plain.probabilities(&batch).unwrap()
+    );
+    // Refused: unit networks alone, without unit thresholds, or a member that has some.
+    assert!(write_ensemble_with_units(&[], &[&u], t, Some(ut), "x").is_err());
+    assert!(write_ensemble_with_units(&[&a], &[&u], t, None, "x").is_err());
+    let err = write_ensemble(&[&file, &a], t, "x").unwrap_err();
+    assert!(err.to_string().contains("unit networks"), "{err}");
 }
 
 #[test]

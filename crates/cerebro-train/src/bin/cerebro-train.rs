@@ -122,6 +122,14 @@ struct Cli {
     /// Leave all npm malware out of training and validation (the cross-ecosystem test).
     #[arg(long)]
     no_npm_malware: bool,
+    /// Train on units (one file's behaviour each) and judge validation and test packages by
+    /// their most malicious unit, instead of whole packages (the unit networks of issue 12).
+    #[arg(long)]
+    units: bool,
+    /// With --units: of a malicious package with several units, train only on those this
+    /// model file scores highest (`embedded`: the model compiled in); default: all of them.
+    #[arg(long, value_name = "MODEL", requires = "units")]
+    unit_selector: Option<PathBuf>,
     /// Write the tokenizer to this file and exit.
     #[arg(long, value_name = "PATH")]
     write_tokenizer: Option<PathBuf>,
@@ -166,6 +174,11 @@ struct EnsembleArgs {
     /// re-chooses that model's thresholds under this budget).
     #[arg(long = "member", value_name = "GGUF", required = true)]
     members: Vec<PathBuf>,
+    /// A unit network: a model file `cerebro-train --units` wrote. Unit networks score each
+    /// unit of a package (one file's behaviour), the members score whole packages, and both
+    /// thresholds are chosen together on the validation part.
+    #[arg(long = "unit-member", value_name = "GGUF")]
+    unit_members: Vec<PathBuf>,
     /// Where the ensemble file goes.
     #[arg(long, value_name = "GGUF")]
     model: PathBuf,
@@ -384,19 +397,24 @@ fn run_units(a: UnitsArgs) -> anyhow::Result<()> {
 fn run_ensemble(a: EnsembleArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let budget = a.budget.budget()?;
-    let files = a
-        .members
-        .iter()
-        .map(|p| {
-            let bytes = std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-            // Name the file whose content is wrong, before the members are joined.
-            GgufWeights::new(&bytes)
-                .and_then(|w| w.info())
-                .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-            Ok(bytes)
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let read = |paths: &[PathBuf]| {
+        paths
+            .iter()
+            .map(|p| {
+                let bytes =
+                    std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+                // Name the file whose content is wrong, before the members are joined.
+                GgufWeights::new(&bytes)
+                    .and_then(|w| w.info())
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+                Ok(bytes)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+    };
+    let files = read(&a.members)?;
+    let unit_files = read(&a.unit_members)?;
     let refs: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
+    let unit_refs: Vec<&[u8]> = unit_files.iter().map(Vec::as_slice).collect();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let opts = EnsembleOptions {
         data: a.data,
@@ -404,22 +422,42 @@ fn run_ensemble(a: EnsembleArgs) -> anyhow::Result<()> {
         budget,
         description: format!("cerebro-train {}", args.join(" ")),
     };
-    let e = ensemble::build_ensemble(&refs, &opts).map_err(anyhow::Error::msg)?;
+    let e = ensemble::build_ensemble_with_units(&refs, &unit_refs, &opts)
+        .map_err(anyhow::Error::msg)?;
     std::fs::write(&a.model, &e.file)
         .map_err(|err| anyhow::anyhow!("{}: {err}", a.model.display()))?;
     status(
         "Joined",
         &format!(
-            "{} models in {:.1}s: thresholds PyPI {:.4} npm {:.4} (on {} validation packages), {} ({} bytes)",
-            refs.len(),
+            "{} models in {:.1}s: thresholds PyPI {:.4} npm {:.4}{} (on {} validation packages), {} ({} bytes)",
+            refs.len() + unit_refs.len(),
             started.elapsed().as_secs_f64(),
             e.thresholds.pypi,
             e.thresholds.npm,
+            e.unit_thresholds.map_or(String::new(), |u| format!(
+                ", units PyPI {:.4} npm {:.4}",
+                u.pypi, u.npm
+            )),
             e.validation,
             a.model.display(),
             e.file.len()
         ),
     );
+    if let Some(v) = e.unit_validation {
+        for (name, c) in [("PyPI", v.pypi), ("npm", v.npm)] {
+            status(
+                "Validation",
+                &format!(
+                    "{name}: F1 {:.4} (tp {} fp {} fn {} tn {})",
+                    c.f1(),
+                    c.tp,
+                    c.fp,
+                    c.fn_,
+                    c.tn
+                ),
+            );
+        }
+    }
     Ok(())
 }
 
@@ -497,6 +535,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         ema: cli.ema,
         limit: cli.limit,
         no_npm_malware: cli.no_npm_malware,
+        units: match (cli.units, &cli.unit_selector) {
+            (false, _) => train::trainer::UnitTraining::Off,
+            (true, None) => train::trainer::UnitTraining::On,
+            (true, Some(_)) => train::trainer::UnitTraining::Selected,
+        },
+        unit_selector: match &cli.unit_selector {
+            Some(p) if p.as_os_str() == "embedded" => EMBEDDED_MODEL.to_vec(),
+            Some(p) => std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+            None => Vec::new(),
+        },
         description: format!("cerebro-train {}", args.join(" ")),
         ..TrainOptions::default()
     };

@@ -253,7 +253,7 @@ pub fn score_units(
             });
         }
     }
-    let scores = predict(model, &distinct, 8192)?;
+    let scores = super::trainer::predict_units(model, &distinct, 8192)?;
     Ok(rows
         .iter()
         .map(|e| {
@@ -651,7 +651,9 @@ impl Default for EvalOptions {
 }
 
 /// Scores the test (and validation) part with a model file and reports. The sequences are
-/// read the way the model reads them (sorted for a bag model).
+/// read the way the model reads them (sorted for a bag model). A model with unit thresholds
+/// is judged as the product judges (package score or best unit), unless `threshold` is
+/// given.
 pub fn evaluate_model(gguf: &[u8], opts: &EvalOptions) -> Result<EvalReport, String> {
     let model = cerebro_model::Model::from_gguf(gguf).map_err(|e| e.to_string())?;
     let info = model.info().clone();
@@ -669,13 +671,27 @@ pub fn evaluate_model(gguf: &[u8], opts: &EvalOptions) -> Result<EvalReport, Str
         ds.eval_rows(opts.all_npm_malware)
     };
     let ex: Vec<&Example> = rows.iter().map(|(e, _)| *e).collect();
-    let scores = score_examples(&model, &ex).map_err(|e| e.to_string())?;
+    let mut scores = score_examples(&model, &ex).map_err(|e| e.to_string())?;
     let valid = if opts.every_part {
         Vec::new()
     } else {
         ds.part(Part::Valid, false)
     };
-    let valid_scores = score_examples(&model, &valid).map_err(|e| e.to_string())?;
+    let mut valid_scores = score_examples(&model, &valid).map_err(|e| e.to_string())?;
+    // The product's verdict where the model judges units: a package whose best unit reaches
+    // the unit threshold is flagged as if its score had reached the package threshold (its
+    // score is raised to it; nothing else changes).
+    let judge_units = opts.threshold.is_none() && info.unit_thresholds.is_some();
+    if let (true, Some(ut)) = (judge_units, info.unit_thresholds) {
+        for (rows, scores) in [(&ex, &mut scores), (&valid, &mut valid_scores)] {
+            let units = score_units(&model, rows).map_err(|e| e.to_string())?;
+            for ((e, s), u) in rows.iter().zip(scores.iter_mut()).zip(units) {
+                if u.is_some_and(|(us, _)| us >= ut.get(e.ecosystem)) {
+                    *s = s.max(info.thresholds.get(e.ecosystem));
+                }
+            }
+        }
+    }
     let description = if info.description.is_empty() {
         "(no description)".to_owned()
     } else {
@@ -693,7 +709,7 @@ pub fn evaluate_model(gguf: &[u8], opts: &EvalOptions) -> Result<EvalReport, Str
             smallest: opts.smallest,
         },
     );
-    if opts.units {
+    if opts.units || judge_units {
         // The predictions are the validation part, then the evaluated rows.
         let all: Vec<&Example> = valid.iter().copied().chain(ex.iter().copied()).collect();
         let units = score_units(&model, &all).map_err(|e| e.to_string())?;

@@ -283,7 +283,7 @@ fn of_group<G: PartialEq>(
 /// Candidate thresholds for `scores`: the midpoints between consecutive distinct scores (so
 /// that a threshold does not sit on a sample), 0.5, and one above the top score; in this
 /// order, which decides ties.
-fn candidates(scores: &[f32]) -> Vec<f32> {
+pub fn candidates(scores: &[f32]) -> Vec<f32> {
     let mut distinct: Vec<f32> = scores.to_vec();
     distinct.sort_by(f32::total_cmp);
     distinct.dedup();

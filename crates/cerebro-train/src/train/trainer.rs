@@ -39,6 +39,102 @@ pub enum TrainError {
     },
 }
 
+/// What a training run learns from: whole packages, or their units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitTraining {
+    /// Whole packages (the shipped networks).
+    Off,
+    /// Units. Every unit of a benign training package is benign; a unit of a malicious
+    /// package is malicious unless the same behaviour occurs in a benign training package
+    /// (its loader, its `__init__`), which would only teach the model to flag libraries.
+    On,
+    /// Units, and of a malicious package with several units only those a selector model
+    /// (the shipped package network) scores highest: its most malicious unit and any at
+    /// [`SELECTED_UNIT_SCORE`] or above. The others (an ordinary `setup.py` beside the
+    /// payload) are left out rather than taught as malicious: one step of
+    /// multiple-instance learning, the selector standing in for the labels units lack.
+    Selected,
+}
+
+/// The selector's score at which a further unit of a malicious package is kept.
+pub const SELECTED_UNIT_SCORE: f32 = 0.9;
+
+/// The training part as units ([`UnitTraining::On`]): benign packages give every unit,
+/// malicious packages the units no benign training package has. Packages without units give
+/// nothing (no file of theirs does anything telling).
+pub fn unit_examples(
+    rows: &[&Example],
+    selector: Option<&dyn Classifier>,
+) -> Result<Vec<Example>, ModelError> {
+    let benign: std::collections::HashSet<&[u32]> = rows
+        .iter()
+        .filter(|e| !e.malicious)
+        .flat_map(|e| e.units.iter().map(|u| u.ids.as_slice()))
+        .collect();
+    // The selector's score of every distinct unit of a malicious package with several.
+    let mut selected: HashMap<&[u32], f32> = HashMap::new();
+    if let Some(model) = selector {
+        let distinct: Vec<&[u32]> = rows
+            .iter()
+            .filter(|e| e.malicious && e.units.len() > 1)
+            .flat_map(|e| e.units.iter().map(|u| u.ids.as_slice()))
+            .filter(|ids| !ids.is_empty())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let scores = predict(model, &distinct, 8192)?;
+        selected = distinct.into_iter().zip(scores).collect();
+    }
+    let mut out = Vec::new();
+    for e in rows {
+        let top = e
+            .units
+            .iter()
+            .filter_map(|u| selected.get(u.ids.as_slice()))
+            .copied()
+            .fold(f32::NEG_INFINITY, f32::max);
+        for u in &e.units {
+            if u.ids.is_empty() || (e.malicious && benign.contains(u.ids.as_slice())) {
+                continue;
+            }
+            if e.malicious && e.units.len() > 1 {
+                if let Some(&s) = selected.get(u.ids.as_slice()) {
+                    if s < top && s < SELECTED_UNIT_SCORE {
+                        continue;
+                    }
+                }
+            }
+            out.push(Example {
+                ids: u.ids.clone(),
+                uncapped_len: u.ids.len(),
+                units: Vec::new(),
+                ..(*e).clone()
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Scores of whole packages: their own sequence, or with `units` their most malicious unit
+/// (0 for a package without units, which the unit rule never flags).
+pub fn score_packages(
+    model: &dyn Classifier,
+    rows: &[&Example],
+    units: UnitTraining,
+    max_tokens: usize,
+) -> Result<Vec<f32>, ModelError> {
+    match units {
+        UnitTraining::Off => {
+            let ids: Vec<&[u32]> = rows.iter().map(|e| e.ids.as_slice()).collect();
+            predict(model, &ids, max_tokens)
+        }
+        UnitTraining::On | UnitTraining::Selected => Ok(super::eval::score_units(model, rows)?
+            .into_iter()
+            .map(|u| u.map_or(0.0, |(s, _)| s))
+            .collect()),
+    }
+}
+
 /// Everything a training run is told.
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
@@ -86,6 +182,12 @@ pub struct TrainOptions {
     /// Leave every malicious npm package out of training and validation (the
     /// cross-ecosystem test: npm benign packages stay, the test part is unchanged).
     pub no_npm_malware: bool,
+    /// Train on units (one file's behaviour each) instead of whole packages, and judge a
+    /// validation or test package by its most malicious unit: a payload of a few lines is
+    /// learnt and judged on its own, not drowned by the library around it.
+    pub units: UnitTraining,
+    /// The model file that selects a malicious package's units ([`UnitTraining::Selected`]).
+    pub unit_selector: Vec<u8>,
     pub split: SplitOptions,
     /// Text stored in the model file's metadata.
     pub description: String,
@@ -122,6 +224,8 @@ impl Default for TrainOptions {
             ema: 0.0,
             limit: 0,
             no_npm_malware: false,
+            units: UnitTraining::Off,
+            unit_selector: Vec::new(),
             split: SplitOptions::default(),
             description: String::new(),
         }
@@ -357,6 +461,24 @@ pub fn predict(
     seqs: &[&[u32]],
     max_tokens: usize,
 ) -> Result<Vec<f32>, ModelError> {
+    predict_as(model, seqs, max_tokens, false)
+}
+
+/// [`predict`] for units: scored by the model's unit networks where it has them.
+pub fn predict_units(
+    model: &dyn Classifier,
+    seqs: &[&[u32]],
+    max_tokens: usize,
+) -> Result<Vec<f32>, ModelError> {
+    predict_as(model, seqs, max_tokens, true)
+}
+
+fn predict_as(
+    model: &dyn Classifier,
+    seqs: &[&[u32]],
+    max_tokens: usize,
+    units: bool,
+) -> Result<Vec<f32>, ModelError> {
     let mut order: Vec<usize> = (0..seqs.len()).collect();
     order.sort_by_key(|&i| seqs[i].len());
     let mut out = vec![0f32; seqs.len()];
@@ -371,7 +493,11 @@ pub fn predict(
             end += 1;
         }
         let batch: Vec<Vec<u32>> = order[start..end].iter().map(|&i| frame(seqs[i])).collect();
-        let p = model.probabilities(&batch)?;
+        let p = if units {
+            model.unit_probabilities(&batch)?
+        } else {
+            model.probabilities(&batch)?
+        };
         for (k, &i) in order[start..end].iter().enumerate() {
             out[i] = p[k];
         }
@@ -559,6 +685,23 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
             before - train_rows.len() - valid_rows.len()
         ));
     }
+    let unit_store: Vec<Example>;
+    if opts.units != UnitTraining::Off {
+        let selector = match opts.units {
+            UnitTraining::Selected => Some(Model::from_gguf(&opts.unit_selector)?),
+            _ => None,
+        };
+        unit_store = unit_examples(&train_rows, selector.as_ref().map(|m| m as &dyn Classifier))?;
+        let malicious = unit_store.iter().filter(|e| e.malicious).count();
+        log(&format!(
+            "units: training on {} units of {} packages ({} malicious, {} benign); validation and test packages judged by their most malicious unit",
+            unit_store.len(),
+            train_rows.len(),
+            malicious,
+            unit_store.len() - malicious
+        ));
+        train_rows = unit_store.iter().collect();
+    }
     if train_rows.is_empty() || valid_rows.is_empty() {
         return Err(TrainError::Data(
             "too few packages to train and validate".into(),
@@ -703,7 +846,6 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
     let weights = cell_weights(&ft_rows, &multiplicity, opts.balance);
     let ft_framed: Vec<Vec<u32>> = ft_rows.iter().map(|e| frame(&e.ids)).collect();
     let lengths: Vec<usize> = ft_framed.iter().map(Vec::len).collect();
-    let valid_ids: Vec<&[u32]> = valid_rows.iter().map(|e| e.ids.as_slice()).collect();
     let valid_mal: Vec<bool> = valid_rows.iter().map(|e| e.malicious).collect();
     let valid_ecosystems: Vec<Ecosystem> = valid_rows.iter().map(|e| e.ecosystem).collect();
     let valid_weights = cell_weights(&valid_rows, &vec![1.0; valid_rows.len()], opts.balance);
@@ -736,7 +878,10 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
             ..cfg
         },
         thresholds,
-        unit_thresholds: None,
+        // A unit network's thresholds are for units; as a model file of its own it judges
+        // a whole package by them too (a package of one unit is that unit).
+        unit_thresholds: (opts.units != UnitTraining::Off).then_some(thresholds),
+        unit_networks: 0,
         bag: opts.bag,
         description: opts.description.clone(),
     };
@@ -793,7 +938,7 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
             None => None,
         };
         let model = Model::new(net.clone(), info_for(PerEcosystem::both(0.5)));
-        let scores = predict(&model, &valid_ids, opts.batch_tokens)?;
+        let scores = score_packages(&model, &valid_rows, opts.units, opts.batch_tokens)?;
         let t = choose_thresholds(&scores, &valid_mal, &valid_ecosystems, opts.budget);
         let m = part_metrics(&valid_rows, &scores, t);
         let vloss = weighted_log_loss(&scores, &valid_mal, &valid_weights);
@@ -847,7 +992,7 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
 
     // Threshold on validation, then the test part.
     let f32_model = Model::new(net.clone(), info_for(PerEcosystem::both(0.5)));
-    let vscores = predict(&f32_model, &valid_ids, opts.batch_tokens)?;
+    let vscores = score_packages(&f32_model, &valid_rows, opts.units, opts.batch_tokens)?;
     let thresholds = choose_thresholds(&vscores, &valid_mal, &valid_ecosystems, opts.budget);
     let valid = part_metrics(&valid_rows, &vscores, thresholds);
     log(&format!(
@@ -893,11 +1038,10 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
         st.display()
     ));
 
-    let test_ids: Vec<&[u32]> = test_rows.iter().map(|e| e.ids.as_slice()).collect();
-    let f32_scores = predict(&f32_model, &test_ids, opts.batch_tokens)?;
+    let f32_scores = score_packages(&f32_model, &test_rows, opts.units, opts.batch_tokens)?;
     let test_f32 = part_metrics(&test_rows, &f32_scores, thresholds);
     let q_model = Model::from_gguf(&q_bytes)?;
-    let q_scores = predict(&q_model, &test_ids, opts.batch_tokens)?;
+    let q_scores = score_packages(&q_model, &test_rows, opts.units, opts.batch_tokens)?;
     let test_quantized = part_metrics(&test_rows, &q_scores, thresholds);
     let max_diff = f32_scores
         .iter()

@@ -8,7 +8,7 @@
 
 use super::data::{Ecosystem, Example};
 use super::eval::{score_examples, score_units, Dataset};
-use super::metrics::{choose_threshold, Counts, FpBudget};
+use super::metrics::{candidates, choose_threshold, Counts, FpBudget};
 use super::split::Part;
 use cerebro_archive::PerEcosystem;
 use cerebro_model::Classifier;
@@ -82,4 +82,133 @@ pub fn choose_unit_thresholds(
         before,
         after,
     })
+}
+
+/// At most this many candidates per threshold in [`choose_joint_thresholds`] (evenly spaced
+/// among the midpoints): the pair search is their product.
+pub const JOINT_CANDIDATES: usize = 160;
+
+/// Both thresholds of a model with unit networks, chosen together per ecosystem on the
+/// validation part: a package is flagged when its whole score reaches the package threshold
+/// or its most malicious unit the unit threshold, and the pair is the one with the best F1
+/// of that rule within the false-positive budget (ties to the lower package threshold, then
+/// the lower unit threshold). `package` and `units` are the validation packages' scores
+/// (whole, and best unit or `None`), in the order of `valid`. The test part is not read.
+pub fn choose_joint_thresholds(
+    valid: &[&Example],
+    package: &[f32],
+    units: &[Option<f32>],
+    budget: FpBudget,
+) -> (PerEcosystem<f32>, PerEcosystem<f32>, PerEcosystem<Counts>) {
+    let mut pkg_t = PerEcosystem::both(1.0);
+    let mut unit_t = PerEcosystem::both(1.0);
+    let mut counts = PerEcosystem::both(Counts::default());
+    for eco in [Ecosystem::Pypi, Ecosystem::Npm] {
+        let idx: Vec<usize> = (0..valid.len())
+            .filter(|&i| valid[i].ecosystem == eco)
+            .collect();
+        let malicious: Vec<bool> = idx.iter().map(|&i| valid[i].malicious).collect();
+        let p: Vec<f32> = idx.iter().map(|&i| package[i]).collect();
+        let u: Vec<f32> = idx.iter().map(|&i| units[i].unwrap_or(-1.0)).collect();
+        let allowed = budget.allowed(malicious.iter().filter(|&&m| !m).count());
+        let thin = |scores: &[f32]| -> Vec<f32> {
+            let mut c = candidates(scores);
+            c.sort_by(f32::total_cmp);
+            c.dedup();
+            if c.len() > JOINT_CANDIDATES {
+                let n = c.len();
+                c = (0..JOINT_CANDIDATES)
+                    .map(|k| c[k * (n - 1) / (JOINT_CANDIDATES - 1)])
+                    .collect();
+            }
+            c.push(1.01);
+            c
+        };
+        let (pc, uc) = (thin(&p), thin(&u));
+        let mut best: Option<(f64, f32, f32, Counts)> = None;
+        for &tp in &pc {
+            for &tu in &uc {
+                let flagged: Vec<f32> = p
+                    .iter()
+                    .zip(&u)
+                    .map(|(&a, &b)| if a >= tp || b >= tu { 1.0 } else { 0.0 })
+                    .collect();
+                let c = Counts::at(&flagged, &malicious, 0.5);
+                if c.fp > allowed {
+                    continue;
+                }
+                let f1 = c.f1();
+                if best.as_ref().is_none_or(|b| f1 > b.0 + 1e-12) {
+                    best = Some((f1, tp, tu, c));
+                }
+            }
+        }
+        let (_, tp, tu, c) = best.unwrap_or((0.0, 1.0, 1.0, Counts::default()));
+        let (tp, tu) = (tp.min(1.0), tu.min(1.0));
+        match eco {
+            Ecosystem::Pypi => {
+                pkg_t.pypi = tp;
+                unit_t.pypi = tu;
+                counts.pypi = c;
+            }
+            Ecosystem::Npm => {
+                pkg_t.npm = tp;
+                unit_t.npm = tu;
+                counts.npm = c;
+            }
+        }
+    }
+    (pkg_t, unit_t, counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(eco: Ecosystem, malicious: bool) -> Example {
+        Example {
+            malicious,
+            ecosystem: eco,
+            source: "t".into(),
+            name: "p".into(),
+            version: "1".into(),
+            added: None,
+            ids: vec![5],
+            uncapped_len: 1,
+            files_parsed: None,
+            units: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_pair_flags_what_either_score_alone_misses_within_the_budget() {
+        // PyPI: two malicious packages, one found only by its package score, one only by
+        // its unit; the benign packages sit below both thresholds except one high unit.
+        let mut rows = Vec::new();
+        let mut package = Vec::new();
+        let mut units = Vec::new();
+        let mut add = |m: bool, p: f32, u: Option<f32>| {
+            rows.push(example(Ecosystem::Pypi, m));
+            package.push(p);
+            units.push(u);
+        };
+        add(true, 0.95, Some(0.1));
+        add(true, 0.2, Some(0.97));
+        for k in 0..50 {
+            add(false, 0.1 + k as f32 / 100.0, Some(0.3));
+        }
+        add(false, 0.3, Some(0.96)); // a benign package with one odd unit
+        let refs: Vec<&Example> = rows.iter().collect();
+        let budget = FpBudget {
+            rate: 0.005,
+            confidence: 0.0,
+        };
+        let (p, u, c) = choose_joint_thresholds(&refs, &package, &units, budget);
+        assert_eq!((c.pypi.tp, c.pypi.fp, c.pypi.fn_), (2, 0, 0));
+        assert!(p.pypi > 0.6 && p.pypi <= 0.95, "{}", p.pypi);
+        // Above the benign odd unit (a false positive), at most the malicious one.
+        assert!(u.pypi > 0.96 && u.pypi <= 0.97, "{}", u.pypi);
+        // No npm packages: nothing flagged there.
+        assert_eq!(c.npm.tp + c.npm.fp, 0);
+    }
 }
