@@ -36,6 +36,14 @@ index on 127.0.0.1, every package of the tree is downloaded, verified and judged
 then does the real manager run, served exactly the artifacts that were judged. Other
 commands run the real manager directly.
 
+uv (`cerebro uv`, `cerebro uvx`): `uv pip install`, `uv pip sync`, `uv add`, `uv remove`,
+`uv lock`, `uv sync`, `uv tool install` and `uv tool run`/`uvx` run once, live, with the
+guard index as uv's only index: each artifact is judged before it is served, and a refusal
+stops uv before it builds or installs anything. uv.lock and pyproject.toml keep the user's
+index and file URLs (guard URLs are mapped back; what cannot be is restored and refused).
+Extra or named indexes, find-links and direct URLs are refused (78). `uv run` and every
+other uv command run the real uv directly.
+
 Policy (CEREBRO_POLICY, or `policy` in the config file):
   block   stop the install when a package is flagged
   prompt  ask about each flagged package (on a terminal; acts as block without one or with CI set)
@@ -61,6 +69,8 @@ Examples:
   cerebro pip -- install requests
   cerebro npm -- install --save-dev eslint
   cerebro npx -- -y cowsay hello
+  cerebro uv -- add requests
+  cerebro uvx -- ruff check
   CEREBRO_POLICY=block cerebro pip --json -- install -r requirements.txt";
 
 #[derive(Debug, Args)]
@@ -95,6 +105,14 @@ pub fn run_npx(mut args: GuardArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => Ok(fail(Manager::Npm, &e.to_string(), args.json)),
     }
+}
+
+/// `cerebro uvx -- ARGS`: `uv tool run ARGS`, which is what uvx is, guarded as uv.
+pub fn run_uvx(mut args: GuardArgs) -> anyhow::Result<ExitCode> {
+    let mut rewritten: Vec<OsString> = vec!["tool".into(), "run".into()];
+    rewritten.append(&mut args.args);
+    args.args = rewritten;
+    run(Manager::Uv, args)
 }
 
 /// Runs one guarded command and returns the exit code.
@@ -291,13 +309,12 @@ fn print_report(report: &Report) {
         }
         Decision::Blocked => format!(
             "; nothing was installed (allow a package you trust with `cerebro allow {} NAME`)",
-            report.packages.first().map_or(
-                match report.manager {
-                    Manager::Pip => "pypi",
-                    Manager::Npm => "npm",
-                },
-                |p| p.ecosystem.as_str()
-            )
+            report
+                .packages
+                .first()
+                .map_or(report.manager.ecosystem().as_str(), |p| p
+                    .ecosystem
+                    .as_str())
         ),
         Decision::CannotJudge => format!(
             "; {}; nothing was installed",
