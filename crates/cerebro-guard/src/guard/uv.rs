@@ -94,7 +94,9 @@ pub(super) fn prepare(
     }
     let mut delegation = Delegation::new(real).args(install.guarded_args(&guard));
     let var = match upstream.from {
-        IndexFrom::EnvDefaultIndex | IndexFrom::CliDefaultIndex => "UV_DEFAULT_INDEX",
+        IndexFrom::EnvDefaultIndex | IndexFrom::CliDefaultIndex | IndexFrom::ConfigDefaultIndex => {
+            "UV_DEFAULT_INDEX"
+        }
         _ => "UV_INDEX_URL",
     };
     delegation.env = vec![

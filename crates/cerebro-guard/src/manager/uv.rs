@@ -70,6 +70,10 @@ pub enum IndexFrom {
     CliDefaultIndex,
     EnvIndexUrl,
     EnvDefaultIndex,
+    /// The one `[[index]]` of a config file (`[[tool.uv.index]]` in `pyproject.toml`), with
+    /// `default = true`: it outranks `--index-url`/`UV_INDEX_URL`, so the guard's index
+    /// goes as `UV_DEFAULT_INDEX`.
+    ConfigDefaultIndex,
     /// `index-url` in a config file, or uv's default.
     ConfigOrDefault,
 }
@@ -532,20 +536,26 @@ pub fn upstream(
              keep one",
         ));
     }
-    let mut config_index = None;
+    let mut config_index: Option<(String, bool)> = None;
     for file in config_files {
-        if let Some(url) = config_index_url(file)? {
+        if let Some(found) = config_index_url(file)? {
             match &config_index {
-                Some((first, _)) if *first != url => {
+                Some(first) if *first != found => {
                     return Err(refused(&format!(
-                        "index-url is set in more than one uv config file ({} and others): \
+                        "the index is set in more than one uv config file ({} and others): \
                          keep one",
                         file.display()
                     )))
                 }
-                _ => config_index = Some((url, file.clone())),
+                _ => config_index = Some(found),
             }
         }
+    }
+    if kinds[0] && config_index.as_ref().is_some_and(|(_, default)| *default) {
+        return Err(refused(
+            "--index-url/UV_INDEX_URL is set, and a config file names a default [[index]], \
+             which uv prefers: use --default-index/UV_DEFAULT_INDEX, or keep one",
+        ));
     }
     let (raw, from) = if let Some((from, v)) = &install.cli_index {
         (v.clone(), *from)
@@ -553,8 +563,13 @@ pub fn upstream(
         (v, IndexFrom::EnvIndexUrl)
     } else if let Some(v) = env_default {
         (v, IndexFrom::EnvDefaultIndex)
-    } else if let Some((v, _)) = config_index {
-        (v, IndexFrom::ConfigOrDefault)
+    } else if let Some((v, default)) = config_index {
+        let from = if default {
+            IndexFrom::ConfigDefaultIndex
+        } else {
+            IndexFrom::ConfigOrDefault
+        };
+        (v, from)
     } else {
         (DEFAULT_INDEX.to_owned(), IndexFrom::ConfigOrDefault)
     };
@@ -616,10 +631,11 @@ pub fn config_files(
     out
 }
 
-/// The `index-url` a uv config file sets (`uv.toml` at the top or under `[pip]`; a
-/// `pyproject.toml` under `[tool.uv]`), refusing every other way of naming where packages
-/// come from.
-fn config_index_url(file: &Path) -> Result<Option<String>, ManagerError> {
+/// The index a uv config file sets (`uv.toml` at the top or under `[pip]`; a
+/// `pyproject.toml` under `[tool.uv]`): `index-url` (`false`), or one `[[index]]` with only
+/// `url` and `default = true` (`true`, as `uv add --default-index` writes it); every other
+/// way of naming where packages come from is refused.
+fn config_index_url(file: &Path) -> Result<Option<(String, bool)>, ManagerError> {
     let text = std::fs::read_to_string(file).map_err(|source| ManagerError::Read {
         path: file.to_owned(),
         source,
@@ -649,10 +665,30 @@ fn config_index_url(file: &Path) -> Result<Option<String>, ManagerError> {
         )))
     };
     let mut found = None;
-    let sections = [Some(&uv), uv.get("pip").and_then(toml::Value::as_table)];
+    let mut default_index = None;
+    if let Some(index) = uv.get("index") {
+        let one = index
+            .as_array()
+            .filter(|a| a.len() == 1)
+            .and_then(|a| a[0].as_table())
+            .filter(|t| {
+                t.keys().all(|k| k == "url" || k == "default")
+                    && t.get("default").and_then(toml::Value::as_bool) == Some(true)
+            })
+            .and_then(|t| t.get("url"))
+            .and_then(toml::Value::as_str);
+        match one {
+            Some(url) => default_index = Some(url.to_owned()),
+            None => return cannot("index"),
+        }
+    }
+    let pip = uv.get("pip").and_then(toml::Value::as_table);
+    if pip.is_some_and(|p| p.contains_key("index")) {
+        return cannot("index");
+    }
+    let sections = [Some(&uv), pip];
     for table in sections.into_iter().flatten() {
         for key in [
-            "index",
             "extra-index-url",
             "find-links",
             "no-index",
@@ -690,7 +726,12 @@ fn config_index_url(file: &Path) -> Result<Option<String>, ManagerError> {
             }
         }
     }
-    Ok(found)
+    match (found, default_index) {
+        (Some(_), Some(_)) => cannot("index-url"),
+        (Some(url), None) => Ok(Some((url, false))),
+        (None, Some(url)) => Ok(Some((url, true))),
+        (None, None) => Ok(None),
+    }
 }
 
 #[cfg(test)]
