@@ -867,10 +867,28 @@ mod tests {
         let f = dir.path().join("uv.toml");
         std::fs::write(&f, "index-url = \"https://cfg/simple\"\n").unwrap();
         assert_eq!(
-            config_index_url(&f).unwrap().as_deref(),
-            Some("https://cfg/simple")
+            config_index_url(&f).unwrap(),
+            Some(("https://cfg/simple".to_owned(), false))
         );
         std::fs::write(&f, "[[index]]\nurl = \"https://cfg/simple\"\n").unwrap();
+        assert!(
+            config_index_url(&f).is_err(),
+            "not the default: an extra index"
+        );
+        std::fs::write(
+            &f,
+            "[[index]]\nurl = \"https://cfg/simple\"\ndefault = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config_index_url(&f).unwrap(),
+            Some(("https://cfg/simple".to_owned(), true))
+        );
+        std::fs::write(
+            &f,
+            "[[index]]\nurl = \"https://a/simple\"\ndefault = true\n[[index]]\nurl = \"https://b/simple\"\n",
+        )
+        .unwrap();
         assert!(config_index_url(&f).is_err());
         let p = dir.path().join("pyproject.toml");
         std::fs::write(&p, "[project]\nname = \"a\"\n").unwrap();
