@@ -54,7 +54,7 @@ impl UvKind {
 #[derive(Debug)]
 pub enum UvCommand {
     /// Fetches package code: guard it.
-    Guarded(UvInstall),
+    Guarded(Box<UvInstall>),
     /// Anything else: run the real uv as is.
     Other,
 }
@@ -349,7 +349,7 @@ pub fn parse(args: &[OsString], cwd: &Path) -> Result<UvCommand, ManagerError> {
             package_word(&mut install, p, cwd)?;
         }
     }
-    Ok(UvCommand::Guarded(install))
+    Ok(UvCommand::Guarded(Box::new(install)))
 }
 
 fn refused(why: &str) -> ManagerError {
@@ -744,7 +744,7 @@ mod tests {
 
     fn guarded(args: &[&str]) -> UvInstall {
         match parse(&os(args), Path::new("/w")).unwrap() {
-            UvCommand::Guarded(i) => i,
+            UvCommand::Guarded(i) => *i,
             UvCommand::Other => panic!("{args:?} not guarded"),
         }
     }
