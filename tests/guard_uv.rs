@@ -473,3 +473,125 @@ fn uv_refuses_what_it_cannot_front() {
     assert_eq!(registry.total_hits(), 0, "nothing was fetched");
     assert_eq!(sandbox.read("pyproject.toml").unwrap(), PROJECT.as_bytes());
 }
+
+#[test]
+fn uv_pip_install_from_a_requirement_file_blocks_a_malicious_sdist() {
+    let registry = registry();
+    let sandbox = sandbox!(registry);
+    let venv = sandbox.venv();
+    let python = venv.join("bin/python");
+    std::fs::write(
+        sandbox.project.join("requirements.txt"),
+        "alpha-lib\nuv-marker-evil==0.1.0\n",
+    )
+    .unwrap();
+    let out = run(sandbox.guard(
+        Policy::Block,
+        &[
+            "pip",
+            "install",
+            "--python",
+            python.to_str().unwrap(),
+            "-r",
+            "requirements.txt",
+        ],
+    ));
+    assert_eq!(
+        out.code,
+        Some(EXIT_BLOCKED),
+        "{}",
+        explain(&out, &[], &registry)
+    );
+    assert!(!sandbox.dirs.marker_written(), "the build ran: {out}");
+    assert!(
+        !sandbox.installed_in(&venv, "alpha-lib"),
+        "nothing is installed"
+    );
+    // An index option inside the file would send uv elsewhere: refused.
+    std::fs::write(
+        sandbox.project.join("requirements.txt"),
+        "--extra-index-url http://127.0.0.1:9/simple\nalpha-lib\n",
+    )
+    .unwrap();
+    let out = run(sandbox.guard(
+        Policy::Block,
+        &[
+            "pip",
+            "install",
+            "--python",
+            python.to_str().unwrap(),
+            "-r",
+            "requirements.txt",
+        ],
+    ));
+    assert_eq!(out.code, Some(EXIT_UNJUDGED), "{out}");
+}
+
+#[test]
+fn uv_pip_install_of_a_local_sdist_judges_it_before_its_build() {
+    let registry = registry();
+    let sandbox = sandbox!(registry);
+    let venv = sandbox.venv();
+    let python = venv.join("bin/python");
+    let evil = uv_marker_evil();
+    let file = sandbox.project.join(&evil.artifact.file);
+    std::fs::write(&file, &evil.artifact.bytes).unwrap();
+    let out = run(sandbox.guard(
+        Policy::Block,
+        &[
+            "pip",
+            "install",
+            "--python",
+            python.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(
+        out.code,
+        Some(EXIT_BLOCKED),
+        "{}",
+        explain(&out, &[], &registry)
+    );
+    assert!(!sandbox.dirs.marker_written(), "the build ran: {out}");
+    assert!(!sandbox.installed_in(&venv, "uv-marker-evil"));
+}
+
+/// `uv lock` guarded writes the lock bare uv writes, and `uv lock --locked` agrees with it.
+#[test]
+fn uv_lock_writes_the_lock_bare_uv_writes() {
+    let registry = registry();
+    let sandbox = sandbox!(registry);
+    let with_deps = PROJECT.replace("dependencies = []", "dependencies = [\"alpha-lib\"]");
+    std::fs::write(sandbox.project.join("pyproject.toml"), &with_deps).unwrap();
+    let twin = sandbox.twin("bare");
+    std::fs::write(twin.join("pyproject.toml"), &with_deps).unwrap();
+    let bare = run(sandbox.bare_in(&twin, &["lock"]));
+    assert_eq!(bare.code, Some(0), "{bare}");
+    let out = run(sandbox.guard(Policy::Block, &["lock"]));
+    assert_eq!(out.code, Some(0), "{}", explain(&out, &[], &registry));
+    let expected = std::fs::read(twin.join("uv.lock")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&sandbox.read("uv.lock").unwrap()),
+        String::from_utf8_lossy(&expected)
+    );
+    let out = run(sandbox.guard(Policy::Block, &["lock", "--locked"]));
+    assert_eq!(out.code, Some(0), "{}", explain(&out, &[], &registry));
+    assert_eq!(sandbox.read("uv.lock").unwrap(), expected);
+}
+
+/// A lock from another index than the one uv now reads is refused, and left as it is.
+#[test]
+fn uv_sync_refuses_a_lock_from_another_index() {
+    let registry = registry();
+    let sandbox = sandbox!(registry);
+    let bare = run(sandbox.bare_in(&sandbox.project, &["add", "--no-sync", "alpha-lib"]));
+    assert_eq!(bare.code, Some(0), "{bare}");
+    let lock = sandbox.read("uv.lock").unwrap();
+    let other = Registry::with(fixtures::py_clean_tree(), vec![]);
+    let mut cmd = sandbox.guard(Policy::Block, &["sync", "--frozen"]);
+    cmd.env("UV_INDEX_URL", other.pypi_url());
+    let out = run(cmd);
+    assert_eq!(out.code, Some(EXIT_UNJUDGED), "{out}");
+    assert_eq!(sandbox.read("uv.lock").unwrap(), lock);
+    assert_eq!(other.total_hits(), 0);
+}
