@@ -201,7 +201,7 @@ fn no_loopback_of_the_guard(text: &[u8], registry: &Registry) {
     for line in text.lines() {
         if line.contains("127.0.0.1") {
             assert!(
-                line.contains(&registry.host_port()),
+                line.contains(&format!("{}/", registry.host_port())),
                 "a URL other than the upstream's: {line}"
             );
         }
@@ -594,4 +594,60 @@ fn uv_sync_refuses_a_lock_from_another_index() {
     assert_eq!(out.code, Some(EXIT_UNJUDGED), "{out}");
     assert_eq!(sandbox.read("uv.lock").unwrap(), lock);
     assert_eq!(other.total_hits(), 0);
+}
+
+#[test]
+fn uv_tool_install_blocks_a_malicious_package() {
+    let registry = registry();
+    let sandbox = sandbox!(registry);
+    let tools = sandbox.dirs.root().join("tools");
+    let mut cmd = sandbox.guard(Policy::Block, &["tool", "install", "evil-pkg"]);
+    cmd.env("UV_TOOL_DIR", &tools)
+        .env("UV_TOOL_BIN_DIR", tools.join("bin"));
+    let out = run(cmd);
+    assert_eq!(
+        out.code,
+        Some(EXIT_BLOCKED),
+        "{}",
+        explain(&out, &[], &registry)
+    );
+    assert!(!tools.join("evil-pkg").exists(), "{out}");
+}
+
+/// Commands that fetch no package go straight to the real uv: no guard index, no report.
+#[test]
+fn other_uv_commands_pass_straight_through() {
+    let registry = registry();
+    let sandbox = sandbox!(registry);
+    let out = run(sandbox.guard(Policy::Block, &["--version"]));
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.stdout.starts_with("uv "), "{out}");
+    let out = run(sandbox.guard(Policy::Block, &["pip", "list", "--help"]));
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(!stderr_has(&out, "scanned"), "{out}");
+    assert_eq!(registry.total_hits(), 0);
+}
+
+/// `--json` puts the report on stdout, with `"manager":"uv"`.
+#[test]
+fn uv_json_report_names_uv_and_the_blocked_package() {
+    let registry = registry();
+    let sandbox = sandbox!(registry);
+    let mut cmd = sandbox.dirs.cerebro(&["uv", "--json", "--"]);
+    cmd.args(["add", "app-core"])
+        .env("CEREBRO_POLICY", "block")
+        .current_dir(&sandbox.project);
+    let out = run(cmd);
+    assert_eq!(
+        out.code,
+        Some(EXIT_BLOCKED),
+        "{}",
+        explain(&out, &[], &registry)
+    );
+    let report = out.first_json().unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(report["manager"], "uv", "{report}");
+    assert_eq!(report["decision"], "blocked", "{report}");
+    let evil = support::report_entry(&report, "evil-pkg").expect("evil-pkg in the report");
+    assert_eq!(evil["action"], "blocked", "{report}");
+    assert_eq!(sandbox.read("pyproject.toml").unwrap(), PROJECT.as_bytes());
 }

@@ -269,7 +269,8 @@ async fn lock_to_guard(
         for u in urls {
             let Some((_, local)) = files.iter().find(|(up, _)| up.as_str() == u) else {
                 return Err(cannot(format!(
-                    "{u} (locked for {name}) is not listed by {registry}"
+                    "{u} (locked for {name}) is not listed by {registry} (or is too new for \
+                     min_release_age)"
                 )));
             };
             replace.push((u.to_owned(), format!("{}{local}", flow.origin)));
@@ -339,7 +340,7 @@ impl UvFlow {
             }
         }
         if let Some(text) = read_text(&project.pyproject)? {
-            if text.contains(&self.origin) {
+            if names_host(&text, self.origin.trim_start_matches("http://")) {
                 if self.upstream.raw != lock_registry {
                     return Err(format!(
                         "uv wrote the guard's index into {}, and Cerebro cannot tell how uv \
@@ -367,7 +368,9 @@ impl UvFlow {
         handle: &IndexHandle,
         file: &Path,
     ) -> Result<String, String> {
-        let needle = format!("\"{}", self.origin);
+        // `"http://127.0.0.1:PORT/`: the slash keeps a longer port (an upstream on loopback)
+        // from matching.
+        let needle = format!("\"{}/", self.origin);
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
         while let Some(at) = rest.find(&needle) {
@@ -404,7 +407,7 @@ impl UvFlow {
         }
         out.push_str(rest);
         let host = self.origin.trim_start_matches("http://");
-        if out.contains(host) {
+        if names_host(&out, host) {
             return Err(format!(
                 "{} still names the guard index ({host}) after mapping it back",
                 file.display()
@@ -412,6 +415,16 @@ impl UvFlow {
         }
         Ok(out)
     }
+}
+
+/// Whether `text` names `host` (`127.0.0.1:PORT`) with no further digit of a longer port.
+fn names_host(text: &str, host: &str) -> bool {
+    text.match_indices(host).any(|(at, _)| {
+        !text[at + host.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit())
+    })
 }
 
 fn read_text(path: &Path) -> Result<Option<String>, String> {
@@ -427,6 +440,19 @@ fn read_text(path: &Path) -> Result<Option<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_longer_port_is_another_host() {
+        assert!(names_host(
+            "x = \"http://127.0.0.1:3456/simple\"",
+            "127.0.0.1:3456"
+        ));
+        assert!(!names_host(
+            "x = \"http://127.0.0.1:34567/simple\"",
+            "127.0.0.1:3456"
+        ));
+        assert!(names_host("127.0.0.1:3456", "127.0.0.1:3456"));
+    }
 
     #[test]
     fn quoted_strings_only_are_replaced() {
