@@ -651,3 +651,50 @@ fn uv_json_report_names_uv_and_the_blocked_package() {
     assert_eq!(evil["action"], "blocked", "{report}");
     assert_eq!(sandbox.read("pyproject.toml").unwrap(), PROJECT.as_bytes());
 }
+
+/// `uv run --with` fetches through the guard: a malicious package is refused before its
+/// build runs, and the command never starts.
+#[test]
+fn uv_run_with_a_malicious_package_is_blocked_before_anything_runs() {
+    let registry = registry();
+    let sandbox = sandbox!(registry);
+    let ran = sandbox.dirs.root().join("command-ran");
+    let code = format!("open({:?}, 'w').write('ran')", ran.to_str().unwrap());
+    let out = run(sandbox.guard(
+        Policy::Block,
+        &["run", "--with", "uv-marker-evil", "python", "-c", &code],
+    ));
+    assert_eq!(
+        out.code,
+        Some(EXIT_BLOCKED),
+        "{}",
+        explain(&out, &[], &registry)
+    );
+    assert!(!sandbox.dirs.marker_written(), "the build ran: {out}");
+    assert!(!ran.exists(), "the command ran: {out}");
+}
+
+/// `uv run` syncs the project through the guard, runs the command, and leaves `uv.lock` as
+/// bare uv wrote it.
+#[test]
+fn uv_run_syncs_the_project_through_the_guard_and_runs_the_command() {
+    let registry = registry();
+    let sandbox = sandbox!(registry);
+    let bare = run(sandbox.bare_in(&sandbox.project, &["add", "--no-sync", "alpha-lib"]));
+    assert_eq!(bare.code, Some(0), "{bare}");
+    let lock = sandbox.read("uv.lock").unwrap();
+    let out = run(sandbox.guard(
+        Policy::Block,
+        &[
+            "run",
+            "--locked",
+            "python",
+            "-c",
+            "import alpha_lib; print('imported')",
+        ],
+    ));
+    assert_eq!(out.code, Some(0), "{}", explain(&out, &[], &registry));
+    assert!(out.stdout.contains("imported"), "{out}");
+    assert!(stderr_has(&out, "scanned"), "{out}");
+    assert_eq!(sandbox.read("uv.lock").unwrap(), lock);
+}

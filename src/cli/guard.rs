@@ -37,12 +37,14 @@ then does the real manager run, served exactly the artifacts that were judged. O
 commands run the real manager directly.
 
 uv (`cerebro uv`, `cerebro uvx`): `uv pip install`, `uv pip sync`, `uv add`, `uv remove`,
-`uv lock`, `uv sync`, `uv tool install` and `uv tool run`/`uvx` run once, live, with the
+`uv lock`, `uv sync`, `uv run`, `uv tool install` and `uv tool run`/`uvx` run once, live, with the
 guard index as uv's only index: each artifact is judged before it is served, and a refusal
 stops uv before it builds or installs anything. uv.lock and pyproject.toml keep the user's
 index and file URLs (guard URLs are mapped back; what cannot be is restored and refused).
-Extra or named indexes, find-links and direct URLs are refused (78). `uv run` and every
-other uv command run the real uv directly.
+`uv run` too: the project is synced (and a `--with` environment made) through the guard
+before the command starts, and the command runs while the guard index still serves (its own
+`pip install` or `uv add` are guarded anew). Extra or named indexes, find-links and direct
+URLs are refused (78). Every other uv command runs the real uv directly.
 
 Policy (CEREBRO_POLICY, or `policy` in the config file):
   block   stop the install when a package is flagged
@@ -173,7 +175,16 @@ pub fn run(manager: Manager, args: GuardArgs) -> anyhow::Result<ExitCode> {
             let Some(after) = after else {
                 return Ok(exit(code));
             };
-            show(&after, args.json, interactive);
+            // A uv run that fetched nothing (`uv run` in a synced project) says nothing more.
+            let quiet = manager == Manager::Uv
+                && after.packages.is_empty()
+                && after.held_back.is_empty()
+                && after.decision == Decision::Proceed;
+            if !quiet {
+                show(&after, args.json, interactive);
+            } else if args.json {
+                show_json(&after);
+            }
             Ok(match after.decision {
                 Decision::Proceed => exit(code),
                 Decision::Blocked => ExitCode::from(EXIT_BLOCKED),
@@ -185,13 +196,18 @@ pub fn run(manager: Manager, args: GuardArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The report as one JSON line on stdout.
+fn show_json(report: &Report) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer(&mut out, report);
+    let _ = writeln!(out);
+}
+
 /// The report: JSON on stdout when asked, the human lines on stderr. `interactive` says
 /// whether the prompt could ask (to explain a `prompt` that blocked without asking).
 fn show(report: &Report, json: bool, interactive: bool) {
     if json {
-        let mut out = std::io::stdout().lock();
-        let _ = serde_json::to_writer(&mut out, report);
-        let _ = writeln!(out);
+        show_json(report);
     }
     print_report(report);
     if report.decision == Decision::Blocked && report.policy == policy::Mode::Prompt && !interactive

@@ -90,7 +90,7 @@ pub(super) fn prepare(
         registry: clean.to_string(),
     };
     if install.kind.is_project() {
-        flow.project = Some(find_project(&start)?);
+        flow.project = find_project(&start)?;
     }
     let mut delegation = Delegation::new(real).args(install.guarded_args(&guard));
     let var = match upstream.from {
@@ -105,6 +105,9 @@ pub(super) fn prepare(
     ];
     delegation.env.extend(super::loopback_env());
     delegation.cwd = Some(request.cwd.clone());
+    // The program `uv run`/`uvx` starts is the user's: a `pip install` or `uv add` it runs is
+    // guarded anew (through this guard index, while it serves), not passed straight on.
+    delegation.active = !install.kind.runs_a_program();
     Ok(Prepared::Install(Box::new(Session {
         runtime: parts.runtime,
         index,
@@ -172,16 +175,20 @@ fn read_requirement_files(
     Ok(())
 }
 
-/// The project uv works on from `start`: the nearest folder with a `pyproject.toml`; its
-/// `uv.lock` is the nearest one at or above it (a workspace's).
-fn find_project(start: &Path) -> Result<Project, GuardError> {
-    let root = start
+/// The project uv works on from `start`: the nearest folder with a `pyproject.toml` (none:
+/// no project); its `uv.lock` is the nearest one at or above it beside a `pyproject.toml`
+/// (a workspace's), else where uv would write it.
+fn find_project(start: &Path) -> Result<Option<Project>, GuardError> {
+    let Some(root) = start
         .ancestors()
         .find(|d| d.join("pyproject.toml").is_file())
-        .unwrap_or(start)
-        .to_owned();
+        .map(Path::to_owned)
+    else {
+        return Ok(None);
+    };
     let lock = root
         .ancestors()
+        .filter(|d| d.join("pyproject.toml").is_file())
         .map(|d| d.join("uv.lock"))
         .find(|l| l.is_file())
         .unwrap_or_else(|| root.join("uv.lock"));
@@ -194,12 +201,12 @@ fn find_project(start: &Path) -> Result<Project, GuardError> {
         }),
     };
     let pyproject = root.join("pyproject.toml");
-    Ok(Project {
+    Ok(Some(Project {
         lock_before: read(&lock)?,
         pyproject_before: read(&pyproject)?,
         lock,
         pyproject,
-    })
+    }))
 }
 
 /// The existing `uv.lock` pointed at the guard: its index URL becomes the guard's, and each

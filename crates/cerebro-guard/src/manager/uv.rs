@@ -38,6 +38,8 @@ pub enum UvKind {
     ToolRun,
     /// `uv tool install`.
     ToolInstall,
+    /// `uv run`: syncs the project (and a `--with` environment), then runs a command.
+    Run,
 }
 
 impl UvKind {
@@ -45,8 +47,14 @@ impl UvKind {
     pub fn is_project(self) -> bool {
         matches!(
             self,
-            UvKind::Add | UvKind::Remove | UvKind::Lock | UvKind::Sync
+            UvKind::Add | UvKind::Remove | UvKind::Lock | UvKind::Sync | UvKind::Run
         )
+    }
+
+    /// Whether the command goes on to run the user's own program (with the guard index still
+    /// serving): `uv run`, `uv tool run`.
+    pub fn runs_a_program(self) -> bool {
+        matches!(self, UvKind::Run | UvKind::ToolRun)
     }
 }
 
@@ -241,7 +249,7 @@ pub fn parse(args: &[OsString], cwd: &Path) -> Result<UvCommand, ManagerError> {
     while i < words.len() {
         let word = words[i].as_str();
         if word == "--" {
-            if kind == Some(UvKind::ToolRun) {
+            if kind.is_some_and(UvKind::runs_a_program) {
                 break;
             }
             positionals.extend(words[i + 1..].iter().map(String::as_str));
@@ -326,11 +334,24 @@ pub fn parse(args: &[OsString], cwd: &Path) -> Result<UvCommand, ManagerError> {
                 ["sync"] => Some(UvKind::Sync),
                 ["tool", "run"] => Some(UvKind::ToolRun),
                 ["tool", "install"] => Some(UvKind::ToolInstall),
+                ["run"] => Some(UvKind::Run),
                 _ => return Ok(UvCommand::Other),
             };
         } else if kind == Some(UvKind::ToolRun) {
             // The tool's name: what follows is the tool's own command line.
             positionals.push(word);
+            break;
+        } else if kind == Some(UvKind::Run) {
+            // The command: what follows is its own. A script with a lockfile of its own
+            // (`uv lock --script`) would be locked against the guard.
+            let script = absolute(&install.start_dir(cwd), Path::new(word));
+            let lock = PathBuf::from(format!("{}.lock", script.display()));
+            if word.ends_with(".py") && lock.is_file() {
+                return Err(refused(&format!(
+                    "cannot guard `uv run` of a script with a lockfile of its own ({}) yet",
+                    lock.display()
+                )));
+            }
             break;
         } else {
             positionals.push(word);
@@ -759,9 +780,11 @@ mod tests {
             "--directory takes a value"
         );
         assert_eq!(guarded(&["tool", "run", "cowsay"]).kind, UvKind::ToolRun);
+        let run = guarded(&["run", "--with", "rich", "python", "-i", "x"]);
+        assert_eq!(run.kind, UvKind::Run);
+        assert!(run.cli_index.is_none(), "the command's own -i is not uv's");
         for other in [
             &["pip", "list"][..],
-            &["run", "python"],
             &["--version"],
             &["add", "--help"],
             &["venv"],
