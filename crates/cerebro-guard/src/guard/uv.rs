@@ -52,7 +52,7 @@ pub(super) fn prepare(
 ) -> Result<Prepared, GuardError> {
     let real = vec![real::find_real("uv")?.into_os_string()];
     let pass = || super::pass_through(real.clone(), request);
-    let install = match args::parse(&request.args, &request.cwd)? {
+    let mut install = match args::parse(&request.args, &request.cwd)? {
         UvCommand::Guarded(install) => install,
         UvCommand::Other => return Ok(pass()),
     };
@@ -60,6 +60,16 @@ pub(super) fn prepare(
         return Ok(pass());
     }
     let env = manager::process_env;
+    // `--directory` and `--project` from the environment, as uv reads them: the project (and
+    // so the uv.lock) the guard points at the guard must be the one uv works on.
+    let set = |k: &str| env(k).filter(|v| !v.is_empty());
+    if install.directory.is_none() {
+        install.directory =
+            set("UV_WORKING_DIR").map(|d| manager::absolute(&request.cwd, Path::new(&d)));
+    }
+    if install.project.is_none() {
+        install.project = set("UV_PROJECT").map(PathBuf::from);
+    }
     let local_paths = install.local_paths()?;
     read_requirement_files(&install.requirement_files, &request.cwd, &env)?;
     let start = install.start_dir(&request.cwd);
@@ -103,7 +113,13 @@ pub(super) fn prepare(
         (var.into(), guard.clone().into()),
         ("UV_NO_CACHE".into(), "1".into()),
     ];
-    delegation.env.extend(super::loopback_env());
+    if install.kind.runs_a_program() {
+        delegation.env.extend(super::loopback_env());
+    } else {
+        // uv may reach nothing but the guard: any other download (a file URL of a uv.lock
+        // the guard did not point at itself, a managed Python) fails instead of bypassing it.
+        delegation.env.extend(no_network_but_loopback());
+    }
     delegation.cwd = Some(request.cwd.clone());
     // The program `uv run`/`uvx` starts is the user's: a `pip install` or `uv add` it runs is
     // guarded anew (through this guard index, while it serves), not passed straight on.
@@ -120,6 +136,24 @@ pub(super) fn prepare(
         memo: None,
         fast: false,
     })))
+}
+
+/// A proxy that refuses every connection for everything but loopback (the guard index).
+fn no_network_but_loopback() -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    let dead = "http://127.0.0.1:1";
+    [
+        ("HTTP_PROXY", dead),
+        ("http_proxy", dead),
+        ("HTTPS_PROXY", dead),
+        ("https_proxy", dead),
+        ("ALL_PROXY", dead),
+        ("all_proxy", dead),
+        ("NO_PROXY", "127.0.0.1,localhost"),
+        ("no_proxy", "127.0.0.1,localhost"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.into(), v.into()))
+    .collect()
 }
 
 /// Reads requirement files the way the pip guard does, and refuses what would send uv
