@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use cerebro_guard::manager::real::{find_real_in, is_shim, SHIM_MARKER};
 
-const SHIM_NAMES: [&str; 6] = ["pip", "pip3", "npm", "npx", "python", "python3"];
+const SHIM_NAMES: [&str; 8] = [
+    "pip", "pip3", "npm", "npx", "uv", "uvx", "python", "python3",
+];
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -40,7 +42,7 @@ impl Fixture {
     fn new() -> Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let real = tmp.path().join("real");
-        for name in ["pip", "pip3", "npm", "npx", "python3"] {
+        for name in ["pip", "pip3", "npm", "npx", "uv", "uvx", "python3"] {
             script(&real.join(name), &printer(&format!("real-{name}")));
         }
         let cerebro = tmp.path().join("tools/cerebro");
@@ -177,6 +179,20 @@ fn pip3_and_npm_reach_cerebro() {
     );
     assert!(
         ran.stdout.starts_with("real-npx [-y] [cowsay] [hi]\n"),
+        "{}",
+        ran.stdout
+    );
+    // uv and uvx go to `cerebro uv` / `cerebro uvx`, their arguments untouched.
+    let ran = f.run(&f.default_path(), "uv add 'x>=1'", &[]);
+    assert!(
+        ran.stdout.starts_with("cerebro [uv] [--] [add] [x>=1]\n"),
+        "{}",
+        ran.stdout
+    );
+    let ran = f.run(&f.default_path(), "uvx ruff check", &[]);
+    assert!(
+        ran.stdout
+            .starts_with("cerebro [uvx] [--] [ruff] [check]\n"),
         "{}",
         ran.stdout
     );
@@ -581,6 +597,8 @@ fn install_sh_installs_once_and_uninstalls_everything() {
             "share/cerebro/shims/pip3.14",
             "share/cerebro/shims/pip3.8",
             "share/cerebro/shims/pip3.9",
+            "share/cerebro/shims/uv",
+            "share/cerebro/shims/uvx",
         ]
     );
     let shims = t.prefix().join("share/cerebro/shims");

@@ -36,6 +36,16 @@ index on 127.0.0.1, every package of the tree is downloaded, verified and judged
 then does the real manager run, served exactly the artifacts that were judged. Other
 commands run the real manager directly.
 
+uv (`cerebro uv`, `cerebro uvx`): `uv pip install`, `uv pip sync`, `uv add`, `uv remove`,
+`uv lock`, `uv sync`, `uv run`, `uv tool install` and `uv tool run`/`uvx` run once, live, with the
+guard index as uv's only index: each artifact is judged before it is served, and a refusal
+stops uv before it builds or installs anything. uv.lock and pyproject.toml keep the user's
+index and file URLs (guard URLs are mapped back; what cannot be is restored and refused).
+`uv run` too: the project is synced (and a `--with` environment made) through the guard
+before the command starts, and the command runs while the guard index still serves (its own
+`pip install` or `uv add` are guarded anew). Extra or named indexes, find-links and direct
+URLs are refused (78). Every other uv command runs the real uv directly.
+
 Policy (CEREBRO_POLICY, or `policy` in the config file):
   block   stop the install when a package is flagged
   prompt  ask about each flagged package (on a terminal; acts as block without one or with CI set)
@@ -61,6 +71,8 @@ Examples:
   cerebro pip -- install requests
   cerebro npm -- install --save-dev eslint
   cerebro npx -- -y cowsay hello
+  cerebro uv -- add requests
+  cerebro uvx -- ruff check
   CEREBRO_POLICY=block cerebro pip --json -- install -r requirements.txt";
 
 #[derive(Debug, Args)]
@@ -95,6 +107,14 @@ pub fn run_npx(mut args: GuardArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => Ok(fail(Manager::Npm, &e.to_string(), args.json)),
     }
+}
+
+/// `cerebro uvx -- ARGS`: `uv tool run ARGS`, which is what uvx is, guarded as uv.
+pub fn run_uvx(mut args: GuardArgs) -> anyhow::Result<ExitCode> {
+    let mut rewritten: Vec<OsString> = vec!["tool".into(), "run".into()];
+    rewritten.append(&mut args.args);
+    args.args = rewritten;
+    run(Manager::Uv, args)
 }
 
 /// Runs one guarded command and returns the exit code.
@@ -155,7 +175,16 @@ pub fn run(manager: Manager, args: GuardArgs) -> anyhow::Result<ExitCode> {
             let Some(after) = after else {
                 return Ok(exit(code));
             };
-            show(&after, args.json, interactive);
+            // A uv run that fetched nothing (`uv run` in a synced project) says nothing more.
+            let quiet = manager == Manager::Uv
+                && after.packages.is_empty()
+                && after.held_back.is_empty()
+                && after.decision == Decision::Proceed;
+            if !quiet {
+                show(&after, args.json, interactive);
+            } else if args.json {
+                show_json(&after);
+            }
             Ok(match after.decision {
                 Decision::Proceed => exit(code),
                 Decision::Blocked => ExitCode::from(EXIT_BLOCKED),
@@ -167,13 +196,18 @@ pub fn run(manager: Manager, args: GuardArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The report as one JSON line on stdout.
+fn show_json(report: &Report) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer(&mut out, report);
+    let _ = writeln!(out);
+}
+
 /// The report: JSON on stdout when asked, the human lines on stderr. `interactive` says
 /// whether the prompt could ask (to explain a `prompt` that blocked without asking).
 fn show(report: &Report, json: bool, interactive: bool) {
     if json {
-        let mut out = std::io::stdout().lock();
-        let _ = serde_json::to_writer(&mut out, report);
-        let _ = writeln!(out);
+        show_json(report);
     }
     print_report(report);
     if report.decision == Decision::Blocked && report.policy == policy::Mode::Prompt && !interactive
@@ -291,13 +325,12 @@ fn print_report(report: &Report) {
         }
         Decision::Blocked => format!(
             "; nothing was installed (allow a package you trust with `cerebro allow {} NAME`)",
-            report.packages.first().map_or(
-                match report.manager {
-                    Manager::Pip => "pypi",
-                    Manager::Npm => "npm",
-                },
-                |p| p.ecosystem.as_str()
-            )
+            report
+                .packages
+                .first()
+                .map_or(report.manager.ecosystem().as_str(), |p| p
+                    .ecosystem
+                    .as_str())
         ),
         Decision::CannotJudge => format!(
             "; {}; nothing was installed",

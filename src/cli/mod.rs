@@ -44,14 +44,16 @@ Environment:
   CLICOLOR_FORCE force colour";
 
 const TOP_AFTER_HELP: &str = "\
-Set-up: ./install.sh puts the pip, pip3, npm and npx shims first on PATH; from then on
-`pip install`, `npm install`, `npm exec` and `npx` run through `cerebro pip` / `cerebro npm`
-/ `cerebro npx`.
+Set-up: ./install.sh puts the pip, pip3, npm, npx, uv and uvx shims first on PATH; from
+then on `pip install`, `npm install`, `npm exec`, `npx`, `uv add`/`sync`/`pip install` and
+`uvx` run through `cerebro pip` / `cerebro npm` / `cerebro npx` / `cerebro uv` /
+`cerebro uvx`.
 
 Exit codes:
   scan           0 clean, 1 some path unreadable, 2 usage, 3 a package judged malicious
   audit          0 clean, 1 some pin could not be judged, 2 usage, 3 a pin judged malicious
-  pip, npm, npx  77 blocked, 78 could not judge (fails closed), 130 interrupted; otherwise
+  pip, npm, npx, 77 blocked, 78 could not judge (fails closed), 130 interrupted; otherwise
+  uv, uvx
                  the real manager's own code (see `cerebro pip --help`)
 
 Environment:
@@ -133,6 +135,16 @@ pub enum Command {
     #[command(after_help = guard::AFTER_HELP)]
     Npx(guard::GuardArgs),
 
+    /// Run uv, guarded: `cerebro uv -- add requests` (what the `uv` shim runs). uv pip
+    /// install/sync, add, remove, lock, sync and tool install/run fetch through the guard.
+    #[command(after_help = guard::AFTER_HELP)]
+    Uv(guard::GuardArgs),
+
+    /// Run uvx (`uv tool run`), guarded: `cerebro uvx -- ruff check` (what the `uvx` shim
+    /// runs). The tool and its dependencies are judged before any of their code runs.
+    #[command(after_help = guard::AFTER_HELP)]
+    Uvx(guard::GuardArgs),
+
     /// Always allow a package, or one version of it, despite its verdict.
     Allow(allow::AllowArgs),
 
@@ -186,6 +198,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pip(args) => guard::run(cerebro_guard::guard::Manager::Pip, args),
         Command::Npm(args) => guard::run(cerebro_guard::guard::Manager::Npm, args),
         Command::Npx(args) => guard::run_npx(args),
+        Command::Uv(args) => guard::run(cerebro_guard::guard::Manager::Uv, args),
+        Command::Uvx(args) => guard::run_uvx(args),
         Command::Allow(args) => allow::allow(args),
         Command::Allowlist(args) => allow::allowlist(args),
     }

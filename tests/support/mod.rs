@@ -374,6 +374,11 @@ impl Dirs {
         self.root.path()
     }
 
+    /// Puts `dir` first on `PATH` for every later command of this sandbox.
+    pub fn add_path(&mut self, dir: PathBuf) {
+        self.extra_path.insert(0, dir);
+    }
+
     /// Sets a variable for every later command of this sandbox.
     pub fn set_env(&mut self, key: &str, value: impl Into<OsString>) {
         let key = OsString::from(key);

@@ -15,6 +15,9 @@ pub struct Delegation {
     pub args: Vec<OsString>,
     pub env: Vec<(OsString, OsString)>,
     pub cwd: Option<PathBuf>,
+    /// Whether `CEREBRO_ACTIVE` is set for it (the default): off for a run that goes on to
+    /// start the user's own program (`uv run`, `uvx`), whose own installs are guarded anew.
+    pub active: bool,
 }
 
 impl Delegation {
@@ -27,6 +30,7 @@ impl Delegation {
             args: it.collect(),
             env: Vec::new(),
             cwd: None,
+            active: true,
         }
     }
 
@@ -44,7 +48,9 @@ impl Delegation {
         let mut c = Command::new(&self.program);
         c.args(&self.args);
         // A shim reached from inside (pip building a package runs pip again) passes through.
-        c.env(ACTIVE_ENV, "1");
+        if self.active {
+            c.env(ACTIVE_ENV, "1");
+        }
         for (k, v) in &self.env {
             c.env(k, v);
         }

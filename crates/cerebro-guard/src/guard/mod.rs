@@ -11,6 +11,7 @@ mod gate;
 mod memo;
 mod npm;
 mod pip;
+mod uv;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -40,6 +41,7 @@ const JUDGED_WAIT: Duration = Duration::from_secs(300);
 pub enum Manager {
     Pip,
     Npm,
+    Uv,
 }
 
 impl Manager {
@@ -47,6 +49,15 @@ impl Manager {
         match self {
             Manager::Pip => "pip",
             Manager::Npm => "npm",
+            Manager::Uv => "uv",
+        }
+    }
+
+    /// The ecosystem whose packages it installs.
+    pub fn ecosystem(self) -> Ecosystem {
+        match self {
+            Manager::Pip | Manager::Uv => Ecosystem::Pypi,
+            Manager::Npm => Ecosystem::Npm,
         }
     }
 }
@@ -107,6 +118,7 @@ pub fn prepare(request: &Request, progress: Arc<dyn Progress>) -> Result<Prepare
     match request.manager {
         Manager::Pip => pip::prepare(request, config, progress),
         Manager::Npm => npm::prepare(request, config, progress),
+        Manager::Uv => uv::prepare(request, config, progress),
     }
 }
 
@@ -116,6 +128,7 @@ pub fn prepare_passthrough(request: &Request) -> Result<Prepared, GuardError> {
     let command = match request.manager {
         Manager::Pip => crate::manager::real::real_pip()?,
         Manager::Npm => vec![crate::manager::real::find_real("npm")?.into_os_string()],
+        Manager::Uv => vec![crate::manager::real::find_real("uv")?.into_os_string()],
     };
     Ok(pass_through(command, request))
 }
@@ -253,6 +266,7 @@ pub struct Session {
 enum Flow {
     Pip(pip::PipFlow),
     Npm(npm::NpmFlow),
+    Uv(uv::UvFlow),
 }
 
 impl Session {
@@ -263,9 +277,21 @@ impl Session {
         interactive: bool,
         prompter: &mut dyn Prompter,
     ) -> Result<Report, GuardError> {
+        if let Flow::Uv(flow) = &self.flow {
+            // uv runs once, through the guard index, which judges each artifact before it
+            // serves it; the report comes after (see `delegate`). Local packages first.
+            if let Some(stop) =
+                self.judge_locals(Ecosystem::Pypi, &flow.local_paths, interactive, prompter)?
+            {
+                return Ok(stop);
+            }
+            self.fast = true;
+            return Ok(self.report(Decision::Proceed, None));
+        }
         let local = match &self.flow {
             Flow::Pip(flow) => flow.has_local_paths(),
             Flow::Npm(flow) => flow.has_local_paths(),
+            Flow::Uv(_) => false,
         };
         if !local && self.memo.as_ref().is_some_and(memo::Memo::fresh) {
             self.fast = true;
@@ -274,6 +300,7 @@ impl Session {
         let report = match &self.flow {
             Flow::Pip(flow) => pip::judge(self, flow, interactive, prompter),
             Flow::Npm(flow) => npm::judge(self, flow, interactive, prompter),
+            Flow::Uv(_) => unreachable!("the uv flow returned above"),
         }?;
         if let Some(memo) = &self.memo {
             if report.decision == Decision::Proceed
@@ -302,10 +329,23 @@ impl Session {
     /// refused anything (the manager then failed before installing), the decision is
     /// `Blocked` (or `CannotJudge`) and the memo is dropped so the next run resolves apart.
     pub fn delegate(self) -> std::io::Result<(i32, Option<Report>)> {
+        if let Flow::Uv(flow) = &self.flow {
+            // uv.lock pointed at the guard, just before uv runs.
+            if let Err(detail) = flow.point_lock(&self.runtime, &self.index.handle()) {
+                let report = self.report(Decision::CannotJudge, Some(detail));
+                self.index.stop();
+                return Ok((1, Some(report)));
+            }
+        }
         let code = self.delegation.run()?;
         if code != 0 {
             self.index.wait_judged(JUDGED_WAIT);
         }
+        // uv's project files name the guard's URLs: mapped back (or restored) at once.
+        let unmapped = match &self.flow {
+            Flow::Uv(flow) => flow.finish(&self.index.handle()).err(),
+            _ => None,
+        };
         let after = self.fast.then(|| {
             let refused = self.gate.take_refused();
             let cannot = self
@@ -314,7 +354,9 @@ impl Session {
                 .into_iter()
                 .find(|i| i.cannot_judge)
                 .map(|i| i.detail);
-            let (decision, error) = if refused
+            let (decision, error) = if unmapped.is_some() {
+                (Decision::CannotJudge, unmapped)
+            } else if refused
                 .iter()
                 .any(|j| matches!(j.outcome, Outcome::Unreadable(_)))
             {
@@ -442,10 +484,7 @@ impl Session {
     /// npm's "No matching version found for x@1.1.0"), and the index hid versions of it (the
     /// one named, for an exact version).
     fn failed_pins(&self, run: &crate::delegate::Captured) -> Vec<Held> {
-        let ecosystem = match self.manager {
-            Manager::Pip => Ecosystem::Pypi,
-            Manager::Npm => Ecosystem::Npm,
-        };
+        let ecosystem = self.manager.ecosystem();
         let output = format!(
             "{}\n{}",
             String::from_utf8_lossy(&run.stdout),
@@ -678,7 +717,7 @@ impl Session {
 /// and the version when it asked for exactly one.
 fn missing_requirements(manager: Manager, output: &str) -> Vec<(String, Option<String>)> {
     let marker = match manager {
-        Manager::Pip => "No matching distribution found for ",
+        Manager::Pip | Manager::Uv => "No matching distribution found for ",
         Manager::Npm => "No matching version found for ",
     };
     output
@@ -687,7 +726,7 @@ fn missing_requirements(manager: Manager, output: &str) -> Vec<(String, Option<S
             let spec = line.split_once(marker)?.1.trim();
             let spec = spec.strip_suffix('.').unwrap_or(spec);
             match manager {
-                Manager::Pip => {
+                Manager::Pip | Manager::Uv => {
                     let end = spec
                         .find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
                         .unwrap_or(spec.len());

@@ -385,6 +385,33 @@ impl IndexHandle {
         ))
     }
 
+    /// The files of `project`'s merged page, each with its path on this index
+    /// (`/files/<n>/<filename>`), registered as if the manager had read the page; the error
+    /// says why there is no page.
+    pub async fn pypi_project_files(&self, project: &str) -> Result<Vec<(Url, String)>, String> {
+        let name = simple::normalize(project);
+        match load_project(&self.0, &name).await {
+            Ok(links) => Ok(links
+                .into_iter()
+                .map(|(link, n)| {
+                    let path = format!("/files/{n}/{}", url_escape(&link.filename));
+                    (link.url, path)
+                })
+                .collect()),
+            Err(r) if r.status() == StatusCode::NOT_FOUND => {
+                Err(format!("the index has no project {name}"))
+            }
+            Err(_) => Err(self
+                .0
+                .incidents
+                .lock()
+                .expect("lock")
+                .last()
+                .map(|i| i.detail.clone())
+                .unwrap_or_else(|| format!("cannot read the page of {name}"))),
+        }
+    }
+
     /// Fetches, verifies and admits a PyPI file listed on a page this index served, as if
     /// pip had asked for it (URL as pip's report gives it).
     pub async fn admit_pypi(&self, url: &str) -> Result<(Candidate, Admission), String> {
@@ -529,7 +556,7 @@ async fn handle(
         if project.is_empty() || project.contains('/') {
             return text(StatusCode::NOT_FOUND, "no such project");
         }
-        return pypi_page(&shared, project).await;
+        return pypi_page(&shared, project, &headers).await;
     }
     if let Some(rest) = path.strip_prefix("/files/") {
         return pypi_file(&shared, rest).await;
@@ -540,8 +567,12 @@ async fn handle(
     text(StatusCode::NOT_FOUND, "cerebro guard index: not found")
 }
 
-async fn pypi_page(shared: &Arc<Shared>, project: &str) -> Response {
-    let name = simple::normalize(&percent_decode(project));
+/// The files of a project's merged page, each with its number on this index (registered
+/// for `/files/<n>/…`); `Err` is the response to give instead (not found, upstream failure).
+async fn load_project(
+    shared: &Arc<Shared>,
+    name: &str,
+) -> Result<Vec<(simple::FileLink, usize)>, Response> {
     let mut links: Vec<(simple::FileLink, Option<String>)> = Vec::new();
     let mut found = false;
     for upstream in &shared.pypi {
@@ -567,63 +598,83 @@ async fn pypi_page(shared: &Arc<Shared>, project: &str) -> Response {
                     }
                     Err(e) => {
                         let detail = format!("unreadable project page {}: {e}", doc.url);
-                        shared.incident(Ecosystem::Pypi, &name, detail.clone(), true);
-                        return text(StatusCode::BAD_GATEWAY, format!("cerebro: {detail}"));
+                        shared.incident(Ecosystem::Pypi, name, detail.clone(), true);
+                        return Err(text(StatusCode::BAD_GATEWAY, format!("cerebro: {detail}")));
                     }
                 }
             }
             Err(FetchError::NotFound { .. }) => {}
             Err(e) => {
                 let detail = e.to_string();
-                shared.incident(Ecosystem::Pypi, &name, detail.clone(), true);
-                return text(StatusCode::BAD_GATEWAY, format!("cerebro: {detail}"));
+                shared.incident(Ecosystem::Pypi, name, detail.clone(), true);
+                return Err(text(StatusCode::BAD_GATEWAY, format!("cerebro: {detail}")));
             }
         }
     }
     if !found {
-        return text(StatusCode::NOT_FOUND, format!("no project {name}"));
+        return Err(text(StatusCode::NOT_FOUND, format!("no project {name}")));
     }
-    let links = match cooldown::filter_pypi(shared, &name, links).await {
+    let links = match cooldown::filter_pypi(shared, name, links).await {
         Ok(links) => links,
         Err(detail) => {
-            shared.incident(Ecosystem::Pypi, &name, detail.clone(), true);
-            return text(StatusCode::BAD_GATEWAY, format!("cerebro: {detail}"));
+            shared.incident(Ecosystem::Pypi, name, detail.clone(), true);
+            return Err(text(StatusCode::BAD_GATEWAY, format!("cerebro: {detail}")));
         }
     };
     let mut files = shared.files.lock().expect("lock");
-    let mut local = Vec::with_capacity(links.len());
-    for (link, auth) in &links {
+    let mut out = Vec::with_capacity(links.len());
+    for (link, auth) in links {
         let key = link.url.as_str().to_owned();
         let n = match files.by_url.get(&key) {
             Some(&n) => n,
             None => {
                 files.list.push(PypiFile {
-                    project: name.clone(),
+                    project: name.to_owned(),
                     link: link.clone(),
-                    auth: auth.clone(),
+                    auth,
                 });
                 let n = files.list.len() - 1;
                 files.by_url.insert(key, n);
                 n
             }
         };
-        local.push(n);
+        out.push((link, n));
     }
+    Ok(out)
+}
+
+/// A project's page: PEP 691 JSON for a client that asks for it (uv does), else PEP 503 HTML.
+async fn pypi_page(shared: &Arc<Shared>, project: &str, headers: &HeaderMap) -> Response {
+    let name = simple::normalize(&percent_decode(project));
+    let links = match load_project(shared, &name).await {
+        Ok(links) => links,
+        Err(response) => return response,
+    };
     let local_links: Vec<simple::LocalLink<'_>> = links
         .iter()
-        .zip(&local)
-        .map(|((link, _), n)| simple::LocalLink {
+        .map(|(link, n)| simple::LocalLink {
             link,
             href: format!("/files/{n}/{}", url_escape(&link.filename)),
         })
         .collect();
-    let html = simple::render_page(&name, &local_links);
-    drop(files);
-    let mut r = Response::new(Body::from(html));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
+    let json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/vnd.pypi.simple.v1+json"));
+    let (body, content_type) = if json {
+        (
+            simple::render_json(&name, &local_links),
+            "application/vnd.pypi.simple.v1+json",
+        )
+    } else {
+        (
+            simple::render_page(&name, &local_links),
+            "text/html; charset=utf-8",
+        )
+    };
+    let mut r = Response::new(Body::from(body));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 

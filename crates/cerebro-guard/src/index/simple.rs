@@ -27,6 +27,8 @@ pub struct FileLink {
     pub metadata: Option<Option<String>>,
     /// When the file was uploaded (PEP 700 `upload-time`, JSON pages only), as written.
     pub upload_time: Option<String>,
+    /// The file's size in bytes (PEP 700 `size`, JSON pages only).
+    pub size: Option<u64>,
 }
 
 /// Parses an upstream project page (HTML or JSON, by content type or by sniffing).
@@ -101,6 +103,7 @@ fn parse_json(text: &str, page: &Url) -> Result<Vec<FileLink>, String> {
                 .get("upload-time")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            size: f.get("size").and_then(Value::as_u64),
         });
     }
     Ok(out)
@@ -178,6 +181,7 @@ fn parse_html(text: &str, page: &Url) -> Vec<FileLink> {
                 .or_else(|| get("data-dist-info-metadata"))
                 .and_then(metadata_attr),
             upload_time: None,
+            size: None,
         });
     }
     out
@@ -332,6 +336,57 @@ pub fn render_page(project: &str, links: &[LocalLink<'_>]) -> String {
     }
     out.push_str("</body></html>\n");
     out
+}
+
+/// The guard's own page as PEP 691 JSON (API version 1.1), for a client that asks for it:
+/// unlike the HTML page it carries PEP 700's `size` and `upload-time`, which uv records in
+/// `uv.lock` (a guarded lockfile must say what a bare one would).
+pub fn render_json(project: &str, links: &[LocalLink<'_>]) -> String {
+    let files: Vec<Value> = links
+        .iter()
+        .map(|l| {
+            let mut f = serde_json::Map::new();
+            f.insert("filename".into(), l.link.filename.clone().into());
+            f.insert("url".into(), l.href.clone().into());
+            let mut hashes = serde_json::Map::new();
+            if let Some(h) = &l.link.sha256 {
+                hashes.insert("sha256".into(), h.clone().into());
+            }
+            f.insert("hashes".into(), Value::Object(hashes));
+            if let Some(rp) = &l.link.requires_python {
+                f.insert("requires-python".into(), rp.clone().into());
+            }
+            if let Some(y) = &l.link.yanked {
+                let v = if y.is_empty() {
+                    Value::Bool(true)
+                } else {
+                    y.clone().into()
+                };
+                f.insert("yanked".into(), v);
+            }
+            if let Some(m) = &l.link.metadata {
+                let v = match m {
+                    Some(h) => serde_json::json!({ "sha256": h }),
+                    None => Value::Bool(true),
+                };
+                f.insert("core-metadata".into(), v.clone());
+                f.insert("dist-info-metadata".into(), v);
+            }
+            if let Some(size) = l.link.size {
+                f.insert("size".into(), size.into());
+            }
+            if let Some(t) = &l.link.upload_time {
+                f.insert("upload-time".into(), t.clone().into());
+            }
+            Value::Object(f)
+        })
+        .collect();
+    serde_json::json!({
+        "meta": { "api-version": "1.1" },
+        "name": project,
+        "files": files,
+    })
+    .to_string()
 }
 
 /// PEP 503 name normalisation: lowercase, runs of `-`, `_`, `.` become one `-`.

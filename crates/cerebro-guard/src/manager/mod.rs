@@ -15,7 +15,8 @@
 pub mod npm;
 pub mod pip;
 pub mod real;
-mod requirements;
+pub(crate) mod requirements;
+pub mod uv;
 
 use std::path::{Path, PathBuf};
 
