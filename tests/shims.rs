@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cerebro_guard::manager::real::{find_real_in, is_shim, SHIM_MARKER};
 
-const SHIM_NAMES: [&str; 6] = ["pip", "pip3", "npm", "npx", "python", "python3"];
+const SHIM_NAMES: [&str; 7] = ["pip", "pip3", "npm", "npx", "pnpm", "python", "python3"];
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -40,7 +40,7 @@ impl Fixture {
     fn new() -> Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let real = tmp.path().join("real");
-        for name in ["pip", "pip3", "npm", "npx", "python3"] {
+        for name in ["pip", "pip3", "npm", "npx", "pnpm", "python3"] {
             script(&real.join(name), &printer(&format!("real-{name}")));
         }
         let cerebro = tmp.path().join("tools/cerebro");
@@ -167,6 +167,14 @@ fn pip3_and_npm_reach_cerebro() {
     assert!(
         ran.stdout
             .starts_with("cerebro [npx] [--] [-y] [cowsay] [hi there]\n"),
+        "{}",
+        ran.stdout
+    );
+    // pnpm too: `cerebro pnpm` decides which of its commands fetch package code.
+    let ran = f.run(&f.default_path(), "pnpm dlx cowsay hi", &[]);
+    assert!(
+        ran.stdout
+            .starts_with("cerebro [pnpm] [--] [dlx] [cowsay] [hi]\n"),
         "{}",
         ran.stdout
     );
@@ -581,6 +589,7 @@ fn install_sh_installs_once_and_uninstalls_everything() {
             "share/cerebro/shims/pip3.14",
             "share/cerebro/shims/pip3.8",
             "share/cerebro/shims/pip3.9",
+            "share/cerebro/shims/pnpm",
         ]
     );
     let shims = t.prefix().join("share/cerebro/shims");

@@ -44,14 +44,15 @@ Environment:
   CLICOLOR_FORCE force colour";
 
 const TOP_AFTER_HELP: &str = "\
-Set-up: ./install.sh puts the pip, pip3, npm and npx shims first on PATH; from then on
-`pip install`, `npm install`, `npm exec` and `npx` run through `cerebro pip` / `cerebro npm`
-/ `cerebro npx`.
+Set-up: ./install.sh puts the pip, pip3, npm, npx and pnpm shims first on PATH; from then on
+`pip install`, `npm install`, `npm exec`, `npx` and `pnpm add/install/update/dlx` run through
+`cerebro pip` / `cerebro npm` / `cerebro npx` / `cerebro pnpm`.
 
 Exit codes:
   scan           0 clean, 1 some path unreadable, 2 usage, 3 a package judged malicious
   audit          0 clean, 1 some pin could not be judged, 2 usage, 3 a pin judged malicious
-  pip, npm, npx  77 blocked, 78 could not judge (fails closed), 130 interrupted; otherwise
+  pip, npm, npx, pnpm
+                 77 blocked, 78 could not judge (fails closed), 130 interrupted; otherwise
                  the real manager's own code (see `cerebro pip --help`)
 
 Environment:
@@ -133,6 +134,12 @@ pub enum Command {
     #[command(after_help = guard::AFTER_HELP)]
     Npx(guard::GuardArgs),
 
+    /// Run pnpm, guarded: `cerebro pnpm -- add left-pad` (what the `pnpm` shim runs).
+    /// `add`, `install`, `update` and `dlx` are judged, with their whole tree, before pnpm
+    /// installs or runs anything; other pnpm commands run as they are.
+    #[command(after_help = guard::AFTER_HELP)]
+    Pnpm(guard::GuardArgs),
+
     /// Always allow a package, or one version of it, despite its verdict.
     Allow(allow::AllowArgs),
 
@@ -186,6 +193,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pip(args) => guard::run(cerebro_guard::guard::Manager::Pip, args),
         Command::Npm(args) => guard::run(cerebro_guard::guard::Manager::Npm, args),
         Command::Npx(args) => guard::run_npx(args),
+        Command::Pnpm(args) => guard::run(cerebro_guard::guard::Manager::Pnpm, args),
         Command::Allow(args) => allow::allow(args),
         Command::Allowlist(args) => allow::allowlist(args),
     }

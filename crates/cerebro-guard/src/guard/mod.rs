@@ -11,6 +11,7 @@ mod gate;
 mod memo;
 mod npm;
 mod pip;
+mod pnpm;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -40,6 +41,7 @@ const JUDGED_WAIT: Duration = Duration::from_secs(300);
 pub enum Manager {
     Pip,
     Npm,
+    Pnpm,
 }
 
 impl Manager {
@@ -47,6 +49,7 @@ impl Manager {
         match self {
             Manager::Pip => "pip",
             Manager::Npm => "npm",
+            Manager::Pnpm => "pnpm",
         }
     }
 }
@@ -107,6 +110,7 @@ pub fn prepare(request: &Request, progress: Arc<dyn Progress>) -> Result<Prepare
     match request.manager {
         Manager::Pip => pip::prepare(request, config, progress),
         Manager::Npm => npm::prepare(request, config, progress),
+        Manager::Pnpm => pnpm::prepare(request, config, progress),
     }
 }
 
@@ -116,6 +120,7 @@ pub fn prepare_passthrough(request: &Request) -> Result<Prepared, GuardError> {
     let command = match request.manager {
         Manager::Pip => crate::manager::real::real_pip()?,
         Manager::Npm => vec![crate::manager::real::find_real("npm")?.into_os_string()],
+        Manager::Pnpm => vec![crate::manager::real::find_real("pnpm")?.into_os_string()],
     };
     Ok(pass_through(command, request))
 }
@@ -253,6 +258,7 @@ pub struct Session {
 enum Flow {
     Pip(pip::PipFlow),
     Npm(npm::NpmFlow),
+    Pnpm(pnpm::PnpmFlow),
 }
 
 impl Session {
@@ -266,6 +272,7 @@ impl Session {
         let local = match &self.flow {
             Flow::Pip(flow) => flow.has_local_paths(),
             Flow::Npm(flow) => flow.has_local_paths(),
+            Flow::Pnpm(_) => false,
         };
         if !local && self.memo.as_ref().is_some_and(memo::Memo::fresh) {
             self.fast = true;
@@ -274,6 +281,7 @@ impl Session {
         let report = match &self.flow {
             Flow::Pip(flow) => pip::judge(self, flow, interactive, prompter),
             Flow::Npm(flow) => npm::judge(self, flow, interactive, prompter),
+            Flow::Pnpm(flow) => pnpm::judge(self, flow, interactive, prompter),
         }?;
         if let Some(memo) = &self.memo {
             if report.decision == Decision::Proceed
@@ -444,7 +452,7 @@ impl Session {
     fn failed_pins(&self, run: &crate::delegate::Captured) -> Vec<Held> {
         let ecosystem = match self.manager {
             Manager::Pip => Ecosystem::Pypi,
-            Manager::Npm => Ecosystem::Npm,
+            Manager::Npm | Manager::Pnpm => Ecosystem::Npm,
         };
         let output = format!(
             "{}\n{}",
@@ -679,12 +687,17 @@ impl Session {
 fn missing_requirements(manager: Manager, output: &str) -> Vec<(String, Option<String>)> {
     let marker = match manager {
         Manager::Pip => "No matching distribution found for ",
-        Manager::Npm => "No matching version found for ",
+        Manager::Npm | Manager::Pnpm => "No matching version found for ",
     };
     output
         .lines()
         .filter_map(|line| {
             let spec = line.split_once(marker)?.1.trim();
+            // pnpm goes on: `x@1.1.0 while fetching it from http://…`.
+            let spec = match manager {
+                Manager::Pnpm => spec.split_whitespace().next().unwrap_or(spec),
+                _ => spec,
+            };
             let spec = spec.strip_suffix('.').unwrap_or(spec);
             match manager {
                 Manager::Pip => {
@@ -703,7 +716,7 @@ fn missing_requirements(manager: Manager, output: &str) -> Vec<(String, Option<S
                         .map(|v| v.trim().to_owned());
                     (!name.is_empty()).then(|| (name.to_owned(), exact))
                 }
-                Manager::Npm => {
+                Manager::Npm | Manager::Pnpm => {
                     let at = spec[1..].rfind('@').map(|i| i + 1)?;
                     let (name, range) = (&spec[..at], &spec[at + 1..]);
                     let range = range.trim().trim_start_matches(['=', 'v']);
@@ -783,6 +796,7 @@ impl Parts {
                 pypi,
                 npm,
                 cooldown: Some(cooldown),
+                npm_links_to_guard: manager == Manager::Pnpm,
             }))
             .map_err(GuardError::io("cannot start the guard index on 127.0.0.1"))?;
         let scratch = tempfile::Builder::new()
