@@ -303,3 +303,61 @@ fn git_specs_and_workspaces_are_refused() {
     assert_eq!(out.code, Some(EXIT_UNJUDGED), "{out}");
     assert_eq!(registry.total_hits(), 0, "nothing was fetched");
 }
+
+#[test]
+fn ci_install_with_a_lockfile_is_judged_and_installs() {
+    let registry = registry();
+    let mut sandbox = sandbox!(registry);
+    let out = run(sandbox.bare(&["add", "alpha-js", "--lockfile-only"]));
+    assert_eq!(
+        out.code,
+        Some(0),
+        "{}",
+        explain_pnpm(&out, &sandbox, &registry)
+    );
+    let before = manifests(&sandbox);
+    // pnpm installs frozen by default under CI.
+    sandbox.npm.dirs.set_env("CI", "true");
+    let out = run(sandbox.guard(Policy::Block, false, &["install"]));
+    let why = explain_pnpm(&out, &sandbox, &registry);
+    assert_eq!(out.code, Some(0), "{why}");
+    for name in CLEAN {
+        assert!(sandbox.installed(name), "{name}\n{why}");
+    }
+    assert!(manifests(&sandbox) == before, "{why}");
+}
+
+#[test]
+fn a_scope_on_another_registry_with_a_token_keeps_the_lockfile_as_bare_pnpm_writes_it() {
+    let registry = registry();
+    let scoped = Registry::with(vec![], fixtures::npm_clean_tree());
+    let rc = |sandbox: &PnpmSandbox| {
+        let text = format!(
+            "registry={}\n@acme:registry={}\n//{}/:_authToken=s3cret\n",
+            registry.npm_url(),
+            scoped.npm_url(),
+            scoped.host_port()
+        );
+        std::fs::write(sandbox.npm.project.join(".npmrc"), text).unwrap();
+    };
+    let guarded = sandbox!(registry);
+    let bare = sandbox!(registry);
+    rc(&guarded);
+    rc(&bare);
+    let out = run(guarded.guard(Policy::Block, false, &["add", "alpha-js"]));
+    let why = explain_pnpm(&out, &guarded, &scoped);
+    assert_eq!(out.code, Some(0), "{why}");
+    assert!(
+        scoped.hits("/@acme%2futil") + scoped.hits("/@acme%2Futil") + scoped.hits("/@acme/util")
+            >= 1,
+        "{why}"
+    );
+    let out = run(bare.bare(&["add", "alpha-js"]));
+    assert_eq!(out.code, Some(0), "{}", explain_pnpm(&out, &bare, &scoped));
+    assert!(
+        manifests(&guarded) == manifests(&bare),
+        "pnpm-lock.yaml differs from bare pnpm's:\n{}\n--- bare ---\n{}",
+        String::from_utf8_lossy(&guarded.read("pnpm-lock.yaml").unwrap_or_default()),
+        String::from_utf8_lossy(&bare.read("pnpm-lock.yaml").unwrap_or_default())
+    );
+}

@@ -867,5 +867,11 @@ mod tests {
             ]
         );
         assert!(missing_requirements(Manager::Npm, "npm error code E404\n").is_empty());
+        let pnpm = " ERR_PNPM_NO_MATCHING_VERSION  No matching version found for gamma-js@1.1.0 \
+                    while fetching it from http://127.0.0.1:4873/\n";
+        assert_eq!(
+            missing_requirements(Manager::Pnpm, pnpm),
+            [("gamma-js".to_owned(), Some("1.1.0".to_owned()))]
+        );
     }
 }

@@ -293,6 +293,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn links_served_to_pnpm_keep_their_place_under_the_registry() {
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        let guard = url("http://127.0.0.1:9/");
+        assert_eq!(
+            served_link(
+                &guard,
+                &url("https://r.example/npm/"),
+                &url("https://r.example/npm/@s/x/-/x-1.0.0.tgz")
+            ),
+            "http://127.0.0.1:9/@s/x/-/x-1.0.0.tgz"
+        );
+        assert_eq!(
+            served_link(
+                &guard,
+                &url("https://r.example/"),
+                &url("https://cdn.example/files/x.tgz?sig=1")
+            ),
+            "http://127.0.0.1:9/files/x.tgz?sig=1"
+        );
+    }
+
+    #[test]
     fn package_names() {
         for ok in ["left-pad", "@types/node", "a.b", "x_y"] {
             assert!(valid_name(ok), "{ok}");
