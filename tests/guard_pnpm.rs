@@ -361,3 +361,32 @@ fn a_scope_on_another_registry_with_a_token_keeps_the_lockfile_as_bare_pnpm_writ
         String::from_utf8_lossy(&bare.read("pnpm-lock.yaml").unwrap_or_default())
     );
 }
+
+#[test]
+fn create_judges_the_starter_kit_before_it_runs() {
+    let registry = registry();
+    // `pnpm create evil` runs `create-evil`: the malicious bin under a starter kit's name.
+    let bin = format!("#!/usr/bin/env node\n{}", fixtures::EVIL_INSTALL_JS);
+    registry.add_npm([fixtures::malicious(fixtures::npm_with_bin(
+        "create-evil",
+        "1.0.0",
+        &[],
+        &[],
+        &[("index.js", "module.exports = {};\n"), ("cli.js", &bin)],
+        &[("create-evil", "cli.js")],
+    ))]);
+    let sandbox = sandbox!(registry);
+    let out = run(sandbox.guard(Policy::Block, false, &["create", "evil", "my-app"]));
+    let why = explain_pnpm(&out, &sandbox, &registry);
+    assert_eq!(out.code, Some(EXIT_BLOCKED), "{why}");
+    assert!(
+        !sandbox.dirs().marker_written(),
+        "the starter kit ran\n{why}"
+    );
+    let out = run(sandbox.bare(&["create", "evil", "my-app"]));
+    assert!(
+        sandbox.dirs().marker_written(),
+        "bare pnpm create did not run the bin: the harness is broken\n{}",
+        explain_pnpm(&out, &sandbox, &registry)
+    );
+}

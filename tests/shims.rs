@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use cerebro_guard::manager::real::{find_real_in, is_shim, SHIM_MARKER};
 
-const SHIM_NAMES: [&str; 7] = ["pip", "pip3", "npm", "npx", "pnpm", "python", "python3"];
+const SHIM_NAMES: [&str; 8] = [
+    "pip", "pip3", "npm", "npx", "pnpm", "pnpx", "python", "python3",
+];
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -40,7 +42,7 @@ impl Fixture {
     fn new() -> Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let real = tmp.path().join("real");
-        for name in ["pip", "pip3", "npm", "npx", "pnpm", "python3"] {
+        for name in ["pip", "pip3", "npm", "npx", "pnpm", "pnpx", "python3"] {
             script(&real.join(name), &printer(&format!("real-{name}")));
         }
         let cerebro = tmp.path().join("tools/cerebro");
@@ -175,6 +177,24 @@ fn pip3_and_npm_reach_cerebro() {
     assert!(
         ran.stdout
             .starts_with("cerebro [pnpm] [--] [dlx] [cowsay] [hi]\n"),
+        "{}",
+        ran.stdout
+    );
+    // pnpx is pnpm dlx.
+    let ran = f.run(&f.default_path(), "pnpx cowsay hi", &[]);
+    assert!(
+        ran.stdout
+            .starts_with("cerebro [pnpm] [--] [dlx] [cowsay] [hi]\n"),
+        "{}",
+        ran.stdout
+    );
+    let ran = f.run(
+        &f.default_path(),
+        "pnpx cowsay hi",
+        &[("CEREBRO_POLICY", "off")],
+    );
+    assert!(
+        ran.stdout.starts_with("real-pnpx [cowsay] [hi]\n"),
         "{}",
         ran.stdout
     );
@@ -590,6 +610,7 @@ fn install_sh_installs_once_and_uninstalls_everything() {
             "share/cerebro/shims/pip3.8",
             "share/cerebro/shims/pip3.9",
             "share/cerebro/shims/pnpm",
+            "share/cerebro/shims/pnpx",
         ]
     );
     let shims = t.prefix().join("share/cerebro/shims");

@@ -31,11 +31,10 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 pub const AFTER_HELP: &str = "\
 Everything after `--` goes to the real package manager, untouched. Commands that install or
 fetch package code (pip install/download/wheel; npm install/i/add/ci/update; npm exec/x and
-npx, unless the command is already in node_modules/.bin; pnpm add/install/i/update/up/dlx) are
-resolved through Cerebro's guard
-index on 127.0.0.1, every package of the tree is downloaded, verified and judged, and only
-then does the real manager run, served exactly the artifacts that were judged. Other
-commands run the real manager directly.
+npx, unless the command is already in node_modules/.bin; pnpm add/install/i/update/up, dlx
+and create) are resolved through Cerebro's guard index on 127.0.0.1, every package of the
+tree is downloaded, verified and judged, and only then does the real manager run, served
+exactly the artifacts that were judged. Other commands run the real manager directly.
 
 Policy (CEREBRO_POLICY, or `policy` in the config file):
   block   stop the install when a package is flagged

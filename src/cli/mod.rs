@@ -44,8 +44,8 @@ Environment:
   CLICOLOR_FORCE force colour";
 
 const TOP_AFTER_HELP: &str = "\
-Set-up: ./install.sh puts the pip, pip3, npm, npx and pnpm shims first on PATH; from then on
-`pip install`, `npm install`, `npm exec`, `npx` and `pnpm add/install/update/dlx` run through
+Set-up: ./install.sh puts the pip, pip3, npm, npx, pnpm and pnpx shims first on PATH; from then
+on `pip install`, `npm install`, `npm exec`, `npx` and `pnpm add/install/update/dlx` run through
 `cerebro pip` / `cerebro npm` / `cerebro npx` / `cerebro pnpm`.
 
 Exit codes:
@@ -135,8 +135,8 @@ pub enum Command {
     Npx(guard::GuardArgs),
 
     /// Run pnpm, guarded: `cerebro pnpm -- add left-pad` (what the `pnpm` shim runs).
-    /// `add`, `install`, `update` and `dlx` are judged, with their whole tree, before pnpm
-    /// installs or runs anything; other pnpm commands run as they are.
+    /// `add`, `install`, `update`, `dlx` and `create` are judged, with their whole tree,
+    /// before pnpm installs or runs anything; other pnpm commands run as they are.
     #[command(after_help = guard::AFTER_HELP)]
     Pnpm(guard::GuardArgs),
 

@@ -42,7 +42,8 @@ pub enum PnpmKind {
     Add,
     Install,
     Update,
-    /// `dlx`: fetches packages into a temporary project and runs one of their bins.
+    /// `dlx`: fetches packages into a temporary project and runs one of their bins; also
+    /// `create NAME`, which is `dlx create-NAME`.
     Dlx,
 }
 
@@ -257,7 +258,7 @@ pub fn parse_in(args: &[OsString], cwd: &Path) -> Result<PnpmCommand, ManagerErr
                     "add" => PnpmKind::Add,
                     "install" | "i" => PnpmKind::Install,
                     "update" | "up" | "upgrade" => PnpmKind::Update,
-                    "dlx" => PnpmKind::Dlx,
+                    "dlx" | "create" => PnpmKind::Dlx,
                     _ => return Ok(PnpmCommand::Other),
                 };
                 command = Some((i, kind));
@@ -378,6 +379,7 @@ pub fn parse_in(args: &[OsString], cwd: &Path) -> Result<PnpmCommand, ManagerErr
         cwd: cwd.to_owned(),
         dropped: Vec::new(),
     };
+    let create = words[command_at] == "create";
     let mut dlx_packages = Vec::new();
     for opt in &opts {
         let on = opt.value == "true";
@@ -409,7 +411,7 @@ pub fn parse_in(args: &[OsString], cwd: &Path) -> Result<PnpmCommand, ManagerErr
                         .into(),
                 });
             }
-            "package" if kind == PnpmKind::Dlx => dlx_packages.push(opt.value.clone()),
+            "package" if kind == PnpmKind::Dlx && !create => dlx_packages.push(opt.value.clone()),
             "cache-dir" => install.dropped.push((opt.start, opt.end)),
             key if key == "registry" || key.ends_with(":registry") || key.starts_with("//") => {
                 install
@@ -423,6 +425,7 @@ pub fn parse_in(args: &[OsString], cwd: &Path) -> Result<PnpmCommand, ManagerErr
     install.packages = if kind == PnpmKind::Dlx {
         if dlx_packages.is_empty() {
             match positional.first() {
+                Some((_, word)) if create => vec![create_name(word)],
                 Some((_, word)) => vec![word.clone()],
                 // pnpm says what is missing itself.
                 None => return Ok(PnpmCommand::Other),
@@ -434,6 +437,30 @@ pub fn parse_in(args: &[OsString], cwd: &Path) -> Result<PnpmCommand, ManagerErr
         positional.into_iter().map(|(_, w)| w).collect()
     };
     Ok(PnpmCommand::Install(install))
+}
+
+/// The package `pnpm create NAME` runs (pnpm's `convertToCreateName`): `create-NAME`,
+/// `@scope/create-NAME` for `@scope/NAME`, `@scope/create` for `@scope`, a version kept.
+fn create_name(name: &str) -> String {
+    let prefixed = |n: &str| {
+        if n.starts_with("create-") {
+            n.to_owned()
+        } else {
+            format!("create-{n}")
+        }
+    };
+    if !name.starts_with('@') {
+        return prefixed(name);
+    }
+    let (scoped, version) = match name[1..].find('@') {
+        Some(at) => name.split_at(at + 1),
+        None => (name, ""),
+    };
+    match scoped.split_once('/') {
+        Some((scope, rest)) if !rest.is_empty() => format!("{scope}/{}{version}", prefixed(rest)),
+        Some((scope, _)) => format!("{scope}/create{version}"),
+        None => format!("{scoped}/create{version}"),
+    }
 }
 
 /// Where pnpm's packages come from for this command: npm's configuration read for pnpm's
@@ -478,8 +505,8 @@ pub fn pnpm_config_with(
         if let Ok(text) = std::fs::read_to_string(&rc) {
             if text.lines().any(registry_line) {
                 return Err(refuse(format!(
-                    "{} sets a registry or credentials, which Cerebro does not read as pnpm \
-                     would: move them to ~/.npmrc",
+                    "{} sets a registry, credentials or a cache folder, which Cerebro does \
+                     not read as pnpm would: move them to ~/.npmrc",
                     rc.display()
                 )));
             }
@@ -503,13 +530,14 @@ pub fn pnpm_config_with(
                     workspace.display()
                 )));
             }
-            if text
-                .lines()
-                .any(|l| l.to_ascii_lowercase().contains("registr"))
+            let lower = text.to_ascii_lowercase();
+            if ["registr", "cachedir", "cache-dir", "_auth"]
+                .iter()
+                .any(|w| lower.contains(w))
             {
                 return Err(refuse(format!(
-                    "{} names a registry, which Cerebro does not read as pnpm would: move it \
-                     to .npmrc",
+                    "{} names a registry, credentials or a cache folder, which Cerebro does \
+                     not read as pnpm would: move them to .npmrc",
                     workspace.display()
                 )));
             }
@@ -538,7 +566,7 @@ pub fn pnpm_config_with(
     Ok(config)
 }
 
-/// Whether an `.npmrc`-style line sets a registry or credentials.
+/// Whether an `.npmrc`-style line sets a registry, credentials or the cache folder.
 fn registry_line(line: &str) -> bool {
     let key = line
         .split('=')
@@ -550,6 +578,7 @@ fn registry_line(line: &str) -> bool {
         || key.ends_with(":registry")
         || key.starts_with("//")
         || key.contains("_auth")
+        || key == "cache-dir"
 }
 
 /// The project folder: the nearest folder from `dir` up with a `package.json`, else `dir`.
@@ -758,6 +787,18 @@ mod tests {
         assert!(d.registry_settings.is_empty());
         let d = install(&["dlx", "--package=a", "--package", "b@1", "run-it"]);
         assert_eq!(d.packages, ["a", "b@1"]);
+    }
+
+    #[test]
+    fn create_runs_the_starter_package() {
+        assert_eq!(
+            install(&["create", "vite", "app"]).packages,
+            ["create-vite"]
+        );
+        assert_eq!(create_name("create-x@2"), "create-x@2");
+        assert_eq!(create_name("@s"), "@s/create");
+        assert_eq!(create_name("@s/app@1.2"), "@s/create-app@1.2");
+        assert_eq!(create_name("@s@3"), "@s/create@3");
     }
 
     #[test]
