@@ -37,6 +37,9 @@ pub(super) struct PnpmFlow {
     lockfile: PathBuf,
     /// `127.0.0.1:PORT` of the guard, which must never reach the lockfile.
     guard_host: String,
+    /// Whether pnpm may install packages for other platforms (`supportedArchitectures` in
+    /// the project's settings): then those are judged too.
+    other_platforms: bool,
 }
 
 pub(super) fn prepare(
@@ -104,6 +107,10 @@ pub(super) fn prepare(
         std::fs::write(work.join("package.json"), "{}\n")
             .map_err(GuardError::io("cannot write the scratch package.json"))?;
     }
+    let other_platforms = PROJECT_FILES.iter().any(|name| {
+        std::fs::read_to_string(root.join(name))
+            .is_ok_and(|text| text.to_ascii_lowercase().contains("supportedarchitectures"))
+    });
     let real_os = real.clone().into_os_string();
     let frozen = install.kind == PnpmKind::Install && install.frozen == Some(true);
     let (resolve, lockfile) = if frozen {
@@ -143,6 +150,7 @@ pub(super) fn prepare(
             resolve,
             lockfile,
             guard_host,
+            other_platforms,
         }),
         _scratch: scratch,
         delegation,
@@ -257,6 +265,9 @@ pub struct LockedPackage {
     pub name: String,
     pub version: String,
     pub integrity: String,
+    /// Whether its `os`, `cpu` (and `libc`) admit this machine: pnpm installs no package
+    /// for another platform (unless told to by `supportedArchitectures`).
+    pub this_platform: bool,
 }
 
 /// The registry packages of a `pnpm-lock.yaml` (lockfile version 9): name, version and
@@ -304,10 +315,14 @@ pub fn locked_packages(text: &str) -> Result<Vec<LockedPackage>, String> {
                 ))
             }
         };
+        let this_platform = serde_json::to_value(meta)
+            .map(|json| super::npm::platform_matches(&json))
+            .unwrap_or(true);
         out.push(LockedPackage {
             name: name.to_owned(),
             version: version.to_owned(),
             integrity: integrity.to_owned(),
+            this_platform,
         });
     }
     out.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
@@ -375,8 +390,11 @@ pub(super) fn judge(
             ),
         ));
     }
-    let packages = match locked_packages(&text) {
-        Ok(p) => p,
+    let packages: Vec<LockedPackage> = match locked_packages(&text) {
+        Ok(p) => p
+            .into_iter()
+            .filter(|p| p.this_platform || flow.other_platforms)
+            .collect(),
         Err(detail) => return Ok(session.report(Decision::CannotJudge, Some(detail))),
     };
     let index = session.index.handle();
@@ -464,6 +482,8 @@ mod tests {
 
     #[test]
     fn lockfile_packages() {
+        let other = "lockfileVersion: '9.0'\npackages:\n  x@1.0.0:\n    resolution: {integrity: sha512-x}\n    os: [plan9]\n    cpu: ['!x64', '!arm64']\n";
+        assert!(!locked_packages(other).unwrap()[0].this_platform);
         let text = "lockfileVersion: '9.0'\n\nimporters:\n  .:\n    dependencies:\n      a:\n        specifier: ^1.0.0\n        version: 1.0.0\n\npackages:\n\n  '@s/b@2.0.0':\n    resolution: {integrity: sha512-bbb}\n\n  a@1.0.0:\n    resolution: {integrity: sha512-aaa}\n\nsnapshots:\n  a@1.0.0: {}\n";
         let got = locked_packages(text).unwrap();
         assert_eq!(got.len(), 2);
