@@ -192,6 +192,7 @@ const FLAGS: &[&str] = &[
     "no-optional",
     "help",
     "version",
+    "check",
 ];
 
 /// pnpm's shorthands: letter → option.
@@ -256,7 +257,7 @@ pub fn parse_in(args: &[OsString], cwd: &Path) -> Result<PnpmCommand, ManagerErr
             if command.is_none() {
                 let kind = match word.as_str() {
                     "add" => PnpmKind::Add,
-                    "install" | "i" => PnpmKind::Install,
+                    "install" | "i" | "install-test" | "it" | "dedupe" => PnpmKind::Install,
                     "update" | "up" | "upgrade" => PnpmKind::Update,
                     "dlx" | "create" => PnpmKind::Dlx,
                     _ => return Ok(PnpmCommand::Other),
@@ -366,6 +367,19 @@ pub fn parse_in(args: &[OsString], cwd: &Path) -> Result<PnpmCommand, ManagerErr
     let Some((command_at, kind)) = command else {
         return Ok(PnpmCommand::Other);
     };
+    if words[command_at] == "dedupe" {
+        let on = |key: &str| opts.iter().any(|o| o.key == key && o.value == "true");
+        if on("check") || on("help") {
+            return Ok(PnpmCommand::Other);
+        }
+        return Err(ManagerError::Argument {
+            manager: "pnpm",
+            reason: "`pnpm dedupe` re-resolves and installs in one go, which Cerebro cannot \
+                     judge first: run `pnpm dedupe --check`, then `pnpm install` with the \
+                     changes, or run it with CEREBRO_POLICY=off"
+                .into(),
+        });
+    }
     let mut install = PnpmInstall {
         args: args.to_vec(),
         kind,
@@ -501,7 +515,12 @@ pub fn pnpm_config_with(
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| env("HOME").map(|h| Path::new(&h).join(".config")));
-    if let Some(rc) = config_home.map(|d| d.join("pnpm").join("rc")) {
+    // On macOS pnpm keeps it in ~/Library/Preferences/pnpm.
+    let mac = env("HOME").map(|h| Path::new(&h).join("Library/Preferences/pnpm/rc"));
+    for rc in [config_home.map(|d| d.join("pnpm").join("rc")), mac]
+        .into_iter()
+        .flatten()
+    {
         if let Ok(text) = std::fs::read_to_string(&rc) {
             if text.lines().any(registry_line) {
                 return Err(refuse(format!(
@@ -691,9 +710,15 @@ pub fn resolve_args(
                 i += 1;
                 continue;
             }
-            out.push(w.into());
             if i == install.command_at {
+                // `install-test` resolves as `install`: the tests run after the hand-over.
+                out.push(match w.as_str() {
+                    "it" | "install-test" => "install".into(),
+                    _ => w.into(),
+                });
                 out.extend(guard_flags(config, guard, cache));
+            } else {
+                out.push(w.into());
             }
             i += 1;
         }
@@ -760,6 +785,10 @@ mod tests {
             Some(true)
         );
         assert_eq!(install(&["up", "x"]).kind, PnpmKind::Update);
+        assert_eq!(install(&["it"]).kind, PnpmKind::Install);
+        assert!(matches!(parse(&["dedupe", "--check"]), PnpmCommand::Other));
+        let args: Vec<OsString> = ["dedupe"].iter().map(OsString::from).collect();
+        assert!(parse_in(&args, Path::new("/")).is_err());
         assert_eq!(
             install(&["--reporter", "silent", "add", "x"]).packages,
             ["x"]
@@ -787,6 +816,50 @@ mod tests {
         assert!(d.registry_settings.is_empty());
         let d = install(&["dlx", "--package=a", "--package", "b@1", "run-it"]);
         assert_eq!(d.packages, ["a", "b@1"]);
+    }
+
+    #[test]
+    fn registries_pnpm_reads_elsewhere_are_refused_and_jsr_is_fronted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        let project = tmp.path().join("app");
+        std::fs::create_dir_all(&project).unwrap();
+        std::fs::create_dir_all(home.join(".config/pnpm")).unwrap();
+        std::fs::write(project.join("package.json"), "{}").unwrap();
+        std::fs::write(
+            project.join(".npmrc"),
+            "registry=https://r.example/\n@acme:registry=https://acme.example/\n",
+        )
+        .unwrap();
+        let args: Vec<OsString> = ["add", "x"].iter().map(OsString::from).collect();
+        let PnpmCommand::Install(i) = parse_in(&args, &project).unwrap() else {
+            panic!("add is guarded")
+        };
+        let home_s = home.to_string_lossy().into_owned();
+        let env = move |k: &str| (k == "HOME").then(|| home_s.clone());
+        let config = pnpm_config_with(&i, &env, &[]).unwrap();
+        assert_eq!(config.registry.as_str(), "https://r.example/");
+        assert_eq!(config.scopes["@acme"].as_str(), "https://acme.example/");
+        assert_eq!(config.scopes["@jsr"].as_str(), JSR_REGISTRY);
+        let names = vec!["pnpm_config_registry".to_owned()];
+        assert!(pnpm_config_with(&i, &env, &names).is_err());
+        std::fs::write(home.join(".config/pnpm/rc"), "registry=https://other/\n").unwrap();
+        assert!(pnpm_config_with(&i, &env, &[]).is_err());
+        std::fs::remove_file(home.join(".config/pnpm/rc")).unwrap();
+        std::fs::write(
+            project.join("pnpm-workspace.yaml"),
+            "onlyBuiltDependencies: [x]\n",
+        )
+        .unwrap();
+        assert!(pnpm_config_with(&i, &env, &[]).is_ok());
+        std::fs::write(
+            project.join("pnpm-workspace.yaml"),
+            "registry: https://o/\n",
+        )
+        .unwrap();
+        assert!(pnpm_config_with(&i, &env, &[]).is_err());
+        std::fs::write(project.join("pnpm-workspace.yaml"), "packages: ['p/*']\n").unwrap();
+        assert!(pnpm_config_with(&i, &env, &[]).is_err());
     }
 
     #[test]
