@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use cerebro_guard::manager::real::{find_real_in, is_shim, SHIM_MARKER};
 
-const SHIM_NAMES: [&str; 8] = [
-    "pip", "pip3", "npm", "npx", "uv", "uvx", "python", "python3",
+const SHIM_NAMES: [&str; 10] = [
+    "pip", "pip3", "npm", "npx", "pnpm", "pnpx", "uv", "uvx", "python", "python3",
 ];
 
 fn repo() -> PathBuf {
@@ -42,7 +42,9 @@ impl Fixture {
     fn new() -> Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let real = tmp.path().join("real");
-        for name in ["pip", "pip3", "npm", "npx", "uv", "uvx", "python3"] {
+        for name in [
+            "pip", "pip3", "npm", "npx", "pnpm", "pnpx", "uv", "uvx", "python3",
+        ] {
             script(&real.join(name), &printer(&format!("real-{name}")));
         }
         let cerebro = tmp.path().join("tools/cerebro");
@@ -169,6 +171,32 @@ fn pip3_and_npm_reach_cerebro() {
     assert!(
         ran.stdout
             .starts_with("cerebro [npx] [--] [-y] [cowsay] [hi there]\n"),
+        "{}",
+        ran.stdout
+    );
+    // pnpm too: `cerebro pnpm` decides which of its commands fetch package code.
+    let ran = f.run(&f.default_path(), "pnpm dlx cowsay hi", &[]);
+    assert!(
+        ran.stdout
+            .starts_with("cerebro [pnpm] [--] [dlx] [cowsay] [hi]\n"),
+        "{}",
+        ran.stdout
+    );
+    // pnpx is pnpm dlx.
+    let ran = f.run(&f.default_path(), "pnpx cowsay hi", &[]);
+    assert!(
+        ran.stdout
+            .starts_with("cerebro [pnpm] [--] [dlx] [cowsay] [hi]\n"),
+        "{}",
+        ran.stdout
+    );
+    let ran = f.run(
+        &f.default_path(),
+        "pnpx cowsay hi",
+        &[("CEREBRO_POLICY", "off")],
+    );
+    assert!(
+        ran.stdout.starts_with("real-pnpx [cowsay] [hi]\n"),
         "{}",
         ran.stdout
     );
@@ -599,6 +627,8 @@ fn install_sh_installs_once_and_uninstalls_everything() {
             "share/cerebro/shims/pip3.9",
             "share/cerebro/shims/uv",
             "share/cerebro/shims/uvx",
+            "share/cerebro/shims/pnpm",
+            "share/cerebro/shims/pnpx",
         ]
     );
     let shims = t.prefix().join("share/cerebro/shims");

@@ -44,16 +44,16 @@ Environment:
   CLICOLOR_FORCE force colour";
 
 const TOP_AFTER_HELP: &str = "\
-Set-up: ./install.sh puts the pip, pip3, npm, npx, uv and uvx shims first on PATH; from
-then on `pip install`, `npm install`, `npm exec`, `npx`, `uv add`/`sync`/`pip install` and
-`uvx` run through `cerebro pip` / `cerebro npm` / `cerebro npx` / `cerebro uv` /
-`cerebro uvx`.
+Set-up: ./install.sh puts the pip, pip3, npm, npx, pnpm, pnpx, uv and uvx shims first on
+PATH; from then on `pip install`, `npm install`, `npm exec`, `npx`, `pnpm
+add/install/update/dlx`, `uv add`/`sync`/`pip install` and `uvx` run through `cerebro pip` /
+`cerebro npm` / `cerebro npx` / `cerebro pnpm` / `cerebro uv` / `cerebro uvx`.
 
 Exit codes:
   scan           0 clean, 1 some path unreadable, 2 usage, 3 a package judged malicious
   audit          0 clean, 1 some pin could not be judged, 2 usage, 3 a pin judged malicious
   pip, npm, npx, 77 blocked, 78 could not judge (fails closed), 130 interrupted; otherwise
-  uv, uvx
+  pnpm, uv, uvx
                  the real manager's own code (see `cerebro pip --help`)
 
 Environment:
@@ -144,6 +144,11 @@ pub enum Command {
     /// runs). The tool and its dependencies are judged before any of their code runs.
     #[command(after_help = guard::AFTER_HELP)]
     Uvx(guard::GuardArgs),
+    /// Run pnpm, guarded: `cerebro pnpm -- add left-pad` (what the `pnpm` shim runs).
+    /// `add`, `install`, `update`, `dlx` and `create` are judged, with their whole tree,
+    /// before pnpm installs or runs anything; other pnpm commands run as they are.
+    #[command(after_help = guard::AFTER_HELP)]
+    Pnpm(guard::GuardArgs),
 
     /// Always allow a package, or one version of it, despite its verdict.
     Allow(allow::AllowArgs),
@@ -200,6 +205,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Npx(args) => guard::run_npx(args),
         Command::Uv(args) => guard::run(cerebro_guard::guard::Manager::Uv, args),
         Command::Uvx(args) => guard::run_uvx(args),
+        Command::Pnpm(args) => guard::run(cerebro_guard::guard::Manager::Pnpm, args),
         Command::Allow(args) => allow::allow(args),
         Command::Allowlist(args) => allow::allowlist(args),
     }

@@ -309,12 +309,13 @@ pub fn npm_with_bin(
     }
 }
 
-fn malicious<T: Marked>(mut fixture: T) -> T {
+/// The fixture, marked as malicious (what `fixtures_are_judged_as_intended` expects of it).
+pub fn malicious<T: Marked>(mut fixture: T) -> T {
     fixture.mark(Intent::Malicious);
     fixture
 }
 
-trait Marked {
+pub trait Marked {
     fn mark(&mut self, intent: Intent);
 }
 

@@ -1071,3 +1071,98 @@ pub fn report_entry<'a>(report: &'a Value, name: &str) -> Option<&'a Value> {
             .is_some_and(|n| fixtures::normalize(n) == fixtures::normalize(name))
     })
 }
+
+// ---------------------------------------------------------------------------------------------
+// pnpm.
+
+/// A sandbox for pnpm: an npm sandbox (project, `.npmrc` naming the registry, npm's config
+/// files) whose project lets the test packages' install scripts run (pnpm 10 runs only those
+/// of `onlyBuiltDependencies`), with pnpm's store and caches under the sandbox's HOME.
+pub struct PnpmSandbox {
+    pub npm: NpmSandbox,
+}
+
+/// The pnpm test project's manifest: the npm one, with the fixtures' install scripts allowed.
+pub const PNPM_PROJECT_JSON: &str = r#"{
+  "name": "e2e-project",
+  "version": "1.0.0",
+  "private": true,
+  "scripts": {
+    "x": "node -e \"console.log('script x ran')\""
+  },
+  "pnpm": {
+    "onlyBuiltDependencies": ["evil-js", "evil-cli-js", "hook-js"]
+  }
+}
+"#;
+
+impl PnpmSandbox {
+    /// `None` when pnpm (or npm, node) is missing and the test should be skipped.
+    pub fn new(registry: &str) -> Option<PnpmSandbox> {
+        if !require_tool("pnpm") {
+            return None;
+        }
+        let npm = NpmSandbox::new(registry)?;
+        std::fs::write(npm.project.join("package.json"), PNPM_PROJECT_JSON).unwrap();
+        Some(PnpmSandbox { npm })
+    }
+
+    pub fn dirs(&self) -> &Dirs {
+        &self.npm.dirs
+    }
+
+    /// `cerebro pnpm [--json] -- <args>` under `policy`, in the project.
+    pub fn guard(&self, policy: Policy, json: bool, args: &[&str]) -> Command {
+        let mut cmd = self.npm.dirs.cerebro(&["pnpm"]);
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.arg("--")
+            .args(args)
+            .env("CEREBRO_POLICY", policy.as_str())
+            .current_dir(&self.npm.project);
+        cmd
+    }
+
+    /// The real pnpm, unguarded, in the project.
+    pub fn bare(&self, args: &[&str]) -> Command {
+        let mut cmd = self.npm.dirs.command("pnpm");
+        cmd.args(args).current_dir(&self.npm.project);
+        cmd
+    }
+
+    /// Whether pnpm put `name` anywhere in `node_modules` (linked at the top or in
+    /// `node_modules/.pnpm`).
+    pub fn installed(&self, name: &str) -> bool {
+        if self.npm.installed(name) {
+            return true;
+        }
+        let flat = name.replace('/', "+");
+        std::fs::read_dir(self.npm.project.join("node_modules/.pnpm"))
+            .map(|entries| {
+                entries.filter_map(|e| e.ok()).any(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(&format!("{flat}@"))
+                })
+            })
+            .unwrap_or(false)
+    }
+
+    pub fn installed_list(&self) -> Vec<String> {
+        let mut all = self.npm.installed_list();
+        if let Ok(entries) = std::fs::read_dir(self.npm.project.join("node_modules/.pnpm")) {
+            all.extend(
+                entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| format!(".pnpm/{}", e.file_name().to_string_lossy())),
+            );
+        }
+        all.sort();
+        all
+    }
+
+    pub fn read(&self, file: &str) -> Option<Vec<u8>> {
+        self.npm.read(file)
+    }
+}

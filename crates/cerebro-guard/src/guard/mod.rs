@@ -11,6 +11,7 @@ mod gate;
 mod memo;
 mod npm;
 mod pip;
+mod pnpm;
 mod uv;
 
 use std::ffi::OsString;
@@ -42,6 +43,7 @@ pub enum Manager {
     Pip,
     Npm,
     Uv,
+    Pnpm,
 }
 
 impl Manager {
@@ -50,6 +52,7 @@ impl Manager {
             Manager::Pip => "pip",
             Manager::Npm => "npm",
             Manager::Uv => "uv",
+            Manager::Pnpm => "pnpm",
         }
     }
 
@@ -57,7 +60,7 @@ impl Manager {
     pub fn ecosystem(self) -> Ecosystem {
         match self {
             Manager::Pip | Manager::Uv => Ecosystem::Pypi,
-            Manager::Npm => Ecosystem::Npm,
+            Manager::Npm | Manager::Pnpm => Ecosystem::Npm,
         }
     }
 }
@@ -119,6 +122,7 @@ pub fn prepare(request: &Request, progress: Arc<dyn Progress>) -> Result<Prepare
         Manager::Pip => pip::prepare(request, config, progress),
         Manager::Npm => npm::prepare(request, config, progress),
         Manager::Uv => uv::prepare(request, config, progress),
+        Manager::Pnpm => pnpm::prepare(request, config, progress),
     }
 }
 
@@ -129,6 +133,7 @@ pub fn prepare_passthrough(request: &Request) -> Result<Prepared, GuardError> {
         Manager::Pip => crate::manager::real::real_pip()?,
         Manager::Npm => vec![crate::manager::real::find_real("npm")?.into_os_string()],
         Manager::Uv => vec![crate::manager::real::find_real("uv")?.into_os_string()],
+        Manager::Pnpm => vec![crate::manager::real::find_real("pnpm")?.into_os_string()],
     };
     Ok(pass_through(command, request))
 }
@@ -267,6 +272,7 @@ enum Flow {
     Pip(pip::PipFlow),
     Npm(npm::NpmFlow),
     Uv(uv::UvFlow),
+    Pnpm(pnpm::PnpmFlow),
 }
 
 impl Session {
@@ -292,6 +298,7 @@ impl Session {
             Flow::Pip(flow) => flow.has_local_paths(),
             Flow::Npm(flow) => flow.has_local_paths(),
             Flow::Uv(_) => false,
+            Flow::Pnpm(_) => false,
         };
         if !local && self.memo.as_ref().is_some_and(memo::Memo::fresh) {
             self.fast = true;
@@ -301,6 +308,7 @@ impl Session {
             Flow::Pip(flow) => pip::judge(self, flow, interactive, prompter),
             Flow::Npm(flow) => npm::judge(self, flow, interactive, prompter),
             Flow::Uv(_) => unreachable!("the uv flow returned above"),
+            Flow::Pnpm(flow) => pnpm::judge(self, flow, interactive, prompter),
         }?;
         if let Some(memo) = &self.memo {
             if report.decision == Decision::Proceed
@@ -718,12 +726,17 @@ impl Session {
 fn missing_requirements(manager: Manager, output: &str) -> Vec<(String, Option<String>)> {
     let marker = match manager {
         Manager::Pip | Manager::Uv => "No matching distribution found for ",
-        Manager::Npm => "No matching version found for ",
+        Manager::Npm | Manager::Pnpm => "No matching version found for ",
     };
     output
         .lines()
         .filter_map(|line| {
             let spec = line.split_once(marker)?.1.trim();
+            // pnpm goes on: `x@1.1.0 while fetching it from http://…`.
+            let spec = match manager {
+                Manager::Pnpm => spec.split_whitespace().next().unwrap_or(spec),
+                _ => spec,
+            };
             let spec = spec.strip_suffix('.').unwrap_or(spec);
             match manager {
                 Manager::Pip | Manager::Uv => {
@@ -742,7 +755,7 @@ fn missing_requirements(manager: Manager, output: &str) -> Vec<(String, Option<S
                         .map(|v| v.trim().to_owned());
                     (!name.is_empty()).then(|| (name.to_owned(), exact))
                 }
-                Manager::Npm => {
+                Manager::Npm | Manager::Pnpm => {
                     let at = spec[1..].rfind('@').map(|i| i + 1)?;
                     let (name, range) = (&spec[..at], &spec[at + 1..]);
                     let range = range.trim().trim_start_matches(['=', 'v']);
@@ -822,6 +835,7 @@ impl Parts {
                 pypi,
                 npm,
                 cooldown: Some(cooldown),
+                npm_links_to_guard: manager == Manager::Pnpm,
             }))
             .map_err(GuardError::io("cannot start the guard index on 127.0.0.1"))?;
         let scratch = tempfile::Builder::new()
@@ -892,5 +906,11 @@ mod tests {
             ]
         );
         assert!(missing_requirements(Manager::Npm, "npm error code E404\n").is_empty());
+        let pnpm = " ERR_PNPM_NO_MATCHING_VERSION  No matching version found for gamma-js@1.1.0 \
+                    while fetching it from http://127.0.0.1:4873/\n";
+        assert_eq!(
+            missing_requirements(Manager::Pnpm, pnpm),
+            [("gamma-js".to_owned(), Some("1.1.0".to_owned()))]
+        );
     }
 }

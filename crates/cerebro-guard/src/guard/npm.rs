@@ -333,7 +333,7 @@ fn v1_dependencies(deps: &serde_json::Map<String, Value>, out: &mut BTreeSet<(St
 
 /// Whether a package's `os` and `cpu` lists (npm's `["linux", "!win32"]` form) admit this
 /// machine.
-fn platform_matches(meta: &Value) -> bool {
+pub(super) fn platform_matches(meta: &Value) -> bool {
     let os = match std::env::consts::OS {
         "macos" => "darwin",
         "windows" => "win32",

@@ -181,6 +181,8 @@ struct Shared {
     /// Judgements under way: a manager that gave up waiting (pip's read timeout while a large
     /// artifact is scanned) must not be read as the manager's own failure before they end.
     judging: Arc<InFlight>,
+    /// The guard's own npm URL, when packuments link their tarballs here.
+    guard_base: Option<Url>,
 }
 
 /// A count of judgements under way, and a way to wait until there are none.
@@ -235,6 +237,9 @@ pub struct IndexConfig {
     pub npm: Option<NpmConfig>,
     /// The release-age cooldown; `None` or a zero age: off.
     pub cooldown: Option<Cooldown>,
+    /// Whether packuments link their tarballs on the guard (pnpm, which has no
+    /// `--replace-registry-host`) rather than upstream (npm): see [`npm`]'s `served_link`.
+    pub npm_links_to_guard: bool,
 }
 
 /// A running guard index. Dropping it stops the server.
@@ -261,6 +266,9 @@ impl GuardIndex {
             cooldown: config.cooldown,
             cool: cooldown::State::default(),
             judging: Arc::new(InFlight::default()),
+            guard_base: config
+                .npm_links_to_guard
+                .then(|| Url::parse(&format!("http://{addr}/")).expect("valid URL")),
         });
         let app = axum::Router::new()
             .fallback(handle)

@@ -163,7 +163,12 @@ pub(super) async fn load_packument(
                 .get("tarball")
                 .and_then(Value::as_str)
                 .is_some_and(|t| reqwest::Url::parse(t).is_ok());
-            if !absolute {
+            if let Some(base) = &shared.guard_base {
+                dist.insert(
+                    "tarball".into(),
+                    Value::String(served_link(base, registry, &tarball)),
+                );
+            } else if !absolute {
                 dist.insert("tarball".into(), Value::String(tarball.to_string()));
             }
             found.push(NpmTarball {
@@ -192,6 +197,27 @@ pub(super) async fn load_packument(
         tarballs.insert((name.to_owned(), file), t);
     }
     Ok(Some(json))
+}
+
+/// The link pnpm is given for an upstream tarball, on the guard: pnpm has no
+/// `--replace-registry-host`, so it fetches what the packument links. A link under its
+/// registry keeps its place relative to the registry (`<guard>/<name>/-/<file>.tgz` for the
+/// usual layout), so that pnpm writes the same `pnpm-lock.yaml` as against the registry
+/// itself (no `tarball:` for the usual layout, the same relative one otherwise); any other
+/// link keeps its path on the guard's origin (pnpm would then record the guard's address, which
+/// the guard refuses after the resolution).
+fn served_link(base: &reqwest::Url, registry: &reqwest::Url, tarball: &reqwest::Url) -> String {
+    match tarball.as_str().strip_prefix(registry.as_str()) {
+        Some(rest) => format!("{base}{rest}"),
+        None => {
+            let mut link = format!("{base}{}", tarball.path().trim_start_matches('/'));
+            if let Some(q) = tarball.query() {
+                link.push('?');
+                link.push_str(q);
+            }
+            link
+        }
+    }
 }
 
 async fn tarball(shared: &Arc<Shared>, name: &str, file: &str) -> Response {
@@ -265,6 +291,28 @@ pub(super) async fn admit_tarball(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_served_to_pnpm_keep_their_place_under_the_registry() {
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        let guard = url("http://127.0.0.1:9/");
+        assert_eq!(
+            served_link(
+                &guard,
+                &url("https://r.example/npm/"),
+                &url("https://r.example/npm/@s/x/-/x-1.0.0.tgz")
+            ),
+            "http://127.0.0.1:9/@s/x/-/x-1.0.0.tgz"
+        );
+        assert_eq!(
+            served_link(
+                &guard,
+                &url("https://r.example/"),
+                &url("https://cdn.example/files/x.tgz?sig=1")
+            ),
+            "http://127.0.0.1:9/files/x.tgz?sig=1"
+        );
+    }
 
     #[test]
     fn package_names() {

@@ -14,6 +14,7 @@
 
 pub mod npm;
 pub mod pip;
+pub mod pnpm;
 pub mod real;
 pub(crate) mod requirements;
 pub mod uv;
