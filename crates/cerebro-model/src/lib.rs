@@ -581,13 +581,13 @@ mod tests {
         let a = vec![2, 9, 10, 3];
         let b = vec![2, 11, 3];
         let first = memo
-            .probabilities(&model, vec![a.clone(), b.clone(), a.clone()])
+            .probabilities(&model, vec![a.clone(), b.clone(), a.clone()], false)
             .unwrap();
         assert_eq!(first, vec![0.024, 0.016, 0.024]);
         // The duplicate in the first batch is scored once; the second batch only scores `c`.
         assert_eq!(model.scored.load(Ordering::SeqCst), 2);
         let c = vec![2, 12, 3];
-        let second = memo.probabilities(&model, vec![b, c, a]).unwrap();
+        let second = memo.probabilities(&model, vec![b, c, a], false).unwrap();
         assert_eq!(second, vec![0.016, 0.017, 0.024]);
         assert_eq!(model.scored.load(Ordering::SeqCst), 3);
         assert_eq!(
@@ -602,8 +602,9 @@ mod tests {
         let model = counting(false);
         let memo = Memo::default();
         let big = vec![1u32; MEMO_MAX_IDS / 2 + 1];
-        memo.probabilities(&model, vec![big.clone()]).unwrap();
-        memo.probabilities(&model, vec![vec![7u32; MEMO_MAX_IDS / 2 + 1]])
+        memo.probabilities(&model, vec![big.clone()], false)
+            .unwrap();
+        memo.probabilities(&model, vec![vec![7u32; MEMO_MAX_IDS / 2 + 1]], false)
             .unwrap();
         let inner = memo.inner.lock().unwrap();
         assert_eq!(inner.scores.len(), 1, "emptied before the second went in");
@@ -611,6 +612,8 @@ mod tests {
         drop(inner);
         // A classifier that returns too few scores is an error, never a made-up score.
         let short = counting(true);
-        assert!(memo.probabilities(&short, vec![vec![3], vec![4]]).is_err());
+        assert!(memo
+            .probabilities(&short, vec![vec![3], vec![4]], false)
+            .is_err());
     }
 }
