@@ -294,7 +294,7 @@ fn print_report(report: &Report) {
             report.packages.first().map_or(
                 match report.manager {
                     Manager::Pip => "pypi",
-                    Manager::Npm => "npm",
+                    Manager::Npm | Manager::Bun => "npm",
                 },
                 |p| p.ecosystem.as_str()
             )

@@ -133,6 +133,17 @@ pub enum Command {
     #[command(after_help = guard::AFTER_HELP)]
     Npx(guard::GuardArgs),
 
+    /// Run bun, guarded: `cerebro bun -- add left-pad` (what the `bun` shim runs). `bun
+    /// add`, `install`/`i` (also `--frozen-lockfile`), `update` and `x` are judged with their
+    /// whole tree first; every other bun command runs as is.
+    #[command(after_help = guard::AFTER_HELP)]
+    Bun(guard::GuardArgs),
+
+    /// Run bunx, guarded: `cerebro bunx -- cowsay hi` (what the `bunx` shim runs), as `bun
+    /// x`. The package and its dependencies are judged before any of their code runs.
+    #[command(after_help = guard::AFTER_HELP)]
+    Bunx(guard::GuardArgs),
+
     /// Always allow a package, or one version of it, despite its verdict.
     Allow(allow::AllowArgs),
 
@@ -186,6 +197,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pip(args) => guard::run(cerebro_guard::guard::Manager::Pip, args),
         Command::Npm(args) => guard::run(cerebro_guard::guard::Manager::Npm, args),
         Command::Npx(args) => guard::run_npx(args),
+        Command::Bun(args) => guard::run(cerebro_guard::guard::Manager::Bun, args),
+        Command::Bunx(mut args) => {
+            args.args.insert(0, "x".into());
+            guard::run(cerebro_guard::guard::Manager::Bun, args)
+        }
         Command::Allow(args) => allow::allow(args),
         Command::Allowlist(args) => allow::allowlist(args),
     }

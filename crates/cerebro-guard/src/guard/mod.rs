@@ -7,6 +7,7 @@
 //! [`prepare`] works out whether a command is an install to guard; [`Session::judge`] does
 //! the resolution, the scans and the decision; [`Session::delegate`] hands over.
 
+mod bun;
 mod gate;
 mod memo;
 mod npm;
@@ -40,6 +41,7 @@ const JUDGED_WAIT: Duration = Duration::from_secs(300);
 pub enum Manager {
     Pip,
     Npm,
+    Bun,
 }
 
 impl Manager {
@@ -47,6 +49,7 @@ impl Manager {
         match self {
             Manager::Pip => "pip",
             Manager::Npm => "npm",
+            Manager::Bun => "bun",
         }
     }
 }
@@ -107,6 +110,7 @@ pub fn prepare(request: &Request, progress: Arc<dyn Progress>) -> Result<Prepare
     match request.manager {
         Manager::Pip => pip::prepare(request, config, progress),
         Manager::Npm => npm::prepare(request, config, progress),
+        Manager::Bun => bun::prepare(request, config, progress),
     }
 }
 
@@ -116,6 +120,7 @@ pub fn prepare_passthrough(request: &Request) -> Result<Prepared, GuardError> {
     let command = match request.manager {
         Manager::Pip => crate::manager::real::real_pip()?,
         Manager::Npm => vec![crate::manager::real::find_real("npm")?.into_os_string()],
+        Manager::Bun => vec![crate::manager::real::find_real("bun")?.into_os_string()],
     };
     Ok(pass_through(command, request))
 }
@@ -253,6 +258,7 @@ pub struct Session {
 enum Flow {
     Pip(pip::PipFlow),
     Npm(npm::NpmFlow),
+    Bun(bun::BunFlow),
 }
 
 impl Session {
@@ -266,6 +272,7 @@ impl Session {
         let local = match &self.flow {
             Flow::Pip(flow) => flow.has_local_paths(),
             Flow::Npm(flow) => flow.has_local_paths(),
+            Flow::Bun(_) => false,
         };
         if !local && self.memo.as_ref().is_some_and(memo::Memo::fresh) {
             self.fast = true;
@@ -274,6 +281,7 @@ impl Session {
         let report = match &self.flow {
             Flow::Pip(flow) => pip::judge(self, flow, interactive, prompter),
             Flow::Npm(flow) => npm::judge(self, flow, interactive, prompter),
+            Flow::Bun(flow) => bun::judge(self, flow, interactive, prompter),
         }?;
         if let Some(memo) = &self.memo {
             if report.decision == Decision::Proceed
@@ -302,7 +310,16 @@ impl Session {
     /// refused anything (the manager then failed before installing), the decision is
     /// `Blocked` (or `CannotJudge`) and the memo is dropped so the next run resolves apart.
     pub fn delegate(self) -> std::io::Result<(i32, Option<Report>)> {
-        let code = self.delegation.run()?;
+        // bun: the project's lockfile names the guard while bun runs, and is given back after.
+        let restore = match &self.flow {
+            Flow::Bun(flow) => bun::before_hand_over(flow)?,
+            _ => None,
+        };
+        let code = self.delegation.run();
+        if let Some(restore) = restore {
+            restore.finish()?;
+        }
+        let code = code?;
         if code != 0 {
             self.index.wait_judged(JUDGED_WAIT);
         }
@@ -444,7 +461,7 @@ impl Session {
     fn failed_pins(&self, run: &crate::delegate::Captured) -> Vec<Held> {
         let ecosystem = match self.manager {
             Manager::Pip => Ecosystem::Pypi,
-            Manager::Npm => Ecosystem::Npm,
+            Manager::Npm | Manager::Bun => Ecosystem::Npm,
         };
         let output = format!(
             "{}\n{}",
@@ -680,6 +697,7 @@ fn missing_requirements(manager: Manager, output: &str) -> Vec<(String, Option<S
     let marker = match manager {
         Manager::Pip => "No matching distribution found for ",
         Manager::Npm => "No matching version found for ",
+        Manager::Bun => return Vec::new(),
     };
     output
         .lines()
@@ -703,6 +721,7 @@ fn missing_requirements(manager: Manager, output: &str) -> Vec<(String, Option<S
                         .map(|v| v.trim().to_owned());
                     (!name.is_empty()).then(|| (name.to_owned(), exact))
                 }
+                Manager::Bun => None,
                 Manager::Npm => {
                     let at = spec[1..].rfind('@').map(|i| i + 1)?;
                     let (name, range) = (&spec[..at], &spec[at + 1..]);
