@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds Cerebro from source and installs the `cerebro` binary and its pip/npm shims.
+# Builds Cerebro from source and installs the `cerebro` binary and its pip/npm/bun shims.
 #
 #   ./install.sh [OPTIONS]      build (release), install into PREFIX (default ~/.local)
 #   ./install.sh --uninstall    remove everything this script installed
@@ -48,6 +48,7 @@ for dir in "${path_dirs[@]}"; do
     done
 done
 manager_shims="pip pip3 npm npx"
+manager_shims="$manager_shims bun bunx"
 python_shim_names="python python3"
 for minor in $versions; do
     manager_shims="$manager_shims pip3.$minor"

@@ -31,7 +31,8 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 pub const AFTER_HELP: &str = "\
 Everything after `--` goes to the real package manager, untouched. Commands that install or
 fetch package code (pip install/download/wheel; npm install/i/add/ci/update; npm exec/x and
-npx, unless the command is already in node_modules/.bin) are resolved through Cerebro's guard
+npx, unless the command is already in node_modules/.bin; bun add/install/i/update/x and
+bunx) are resolved through Cerebro's guard
 index on 127.0.0.1, every package of the tree is downloaded, verified and judged, and only
 then does the real manager run, served exactly the artifacts that were judged. Other
 commands run the real manager directly.
@@ -61,6 +62,7 @@ Examples:
   cerebro pip -- install requests
   cerebro npm -- install --save-dev eslint
   cerebro npx -- -y cowsay hello
+  cerebro bun -- add left-pad
   CEREBRO_POLICY=block cerebro pip --json -- install -r requirements.txt";
 
 #[derive(Debug, Args)]

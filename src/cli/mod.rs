@@ -46,12 +46,14 @@ Environment:
 const TOP_AFTER_HELP: &str = "\
 Set-up: ./install.sh puts the pip, pip3, npm and npx shims first on PATH; from then on
 `pip install`, `npm install`, `npm exec` and `npx` run through `cerebro pip` / `cerebro npm`
-/ `cerebro npx`.
+/ `cerebro npx`, and the bun and bunx shims send `bun add/install/update/x` and `bunx`
+through `cerebro bun` / `cerebro bunx`.
 
 Exit codes:
   scan           0 clean, 1 some path unreadable, 2 usage, 3 a package judged malicious
   audit          0 clean, 1 some pin could not be judged, 2 usage, 3 a pin judged malicious
-  pip, npm, npx  77 blocked, 78 could not judge (fails closed), 130 interrupted; otherwise
+  pip, npm, npx, bun, bunx
+                 77 blocked, 78 could not judge (fails closed), 130 interrupted; otherwise
                  the real manager's own code (see `cerebro pip --help`)
 
 Environment:

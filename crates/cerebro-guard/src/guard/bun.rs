@@ -16,7 +16,9 @@ use std::sync::Arc;
 
 use reqwest::Url;
 
-use super::{Decision, GuardError, Manager, Prepared, Progress, Report, Request, Resolved, Session};
+use super::{
+    Decision, GuardError, Manager, Prepared, Progress, Report, Request, Resolved, Session,
+};
 use crate::delegate::Delegation;
 use crate::manager::bun::{self as args, BunCommand, BunKind};
 use crate::manager::{self, real};
@@ -94,8 +96,8 @@ pub(super) fn prepare(
     let (resolve, lockfile) = if install.kind == BunKind::Frozen {
         (None, lock.clone())
     } else {
-        let mut d = Delegation::new(vec![real_os.clone()])
-            .args(args::resolve_args(&install, &guard_url));
+        let mut d =
+            Delegation::new(vec![real_os.clone()]).args(args::resolve_args(&install, &guard_url));
         d.cwd = Some(work.clone());
         d.env = env("resolve-cache");
         (Some(d), work.join("bun.lock"))
@@ -130,7 +132,10 @@ fn check_project(root: &Path) -> Result<(), GuardError> {
     let refuse = |why: String| Err(GuardError::Unsupported(why));
     if let Ok(text) = std::fs::read_to_string(root.join("package.json")) {
         let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-            GuardError::Unsupported(format!("cannot read {}: {e}", root.join("package.json").display()))
+            GuardError::Unsupported(format!(
+                "cannot read {}: {e}",
+                root.join("package.json").display()
+            ))
         })?;
         if json.get("workspaces").is_some() {
             return refuse(format!(
@@ -149,7 +154,12 @@ fn check_project(root: &Path) -> Result<(), GuardError> {
             root.join("bun.lockb").display()
         ));
     }
-    for other in ["package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml"] {
+    for other in [
+        "package-lock.json",
+        "npm-shrinkwrap.json",
+        "yarn.lock",
+        "pnpm-lock.yaml",
+    ] {
         if root.join(other).is_file() {
             return refuse(format!(
                 "bun would migrate {} into bun.lock: Cerebro cannot judge that migration; \
@@ -275,7 +285,8 @@ pub(super) fn before_hand_over(flow: &BunFlow) -> std::io::Result<Option<Restore
     let given = match &original {
         Some(bytes) => {
             let text = String::from_utf8(bytes.clone()).map_err(std::io::Error::other)?;
-            let given = args::lock_to_guard(&text, &flow.guard_bun).map_err(std::io::Error::other)?;
+            let given =
+                args::lock_to_guard(&text, &flow.guard_bun).map_err(std::io::Error::other)?;
             if given != text {
                 std::fs::write(path, &given)?;
             }

@@ -139,7 +139,13 @@ const FLAG_OPTIONS: &[&str] = &[
 
 /// Options of `bun x` before the package that take a value.
 const X_VALUE_OPTIONS: &[&str] = &["--minimum-release-age"];
-const X_FLAG_OPTIONS: &[&str] = &["--bun", "--trust", "--ignore-scripts", "--verbose", "--silent"];
+const X_FLAG_OPTIONS: &[&str] = &[
+    "--bun",
+    "--trust",
+    "--ignore-scripts",
+    "--verbose",
+    "--silent",
+];
 
 /// The command words that fetch packages.
 fn command_kind(word: &str) -> Option<BunKind> {
@@ -444,7 +450,11 @@ pub fn bun_config(
     let home = env("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
     let mut found: Vec<(String, String)> = Vec::new();
     let mut tokens: Vec<(String, String)> = Vec::new();
-    for name in ["BUN_CONFIG_REGISTRY", "NPM_CONFIG_REGISTRY", "npm_config_registry"] {
+    for name in [
+        "BUN_CONFIG_REGISTRY",
+        "NPM_CONFIG_REGISTRY",
+        "npm_config_registry",
+    ] {
         if let Some(v) = env(name).filter(|v| !v.is_empty()) {
             found.push((name.to_owned(), v));
         }
@@ -553,16 +563,21 @@ fn read_bunfig(
             })
         }
     };
-    let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| ManagerError::Syntax {
-        path: file.to_owned(),
-        line: 0,
-        message: e.message().to_owned(),
-    })?;
+    let doc: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ManagerError::Syntax {
+            path: file.to_owned(),
+            line: 0,
+            message: e.message().to_owned(),
+        })?;
     let Some(install) = doc.get("install") else {
         return Ok(());
     };
     let Some(install) = install.as_table() else {
-        return Err(refuse(format!("{}: [install] is not a table", file.display())));
+        return Err(refuse(format!(
+            "{}: [install] is not a table",
+            file.display()
+        )));
     };
     if install.contains_key("scopes") {
         return Err(refuse(format!(
@@ -938,7 +953,10 @@ mod tests {
             Some(BunKind::Frozen)
         );
         assert_eq!(kind(&["update"]), Some(BunKind::Update));
-        assert_eq!(kind(&["x", "cowsay", "--registry", "y"]), Some(BunKind::Exec));
+        assert_eq!(
+            kind(&["x", "cowsay", "--registry", "y"]),
+            Some(BunKind::Exec)
+        );
         for other in [
             &["run", "build"][..],
             &["test"],
@@ -965,8 +983,7 @@ mod tests {
 
     #[test]
     fn guarded_args_replace_the_registry() {
-        let BunCommand::Install(i) =
-            parse(&["add", "--registry", "http://r/", "-d", "x"]).unwrap()
+        let BunCommand::Install(i) = parse(&["add", "--registry", "http://r/", "-d", "x"]).unwrap()
         else {
             panic!()
         };
@@ -975,13 +992,19 @@ mod tests {
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        assert_eq!(got, ["add", "--registry=http://127.0.0.1:9/-/bun/", "-d", "x"]);
+        assert_eq!(
+            got,
+            ["add", "--registry=http://127.0.0.1:9/-/bun/", "-d", "x"]
+        );
         let BunCommand::Install(x) = parse(&["x", "--bun", "cowsay", "--registry", "a"]).unwrap()
         else {
             panic!()
         };
         assert_eq!(x.packages, ["cowsay"]);
-        assert!(x.registry.is_none(), "options after the package are its bin's");
+        assert!(
+            x.registry.is_none(),
+            "options after the package are its bin's"
+        );
     }
 
     #[test]
@@ -1025,8 +1048,11 @@ mod tests {
             bun_config(dir.path(), &i, &env).unwrap().registry.as_str(),
             "http://a/"
         );
-        std::fs::write(dir.path().join("bunfig.toml"), "[install]\nregistry = \"http://b\"\n")
-            .unwrap();
+        std::fs::write(
+            dir.path().join("bunfig.toml"),
+            "[install]\nregistry = \"http://b\"\n",
+        )
+        .unwrap();
         assert!(bun_config(dir.path(), &i, &env).is_err());
         std::fs::write(
             dir.path().join("bunfig.toml"),
