@@ -192,6 +192,60 @@ fn clean_add_installs_and_bun_lock_matches_a_bare_run() {
 }
 
 #[test]
+fn lockfile_entries_without_urls_come_back_as_a_bare_run_writes_them() {
+    let registry = registry_with_all();
+    let guarded = sandbox!(registry);
+    let bare = sandbox!(registry);
+    let out = run(bare.bare(&["add", "alpha-js"]));
+    assert_eq!(out.code, Some(0), "{out}");
+    // A lockfile written against the default registry records no URLs ("").
+    let lock = text(&bare.read("bun.lock"));
+    let prefix = format!("\"{}", registry.npm_url());
+    let mut emptied = String::new();
+    let mut rest = lock.as_str();
+    while let Some(at) = rest.find(&prefix) {
+        emptied.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let end = after.find('"').unwrap();
+        emptied.push_str("\"\"");
+        rest = &after[end + 1..];
+    }
+    emptied.push_str(rest);
+    assert!(emptied.contains("\"\""), "{emptied}");
+    for sandbox in [&guarded, &bare] {
+        std::fs::write(sandbox.project.join("bun.lock"), &emptied).unwrap();
+        std::fs::copy(
+            bare.project.join("package.json"),
+            sandbox.project.join("package.json.new"),
+        )
+        .unwrap();
+    }
+    std::fs::rename(
+        guarded.project.join("package.json.new"),
+        guarded.project.join("package.json"),
+    )
+    .unwrap();
+    std::fs::remove_file(bare.project.join("package.json.new")).unwrap();
+    std::fs::remove_dir_all(bare.project.join("node_modules")).unwrap();
+    let out = run(guarded.guard(Policy::Block, &["add", "gamma-js"]));
+    let why = explain(&out, &guarded.installed_list(), &registry);
+    assert_eq!(out.code, Some(0), "{why}");
+    let out = run(bare.bare(&["add", "gamma-js"]));
+    assert_eq!(out.code, Some(0), "{out}");
+    let (g, b) = (guarded.manifests(), bare.manifests());
+    assert_eq!(
+        text(&g.0),
+        text(&b.0),
+        "package.json differs from a bare run"
+    );
+    assert_eq!(
+        text(&g.1),
+        text(&b.1),
+        "bun.lock differs from a bare run\n{why}"
+    );
+}
+
+#[test]
 fn malicious_add_is_blocked_and_never_runs() {
     let registry = registry_with_all();
     let sandbox = sandbox!(registry);

@@ -570,6 +570,8 @@ fn install_sh_installs_once_and_uninstalls_everything() {
         t.files(),
         vec![
             "bin/cerebro",
+            "share/cerebro/shims/bun",
+            "share/cerebro/shims/bunx",
             "share/cerebro/shims/npm",
             "share/cerebro/shims/npx",
             "share/cerebro/shims/pip",
