@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use cerebro_guard::manager::real::{find_real_in, is_shim, SHIM_MARKER};
 
-const SHIM_NAMES: [&str; 10] = [
-    "pip", "pip3", "npm", "npx", "pnpm", "pnpx", "uv", "uvx", "python", "python3",
+const SHIM_NAMES: [&str; 12] = [
+    "pip", "pip3", "npm", "npx", "pnpm", "pnpx", "bun", "bunx", "uv", "uvx", "python", "python3",
 ];
 
 fn repo() -> PathBuf {
@@ -43,7 +43,7 @@ impl Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let real = tmp.path().join("real");
         for name in [
-            "pip", "pip3", "npm", "npx", "pnpm", "pnpx", "uv", "uvx", "python3",
+            "pip", "pip3", "npm", "npx", "pnpm", "pnpx", "bun", "bunx", "uv", "uvx", "python3",
         ] {
             script(&real.join(name), &printer(&format!("real-{name}")));
         }
@@ -614,6 +614,8 @@ fn install_sh_installs_once_and_uninstalls_everything() {
         t.files(),
         vec![
             "bin/cerebro",
+            "share/cerebro/shims/bun",
+            "share/cerebro/shims/bunx",
             "share/cerebro/shims/npm",
             "share/cerebro/shims/npx",
             "share/cerebro/shims/pip",
@@ -625,10 +627,10 @@ fn install_sh_installs_once_and_uninstalls_everything() {
             "share/cerebro/shims/pip3.14",
             "share/cerebro/shims/pip3.8",
             "share/cerebro/shims/pip3.9",
-            "share/cerebro/shims/uv",
-            "share/cerebro/shims/uvx",
             "share/cerebro/shims/pnpm",
             "share/cerebro/shims/pnpx",
+            "share/cerebro/shims/uv",
+            "share/cerebro/shims/uvx",
         ]
     );
     let shims = t.prefix().join("share/cerebro/shims");

@@ -32,7 +32,7 @@ pub const AFTER_HELP: &str = "\
 Everything after `--` goes to the real package manager, untouched. Commands that install or
 fetch package code (pip install/download/wheel; npm install/i/add/ci/update; npm exec/x and
 npx, unless the command is already in node_modules/.bin; pnpm add/install/i/update/up, dlx
-and create) are resolved through Cerebro's guard index on 127.0.0.1, every package of the
+and create; bun add/install/i/update/x and bunx) are resolved through Cerebro's guard index on 127.0.0.1, every package of the
 tree is downloaded, verified and judged, and only then does the real manager run, served
 exactly the artifacts that were judged. Other commands run the real manager directly.
 
@@ -74,6 +74,7 @@ Examples:
   cerebro uv -- add requests
   cerebro uvx -- ruff check
   cerebro pnpm -- add left-pad
+  cerebro bun -- add left-pad
   CEREBRO_POLICY=block cerebro pip --json -- install -r requirements.txt";
 
 #[derive(Debug, Args)]

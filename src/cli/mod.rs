@@ -44,16 +44,18 @@ Environment:
   CLICOLOR_FORCE force colour";
 
 const TOP_AFTER_HELP: &str = "\
-Set-up: ./install.sh puts the pip, pip3, npm, npx, pnpm, pnpx, uv and uvx shims first on
-PATH; from then on `pip install`, `npm install`, `npm exec`, `npx`, `pnpm
-add/install/update/dlx`, `uv add`/`sync`/`pip install` and `uvx` run through `cerebro pip` /
-`cerebro npm` / `cerebro npx` / `cerebro pnpm` / `cerebro uv` / `cerebro uvx`.
+Set-up: ./install.sh puts the pip, pip3, npm, npx, pnpm, pnpx, bun, bunx, uv and uvx shims
+first on PATH; from then on `pip install`, `npm install`, `npm exec`, `npx`, `pnpm
+add/install/update/dlx`, `bun add/install/update/x`, `bunx`, `uv add`/`sync`/`pip install`
+and `uvx` run through `cerebro pip` / `cerebro npm` / `cerebro npx` / `cerebro pnpm` /
+`cerebro bun` / `cerebro bunx` / `cerebro uv` / `cerebro uvx`.
 
 Exit codes:
   scan           0 clean, 1 some path unreadable, 2 usage, 3 a package judged malicious
   audit          0 clean, 1 some pin could not be judged, 2 usage, 3 a pin judged malicious
   pip, npm, npx, 77 blocked, 78 could not judge (fails closed), 130 interrupted; otherwise
-  pnpm, uv, uvx
+  pnpm, bun, bunx,
+  uv, uvx
                  the real manager's own code (see `cerebro pip --help`)
 
 Environment:
@@ -150,6 +152,17 @@ pub enum Command {
     #[command(after_help = guard::AFTER_HELP)]
     Pnpm(guard::GuardArgs),
 
+    /// Run bun, guarded: `cerebro bun -- add left-pad` (what the `bun` shim runs). `bun
+    /// add`, `install`/`i` (also `--frozen-lockfile`), `update` and `x` are judged with their
+    /// whole tree first; every other bun command runs as is.
+    #[command(after_help = guard::AFTER_HELP)]
+    Bun(guard::GuardArgs),
+
+    /// Run bunx, guarded: `cerebro bunx -- cowsay hi` (what the `bunx` shim runs), as `bun
+    /// x`. The package and its dependencies are judged before any of their code runs.
+    #[command(after_help = guard::AFTER_HELP)]
+    Bunx(guard::GuardArgs),
+
     /// Always allow a package, or one version of it, despite its verdict.
     Allow(allow::AllowArgs),
 
@@ -206,6 +219,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Uv(args) => guard::run(cerebro_guard::guard::Manager::Uv, args),
         Command::Uvx(args) => guard::run_uvx(args),
         Command::Pnpm(args) => guard::run(cerebro_guard::guard::Manager::Pnpm, args),
+        Command::Bun(args) => guard::run(cerebro_guard::guard::Manager::Bun, args),
+        Command::Bunx(mut args) => {
+            args.args.insert(0, "x".into());
+            guard::run(cerebro_guard::guard::Manager::Bun, args)
+        }
         Command::Allow(args) => allow::allow(args),
         Command::Allowlist(args) => allow::allowlist(args),
     }

@@ -7,6 +7,7 @@
 //! [`prepare`] works out whether a command is an install to guard; [`Session::judge`] does
 //! the resolution, the scans and the decision; [`Session::delegate`] hands over.
 
+mod bun;
 mod gate;
 mod memo;
 mod npm;
@@ -44,6 +45,7 @@ pub enum Manager {
     Npm,
     Uv,
     Pnpm,
+    Bun,
 }
 
 impl Manager {
@@ -53,6 +55,7 @@ impl Manager {
             Manager::Npm => "npm",
             Manager::Uv => "uv",
             Manager::Pnpm => "pnpm",
+            Manager::Bun => "bun",
         }
     }
 
@@ -60,7 +63,7 @@ impl Manager {
     pub fn ecosystem(self) -> Ecosystem {
         match self {
             Manager::Pip | Manager::Uv => Ecosystem::Pypi,
-            Manager::Npm | Manager::Pnpm => Ecosystem::Npm,
+            Manager::Npm | Manager::Pnpm | Manager::Bun => Ecosystem::Npm,
         }
     }
 }
@@ -123,6 +126,7 @@ pub fn prepare(request: &Request, progress: Arc<dyn Progress>) -> Result<Prepare
         Manager::Npm => npm::prepare(request, config, progress),
         Manager::Uv => uv::prepare(request, config, progress),
         Manager::Pnpm => pnpm::prepare(request, config, progress),
+        Manager::Bun => bun::prepare(request, config, progress),
     }
 }
 
@@ -134,6 +138,7 @@ pub fn prepare_passthrough(request: &Request) -> Result<Prepared, GuardError> {
         Manager::Npm => vec![crate::manager::real::find_real("npm")?.into_os_string()],
         Manager::Uv => vec![crate::manager::real::find_real("uv")?.into_os_string()],
         Manager::Pnpm => vec![crate::manager::real::find_real("pnpm")?.into_os_string()],
+        Manager::Bun => vec![crate::manager::real::find_real("bun")?.into_os_string()],
     };
     Ok(pass_through(command, request))
 }
@@ -273,6 +278,7 @@ enum Flow {
     Npm(npm::NpmFlow),
     Uv(uv::UvFlow),
     Pnpm(pnpm::PnpmFlow),
+    Bun(bun::BunFlow),
 }
 
 impl Session {
@@ -299,6 +305,7 @@ impl Session {
             Flow::Npm(flow) => flow.has_local_paths(),
             Flow::Uv(_) => false,
             Flow::Pnpm(_) => false,
+            Flow::Bun(_) => false,
         };
         if !local && self.memo.as_ref().is_some_and(memo::Memo::fresh) {
             self.fast = true;
@@ -309,6 +316,7 @@ impl Session {
             Flow::Npm(flow) => npm::judge(self, flow, interactive, prompter),
             Flow::Uv(_) => unreachable!("the uv flow returned above"),
             Flow::Pnpm(flow) => pnpm::judge(self, flow, interactive, prompter),
+            Flow::Bun(flow) => bun::judge(self, flow, interactive, prompter),
         }?;
         if let Some(memo) = &self.memo {
             if report.decision == Decision::Proceed
@@ -345,7 +353,16 @@ impl Session {
                 return Ok((1, Some(report)));
             }
         }
-        let code = self.delegation.run()?;
+        // bun: the project's lockfile names the guard while bun runs, and is given back after.
+        let restore = match &self.flow {
+            Flow::Bun(flow) => bun::before_hand_over(flow)?,
+            _ => None,
+        };
+        let code = self.delegation.run();
+        if let Some(restore) = restore {
+            restore.finish()?;
+        }
+        let code = code?;
         if code != 0 {
             self.index.wait_judged(JUDGED_WAIT);
         }
@@ -727,6 +744,7 @@ fn missing_requirements(manager: Manager, output: &str) -> Vec<(String, Option<S
     let marker = match manager {
         Manager::Pip | Manager::Uv => "No matching distribution found for ",
         Manager::Npm | Manager::Pnpm => "No matching version found for ",
+        Manager::Bun => return Vec::new(),
     };
     output
         .lines()
@@ -755,6 +773,7 @@ fn missing_requirements(manager: Manager, output: &str) -> Vec<(String, Option<S
                         .map(|v| v.trim().to_owned());
                     (!name.is_empty()).then(|| (name.to_owned(), exact))
                 }
+                Manager::Bun => None,
                 Manager::Npm | Manager::Pnpm => {
                     let at = spec[1..].rfind('@').map(|i| i + 1)?;
                     let (name, range) = (&spec[..at], &spec[at + 1..]);

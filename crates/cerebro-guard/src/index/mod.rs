@@ -17,6 +17,7 @@
 //! (when it published one) and admitted by the gate; everything else gets an HTTP error whose
 //! body says why, and the reason is kept for the guard to report.
 
+mod bun;
 mod cooldown;
 mod npm;
 mod previous;

@@ -21,7 +21,7 @@ const ACCEPT: &str = "application/vnd.npm.install-v1+json; q=1.0, application/js
 
 /// Whether `name` is a valid npm package name in shape (`name` or `@scope/name`), so that
 /// it can be put in an upstream URL.
-fn valid_name(name: &str) -> bool {
+pub(super) fn valid_name(name: &str) -> bool {
     let ok = |s: &str| {
         !s.is_empty()
             && s != "."
@@ -41,6 +41,9 @@ pub(super) async fn route(shared: &Arc<Shared>, rest: &str, headers: &HeaderMap)
             StatusCode::NOT_FOUND,
             "this guard index has no npm registry",
         );
+    }
+    if let Some(bun) = rest.strip_prefix(crate::manager::bun::GUARD_PREFIX) {
+        return super::bun::route(shared, bun, headers).await;
     }
     let decoded = percent_decode(rest);
     if decoded.starts_with("-/") {
@@ -220,7 +223,7 @@ fn served_link(base: &reqwest::Url, registry: &reqwest::Url, tarball: &reqwest::
     }
 }
 
-async fn tarball(shared: &Arc<Shared>, name: &str, file: &str) -> Response {
+pub(super) async fn tarball(shared: &Arc<Shared>, name: &str, file: &str) -> Response {
     let key = (name.to_owned(), file.to_owned());
     let mut known = shared.tarballs.lock().expect("lock").get(&key).cloned();
     if known.is_none() {
@@ -239,7 +242,7 @@ async fn tarball(shared: &Arc<Shared>, name: &str, file: &str) -> Response {
     serve_tarball(shared, &t).await
 }
 
-async fn serve_tarball(shared: &Arc<Shared>, t: &NpmTarball) -> Response {
+pub(super) async fn serve_tarball(shared: &Arc<Shared>, t: &NpmTarball) -> Response {
     match admit_tarball(shared, t).await {
         Ok((candidate, Admission::Serve)) => serve_artifact(shared, &candidate.artifact).await,
         Ok((_, Admission::Refuse(why))) => text(StatusCode::FORBIDDEN, format!("cerebro: {why}")),

@@ -12,6 +12,7 @@
 //! The environment is read through a lookup function (`env: &dyn Fn(&str) ->
 //! Option<String>`) so tests can give any; [`process_env`] is the real one.
 
+pub mod bun;
 pub mod npm;
 pub mod pip;
 pub mod pnpm;
