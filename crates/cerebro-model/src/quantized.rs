@@ -1076,6 +1076,15 @@ mod tests {
                 "{} ids: engine {fast}, candle {slow}",
                 seq.len()
             );
+            let one = std::slice::from_ref(&seq);
+            let (fast, slow) = (
+                model.unit_probabilities(one).unwrap()[0],
+                reference.unit_probabilities(one).unwrap()[0],
+            );
+            assert!(
+                (fast - slow).abs() <= 1e-6,
+                "unit: engine {fast}, candle {slow}"
+            );
         }
         // A batch scores each sequence as alone.
         let all = batch(max);
@@ -1092,7 +1101,6 @@ mod tests {
     #[cfg(feature = "training")]
     fn unit_thresholds_are_added_and_replaced_and_nothing_else_changes() {
         let before = GgufWeights::new(EMBEDDED_MODEL).unwrap().info().unwrap();
-        assert!(before.unit_thresholds.is_none());
         let t = PerEcosystem {
             pypi: 0.99,
             npm: 0.97,
@@ -1101,6 +1109,8 @@ mod tests {
         let w = GgufWeights::new(&file).unwrap();
         let info = w.info().unwrap();
         assert_eq!(info.unit_thresholds, Some(t));
+        assert_ne!(before.unit_thresholds, Some(t));
+        assert_eq!(info.unit_networks, before.unit_networks);
         assert_eq!(info.thresholds, before.thresholds);
         assert_eq!(info.description, before.description);
         let original = GgufWeights::new(EMBEDDED_MODEL).unwrap();
@@ -1123,6 +1133,19 @@ mod tests {
     #[test]
     fn engine_scores_the_shipped_model_as_candle_does() {
         same_as_candle(EMBEDDED_MODEL);
+    }
+
+    #[test]
+    fn the_shipped_model_judges_units_with_networks_of_their_own() {
+        let info = GgufWeights::new(EMBEDDED_MODEL).unwrap().info().unwrap();
+        assert!(info.unit_networks > 0 && info.unit_thresholds.is_some());
+        let model = Model::from_gguf(EMBEDDED_MODEL).unwrap();
+        let ids = vec![vec![2u32, 5, 9, 12, 3]];
+        assert_ne!(
+            model.probabilities(&ids).unwrap(),
+            model.unit_probabilities(&ids).unwrap(),
+            "units are scored by other networks than packages"
+        );
     }
 
     /// Deterministic weights for a test network, of BERT's initial scales (the trainer's own
