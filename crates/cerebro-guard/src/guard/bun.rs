@@ -224,31 +224,12 @@ pub(super) fn judge(
     })?;
     let packages = args::locked_packages(&lock).map_err(GuardError::Unsupported)?;
     let index = session.index.handle();
-    let pins = session.runtime.block_on(async {
-        let mut set = tokio::task::JoinSet::new();
-        for p in packages.clone() {
-            let index = index.clone();
-            set.spawn(async move { index.npm_pin(&p.name, &p.version).await });
-        }
-        let mut pins = Vec::new();
-        while let Some(r) = set.join_next().await {
-            match r.unwrap_or_else(|e| Err(format!("internal error: {e}"))) {
-                Ok(Some(held)) => pins.push(held),
-                Ok(None) => {}
-                Err(detail) => return Err(detail),
-            }
-        }
-        pins.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
-        Ok(pins)
-    });
-    match pins {
-        Err(detail) => return Ok(session.report(Decision::CannotJudge, Some(detail))),
-        Ok(pins) if !pins.is_empty() => {
-            if let Some(stop) = session.decide_pins(&pins, interactive, prompter)? {
-                return Ok(session.report(stop, None));
-            }
-        }
-        Ok(_) => {}
+    let named: Vec<(String, String)> = packages
+        .iter()
+        .map(|p| (p.name.clone(), p.version.clone()))
+        .collect();
+    if let Some(stop) = super::npm::decide_locked_pins(session, &named, interactive, prompter)? {
+        return Ok(stop);
     }
     let results = session.runtime.block_on(async {
         let mut set = tokio::task::JoinSet::new();

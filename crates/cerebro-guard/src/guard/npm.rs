@@ -192,6 +192,45 @@ fn project_root(cwd: &Path) -> PathBuf {
         .to_path_buf()
 }
 
+/// The lockfile pins (`(name, version)`) of releases too new for the cooldown, asked of the
+/// guard index all at once, go to the policy before anything is judged (npm, pnpm and bun
+/// alike). `Some(report)` when the run stops there.
+pub(super) fn decide_locked_pins(
+    session: &Session,
+    packages: &[(String, String)],
+    interactive: bool,
+    prompter: &mut dyn Prompter,
+) -> Result<Option<Report>, GuardError> {
+    let index = session.index.handle();
+    let pins = session.runtime.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        for (name, version) in packages {
+            let (name, version, index) = (name.clone(), version.clone(), index.clone());
+            set.spawn(async move { index.npm_pin(&name, &version).await });
+        }
+        let mut pins = Vec::new();
+        while let Some(r) = set.join_next().await {
+            match r.unwrap_or_else(|e| Err(format!("internal error: {e}"))) {
+                Ok(Some(held)) => pins.push(held),
+                Ok(None) => {}
+                Err(detail) => return Err(detail),
+            }
+        }
+        pins.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
+        Ok(pins)
+    });
+    match pins {
+        Err(detail) => return Ok(Some(session.report(Decision::CannotJudge, Some(detail)))),
+        Ok(pins) if !pins.is_empty() => {
+            if let Some(stop) = session.decide_pins(&pins, interactive, prompter)? {
+                return Ok(Some(session.report(stop, None)));
+            }
+        }
+        Ok(_) => {}
+    }
+    Ok(None)
+}
+
 pub(super) fn judge(
     session: &Session,
     flow: &NpmFlow,
@@ -229,31 +268,8 @@ pub(super) fn judge(
     let packages = locked_packages(&lock);
     let index = session.index.handle();
     // A lockfile pin of a release too new for the cooldown goes to the policy first.
-    let pins = session.runtime.block_on(async {
-        let mut set = tokio::task::JoinSet::new();
-        for (name, version) in packages.clone() {
-            let index = index.clone();
-            set.spawn(async move { index.npm_pin(&name, &version).await });
-        }
-        let mut pins = Vec::new();
-        while let Some(r) = set.join_next().await {
-            match r.unwrap_or_else(|e| Err(format!("internal error: {e}"))) {
-                Ok(Some(held)) => pins.push(held),
-                Ok(None) => {}
-                Err(detail) => return Err(detail),
-            }
-        }
-        pins.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
-        Ok(pins)
-    });
-    match pins {
-        Err(detail) => return Ok(session.report(Decision::CannotJudge, Some(detail))),
-        Ok(pins) if !pins.is_empty() => {
-            if let Some(stop) = session.decide_pins(&pins, interactive, prompter)? {
-                return Ok(session.report(stop, None));
-            }
-        }
-        Ok(_) => {}
+    if let Some(stop) = decide_locked_pins(session, &packages, interactive, prompter)? {
+        return Ok(stop);
     }
     let results = session.runtime.block_on(async {
         let mut set = tokio::task::JoinSet::new();
