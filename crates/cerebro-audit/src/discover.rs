@@ -15,6 +15,8 @@ pub enum Format {
     UvLock,
     /// `poetry.lock`.
     PoetryLock,
+    /// `pnpm-lock.yaml` (lockfileVersion 9.0).
+    PnpmLock,
 }
 
 impl Format {
@@ -24,6 +26,7 @@ impl Format {
             Format::Requirements => "requirements.txt",
             Format::UvLock => "uv.lock",
             Format::PoetryLock => "poetry.lock",
+            Format::PnpmLock => "pnpm-lock.yaml",
         }
     }
 
@@ -33,6 +36,7 @@ impl Format {
             "package-lock.json" | "npm-shrinkwrap.json" => Some(Format::NpmLock),
             "uv.lock" => Some(Format::UvLock),
             "poetry.lock" => Some(Format::PoetryLock),
+            "pnpm-lock.yaml" => Some(Format::PnpmLock),
             _ if name.starts_with("requirements") && name.ends_with(".txt") => {
                 Some(Format::Requirements)
             }
@@ -156,6 +160,7 @@ mod tests {
         );
         assert_eq!(Format::of_name("notes.txt"), None);
         assert_eq!(Format::of_name("uv.lock"), Some(Format::UvLock));
+        assert_eq!(Format::of_name("pnpm-lock.yaml"), Some(Format::PnpmLock));
     }
 
     #[test]

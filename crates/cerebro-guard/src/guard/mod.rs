@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub use gate::{render_reasons, GuardGate, Judged, Outcome, Progress, Silent};
+/// The registry packages a `pnpm-lock.yaml` pins, read as the pnpm guard reads them (also
+/// `cerebro audit`'s reader of that file).
+pub use pnpm::{locked_packages as pnpm_locked_packages, LockedPackage as PnpmLockedPackage};
 
 use crate::delegate::Delegation;
 use crate::index::{Admission, Candidate, Gate as _, GuardIndex, Held};
