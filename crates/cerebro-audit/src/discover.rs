@@ -17,6 +17,8 @@ pub enum Format {
     PoetryLock,
     /// `pnpm-lock.yaml` (lockfileVersion 9.0).
     PnpmLock,
+    /// `bun.lock` (bun's text lockfile).
+    BunLock,
 }
 
 impl Format {
@@ -27,6 +29,7 @@ impl Format {
             Format::UvLock => "uv.lock",
             Format::PoetryLock => "poetry.lock",
             Format::PnpmLock => "pnpm-lock.yaml",
+            Format::BunLock => "bun.lock",
         }
     }
 
@@ -37,6 +40,7 @@ impl Format {
             "uv.lock" => Some(Format::UvLock),
             "poetry.lock" => Some(Format::PoetryLock),
             "pnpm-lock.yaml" => Some(Format::PnpmLock),
+            "bun.lock" => Some(Format::BunLock),
             _ if name.starts_with("requirements") && name.ends_with(".txt") => {
                 Some(Format::Requirements)
             }
@@ -161,6 +165,7 @@ mod tests {
         assert_eq!(Format::of_name("notes.txt"), None);
         assert_eq!(Format::of_name("uv.lock"), Some(Format::UvLock));
         assert_eq!(Format::of_name("pnpm-lock.yaml"), Some(Format::PnpmLock));
+        assert_eq!(Format::of_name("bun.lock"), Some(Format::BunLock));
     }
 
     #[test]

@@ -109,6 +109,40 @@ pub fn read_pnpm(path: &Path) -> Result<Vec<Pin>, LockfileError> {
         .collect())
 }
 
+/// Reads the pins of a `bun.lock` with the bun guard's own reader: every registry package
+/// bun would install on this machine (its `os`/`cpu` admit it), by the recorded tarball URL
+/// (none: from the configured registry) and integrity. A git, GitHub or URL package cannot be
+/// judged from the lockfile: the whole file is refused, naming it, as the guard refuses it.
+pub fn read_bun(path: &Path) -> Result<Vec<Pin>, LockfileError> {
+    use cerebro_guard::manager::bun;
+    let text = crate::read_text(path)?;
+    let packages = bun::parse_lock(&text)
+        .and_then(|lock| bun::locked_packages(&lock))
+        .map_err(|message| LockfileError::new(path, message))?;
+    Ok(packages
+        .into_iter()
+        .map(|p| {
+            let id = format!("\"{}@{}\"", p.name, p.version);
+            let line = text
+                .find(&id)
+                .map_or(1, |offset| crate::line_of(&text, offset));
+            Pin {
+                ecosystem: Ecosystem::Npm,
+                source: Source {
+                    file: path.to_owned(),
+                    line,
+                },
+                origin: Origin::Npm {
+                    resolved: (!p.url.is_empty()).then_some(p.url),
+                    integrity: Some(p.integrity),
+                },
+                name: p.name,
+                version: p.version,
+            }
+        })
+        .collect())
+}
+
 /// One entry of `packages`.
 fn package_entry(
     file: &Path,
