@@ -118,7 +118,6 @@ pub fn parse(args: &[OsString], cwd: &Path) -> Result<PipxCommand, ManagerError>
     };
     let mut positional: Vec<String> = Vec::new();
     let mut spec_option: Option<String> = None;
-    let mut app_and_args = false;
     let mut j = i + 1;
     while j < words.len() {
         let w = &words[j];
@@ -134,7 +133,6 @@ pub fn parse(args: &[OsString], cwd: &Path) -> Result<PipxCommand, ManagerError>
             positional.push(w.clone());
             if kind == PipxKind::Run {
                 // `run APP ARGS...`: the rest is the app's.
-                app_and_args = true;
                 positional.extend(words[j..].iter().cloned());
                 break;
             }
@@ -206,7 +204,6 @@ pub fn parse(args: &[OsString], cwd: &Path) -> Result<PipxCommand, ManagerError>
             specs.push(spec_option.unwrap_or_else(|| app.clone()));
         }
     }
-    let _ = app_and_args;
     if specs.is_empty() {
         // pipx fails with its usage; nothing is fetched.
         return Ok(PipxCommand::Other);
@@ -235,28 +232,27 @@ fn check_spec(spec: &str, cwd: &Path) -> Result<(), ManagerError> {
         .unwrap_or(spec.len());
     let (name, rest) = spec.split_at(name_end);
     let rest = rest.trim_start();
+    // `[extras]`, then only version specifier characters: no `@`, `/`, `:` or `;`.
     let rest = match rest.strip_prefix('[') {
-        Some(r) => match r.split_once(']') {
-            Some((extras, after))
-                if extras.chars().all(|c| {
-                    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ',' | ' ')
-                }) =>
-            {
-                after
-            }
-            _ => "!",
-        },
-        None => rest,
-    };
-    let version_ok = rest.chars().all(|c| {
-        c.is_ascii_alphanumeric()
-            || matches!(c, '<' | '>' | '=' | '!' | '~' | ',' | '.' | '*' | '+' | ' ')
+        Some(r) => r.split_once(']').filter(|(extras, _)| {
+            extras
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ',' | ' '))
+        }),
+        None => Some(("", rest)),
+    }
+    .map(|(_, after)| after);
+    let version_ok = rest.is_some_and(|rest| {
+        rest.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '<' | '>' | '=' | '!' | '~' | ',' | '.' | '*' | '+' | ' ')
+        })
     });
     let first_ok = name
         .chars()
         .next()
         .is_some_and(|c| c.is_ascii_alphanumeric());
-    if !first_ok || !version_ok || rest.contains("!") && !rest.contains("!=") {
+    if !first_ok || !version_ok {
         return Err(refuse(format!(
             "cannot guard the spec {spec:?}: only `name[extras]<version specifiers>` from the \
              index is judged (no URL, path or marker)"
@@ -330,6 +326,8 @@ mod tests {
             &["install", "a @ https://x/a.whl"],
             &["install", "./a"],
             &["install", "a; python_version>'3'"],
+            &["install", "a[x"],
+            &["install", "a[x/y]"],
             &["run", "--spec", "git+https://x/y", "y"],
             &["run", "https://x/script.py"],
             &["inject", "v", "-r", "req.txt"],
