@@ -12,6 +12,7 @@ mod gate;
 mod memo;
 mod npm;
 mod pip;
+mod pipx;
 mod pnpm;
 mod uv;
 
@@ -49,6 +50,7 @@ pub enum Manager {
     Uv,
     Pnpm,
     Bun,
+    Pipx,
 }
 
 impl Manager {
@@ -59,13 +61,14 @@ impl Manager {
             Manager::Uv => "uv",
             Manager::Pnpm => "pnpm",
             Manager::Bun => "bun",
+            Manager::Pipx => "pipx",
         }
     }
 
     /// The ecosystem whose packages it installs.
     pub fn ecosystem(self) -> Ecosystem {
         match self {
-            Manager::Pip | Manager::Uv => Ecosystem::Pypi,
+            Manager::Pip | Manager::Uv | Manager::Pipx => Ecosystem::Pypi,
             Manager::Npm | Manager::Pnpm | Manager::Bun => Ecosystem::Npm,
         }
     }
@@ -130,6 +133,7 @@ pub fn prepare(request: &Request, progress: Arc<dyn Progress>) -> Result<Prepare
         Manager::Uv => uv::prepare(request, config, progress),
         Manager::Pnpm => pnpm::prepare(request, config, progress),
         Manager::Bun => bun::prepare(request, config, progress),
+        Manager::Pipx => pipx::prepare(request, config, progress),
     }
 }
 
@@ -142,6 +146,7 @@ pub fn prepare_passthrough(request: &Request) -> Result<Prepared, GuardError> {
         Manager::Uv => vec![crate::manager::real::find_real("uv")?.into_os_string()],
         Manager::Pnpm => vec![crate::manager::real::find_real("pnpm")?.into_os_string()],
         Manager::Bun => vec![crate::manager::real::find_real("bun")?.into_os_string()],
+        Manager::Pipx => vec![crate::manager::real::find_real("pipx")?.into_os_string()],
     };
     Ok(pass_through(command, request))
 }
@@ -282,6 +287,7 @@ enum Flow {
     Uv(uv::UvFlow),
     Pnpm(pnpm::PnpmFlow),
     Bun(bun::BunFlow),
+    Pipx(pipx::PipxFlow),
 }
 
 impl Session {
@@ -303,12 +309,18 @@ impl Session {
             self.fast = true;
             return Ok(self.report(Decision::Proceed, None));
         }
+        if let Flow::Pipx(_) = &self.flow {
+            // pipx runs once, through the guard index, like uv (no local packages: refused).
+            self.fast = true;
+            return Ok(self.report(Decision::Proceed, None));
+        }
         let local = match &self.flow {
             Flow::Pip(flow) => flow.has_local_paths(),
             Flow::Npm(flow) => flow.has_local_paths(),
             Flow::Uv(_) => false,
             Flow::Pnpm(_) => false,
             Flow::Bun(_) => false,
+            Flow::Pipx(_) => false,
         };
         if !local && self.memo.as_ref().is_some_and(memo::Memo::fresh) {
             self.fast = true;
@@ -317,7 +329,7 @@ impl Session {
         let report = match &self.flow {
             Flow::Pip(flow) => pip::judge(self, flow, interactive, prompter),
             Flow::Npm(flow) => npm::judge(self, flow, interactive, prompter),
-            Flow::Uv(_) => unreachable!("the uv flow returned above"),
+            Flow::Uv(_) | Flow::Pipx(_) => unreachable!("the uv and pipx flows returned above"),
             Flow::Pnpm(flow) => pnpm::judge(self, flow, interactive, prompter),
             Flow::Bun(flow) => bun::judge(self, flow, interactive, prompter),
         }?;
@@ -745,7 +757,7 @@ impl Session {
 /// and the version when it asked for exactly one.
 fn missing_requirements(manager: Manager, output: &str) -> Vec<(String, Option<String>)> {
     let marker = match manager {
-        Manager::Pip | Manager::Uv => "No matching distribution found for ",
+        Manager::Pip | Manager::Uv | Manager::Pipx => "No matching distribution found for ",
         Manager::Npm | Manager::Pnpm => "No matching version found for ",
         Manager::Bun => return Vec::new(),
     };
@@ -760,7 +772,7 @@ fn missing_requirements(manager: Manager, output: &str) -> Vec<(String, Option<S
             };
             let spec = spec.strip_suffix('.').unwrap_or(spec);
             match manager {
-                Manager::Pip | Manager::Uv => {
+                Manager::Pip | Manager::Uv | Manager::Pipx => {
                     let end = spec
                         .find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
                         .unwrap_or(spec.len());
