@@ -645,3 +645,44 @@ fn scan_against_refuses_two_different_packages_and_more_than_one_path() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.tgz"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots of what people read (`tests/snapshots/`; `cargo insta review` after a change).
+// ---------------------------------------------------------------------------------------------
+
+/// Stdout of a run, the temporary folder written as `[DIR]`.
+fn shown(out: &Output, dir: &Dir) -> String {
+    String::from_utf8_lossy(&out.stdout).replace(&dir.path().display().to_string(), "[DIR]")
+}
+
+#[test]
+fn snapshot_scan_report_of_a_malicious_sdist() {
+    let dir = Dir::new();
+    let sdist = evil_sdist(&dir);
+    let out = cerebro(&["scan", sdist.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    insta::assert_snapshot!(shown(&out, &dir));
+}
+
+#[test]
+fn snapshot_scan_report_without_the_model() {
+    let dir = Dir::new();
+    let sdist = evil_sdist(&dir);
+    let out = cerebro(&["scan", "--no-model", sdist.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(shown(&out, &dir));
+}
+
+#[test]
+fn snapshot_help() {
+    for (name, args) in [
+        ("help", &["--help"][..]),
+        ("scan_help", &["scan", "--help"][..]),
+        ("audit_help", &["audit", "--help"][..]),
+        ("pip_help", &["pip", "--help"][..]),
+    ] {
+        let out = cerebro(args);
+        assert_eq!(out.status.code(), Some(0), "{name}");
+        insta::assert_snapshot!(name, String::from_utf8_lossy(&out.stdout));
+    }
+}
