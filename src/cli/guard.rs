@@ -260,7 +260,12 @@ const DIM: Style = Style::new().dimmed();
 
 /// The flagged packages, then one summary line, on stderr.
 fn print_report(report: &Report) {
-    let mut err = anstream::stderr();
+    write_report(report, &mut anstream::stderr());
+}
+
+/// [`print_report`] into `err` (styled; `anstream` strips the styles where they do not
+/// belong).
+fn write_report(report: &Report, err: &mut dyn Write) {
     for p in &report.packages {
         let (style, what) = match p.action {
             Action::Blocked => (RED, "blocked"),
@@ -482,5 +487,108 @@ impl Interrupt {
 
     fn hand_over(&self) {
         self.handed_over.store(true, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cerebro_archive::Ecosystem;
+    use cerebro_guard::guard::{HeldBack, PackageReport};
+
+    fn package(name: &str, action: Action, verdict: &'static str, score: f32) -> PackageReport {
+        PackageReport {
+            ecosystem: Ecosystem::Pypi,
+            name: name.into(),
+            version: "1.0.3".into(),
+            file: format!("{name}-1.0.3.tar.gz"),
+            sha256: "0".repeat(64),
+            score: Some(score),
+            verdict: Some(verdict),
+            action,
+            reasons: if action == Action::Install {
+                Vec::new()
+            } else {
+                vec![
+                    "D4 use exfiltration endpoint (webhook, messenger, paste, tunnel) at evil_helper/collect.py:9".into(),
+                    "R5 read sensitive information at evil_helper/collect.py:5".into(),
+                ]
+            },
+        }
+    }
+
+    fn report(decision: Decision, packages: Vec<PackageReport>) -> Report {
+        Report {
+            manager: Manager::Pip,
+            policy: policy::Mode::Block,
+            flagged: packages
+                .iter()
+                .filter(|p| p.action != Action::Install)
+                .count(),
+            packages,
+            decision,
+            elapsed: Duration::from_millis(1234),
+            error: None,
+            min_release_age_s: 2 * 86_400,
+            held_back: Vec::new(),
+            untimed: Vec::new(),
+        }
+    }
+
+    /// The summary as people read it (styles stripped, as on a pipe).
+    fn text(report: &Report) -> String {
+        let mut out = Vec::new();
+        write_report(report, &mut out);
+        anstream::adapter::strip_str(&String::from_utf8(out).unwrap()).to_string()
+    }
+
+    #[test]
+    fn snapshot_guard_summary_blocked() {
+        let mut r = report(
+            Decision::Blocked,
+            vec![
+                package("requests", Action::Install, "benign", 0.01),
+                package("evil-helper", Action::Blocked, "malicious", 0.99),
+            ],
+        );
+        r.held_back.push(HeldBack {
+            ecosystem: Ecosystem::Pypi,
+            name: "fresh-lib".into(),
+            version: "2.0.0".into(),
+            published: "2026-12-03T08:00:00Z".into(),
+            age_s: 3 * 3600,
+            action: HeldAction::HeldBack,
+            reason: "published 3 hours ago (min_release_age 2 days)".into(),
+        });
+        insta::assert_snapshot!(text(&r));
+    }
+
+    #[test]
+    fn snapshot_guard_summary_warned_and_clean() {
+        let warned = report(
+            Decision::Proceed,
+            vec![
+                package("requests", Action::Install, "benign", 0.01),
+                package("evil-helper", Action::Warned, "malicious", 0.99),
+            ],
+        );
+        let clean = report(
+            Decision::Proceed,
+            vec![package("requests", Action::Install, "benign", 0.01)],
+        );
+        insta::assert_snapshot!(format!("{}---\n{}", text(&warned), text(&clean)));
+    }
+
+    #[test]
+    fn snapshot_guard_summary_cannot_judge() {
+        let mut r = report(
+            Decision::CannotJudge,
+            vec![package("odd-lib", Action::Unreadable, "unjudged", 0.0)],
+        );
+        r.packages[0].score = None;
+        r.packages[0].verdict = None;
+        r.packages[0].reasons.clear();
+        r.error = Some("odd-lib-1.0.3.tar.gz: setup.py is a link to another member".into());
+        insta::assert_snapshot!(text(&r));
     }
 }
