@@ -16,6 +16,7 @@ pub mod bun;
 pub mod npm;
 pub mod pip;
 pub mod pnpm;
+pub mod yarn;
 pub mod real;
 pub(crate) mod requirements;
 pub mod uv;
