@@ -8,13 +8,13 @@
 //! the resolution, the scans and the decision; [`Session::delegate`] hands over.
 
 mod bun;
-mod yarn;
 mod gate;
 mod memo;
 mod npm;
 mod pip;
 mod pnpm;
 mod uv;
+mod yarn;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

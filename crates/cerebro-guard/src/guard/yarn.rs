@@ -140,9 +140,8 @@ fn check_project(real: &Path, root: &Path) -> Result<(), GuardError> {
     let Ok(text) = std::fs::read_to_string(&manifest) else {
         return Ok(());
     };
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        GuardError::Unsupported(format!("cannot read {}: {e}", manifest.display()))
-    })?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| GuardError::Unsupported(format!("cannot read {}: {e}", manifest.display())))?;
     if json.get("workspaces").is_some() {
         return refuse(format!(
             "{} declares workspaces: yarn workspaces are not guarded yet",
@@ -165,8 +164,9 @@ fn check_project(real: &Path, root: &Path) -> Result<(), GuardError> {
 fn copy_project(root: &Path, work: &Path, guard_bun: &str) -> Result<(), GuardError> {
     let from = root.join("package.json");
     if from.is_file() {
-        std::fs::copy(&from, work.join("package.json"))
-            .map_err(GuardError::io("cannot copy package.json into the scratch folder"))?;
+        std::fs::copy(&from, work.join("package.json")).map_err(GuardError::io(
+            "cannot copy package.json into the scratch folder",
+        ))?;
     } else {
         std::fs::write(work.join("package.json"), "{}\n")
             .map_err(GuardError::io("cannot write the scratch package.json"))?;

@@ -16,10 +16,10 @@ pub mod bun;
 pub mod npm;
 pub mod pip;
 pub mod pnpm;
-pub mod yarn;
 pub mod real;
 pub(crate) mod requirements;
 pub mod uv;
+pub mod yarn;
 
 use std::path::{Path, PathBuf};
 

@@ -237,9 +237,16 @@ pub fn yarn_config(
     for name in env_names {
         let upper = name.to_ascii_uppercase();
         if upper.starts_with("YARN_")
-            && ["REGISTR", "MIRROR", "CACHE", "RC", "OFFLINE", "_AUTH", "YARN_PATH"]
-                .iter()
-                .any(|w| upper[5..].contains(w))
+            && [
+                "REGISTR",
+                "MIRROR",
+                "YARNRC",
+                "OFFLINE",
+                "_AUTH",
+                "YARN_PATH",
+            ]
+            .iter()
+            .any(|w| upper[5..].contains(w))
         {
             return Err(refuse(format!(
                 "{name} is set: Cerebro does not read yarn's own variables as yarn would; \
@@ -257,9 +264,17 @@ pub fn yarn_config(
     for rc in rcs {
         if let Ok(text) = std::fs::read_to_string(&rc) {
             let lower = text.to_ascii_lowercase();
-            if ["registr", "mirror", "cache", "yarn-path", "_auth", "offline", "--"]
-                .iter()
-                .any(|w| lower.contains(w))
+            if [
+                "registr",
+                "mirror",
+                "cache",
+                "yarn-path",
+                "_auth",
+                "offline",
+                "--",
+            ]
+            .iter()
+            .any(|w| lower.contains(w))
             {
                 return Err(refuse(format!(
                     "{} sets a registry, mirror, cache, yarn-path or options, which Cerebro \
@@ -286,7 +301,11 @@ pub fn yarn_config(
     }
     let npm_install = match npm::parse_in(&words, dir)? {
         npm::NpmCommand::Install(i) => i,
-        _ => return Err(refuse("cannot read the registry options as yarn would".into())),
+        _ => {
+            return Err(refuse(
+                "cannot read the registry options as yarn would".into(),
+            ))
+        }
     };
     let mut config = npm::npm_config_with(&project_root(dir), &npm_install, env, env_names)?;
     if let Some(scope) = config.scopes.keys().next() {
@@ -440,9 +459,9 @@ pub fn locked_packages(text: &str) -> Result<Vec<LockedPackage>, String> {
         }
         if !line.starts_with(' ') {
             finish(entry.take(), &mut out)?;
-            let key = line.strip_suffix(':').ok_or_else(|| {
-                format!("yarn.lock: cannot read the line {line}")
-            })?;
+            let key = line
+                .strip_suffix(':')
+                .ok_or_else(|| format!("yarn.lock: cannot read the line {line}"))?;
             entry = Some((key.to_owned(), Vec::new()));
         } else if let Some(field) = line.strip_prefix("  ").filter(|l| !l.starts_with(' ')) {
             if let Some((k, v)) = field.split_once(' ') {
@@ -487,7 +506,9 @@ mod tests {
         assert!(install(&[]).command_at.is_none());
         assert_eq!(install(&["add", "x", "-D"]).packages, ["x"]);
         assert_eq!(
-            install(&["--registry", "http://r/", "install"]).registry.as_deref(),
+            install(&["--registry", "http://r/", "install"])
+                .registry
+                .as_deref(),
             Some("http://r/")
         );
         for other in [vec!["run", "build"], vec!["test"], vec!["add", "--help"]] {
