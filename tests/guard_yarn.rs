@@ -14,7 +14,7 @@ use std::process::Command;
 
 use support::fixtures::{self, NPM_EVIL};
 use support::registry::Registry;
-use support::{explain, require_tool, run, Dirs, Policy, EXIT_BLOCKED};
+use support::{explain, require_tool, run, Dirs, Policy, EXIT_BLOCKED, EXIT_UNJUDGED};
 
 const PROJECT_JSON: &str = r#"{
   "name": "e2e-yarn-project",
@@ -253,4 +253,11 @@ fn other_commands_run_the_real_yarn() {
     assert_eq!(out.code, Some(0), "{out}");
     assert!(out.stdout.contains("script x ran"), "{out}");
     assert_eq!(registry.total_hits(), 0, "nothing was fetched");
+
+    // yarn 2+ (berry) is not read: refused, not installed unjudged.
+    std::fs::write(sandbox.project.join(".yarnrc.yml"), "nodeLinker: pnp\n").unwrap();
+    let out = run(sandbox.guard(Policy::Block, &["add", "alpha-js"]));
+    assert_eq!(out.code, Some(EXIT_UNJUDGED), "{out}");
+    assert!(out.stderr.contains("berry"), "{out}");
+    assert!(!sandbox.installed("alpha-js"), "{out}");
 }

@@ -6,7 +6,7 @@
 //! lockfile's own integrity (or the sha1 of its `resolved` URL); decide; hand over to the
 //! user's own command pointed at the same index, with the project's `yarn.lock` pointed at the
 //! guard while yarn runs and given back after with every guard link turned back into the
-//! upstream URL it stands for ([`yarn::lock_from_guard`]): what a bare yarn writes. Both runs
+//! upstream URL it stands for ([`args::lock_from_guard`]): what a bare yarn writes. Both runs
 //! get a scratch `--cache-folder`, so that no tarball cached by an unguarded run is installed.
 
 use std::path::{Path, PathBuf};
@@ -32,6 +32,8 @@ pub(super) struct YarnFlow {
     guard_bun: String,
     /// `127.0.0.1:PORT`.
     guard_host: String,
+    /// Whether yarn's registry is its own default (see [`args::lock_from_guard`]).
+    yarn_default: bool,
 }
 
 /// The project's files as they were before the hand-over.
@@ -42,6 +44,7 @@ pub(super) struct Restore {
     integrity_file: PathBuf,
     guard_bun: String,
     guard_host: String,
+    yarn_default: bool,
 }
 
 pub(super) fn prepare(
@@ -64,6 +67,7 @@ pub(super) fn prepare(
         .filter_map(|(name, _)| name.into_string().ok())
         .collect();
     let upstream = args::yarn_config(&install, &manager::process_env, &names)?;
+    let yarn_default = upstream.registry.as_str() == args::YARN_REGISTRY;
     let parts = super::parts(config, upstream.cafile.clone(), progress)?;
     let (index, scratch) = parts.start(Vec::new(), Some(upstream), Manager::Yarn)?;
     let guard_url = index.npm_url();
@@ -105,6 +109,7 @@ pub(super) fn prepare(
             integrity_file: root.join("node_modules").join(".yarn-integrity"),
             guard_bun,
             guard_host,
+            yarn_default,
         }),
         _scratch: scratch,
         delegation,
@@ -228,7 +233,9 @@ pub(super) fn judge(
         // Nothing to install: yarn wrote no lockfile.
         return Ok(session.report(Decision::Proceed, None));
     };
-    if let Err(detail) = args::lock_from_guard(&text, &flow.guard_bun, &flow.guard_host) {
+    if let Err(detail) =
+        args::lock_from_guard(&text, &flow.guard_bun, &flow.guard_host, flow.yarn_default)
+    {
         return Ok(session.report(Decision::CannotJudge, Some(detail)));
     }
     let packages = match args::locked_packages(&text) {
@@ -298,6 +305,7 @@ pub(super) fn before_hand_over(flow: &YarnFlow) -> std::io::Result<Restore> {
         integrity_file: flow.integrity_file.clone(),
         guard_bun: flow.guard_bun.clone(),
         guard_host: flow.guard_host.clone(),
+        yarn_default: flow.yarn_default,
     })
 }
 
@@ -312,7 +320,12 @@ impl Restore {
                 std::fs::write(&self.lock, original).map_err(|e| e.to_string())
             }
             (Some(now), original) => {
-                match args::lock_from_guard(&now, &self.guard_bun, &self.guard_host) {
+                match args::lock_from_guard(
+                    &now,
+                    &self.guard_bun,
+                    &self.guard_host,
+                    self.yarn_default,
+                ) {
                     Ok(back) => std::fs::write(&self.lock, back).map_err(|e| e.to_string()),
                     Err(detail) => {
                         let _ = match original {
@@ -330,7 +343,8 @@ impl Restore {
         };
         // node_modules/.yarn-integrity records the lockfile's URLs as well.
         if let Ok(text) = std::fs::read_to_string(&self.integrity_file) {
-            match args::lock_from_guard(&text, &self.guard_bun, &self.guard_host) {
+            match args::lock_from_guard(&text, &self.guard_bun, &self.guard_host, self.yarn_default)
+            {
                 Ok(back) if back != text => {
                     let _ = std::fs::write(&self.integrity_file, back);
                 }

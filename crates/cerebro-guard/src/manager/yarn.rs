@@ -263,7 +263,12 @@ pub fn yarn_config(
     }
     for rc in rcs {
         if let Ok(text) = std::fs::read_to_string(&rc) {
-            let lower = text.to_ascii_lowercase();
+            let lower: String = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .to_ascii_lowercase();
             if [
                 "registr",
                 "mirror",
@@ -360,9 +365,17 @@ pub fn lock_to_guard(text: &str, guard_bun: &str) -> Result<String, String> {
 }
 
 /// Every `"<guard_bun>-/url/<scheme>/<rest>"` in `text` (yarn.lock, or `.yarn-integrity`)
-/// turned back into `"<scheme>://<rest>"`. Anything of the guard's address left after that is
-/// an error: the file cannot be given back as a bare yarn writes it.
-pub fn lock_from_guard(text: &str, guard_bun: &str, guard_host: &str) -> Result<String, String> {
+/// turned back into `"<scheme>://<rest>"`. With `yarn_default` (yarn's registry is its own
+/// default, [`YARN_REGISTRY`]), `http(s)://registry.npmjs.org` in a link becomes
+/// `https://registry.yarnpkg.com`, as yarn rewrites a packument's tarball links then
+/// (`NpmResolver.cleanRegistry`). Anything of the guard's address left after that is an error:
+/// the file cannot be given back as a bare yarn writes it.
+pub fn lock_from_guard(
+    text: &str,
+    guard_bun: &str,
+    guard_host: &str,
+    yarn_default: bool,
+) -> Result<String, String> {
     let needle = format!("\"{guard_bun}{URL_PREFIX}");
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -374,7 +387,16 @@ pub fn lock_from_guard(text: &str, guard_bun: &str, guard_host: &str) -> Result<
             .ok_or("a guard link Cerebro cannot map back")?;
         match after[..end].split_once('/') {
             Some((scheme, tail)) if matches!(scheme, "http" | "https") => {
-                out.push_str(&format!("\"{scheme}://{tail}\""));
+                let mut url = format!("{scheme}://{tail}");
+                if yarn_default {
+                    let yarn = YARN_REGISTRY.trim_end_matches('/');
+                    for npm in ["https://registry.npmjs.org", "http://registry.npmjs.org"] {
+                        url = url.replace(npm, yarn);
+                    }
+                }
+                out.push('"');
+                out.push_str(&url);
+                out.push('"');
             }
             _ => return Err("a guard link Cerebro cannot map back".into()),
         }
@@ -546,7 +568,15 @@ mod tests {
         let guard = "http://127.0.0.1:5/-/bun/";
         let to = lock_to_guard(lock, guard).unwrap();
         assert!(to.contains("resolved \"http://127.0.0.1:5/-/bun/-/url/https/r.example/@s/b/"));
-        assert_eq!(lock_from_guard(&to, guard, "127.0.0.1:5").unwrap(), lock);
+        assert_eq!(
+            lock_from_guard(&to, guard, "127.0.0.1:5", false).unwrap(),
+            lock
+        );
+        let npm = "\"http://127.0.0.1:5/-/bun/-/url/https/registry.npmjs.org/a/-/a-1.tgz#x\"";
+        assert_eq!(
+            lock_from_guard(npm, guard, "127.0.0.1:5", true).unwrap(),
+            "\"https://registry.yarnpkg.com/a/-/a-1.tgz#x\""
+        );
         let got = locked_packages(lock).unwrap();
         assert_eq!(got[0].name, "@s/b");
         assert_eq!(got[0].integrity.as_deref(), Some("sha512-x"));
@@ -555,6 +585,45 @@ mod tests {
         assert!(got[1].sha1.is_some());
         let git = "# yarn lockfile v1\n\nx@git+https://g/x.git:\n  version \"1.0.0\"\n  resolved \"git+https://g/x.git#abc\"\n";
         assert!(lock_to_guard(git, guard).is_err());
-        assert!(lock_from_guard("\"http://127.0.0.1:5/other\"", guard, "127.0.0.1:5").is_err());
+        assert!(
+            lock_from_guard("\"http://127.0.0.1:5/other\"", guard, "127.0.0.1:5", false).is_err()
+        );
+    }
+
+    #[test]
+    fn registries_yarn_reads_elsewhere_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        let project = tmp.path().join("app");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&project).unwrap();
+        std::fs::write(project.join("package.json"), "{}").unwrap();
+        let args: Vec<OsString> = ["add", "x"].iter().map(OsString::from).collect();
+        let YarnCommand::Install(i) = parse_in(&args, &project).unwrap() else {
+            panic!("add is guarded")
+        };
+        let home_s = home.to_string_lossy().into_owned();
+        let env = move |k: &str| (k == "HOME").then(|| home_s.clone());
+        let config = yarn_config(&i, &env, &[]).unwrap();
+        assert_eq!(config.registry.as_str(), YARN_REGISTRY);
+        std::fs::write(
+            home.join(".yarnrc"),
+            "# yarn lockfile v1\nlastUpdateCheck 1\n",
+        )
+        .unwrap();
+        assert!(yarn_config(&i, &env, &[]).is_ok());
+        std::fs::write(project.join(".yarnrc"), "registry \"https://o/\"\n").unwrap();
+        assert!(yarn_config(&i, &env, &[]).is_err());
+        std::fs::remove_file(project.join(".yarnrc")).unwrap();
+        assert!(yarn_config(&i, &env, &["YARN_REGISTRY".to_owned()]).is_err());
+        std::fs::write(project.join(".npmrc"), "@acme:registry=https://acme/\n").unwrap();
+        assert!(yarn_config(&i, &env, &[]).is_err());
+        std::fs::write(project.join(".npmrc"), "registry=https://r.example/\n").unwrap();
+        assert_eq!(
+            yarn_config(&i, &env, &[]).unwrap().registry.as_str(),
+            "https://r.example/"
+        );
+        std::fs::write(project.join(".yarnrc.yml"), "nodeLinker: pnp\n").unwrap();
+        assert!(yarn_config(&i, &env, &[]).is_err());
     }
 }
