@@ -61,6 +61,16 @@ pub(super) fn prepare(
     if config.mode == Mode::Off {
         return Ok(pass());
     }
+    if let Some(spec) = install
+        .packages
+        .iter()
+        .find(|s| !super::pnpm::registry_spec(s))
+    {
+        return Err(GuardError::Unsupported(format!(
+            "cannot guard the package spec {spec} (git, URL or local path): install it from a \
+             registry"
+        )));
+    }
     let root = args::project_root(install.dir());
     check_project(&real, &root)?;
     let names: Vec<String> = std::env::vars_os()
@@ -237,6 +247,26 @@ pub(super) fn judge(
         args::lock_from_guard(&text, &flow.guard_bun, &flow.guard_host, flow.yarn_default)
     {
         return Ok(session.report(Decision::CannotJudge, Some(detail)));
+    }
+    // Every package the guard served carries its link: anything else (a git or other URL
+    // resolution) was fetched past the guard.
+    let served = format!(
+        "  resolved \"{}{}",
+        flow.guard_bun,
+        crate::manager::bun::URL_PREFIX
+    );
+    if let Some(line) = text
+        .lines()
+        .find(|l| l.starts_with("  resolved \"") && !l.starts_with(&served))
+    {
+        return Ok(session.report(
+            Decision::CannotJudge,
+            Some(format!(
+                "yarn.lock resolves a package from elsewhere than a registry, which Cerebro \
+                 cannot judge: {}",
+                line.trim().split('#').next().unwrap_or_default()
+            )),
+        ));
     }
     let packages = match args::locked_packages(&text) {
         Ok(p) => p,
