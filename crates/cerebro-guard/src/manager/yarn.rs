@@ -223,7 +223,7 @@ pub fn run_args(install: &YarnInstall, guard: &str, cache: &Path, resolve: bool)
 /// Where yarn's packages come from for this command: `--registry`, else npm's configuration
 /// (`npm_config_*` variables, the project's, user's and global `.npmrc`), else yarn's own
 /// default ([`YARN_REGISTRY`]). Refused, as Cerebro does not read them as yarn would: scoped
-/// registries, `YARN_*` variables naming a registry, mirror, cache or rc file, a `.yarnrc`
+/// registries, `YARN_*` variables naming a registry, mirror or rc file, a `.yarnrc`
 /// (project, its parents, or the user's) with such settings, `.yarnrc.yml` (yarn 2+).
 pub fn yarn_config(
     install: &YarnInstall,
@@ -236,6 +236,12 @@ pub fn yarn_config(
     };
     for name in env_names {
         let upper = name.to_ascii_uppercase();
+        if upper.contains("OFFLINE_MIRROR") || upper.contains("YARN_PATH") {
+            return Err(refuse(format!(
+                "{name} is set: yarn would take packages from an offline mirror or run another \
+                 yarn, which Cerebro cannot judge; unset it"
+            )));
+        }
         if upper.starts_with("YARN_")
             && [
                 "REGISTR",
@@ -269,21 +275,33 @@ pub fn yarn_config(
                 .collect::<Vec<_>>()
                 .join("\n")
                 .to_ascii_lowercase();
-            if [
-                "registr",
-                "mirror",
-                "cache",
-                "yarn-path",
-                "_auth",
-                "offline",
-                "--",
-            ]
-            .iter()
-            .any(|w| lower.contains(w))
+            if ["registr", "mirror", "yarn-path", "_auth", "offline", "--"]
+                .iter()
+                .any(|w| lower.contains(w))
             {
                 return Err(refuse(format!(
-                    "{} sets a registry, mirror, cache, yarn-path or options, which Cerebro \
-                     does not read as yarn would: move the registry to .npmrc",
+                    "{} sets a registry, mirror, yarn-path or options, which Cerebro does not \
+                     read as yarn would: move the registry to .npmrc",
+                    rc.display()
+                )));
+            }
+        }
+    }
+    // yarn reads its own settings from `.npmrc` files too.
+    let mut npmrcs: Vec<PathBuf> = dir.ancestors().map(|d| d.join(".npmrc")).collect();
+    if let Some(home) = &home {
+        npmrcs.push(home.join(".npmrc"));
+    }
+    for rc in npmrcs {
+        if let Ok(text) = std::fs::read_to_string(&rc) {
+            let lower = text.to_ascii_lowercase();
+            if ["offline-mirror", "yarn-path"]
+                .iter()
+                .any(|w| lower.contains(w))
+            {
+                return Err(refuse(format!(
+                    "{} sets a yarn offline mirror or yarn-path, which Cerebro cannot judge: \
+                     remove it",
                     rc.display()
                 )));
             }
@@ -617,6 +635,8 @@ mod tests {
         std::fs::remove_file(project.join(".yarnrc")).unwrap();
         assert!(yarn_config(&i, &env, &["YARN_REGISTRY".to_owned()]).is_err());
         std::fs::write(project.join(".npmrc"), "@acme:registry=https://acme/\n").unwrap();
+        assert!(yarn_config(&i, &env, &[]).is_err());
+        std::fs::write(project.join(".npmrc"), "yarn-offline-mirror=./m\n").unwrap();
         assert!(yarn_config(&i, &env, &[]).is_err());
         std::fs::write(project.join(".npmrc"), "registry=https://r.example/\n").unwrap();
         assert_eq!(
