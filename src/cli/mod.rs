@@ -44,19 +44,19 @@ Environment:
   CLICOLOR_FORCE force colour";
 
 const TOP_AFTER_HELP: &str = "\
-Set-up: ./install.sh puts the pip, pip3, npm, npx, pnpm, pnpx, bun, bunx, yarn, uv and uvx
-shims first on PATH; from then on `pip install`, `npm install`, `npm exec`, `npx`, `pnpm
-add/install/update/dlx`, `bun add/install/update/x`, `bunx`, `yarn`/`yarn add/install/upgrade`,
-`uv add`/`sync`/`pip install` and `uvx` run through `cerebro pip` / `cerebro npm` / `cerebro
-npx` / `cerebro pnpm` / `cerebro bun` / `cerebro bunx` / `cerebro yarn` / `cerebro uv` /
-`cerebro uvx`.
+Set-up: ./install.sh puts the pip, pip3, npm, npx, pnpm, pnpx, bun, bunx, yarn, uv, uvx and
+pipx shims first on PATH; from then on `pip install`, `npm install`, `npm exec`, `npx`, `pnpm
+add/install/update/dlx`, `bun add/install/update/x`, `bunx`, `yarn`/`yarn
+add/install/upgrade`, `uv add`/`sync`/`pip install`, `uvx` and `pipx install/run/inject` run
+through `cerebro pip` / `cerebro npm` / `cerebro npx` / `cerebro pnpm` / `cerebro bun` /
+`cerebro bunx` / `cerebro yarn` / `cerebro uv` / `cerebro uvx` / `cerebro pipx`.
 
 Exit codes:
   scan           0 clean, 1 some path unreadable, 2 usage, 3 a package judged malicious
   audit          0 clean, 1 some pin could not be judged, 2 usage, 3 a pin judged malicious
   pip, npm, npx, 77 blocked, 78 could not judge (fails closed), 130 interrupted; otherwise
   pnpm, bun, bunx,
-  yarn, uv, uvx
+  yarn, uv, uvx, pipx
                  the real manager's own code (see `cerebro pip --help`)
 
 Environment:
@@ -147,6 +147,15 @@ pub enum Command {
     /// runs). The tool and its dependencies are judged before any of their code runs.
     #[command(after_help = guard::AFTER_HELP)]
     Uvx(guard::GuardArgs),
+
+    /// Run pipx, guarded: `cerebro pipx -- install black` (what the `pipx` shim runs).
+    /// `install`, `run` and `inject` fetch through the guard, so the package and its whole
+    /// tree are judged before pip builds, installs or runs any of it; `list`, `uninstall`
+    /// and other commands that fetch nothing run as they are; `upgrade`, `reinstall`,
+    /// `install-all` and `runpip` are refused (exit 78), as are specs that are not names
+    /// from the index and `--index-url`/`--pip-args`/`--editable`/`--preinstall`.
+    #[command(after_help = guard::AFTER_HELP)]
+    Pipx(guard::GuardArgs),
     /// Run pnpm, guarded: `cerebro pnpm -- add left-pad` (what the `pnpm` shim runs).
     /// `add`, `install`, `update`, `dlx` and `create` are judged, with their whole tree,
     /// before pnpm installs or runs anything; other pnpm commands run as they are.
@@ -225,6 +234,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Npm(args) => guard::run(cerebro_guard::guard::Manager::Npm, args),
         Command::Npx(args) => guard::run_npx(args),
         Command::Uv(args) => guard::run(cerebro_guard::guard::Manager::Uv, args),
+        Command::Pipx(args) => guard::run(cerebro_guard::guard::Manager::Pipx, args),
         Command::Uvx(args) => guard::run_uvx(args),
         Command::Pnpm(args) => guard::run(cerebro_guard::guard::Manager::Pnpm, args),
         Command::Bun(args) => guard::run(cerebro_guard::guard::Manager::Bun, args),

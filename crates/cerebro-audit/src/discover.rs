@@ -15,6 +15,10 @@ pub enum Format {
     UvLock,
     /// `poetry.lock`.
     PoetryLock,
+    /// `pnpm-lock.yaml` (lockfileVersion 9.0).
+    PnpmLock,
+    /// `bun.lock` (bun's text lockfile).
+    BunLock,
 }
 
 impl Format {
@@ -24,6 +28,8 @@ impl Format {
             Format::Requirements => "requirements.txt",
             Format::UvLock => "uv.lock",
             Format::PoetryLock => "poetry.lock",
+            Format::PnpmLock => "pnpm-lock.yaml",
+            Format::BunLock => "bun.lock",
         }
     }
 
@@ -33,6 +39,8 @@ impl Format {
             "package-lock.json" | "npm-shrinkwrap.json" => Some(Format::NpmLock),
             "uv.lock" => Some(Format::UvLock),
             "poetry.lock" => Some(Format::PoetryLock),
+            "pnpm-lock.yaml" => Some(Format::PnpmLock),
+            "bun.lock" => Some(Format::BunLock),
             _ if name.starts_with("requirements") && name.ends_with(".txt") => {
                 Some(Format::Requirements)
             }
@@ -156,6 +164,8 @@ mod tests {
         );
         assert_eq!(Format::of_name("notes.txt"), None);
         assert_eq!(Format::of_name("uv.lock"), Some(Format::UvLock));
+        assert_eq!(Format::of_name("pnpm-lock.yaml"), Some(Format::PnpmLock));
+        assert_eq!(Format::of_name("bun.lock"), Some(Format::BunLock));
     }
 
     #[test]

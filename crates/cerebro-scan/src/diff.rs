@@ -19,6 +19,8 @@
 //! - a changed file is *malicious* when its added behaviour scores at or over the
 //!   ecosystem's *suspicious* threshold (half the model's malicious threshold): new code
 //!   that the model finds worth a look on its own is not what an ordinary update adds;
+//!   except a test file whose added behaviour no install or import step reaches
+//!   ([`ChangedUnit::test_only`]), which runs only when someone runs the tests;
 //! - the change is *malicious* when any changed file is;
 //! - otherwise it is *suspicious* when the release adds or changes an install hook, or adds
 //!   a dependency in a patch release (reported, never blocked on: the hook's files and the
@@ -193,6 +195,34 @@ pub struct ChangedUnit {
     pub score: Option<f32>,
     /// Whether this file's change is judged malicious (see the module's rule).
     pub malicious: bool,
+    /// A test file ([`is_test_path`]) whose added behaviour no install or import step
+    /// reaches: it runs when someone runs the package's tests, not when it is installed or
+    /// used, so it is listed and scored but never makes the change malicious. (The release
+    /// is still judged whole, tests included, by the scan.)
+    pub test_only: bool,
+}
+
+/// Whether a package path is a test file by the conventions of pytest, unittest and the
+/// JavaScript test runners: a folder `test`, `tests`, `testing` or `__tests__`, or a file
+/// `test_*.py`, `*_test.py`, `conftest.py`, `*.test.js`, `*.spec.js` (and `.ts`, `.mjs`,
+/// `.cjs`).
+pub fn is_test_path(path: &str) -> bool {
+    let mut parts = path.split('/').peekable();
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            let lower = part.to_ascii_lowercase();
+            let stem = lower
+                .rsplit_once('.')
+                .map_or(lower.as_str(), |(stem, _)| stem);
+            return (lower.ends_with(".py")
+                && (stem.starts_with("test_") || stem.ends_with("_test") || stem == "conftest"))
+                || [".test", ".spec"].iter().any(|m| stem.ends_with(m));
+        }
+        if matches!(part, "test" | "tests" | "testing" | "__tests__") {
+            return true;
+        }
+    }
+    false
 }
 
 /// Everything a release changed since the one before it, and the verdict on the change.
@@ -356,7 +386,7 @@ pub fn judge(
     for (unit, score) in changes.units.iter_mut().zip(scores) {
         let score = (score * 1e4).round() / 1e4;
         unit.score = Some(score);
-        unit.malicious = score >= thresholds.suspicious;
+        unit.malicious = score >= thresholds.suspicious && !unit.test_only;
     }
     changes.judged = true;
     apply_rule(changes, Some(thresholds.suspicious));
@@ -524,6 +554,7 @@ fn changed_units(old: &Release, new: &Release, added: &[&Placed]) -> Vec<Changed
                     .collect(),
                 score: None,
                 malicious: false,
+                test_only: is_test_path(file) && events.iter().all(|p| p.phase == Phase::Run),
             })
         })
         .collect()

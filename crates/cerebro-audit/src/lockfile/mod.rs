@@ -22,5 +22,7 @@ pub fn read(
         Format::Requirements => requirements::read(&lockfile.path, pip, env),
         Format::UvLock => python::read_uv(&lockfile.path),
         Format::PoetryLock => python::read_poetry(&lockfile.path),
+        Format::PnpmLock => npm::read_pnpm(&lockfile.path),
+        Format::BunLock => npm::read_bun(&lockfile.path),
     }
 }

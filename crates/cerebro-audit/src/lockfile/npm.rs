@@ -57,6 +57,92 @@ pub fn read(path: &Path) -> Result<Vec<Pin>, LockfileError> {
     Ok(pins)
 }
 
+/// Reads the pins of a `pnpm-lock.yaml` (lockfileVersion 9.0) with the pnpm guard's own
+/// reader: every registry package with its integrity (packages of every platform: the
+/// project may be installed on another one). A git, folder or URL resolution cannot be
+/// judged from the lockfile: the whole file is refused, naming it, as the guard refuses it.
+pub fn read_pnpm(path: &Path) -> Result<Vec<Pin>, LockfileError> {
+    let text = crate::read_text(path)?;
+    let packages = cerebro_guard::guard::pnpm_locked_packages(&text)
+        .map_err(|message| LockfileError::new(path, message))?;
+    // The line of each package's key under `packages:` (quoted or not).
+    let mut key_lines: HashMap<String, usize> = HashMap::new();
+    let mut in_packages = false;
+    for (i, line) in text.lines().enumerate() {
+        if !line.starts_with(' ') && !line.is_empty() {
+            in_packages = line.trim_end() == "packages:";
+            continue;
+        }
+        let Some(key) = line
+            .strip_prefix("  ")
+            .filter(|k| !k.starts_with(' '))
+            .and_then(|k| k.trim_end().strip_suffix(':'))
+        else {
+            continue;
+        };
+        if in_packages {
+            let key = key.trim_matches(|c| c == '\'' || c == '"');
+            key_lines.entry(key.to_owned()).or_insert(i + 1);
+        }
+    }
+    Ok(packages
+        .into_iter()
+        .map(|p| {
+            let line = key_lines
+                .get(&format!("{}@{}", p.name, p.version))
+                .copied()
+                .unwrap_or(1);
+            Pin {
+                ecosystem: Ecosystem::Npm,
+                source: Source {
+                    file: path.to_owned(),
+                    line,
+                },
+                origin: Origin::Npm {
+                    resolved: None,
+                    integrity: Some(p.integrity),
+                },
+                name: p.name,
+                version: p.version,
+            }
+        })
+        .collect())
+}
+
+/// Reads the pins of a `bun.lock` with the bun guard's own reader: every registry package
+/// bun would install on this machine (its `os`/`cpu` admit it), by the recorded tarball URL
+/// (none: from the configured registry) and integrity. A git, GitHub or URL package cannot be
+/// judged from the lockfile: the whole file is refused, naming it, as the guard refuses it.
+pub fn read_bun(path: &Path) -> Result<Vec<Pin>, LockfileError> {
+    use cerebro_guard::manager::bun;
+    let text = crate::read_text(path)?;
+    let packages = bun::parse_lock(&text)
+        .and_then(|lock| bun::locked_packages(&lock))
+        .map_err(|message| LockfileError::new(path, message))?;
+    Ok(packages
+        .into_iter()
+        .map(|p| {
+            let id = format!("\"{}@{}\"", p.name, p.version);
+            let line = text
+                .find(&id)
+                .map_or(1, |offset| crate::line_of(&text, offset));
+            Pin {
+                ecosystem: Ecosystem::Npm,
+                source: Source {
+                    file: path.to_owned(),
+                    line,
+                },
+                origin: Origin::Npm {
+                    resolved: (!p.url.is_empty()).then_some(p.url),
+                    integrity: Some(p.integrity),
+                },
+                name: p.name,
+                version: p.version,
+            }
+        })
+        .collect())
+}
+
 /// One entry of `packages`.
 fn package_entry(
     file: &Path,

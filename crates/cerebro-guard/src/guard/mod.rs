@@ -12,6 +12,7 @@ mod gate;
 mod memo;
 mod npm;
 mod pip;
+mod pipx;
 mod pnpm;
 mod uv;
 mod yarn;
@@ -24,6 +25,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub use gate::{render_reasons, GuardGate, Judged, Outcome, Progress, Silent};
+/// The registry packages a `pnpm-lock.yaml` pins, read as the pnpm guard reads them (also
+/// `cerebro audit`'s reader of that file).
+pub use pnpm::{locked_packages as pnpm_locked_packages, LockedPackage as PnpmLockedPackage};
 
 use crate::delegate::Delegation;
 use crate::index::{Admission, Candidate, Gate as _, GuardIndex, Held};
@@ -48,6 +52,7 @@ pub enum Manager {
     Pnpm,
     Bun,
     Yarn,
+    Pipx,
 }
 
 impl Manager {
@@ -59,13 +64,14 @@ impl Manager {
             Manager::Pnpm => "pnpm",
             Manager::Bun => "bun",
             Manager::Yarn => "yarn",
+            Manager::Pipx => "pipx",
         }
     }
 
     /// The ecosystem whose packages it installs.
     pub fn ecosystem(self) -> Ecosystem {
         match self {
-            Manager::Pip | Manager::Uv => Ecosystem::Pypi,
+            Manager::Pip | Manager::Uv | Manager::Pipx => Ecosystem::Pypi,
             Manager::Npm | Manager::Pnpm | Manager::Bun | Manager::Yarn => Ecosystem::Npm,
         }
     }
@@ -131,6 +137,7 @@ pub fn prepare(request: &Request, progress: Arc<dyn Progress>) -> Result<Prepare
         Manager::Pnpm => pnpm::prepare(request, config, progress),
         Manager::Bun => bun::prepare(request, config, progress),
         Manager::Yarn => yarn::prepare(request, config, progress),
+        Manager::Pipx => pipx::prepare(request, config, progress),
     }
 }
 
@@ -144,6 +151,7 @@ pub fn prepare_passthrough(request: &Request) -> Result<Prepared, GuardError> {
         Manager::Pnpm => vec![crate::manager::real::find_real("pnpm")?.into_os_string()],
         Manager::Bun => vec![crate::manager::real::find_real("bun")?.into_os_string()],
         Manager::Yarn => vec![crate::manager::real::find_real("yarn")?.into_os_string()],
+        Manager::Pipx => vec![crate::manager::real::find_real("pipx")?.into_os_string()],
     };
     Ok(pass_through(command, request))
 }
@@ -285,6 +293,7 @@ enum Flow {
     Pnpm(pnpm::PnpmFlow),
     Bun(bun::BunFlow),
     Yarn(yarn::YarnFlow),
+    Pipx(pipx::PipxFlow),
 }
 
 impl Session {
@@ -306,6 +315,11 @@ impl Session {
             self.fast = true;
             return Ok(self.report(Decision::Proceed, None));
         }
+        if let Flow::Pipx(_) = &self.flow {
+            // pipx runs once, through the guard index, like uv (no local packages: refused).
+            self.fast = true;
+            return Ok(self.report(Decision::Proceed, None));
+        }
         let local = match &self.flow {
             Flow::Pip(flow) => flow.has_local_paths(),
             Flow::Npm(flow) => flow.has_local_paths(),
@@ -313,6 +327,7 @@ impl Session {
             Flow::Pnpm(_) => false,
             Flow::Bun(_) => false,
             Flow::Yarn(_) => false,
+            Flow::Pipx(_) => false,
         };
         if !local && self.memo.as_ref().is_some_and(memo::Memo::fresh) {
             self.fast = true;
@@ -321,7 +336,7 @@ impl Session {
         let report = match &self.flow {
             Flow::Pip(flow) => pip::judge(self, flow, interactive, prompter),
             Flow::Npm(flow) => npm::judge(self, flow, interactive, prompter),
-            Flow::Uv(_) => unreachable!("the uv flow returned above"),
+            Flow::Uv(_) | Flow::Pipx(_) => unreachable!("the uv and pipx flows returned above"),
             Flow::Pnpm(flow) => pnpm::judge(self, flow, interactive, prompter),
             Flow::Bun(flow) => bun::judge(self, flow, interactive, prompter),
             Flow::Yarn(flow) => yarn::judge(self, flow, interactive, prompter),
@@ -756,7 +771,7 @@ impl Session {
 /// and the version when it asked for exactly one.
 fn missing_requirements(manager: Manager, output: &str) -> Vec<(String, Option<String>)> {
     let marker = match manager {
-        Manager::Pip | Manager::Uv => "No matching distribution found for ",
+        Manager::Pip | Manager::Uv | Manager::Pipx => "No matching distribution found for ",
         Manager::Npm | Manager::Pnpm => "No matching version found for ",
         Manager::Bun | Manager::Yarn => return Vec::new(),
     };
@@ -771,7 +786,7 @@ fn missing_requirements(manager: Manager, output: &str) -> Vec<(String, Option<S
             };
             let spec = spec.strip_suffix('.').unwrap_or(spec);
             match manager {
-                Manager::Pip | Manager::Uv => {
+                Manager::Pip | Manager::Uv | Manager::Pipx => {
                     let end = spec
                         .find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
                         .unwrap_or(spec.len());

@@ -139,7 +139,7 @@ pub(super) fn prepare(
 }
 
 /// A proxy that refuses every connection for everything but loopback (the guard index).
-fn no_network_but_loopback() -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+pub(super) fn no_network_but_loopback() -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
     let dead = "http://127.0.0.1:1";
     [
         ("HTTP_PROXY", dead),

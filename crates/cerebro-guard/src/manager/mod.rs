@@ -15,6 +15,7 @@
 pub mod bun;
 pub mod npm;
 pub mod pip;
+pub mod pipx;
 pub mod pnpm;
 pub mod real;
 pub(crate) mod requirements;

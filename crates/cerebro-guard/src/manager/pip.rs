@@ -629,11 +629,20 @@ impl PipInstall {
 /// A variable value pip reads as set (it skips empty ones) and splits into no words.
 const BLANK: &str = " ";
 
+/// pip's socket timeout, in seconds, toward the guard index (`PIP_DEFAULT_TIMEOUT`, or
+/// `timeout` in the `--isolated` config copy): longer than the guard waits for a judgement
+/// under way (`GuardIndex::wait_judged`, 300 s). pip only talks to the guard, which answers
+/// once the artifact is judged; at pip's default 15 s a large artifact judged on a loaded
+/// machine ended the run with pip's traceback and exit 1 instead of the guard's verdict. The
+/// guard's own deadlines toward the upstream registries stay as they are. A `--timeout` the
+/// user gives on the command line still wins (pip reads it first).
+pub const PIP_TIMEOUT_S: &str = "600";
+
 /// The environment for every run of the real pip with [`guarded_args`], so that pip.conf and
 /// `PIP_*` variables cannot add an index or a remote find-links behind the guard's back (pip
 /// adds those to the command line's). Without `--isolated`: `PIP_INDEX_URL` set to the guard,
-/// `PIP_EXTRA_INDEX_URL` blank (no extra index), and `PIP_FIND_LINKS` to the config's local
-/// find-links (or blank). With `--isolated` pip ignores variables but still reads
+/// `PIP_EXTRA_INDEX_URL` blank (no extra index), `PIP_FIND_LINKS` to the config's local
+/// find-links (or blank), and pip's timeout toward the guard ([`PIP_TIMEOUT_S`]). With `--isolated` pip ignores variables but still reads
 /// `PIP_CONFIG_FILE`, so a sanitised copy of that file is written under `scratch` and named
 /// there, with the guard as index and extra index and the local find-links (or an empty
 /// folder under `scratch`).
@@ -669,6 +678,7 @@ pub fn guarded_env(
             ("PIP_INDEX_URL", guard),
             ("PIP_EXTRA_INDEX_URL", BLANK.to_owned()),
             ("PIP_FIND_LINKS", find_links),
+            ("PIP_DEFAULT_TIMEOUT", PIP_TIMEOUT_S.to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (OsString::from(k), OsString::from(v)))
@@ -690,6 +700,7 @@ pub fn guarded_env(
         ("index-url", guard.clone()),
         ("extra-index-url", guard),
         ("find-links", find_links),
+        ("timeout", PIP_TIMEOUT_S.to_owned()),
     ];
     let mut sections: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     if let Some(file) = user_file.as_deref().map(Path::new).filter(|f| f.exists()) {
@@ -699,7 +710,12 @@ pub fn guarded_env(
             for (key, value) in keys {
                 if !matches!(
                     key.as_str(),
-                    "index-url" | "pypi-url" | "extra-index-url" | "find-links"
+                    "index-url"
+                        | "pypi-url"
+                        | "extra-index-url"
+                        | "find-links"
+                        | "timeout"
+                        | "default-timeout"
                 ) {
                     entry.push((key, value));
                 }

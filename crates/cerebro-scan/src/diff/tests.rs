@@ -430,3 +430,90 @@ fn the_same_release_changes_nothing() {
     let changes = compare(&a, &a);
     assert!(changes.is_empty() && changes.verdict == Verdict::Benign);
 }
+
+#[test]
+fn test_paths_follow_the_test_runners_conventions() {
+    for p in [
+        "tests/test_tz.py",
+        "pkg/tests/helpers.py",
+        "testing/run.py",
+        "src/__tests__/a.js",
+        "test_util.py",
+        "pkg/util_test.py",
+        "conftest.py",
+        "lib/a.test.js",
+        "lib/a.spec.ts",
+    ] {
+        assert!(is_test_path(p), "{p}");
+    }
+    for p in [
+        "pkg/util.py",
+        "pkg/testament.py",
+        "contest.py",
+        "lib/latest.js",
+        "attest/x.py",
+        "pkg/tests.py",
+    ] {
+        assert!(!is_test_path(p), "{p}");
+    }
+}
+
+#[test]
+fn a_test_file_nothing_runs_at_install_or_import_is_never_the_malicious_change() {
+    let old = py_release("2.0.0", PY_CORE, &[], &[]);
+    let detector = Detector::embedded().unwrap();
+    let judged = |new: &Release| {
+        let mut changes = compare(&old, new);
+        judge(
+            &mut changes,
+            &old,
+            new,
+            &detector,
+            &pypi_thresholds(&detector),
+        )
+        .unwrap();
+        changes
+    };
+    // The same payload as a new test module: listed and scored, not malicious.
+    let tested = py_release(
+        "2.0.1",
+        PY_CORE,
+        &[],
+        &[("tests/test_core.py", PY_CORE_COMPROMISED)],
+    );
+    let changes = judged(&tested);
+    let unit = changes
+        .units
+        .iter()
+        .find(|u| u.file == "tests/test_core.py")
+        .expect("the test file is listed");
+    assert!(unit.test_only && !unit.malicious, "{unit:#?}");
+    assert!(
+        unit.score.unwrap() >= pypi_thresholds(&detector).suspicious,
+        "the payload scores as it would anywhere: {unit:#?}"
+    );
+    assert_ne!(changes.verdict, Verdict::Malicious);
+    // Under a tests/ folder but run at import time (a package `__init__`): malicious.
+    let imported = py_release(
+        "2.0.1",
+        PY_CORE,
+        &[],
+        &[("tests/__init__.py", PY_CORE_COMPROMISED)],
+    );
+    let changes = judged(&imported);
+    let unit = changes
+        .units
+        .iter()
+        .find(|u| u.file == "tests/__init__.py")
+        .unwrap();
+    assert!(!unit.test_only && unit.malicious, "{unit:#?}");
+    assert_eq!(changes.verdict, Verdict::Malicious);
+    // The same new module outside a test folder: malicious.
+    let plain = py_release(
+        "2.0.1",
+        PY_CORE,
+        &[],
+        &[("tiny_py/extra.py", PY_CORE_COMPROMISED)],
+    );
+    assert_eq!(judged(&plain).verdict, Verdict::Malicious);
+}

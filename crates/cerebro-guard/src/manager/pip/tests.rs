@@ -885,6 +885,7 @@ fn guarded_env_overrides_config_indexes() {
             ("PIP_INDEX_URL".to_owned(), guard.to_string()),
             ("PIP_EXTRA_INDEX_URL".to_owned(), " ".to_owned()),
             ("PIP_FIND_LINKS".to_owned(), "/srv/wheels".to_owned()),
+            ("PIP_DEFAULT_TIMEOUT".to_owned(), PIP_TIMEOUT_S.to_owned()),
         ]
     );
     // No local find-links in the config: blank too (pip would show an empty folder).
@@ -902,7 +903,9 @@ fn guarded_env_overrides_config_indexes() {
     assert_eq!(env[0].0, "PIP_CONFIG_FILE");
     let written = std::fs::read_to_string(&env[0].1).unwrap();
     let parsed = IniConfig::load(&[PathBuf::from(&env[0].1)]).unwrap();
-    assert_eq!(parsed.get("global", "timeout"), Some("60"));
+    // The user's 60 s gives way to the guard's timeout, once.
+    assert_eq!(parsed.get("global", "timeout"), Some(PIP_TIMEOUT_S));
+    assert_eq!(written.matches("timeout").count(), 2, "{written}");
     for section in ["global", "install"] {
         assert_eq!(parsed.get(section, "index-url"), Some(guard.as_str()));
         assert_eq!(parsed.get(section, "extra-index-url"), Some(guard.as_str()));
