@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use cerebro_guard::manager::real::{find_real_in, is_shim, SHIM_MARKER};
 
-const SHIM_NAMES: [&str; 13] = [
-    "pip", "pip3", "npm", "npx", "pnpm", "pnpx", "bun", "bunx", "uv", "uvx", "pipx", "python",
-    "python3",
+const SHIM_NAMES: [&str; 14] = [
+    "pip", "pip3", "npm", "npx", "pnpm", "pnpx", "bun", "bunx", "yarn", "uv", "uvx", "pipx",
+    "python", "python3",
 ];
 
 fn repo() -> PathBuf {
@@ -44,8 +44,8 @@ impl Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let real = tmp.path().join("real");
         for name in [
-            "pip", "pip3", "npm", "npx", "pnpm", "pnpx", "bun", "bunx", "uv", "uvx", "pipx",
-            "python3",
+            "pip", "pip3", "npm", "npx", "pnpm", "pnpx", "bun", "bunx", "yarn", "uv", "uvx",
+            "pipx", "python3",
         ] {
             script(&real.join(name), &printer(&format!("real-{name}")));
         }
@@ -642,6 +642,7 @@ fn install_sh_installs_once_and_uninstalls_everything() {
             "share/cerebro/shims/pnpx",
             "share/cerebro/shims/uv",
             "share/cerebro/shims/uvx",
+            "share/cerebro/shims/yarn",
         ]
     );
     let shims = t.prefix().join("share/cerebro/shims");
@@ -721,4 +722,16 @@ fn install_sh_python_shims_are_opt_in() {
     assert!(!t.files().iter().any(|f| f.contains("python")));
     let help = t.run(&["--help"]);
     assert!(help.stdout.contains("--with-python-shims"));
+}
+
+#[test]
+fn yarn_goes_to_cerebro_yarn() {
+    let f = Fixture::new();
+    let ran = f.run(&f.default_path(), "yarn add left-pad", &[]);
+    assert!(
+        ran.stdout
+            .starts_with("cerebro [yarn] [--] [add] [left-pad]\n"),
+        "{}",
+        ran.stdout
+    );
 }

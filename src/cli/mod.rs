@@ -44,19 +44,19 @@ Environment:
   CLICOLOR_FORCE force colour";
 
 const TOP_AFTER_HELP: &str = "\
-Set-up: ./install.sh puts the pip, pip3, npm, npx, pnpm, pnpx, bun, bunx, uv, uvx and pipx
-shims first on PATH; from then on `pip install`, `npm install`, `npm exec`, `npx`, `pnpm
-add/install/update/dlx`, `bun add/install/update/x`, `bunx`, `uv add`/`sync`/`pip install`,
-`uvx` and `pipx install/run/inject` run through `cerebro pip` / `cerebro npm` / `cerebro npx`
-/ `cerebro pnpm` / `cerebro bun` / `cerebro bunx` / `cerebro uv` / `cerebro uvx` / `cerebro
-pipx`.
+Set-up: ./install.sh puts the pip, pip3, npm, npx, pnpm, pnpx, bun, bunx, yarn, uv, uvx and
+pipx shims first on PATH; from then on `pip install`, `npm install`, `npm exec`, `npx`, `pnpm
+add/install/update/dlx`, `bun add/install/update/x`, `bunx`, `yarn`/`yarn
+add/install/upgrade`, `uv add`/`sync`/`pip install`, `uvx` and `pipx install/run/inject` run
+through `cerebro pip` / `cerebro npm` / `cerebro npx` / `cerebro pnpm` / `cerebro bun` /
+`cerebro bunx` / `cerebro yarn` / `cerebro uv` / `cerebro uvx` / `cerebro pipx`.
 
 Exit codes:
   scan           0 clean, 1 some path unreadable, 2 usage, 3 a package judged malicious
   audit          0 clean, 1 some pin could not be judged, 2 usage, 3 a pin judged malicious
   pip, npm, npx, 77 blocked, 78 could not judge (fails closed), 130 interrupted; otherwise
   pnpm, bun, bunx,
-  uv, uvx, pipx
+  yarn, uv, uvx, pipx
                  the real manager's own code (see `cerebro pip --help`)
 
 Environment:
@@ -173,6 +173,13 @@ pub enum Command {
     #[command(after_help = guard::AFTER_HELP)]
     Bunx(guard::GuardArgs),
 
+    /// Run yarn 1 (classic), guarded: `cerebro yarn -- add left-pad` (what the `yarn` shim
+    /// runs). Bare `yarn`, `install` (also `--frozen-lockfile`), `add` and `upgrade` are
+    /// judged with their whole tree first, and yarn.lock is left as a bare yarn writes it;
+    /// every other yarn command (run, test, build, ...) runs as is. yarn 2+ (berry) is refused.
+    #[command(after_help = guard::AFTER_HELP)]
+    Yarn(guard::GuardArgs),
+
     /// Always allow a package, or one version of it, despite its verdict.
     Allow(allow::AllowArgs),
 
@@ -235,6 +242,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             args.args.insert(0, "x".into());
             guard::run(cerebro_guard::guard::Manager::Bun, args)
         }
+        Command::Yarn(args) => guard::run(cerebro_guard::guard::Manager::Yarn, args),
         Command::Allow(args) => allow::allow(args),
         Command::Allowlist(args) => allow::allowlist(args),
     }

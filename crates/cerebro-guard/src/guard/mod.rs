@@ -15,6 +15,7 @@ mod pip;
 mod pipx;
 mod pnpm;
 mod uv;
+mod yarn;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -50,6 +51,7 @@ pub enum Manager {
     Uv,
     Pnpm,
     Bun,
+    Yarn,
     Pipx,
 }
 
@@ -61,6 +63,7 @@ impl Manager {
             Manager::Uv => "uv",
             Manager::Pnpm => "pnpm",
             Manager::Bun => "bun",
+            Manager::Yarn => "yarn",
             Manager::Pipx => "pipx",
         }
     }
@@ -69,7 +72,7 @@ impl Manager {
     pub fn ecosystem(self) -> Ecosystem {
         match self {
             Manager::Pip | Manager::Uv | Manager::Pipx => Ecosystem::Pypi,
-            Manager::Npm | Manager::Pnpm | Manager::Bun => Ecosystem::Npm,
+            Manager::Npm | Manager::Pnpm | Manager::Bun | Manager::Yarn => Ecosystem::Npm,
         }
     }
 }
@@ -133,6 +136,7 @@ pub fn prepare(request: &Request, progress: Arc<dyn Progress>) -> Result<Prepare
         Manager::Uv => uv::prepare(request, config, progress),
         Manager::Pnpm => pnpm::prepare(request, config, progress),
         Manager::Bun => bun::prepare(request, config, progress),
+        Manager::Yarn => yarn::prepare(request, config, progress),
         Manager::Pipx => pipx::prepare(request, config, progress),
     }
 }
@@ -146,6 +150,7 @@ pub fn prepare_passthrough(request: &Request) -> Result<Prepared, GuardError> {
         Manager::Uv => vec![crate::manager::real::find_real("uv")?.into_os_string()],
         Manager::Pnpm => vec![crate::manager::real::find_real("pnpm")?.into_os_string()],
         Manager::Bun => vec![crate::manager::real::find_real("bun")?.into_os_string()],
+        Manager::Yarn => vec![crate::manager::real::find_real("yarn")?.into_os_string()],
         Manager::Pipx => vec![crate::manager::real::find_real("pipx")?.into_os_string()],
     };
     Ok(pass_through(command, request))
@@ -287,6 +292,7 @@ enum Flow {
     Uv(uv::UvFlow),
     Pnpm(pnpm::PnpmFlow),
     Bun(bun::BunFlow),
+    Yarn(yarn::YarnFlow),
     Pipx(pipx::PipxFlow),
 }
 
@@ -320,6 +326,7 @@ impl Session {
             Flow::Uv(_) => false,
             Flow::Pnpm(_) => false,
             Flow::Bun(_) => false,
+            Flow::Yarn(_) => false,
             Flow::Pipx(_) => false,
         };
         if !local && self.memo.as_ref().is_some_and(memo::Memo::fresh) {
@@ -332,6 +339,7 @@ impl Session {
             Flow::Uv(_) | Flow::Pipx(_) => unreachable!("the uv and pipx flows returned above"),
             Flow::Pnpm(flow) => pnpm::judge(self, flow, interactive, prompter),
             Flow::Bun(flow) => bun::judge(self, flow, interactive, prompter),
+            Flow::Yarn(flow) => yarn::judge(self, flow, interactive, prompter),
         }?;
         if let Some(memo) = &self.memo {
             if report.decision == Decision::Proceed
@@ -373,10 +381,16 @@ impl Session {
             Flow::Bun(flow) => bun::before_hand_over(flow)?,
             _ => None,
         };
+        // yarn: the same, with the lockfile's guard links turned back after.
+        let yarn_restore = match &self.flow {
+            Flow::Yarn(flow) => Some(yarn::before_hand_over(flow)?),
+            _ => None,
+        };
         let code = self.delegation.run();
         if let Some(restore) = restore {
             restore.finish()?;
         }
+        let yarn_unmapped = yarn_restore.and_then(|r| r.finish().err());
         let code = code?;
         if code != 0 {
             self.index.wait_judged(JUDGED_WAIT);
@@ -384,9 +398,9 @@ impl Session {
         // uv's project files name the guard's URLs: mapped back (or restored) at once.
         let unmapped = match &self.flow {
             Flow::Uv(flow) => flow.finish(&self.index.handle()).err(),
-            _ => None,
+            _ => yarn_unmapped,
         };
-        let after = self.fast.then(|| {
+        let after = (self.fast || unmapped.is_some()).then(|| {
             let refused = self.gate.take_refused();
             let cannot = self
                 .index
@@ -759,7 +773,7 @@ fn missing_requirements(manager: Manager, output: &str) -> Vec<(String, Option<S
     let marker = match manager {
         Manager::Pip | Manager::Uv | Manager::Pipx => "No matching distribution found for ",
         Manager::Npm | Manager::Pnpm => "No matching version found for ",
-        Manager::Bun => return Vec::new(),
+        Manager::Bun | Manager::Yarn => return Vec::new(),
     };
     output
         .lines()
@@ -788,7 +802,7 @@ fn missing_requirements(manager: Manager, output: &str) -> Vec<(String, Option<S
                         .map(|v| v.trim().to_owned());
                     (!name.is_empty()).then(|| (name.to_owned(), exact))
                 }
-                Manager::Bun => None,
+                Manager::Bun | Manager::Yarn => None,
                 Manager::Npm | Manager::Pnpm => {
                     let at = spec[1..].rfind('@').map(|i| i + 1)?;
                     let (name, range) = (&spec[..at], &spec[at + 1..]);

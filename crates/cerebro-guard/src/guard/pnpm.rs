@@ -212,7 +212,7 @@ fn check_version(real: &Path, install: &args::PnpmInstall) -> Result<(), GuardEr
 
 /// Whether a spec names a registry package (`name`, `name@range`, `@scope/name@tag`,
 /// `alias@npm:real@1`, `jsr:@scope/name`), not a git, URL or local one.
-fn registry_spec(spec: &str) -> bool {
+pub(super) fn registry_spec(spec: &str) -> bool {
     let spec = spec.strip_prefix("jsr:").unwrap_or(spec);
     let name_end = spec
         .get(1..)

@@ -20,6 +20,7 @@ pub mod pnpm;
 pub mod real;
 pub(crate) mod requirements;
 pub mod uv;
+pub mod yarn;
 
 use std::path::{Path, PathBuf};
 
