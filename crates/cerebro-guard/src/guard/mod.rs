@@ -440,6 +440,33 @@ impl Session {
         &self.delegation
     }
 
+    /// For the managers whose failed scratch resolution is never handed over (pnpm, yarn:
+    /// their stores or answers could stand in for what the guard never saw): the report that
+    /// stops the run, if it stops, with `tool`'s own error line (`last_failure`) as the why.
+    fn stop_after_scratch_resolution(
+        &self,
+        resolved: Result<Resolved, GuardError>,
+        tool: &str,
+        last_failure: &str,
+    ) -> Result<Option<Report>, GuardError> {
+        match resolved {
+            Ok(Resolved::Done) => Ok(None),
+            Ok(Resolved::Stopped(d)) => Ok(Some(self.report(d, None))),
+            Ok(Resolved::ManagerFailed) => {
+                let why = if last_failure.is_empty() {
+                    format!("{tool} could not resolve the install")
+                } else {
+                    format!("{tool} could not resolve the install: {last_failure}")
+                };
+                Ok(Some(self.report(Decision::CannotJudge, Some(why))))
+            }
+            Err(GuardError::CannotJudge(detail)) => {
+                Ok(Some(self.report(Decision::CannotJudge, Some(detail))))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Resolution loop shared by both managers: run `resolve`, and when it failed because the
     /// gate refused flagged packages, decide on them (the prompt may allow some) and try
     /// again; returns once the resolution succeeded or the decision is to stop.

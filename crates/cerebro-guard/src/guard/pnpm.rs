@@ -12,9 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{
-    parts, Decision, GuardError, Manager, Prepared, Progress, Report, Request, Resolved, Session,
-};
+use super::{parts, Decision, GuardError, Manager, Prepared, Progress, Report, Request, Session};
 use crate::delegate::Delegation;
 use crate::manager::pnpm::{self as args, PnpmCommand, PnpmKind};
 use crate::manager::{self, real};
@@ -355,23 +353,12 @@ pub(super) fn judge(
             }
             Ok(run)
         });
-        match resolved {
-            Ok(Resolved::Done) => {}
-            Ok(Resolved::Stopped(d)) => return Ok(session.report(d, None)),
-            // pnpm's store could stand in for tarballs the guard never saw: the install is not
-            // handed over after a resolution that failed.
-            Ok(Resolved::ManagerFailed) => {
-                let why = if last_failure.is_empty() {
-                    "pnpm could not resolve the install".to_owned()
-                } else {
-                    format!("pnpm could not resolve the install: {last_failure}")
-                };
-                return Ok(session.report(Decision::CannotJudge, Some(why)));
-            }
-            Err(GuardError::CannotJudge(detail)) => {
-                return Ok(session.report(Decision::CannotJudge, Some(detail)));
-            }
-            Err(e) => return Err(e),
+        // pnpm's store could stand in for tarballs the guard never saw: the install is not
+        // handed over after a resolution that failed.
+        if let Some(stop) =
+            session.stop_after_scratch_resolution(resolved, "pnpm", &last_failure)?
+        {
+            return Ok(stop);
         }
     }
     let text = match std::fs::read_to_string(&flow.lockfile) {

@@ -12,9 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{
-    Decision, GuardError, Manager, Prepared, Progress, Report, Request, Resolved, Session,
-};
+use super::{Decision, GuardError, Manager, Prepared, Progress, Report, Request, Session};
 use crate::delegate::Delegation;
 use crate::manager::yarn::{self as args, YarnCommand};
 use crate::manager::{self, real};
@@ -221,23 +219,10 @@ pub(super) fn judge(
         }
         Ok(run)
     });
-    match resolved {
-        Ok(Resolved::Done) => {}
-        Ok(Resolved::Stopped(d)) => return Ok(session.report(d, None)),
-        // A failed resolution is not handed over: yarn's answer may differ with the user's
-        // files, and Cerebro judged nothing for it.
-        Ok(Resolved::ManagerFailed) => {
-            let why = if last_failure.is_empty() {
-                "yarn could not resolve the install".to_owned()
-            } else {
-                format!("yarn could not resolve the install: {last_failure}")
-            };
-            return Ok(session.report(Decision::CannotJudge, Some(why)));
-        }
-        Err(GuardError::CannotJudge(detail)) => {
-            return Ok(session.report(Decision::CannotJudge, Some(detail)));
-        }
-        Err(e) => return Err(e),
+    // A failed resolution is not handed over: yarn's answer may differ with the user's
+    // files, and Cerebro judged nothing for it.
+    if let Some(stop) = session.stop_after_scratch_resolution(resolved, "yarn", &last_failure)? {
+        return Ok(stop);
     }
     let Ok(text) = std::fs::read_to_string(&flow.lockfile) else {
         // Nothing to install: yarn wrote no lockfile.
