@@ -11,68 +11,13 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use support::fixtures::{self, Intent, PyDist};
+use support::fixtures::{self, PyDist};
 use support::registry::Registry;
 use support::{explain, run, Dirs, Policy, EXIT_BLOCKED, EXIT_UNJUDGED};
 
-/// A build backend of its own (standard library only, so that pip builds the sdist offline
-/// in an isolated environment with nothing installed): its first hook writes the marker.
-const EVIL_BACKEND_PY: &str = r#"import os
-import zipfile
-
-NAME = "pipx_marker_evil"
-VERSION = "0.1.0"
-DIST_INFO = NAME + "-" + VERSION + ".dist-info"
-METADATA = "Metadata-Version: 2.1\nName: pipx-marker-evil\nVersion: 0.1.0\n"
-
-
-def _mark():
-    marker = os.environ.get("CEREBRO_TEST_MARKER")
-    if marker:
-        with open(marker, "w") as f:
-            f.write("the build backend of pipx-marker-evil ran\n")
-
-
-def get_requires_for_build_wheel(config_settings=None):
-    _mark()
-    return []
-
-
-def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
-    _mark()
-    os.makedirs(os.path.join(metadata_directory, DIST_INFO), exist_ok=True)
-    with open(os.path.join(metadata_directory, DIST_INFO, "METADATA"), "w") as f:
-        f.write(METADATA)
-    return DIST_INFO
-
-
-def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-    _mark()
-    name = NAME + "-" + VERSION + "-py3-none-any.whl"
-    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as whl:
-        whl.writestr(DIST_INFO + "/METADATA", METADATA)
-    return name
-"#;
-
-const EVIL_PYPROJECT: &str =
-    "[build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n";
-
-/// `pipx-marker-evil` 0.1.0, sdist only: its build backend writes the marker, and it
-/// carries the credential-stealing `setup.py` that makes it malicious.
+/// `pipx-marker-evil` 0.1.0, sdist only: its build backend writes the marker.
 fn pipx_marker_evil() -> PyDist {
-    let mut d = fixtures::sdist(
-        "pipx-marker-evil",
-        "0.1.0",
-        &[],
-        &[
-            ("pyproject.toml", EVIL_PYPROJECT),
-            ("backend.py", EVIL_BACKEND_PY),
-            ("setup.py", fixtures::MARKER_EVIL_SETUP_PY),
-            ("pipx_marker_evil/__init__.py", "__version__ = \"0.1.0\"\n"),
-        ],
-    );
-    d.intent = Intent::Malicious;
-    d
+    fixtures::backend_marker_evil_sdist("pipx-marker-evil")
 }
 
 /// `clean-tool` 1.0.0: a wheel with a console script, on the clean tree (`beta-lib` →

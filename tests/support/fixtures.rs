@@ -634,6 +634,71 @@ pub fn py_marker_evil_sdist() -> PyDist {
     ))
 }
 
+/// A build backend of its own (standard library only, so that pip and uv build the sdist
+/// offline in an isolated environment with nothing installed): its first hook writes the
+/// marker. `{name}`/`{module}` are filled in by [`backend_marker_evil_sdist`].
+const EVIL_BACKEND_PY: &str = r#"import os
+import zipfile
+
+NAME = "{module}"
+VERSION = "0.1.0"
+DIST_INFO = NAME + "-" + VERSION + ".dist-info"
+METADATA = "Metadata-Version: 2.1\nName: {name}\nVersion: 0.1.0\n"
+
+
+def _mark():
+    marker = os.environ.get("CEREBRO_TEST_MARKER")
+    if marker:
+        with open(marker, "w") as f:
+            f.write("the build backend of {name} ran\n")
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    _mark()
+    return []
+
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    _mark()
+    os.makedirs(os.path.join(metadata_directory, DIST_INFO), exist_ok=True)
+    with open(os.path.join(metadata_directory, DIST_INFO, "METADATA"), "w") as f:
+        f.write(METADATA)
+    return DIST_INFO
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    _mark()
+    name = NAME + "-" + VERSION + "-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as whl:
+        whl.writestr(DIST_INFO + "/METADATA", METADATA)
+    return name
+"#;
+
+const EVIL_BACKEND_PYPROJECT: &str =
+    "[build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n";
+
+/// `name` 0.1.0, sdist only, built by a PEP 517 backend of its own whose first hook writes
+/// the marker (so a tool that builds without running `setup.py` still shows it ran), and
+/// carrying the credential-stealing `setup.py` that makes it malicious.
+pub fn backend_marker_evil_sdist(name: &str) -> PyDist {
+    let module = name.replace('-', "_");
+    let backend = EVIL_BACKEND_PY
+        .replace("{module}", &module)
+        .replace("{name}", name);
+    let init = format!("{module}/__init__.py");
+    malicious(sdist(
+        name,
+        "0.1.0",
+        &[],
+        &[
+            ("pyproject.toml", EVIL_BACKEND_PYPROJECT),
+            ("backend.py", &backend),
+            ("setup.py", MARKER_EVIL_SETUP_PY),
+            (&init, "__version__ = \"0.1.0\"\n"),
+        ],
+    ))
+}
+
 /// `plain-sdist` 1.0.0, a clean sdist only.
 pub fn py_plain_sdist() -> PyDist {
     sdist(
