@@ -78,23 +78,11 @@ impl BunSandbox {
     }
 
     fn installed(&self, name: &str) -> bool {
-        self.project
-            .join("node_modules")
-            .join(name)
-            .join("package.json")
-            .is_file()
+        support::node_module_installed(&self.project, name)
     }
 
     fn installed_list(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(self.project.join("node_modules")) else {
-            return Vec::new();
-        };
-        let mut all: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
-        all.sort();
-        all
+        support::node_modules_list(&self.project)
     }
 
     fn manifests(&self) -> (Option<Vec<u8>>, Option<Vec<u8>>) {

@@ -723,21 +723,36 @@ impl NpmSandbox {
 
     /// The top-level entries of `node_modules`, for failure messages.
     pub fn installed_list(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(self.project.join("node_modules")) else {
-            return Vec::new();
-        };
-        let mut all: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
-        all.sort();
-        all
+        node_modules_list(&self.project)
     }
 
     /// The bytes of a project file, or `None` when it does not exist.
     pub fn read(&self, file: &str) -> Option<Vec<u8>> {
         std::fs::read(self.project.join(file)).ok()
     }
+}
+
+/// The top-level entries of `project`'s `node_modules` (npm, pnpm, bun and yarn alike), for
+/// failure messages.
+pub fn node_modules_list(project: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(project.join("node_modules")) else {
+        return Vec::new();
+    };
+    let mut all: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    all.sort();
+    all
+}
+
+/// Whether `project`'s `node_modules/<name>` holds a package.
+pub fn node_module_installed(project: &Path, name: &str) -> bool {
+    project
+        .join("node_modules")
+        .join(name)
+        .join("package.json")
+        .is_file()
 }
 
 // ---------------------------------------------------------------------------------------------
