@@ -15,6 +15,7 @@ pub mod npm;
 mod parse;
 pub mod paths;
 pub mod python;
+pub mod rich;
 pub mod sequence;
 pub mod strings;
 
@@ -157,6 +158,10 @@ pub struct Event {
     pub detail: String,
     /// The source text, on one line, shortened.
     pub excerpt: String,
+    /// What the behaviour touches or where its data goes, when [`rich::qualify`] could tell
+    /// (the event's rich token, `D3.ip`, rather than `D3`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qualifier: Option<rich::Qualifier>,
 }
 
 impl Event {
@@ -174,6 +179,7 @@ impl Event {
             line,
             detail: shorten(&detail.into(), 120),
             excerpt: shorten(excerpt, 120),
+            qualifier: None,
         }
     }
 }
@@ -381,13 +387,15 @@ pub fn extract(package: &Package) -> PackageFacts {
         .collect();
 
     let unjudgeable = unjudgeable(package, &files, &hooks, &entries);
-    PackageFacts {
+    let mut facts = PackageFacts {
         files,
         hooks,
         entries,
         archive_events,
         unjudgeable,
-    }
+    };
+    rich::qualify(&mut facts);
+    facts
 }
 
 /// Why `package` cannot be judged: an install- or import-time file (`setup.py`, a root

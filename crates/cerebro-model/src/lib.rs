@@ -269,6 +269,8 @@ pub struct Detector {
     /// Id of each feature's token, by `Feature as usize`, and of `[INSTALL]`, `[IMPORT]`,
     /// `[RUN]`, `[GAP]`: the tokenizer's table, read once.
     feature_ids: Vec<u32>,
+    /// Id of each rich token, by its row of `rich::RICH`.
+    rich_ids: Vec<u32>,
     marker_ids: [u32; 4],
     /// `None` when switched off ([`Detector::without_memo`]).
     memo: Option<Memo>,
@@ -384,6 +386,10 @@ impl Detector {
                 *slot = id(f.id());
             }
         }
+        let rich_ids = cerebro_features::rich::RICH
+            .iter()
+            .map(|r| id(r.id))
+            .collect();
         let marker_ids = [
             Token::Phase(Phase::Install),
             Token::Phase(Phase::Import),
@@ -396,6 +402,7 @@ impl Detector {
             info,
             tokenizer,
             feature_ids,
+            rich_ids,
             marker_ids,
             memo: Some(Memo::default()),
             unit_memo: Some(Memo::default()),
@@ -494,6 +501,11 @@ impl Detector {
                 .feature_ids
                 .get(f as usize)
                 .copied()
+                .unwrap_or(tokenizer::UNK_ID),
+            Token::Qualified(f, q) => cerebro_features::rich::RICH
+                .iter()
+                .position(|r| r.feature == f && r.qualifier == q)
+                .and_then(|i| self.rich_ids.get(i).copied())
                 .unwrap_or(tokenizer::UNK_ID),
         }
     }

@@ -311,6 +311,75 @@ pub fn with_unit_thresholds(
     write_file(&metadata, &refs)
 }
 
+/// The model file `bytes` widened to a vocabulary of `vocab_size` ids: each network's word
+/// embeddings get a row for every new id, a copy of the row of `base(id)`, and every
+/// `vocab_size` key follows; every other tensor and key is copied as stored. A network
+/// trained on the twenty features then reads a sequence of rich tokens exactly as it read the
+/// plain sequence (the rich token of `D3` weighs as `D3`), so it can join an ensemble with
+/// networks trained on rich tokens. Embeddings are f32, so the copy is exact.
+#[cfg(feature = "training")]
+pub fn widened(
+    bytes: &[u8],
+    vocab_size: usize,
+    base: impl Fn(u32) -> u32,
+) -> Result<Vec<u8>, ModelError> {
+    let w = GgufWeights::new(bytes)?;
+    let info = w.info()?;
+    let old = info.config.vocab_size;
+    if vocab_size < old {
+        return Err(ModelError::Format(format!(
+            "the model reads {old} ids, more than the {vocab_size} to widen to"
+        )));
+    }
+    let mut metadata: Vec<(String, gguf_file::Value)> = w
+        .content
+        .metadata
+        .iter()
+        .map(|(k, v)| {
+            let v = if k.ends_with("vocab_size") {
+                gguf_file::Value::U32(vocab_size as u32)
+            } else {
+                v.clone()
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    metadata.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut names: Vec<&String> = w.content.tensor_infos.keys().collect();
+    names.sort();
+    let mut tensors = Vec::with_capacity(names.len());
+    for name in names {
+        let t = w
+            .content
+            .tensor(&mut Cursor::new(w.bytes), name, &w.device)?;
+        let t = if name.ends_with("embeddings.word.weight") {
+            let table = t.dequantize(&w.device)?;
+            let rows = table.dim(0)?;
+            if rows != old {
+                return Err(ModelError::Format(format!(
+                    "{name} has {rows} rows, the model reads {old} ids"
+                )));
+            }
+            let mut parts = vec![table.clone()];
+            for id in old..vocab_size {
+                let from = base(id as u32) as usize;
+                if from >= old {
+                    return Err(ModelError::Format(format!(
+                        "id {id} widens from id {from}, which the model does not read"
+                    )));
+                }
+                parts.push(table.narrow(0, from, 1)?);
+            }
+            QTensor::quantize(&Tensor::cat(&parts, 0)?, GgmlDType::F32)?
+        } else {
+            t
+        };
+        tensors.push((name.clone(), t));
+    }
+    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    write_file(&metadata, &refs)
+}
+
 /// A network's sizes under `prefix` (`cerebro.` for a single network).
 #[cfg(feature = "training")]
 fn config_metadata(prefix: &str, c: &Config) -> Vec<(String, gguf_file::Value)> {

@@ -2,7 +2,7 @@
 //!
 //! The vocabulary is not learnt: it is `[PAD]`, `[UNK]`, `[CLS]`, `[SEP]`, `[MASK]`, the four
 //! sequence markers (`[INSTALL]`, `[IMPORT]`, `[RUN]`, `[GAP]`), then every feature id in
-//! [`FEATURES`] order. A sequence is written as its tokens separated by spaces, split on
+//! [`FEATURES`] order, then every rich token (`D3.ip`) in [`RICH`] order. A sequence is written as its tokens separated by spaces, split on
 //! whitespace, looked up word by word, and framed as `[CLS] … [SEP]`. The same tokenizer is
 //! saved as `models/tokenizer.json` (a test checks that the file and the code agree), so the
 //! model file and any other reader of it see the same ids.
@@ -13,6 +13,7 @@ use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, Tokenizer};
 
 use super::ModelError;
+use cerebro_features::rich::RICH;
 use cerebro_features::FEATURES;
 
 pub const PAD: &str = "[PAD]";
@@ -41,12 +42,30 @@ pub fn vocab() -> Vec<&'static str> {
         .chain(MARKERS.iter())
         .copied()
         .chain(FEATURES.iter().map(|f| f.id))
+        .chain(RICH.iter().map(|r| r.id))
         .collect()
 }
 
 /// Number of ids.
 pub fn vocab_size() -> usize {
+    SPECIAL.len() + MARKERS.len() + FEATURES.len() + RICH.len()
+}
+
+/// Number of ids of the twenty-feature vocabulary, before rich tokens: networks trained on
+/// it read rich sequences once widened ([`base_id`]).
+pub fn plain_vocab_size() -> usize {
     SPECIAL.len() + MARKERS.len() + FEATURES.len()
+}
+
+/// The id of the plain token a rich token refines (`D3.ip` → `D3`); every other id is its
+/// own. A network trained on the twenty features, with each rich token's embedding set to
+/// its base's, reads a rich sequence exactly as the plain one.
+pub fn base_id(id: u32) -> u32 {
+    let plain = plain_vocab_size();
+    match (id as usize).checked_sub(plain).and_then(|i| RICH.get(i)) {
+        Some(r) => token_id(r.feature.id()),
+        None => id,
+    }
 }
 
 /// The id of one behaviour token's text, without going through the tokenizer (same table).
@@ -61,6 +80,11 @@ pub fn token_id(token: &str) -> u32 {
                 .iter()
                 .position(|f| f.id == token)
                 .map(|i| fixed + i)
+        })
+        .or_else(|| {
+            RICH.iter()
+                .position(|r| r.id == token)
+                .map(|i| fixed + FEATURES.len() + i)
         })
         .map_or(UNK_ID, |i| i as u32)
 }
@@ -155,9 +179,21 @@ mod tests {
             ]
         );
         assert_eq!(v[9], "R1");
-        assert_eq!(*v.last().unwrap(), FEATURES.last().unwrap().id);
+        assert_eq!(v[plain_vocab_size() - 1], FEATURES.last().unwrap().id);
+        assert_eq!(*v.last().unwrap(), RICH.last().unwrap().id);
         assert_eq!(token_id("[MASK]"), MASK_ID);
         assert_eq!(token_id("P4"), 9 + cerebro_features::Feature::P4 as u32);
+        // Rich tokens come after the features, and widen to them.
+        assert_eq!(token_id(RICH[0].id) as usize, plain_vocab_size());
+        for r in RICH {
+            assert_eq!(
+                base_id(token_id(r.id)),
+                token_id(r.feature.id()),
+                "{}",
+                r.id
+            );
+        }
+        assert_eq!(base_id(token_id("P4")), token_id("P4"));
         assert_eq!(token_id("nonsense"), UNK_ID);
     }
 

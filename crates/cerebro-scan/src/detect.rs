@@ -123,11 +123,7 @@ pub fn judge(
     thresholds: &Thresholds,
     sequence: &Sequence,
 ) -> Result<Judgement, ModelError> {
-    if !sequence
-        .tokens
-        .iter()
-        .any(|t| matches!(t, Token::Feature(_)))
-    {
+    if !sequence.tokens.iter().any(|t| t.feature().is_some()) {
         // No behaviour at all: nothing in it runs, so there is nothing to judge. The model
         // is not asked: it met this input on both sides (type-only and data packages, and
         // malware shells whose payload is a dependency) and answers about 0.5.
@@ -220,14 +216,7 @@ fn explain_with(
     score: f32,
     units: bool,
 ) -> Result<Vec<Reason>, ModelError> {
-    let mut present: Vec<Feature> = sequence
-        .tokens
-        .iter()
-        .filter_map(|t| match t {
-            Token::Feature(f) => Some(*f),
-            _ => None,
-        })
-        .collect();
+    let mut present: Vec<Feature> = sequence.tokens.iter().filter_map(|t| t.feature()).collect();
     present.sort();
     present.dedup();
     present.retain(|f| f.weight() > 0);
@@ -243,7 +232,7 @@ fn explain_with(
                 .tokens
                 .iter()
                 .copied()
-                .filter(|&t| t != Token::Feature(f))
+                .filter(|&t| t.feature() != Some(f))
                 .collect()
         })
         .collect();

@@ -411,10 +411,7 @@ pub fn added_tokens(events: &[&Placed]) -> Vec<Token> {
             phase = Some(here);
             raw.push(Token::Phase(here));
         }
-        let token = Token::Feature(p.event.feature);
-        if raw.last() != Some(&token) {
-            raw.push(token);
-        }
+        sequence::push_collapsed(&mut raw, Token::of(&p.event));
     }
     sequence::cap(&raw, sequence::DEFAULT_MAX_TOKENS)
 }

@@ -371,9 +371,9 @@ pub fn strongest(scanned: &Scanned, n: usize) -> Vec<&Placed> {
 
 fn styled(token: Token) -> String {
     match token {
-        Token::Feature(f) => {
+        Token::Feature(f) | Token::Qualified(f, _) => {
             let style = weight_style(f.weight());
-            format!("{style}{}{style:#}", f.id())
+            format!("{style}{}{style:#}", token.as_str())
         }
         other => format!("{DIM}{other}{DIM:#}"),
     }

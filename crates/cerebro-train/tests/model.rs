@@ -293,7 +293,17 @@ fn the_embedded_model_loads_and_ranks_malice_above_routine() {
 
 /// A quantized model file of a tiny untrained network (`seed` varies its weights).
 fn tiny_file(hidden: usize, layers: usize, max_position: usize, seed: u64) -> Vec<u8> {
-    let mut cfg = Config::new(tokenizer::vocab_size(), hidden, layers, 4, hidden * 2);
+    tiny_file_of(tokenizer::vocab_size(), hidden, layers, max_position, seed)
+}
+
+fn tiny_file_of(
+    vocab: usize,
+    hidden: usize,
+    layers: usize,
+    max_position: usize,
+    seed: u64,
+) -> Vec<u8> {
+    let mut cfg = Config::new(vocab, hidden, layers, 4, hidden * 2);
     cfg.max_position = max_position;
     cfg.dropout = 0.0;
     let map = VarMap::new();
@@ -310,6 +320,63 @@ fn tiny_file(hidden: usize, layers: usize, max_position: usize, seed: u64) -> Ve
         description: format!("member {seed}"),
     };
     write_gguf(&named_tensors(&map), &info, true).unwrap()
+}
+
+#[test]
+fn a_widened_network_reads_rich_tokens_as_their_base_features() {
+    use cerebro_features::sequence::Token;
+    use cerebro_model::quantized::widened;
+    use cerebro_model::Detector;
+    // A network of the twenty-feature vocabulary (as every model before rich tokens).
+    let plain = tiny_file_of(tokenizer::plain_vocab_size(), 32, 2, 64, 7);
+    assert!(
+        Detector::new(
+            Model::from_gguf(&plain).unwrap(),
+            build_tokenizer().unwrap()
+        )
+        .is_err(),
+        "a network of another vocabulary is refused, not read with wrong ids"
+    );
+    let wide = widened(&plain, tokenizer::vocab_size(), tokenizer::base_id).unwrap();
+    assert_eq!(
+        GgufWeights::new(&wide)
+            .unwrap()
+            .info()
+            .unwrap()
+            .config
+            .vocab_size,
+        tokenizer::vocab_size()
+    );
+    let d = Detector::new(Model::from_gguf(&wide).unwrap(), build_tokenizer().unwrap())
+        .unwrap()
+        .without_memo();
+    let rich = [
+        "[IMPORT]",
+        "R2.id",
+        "D2.send",
+        "D3.ip",
+        "[RUN]",
+        "R5.key",
+        "P2.fetched",
+    ];
+    let base = ["[IMPORT]", "R2", "D2", "D3", "[RUN]", "R5", "P2"];
+    let parsed: Vec<Token> = rich.iter().map(|t| Token::parse(t).unwrap()).collect();
+    assert!(parsed
+        .iter()
+        .all(|t| t.base() != *t || t.feature().is_none()));
+    let scores = d.score_many(&[&rich, &base]).unwrap();
+    assert_eq!(scores[0], scores[1], "a rich token weighs as its feature");
+    // And as the plain network scored the plain sequence, before widening.
+    let ids: Vec<u32> = base.iter().map(|t| tokenizer::token_id(t)).collect();
+    let before = Model::from_gguf(&plain)
+        .unwrap()
+        .probabilities(&[frame(&ids)])
+        .unwrap();
+    assert!(
+        (before[0] - scores[0]).abs() < 1e-6,
+        "{before:?} {scores:?}"
+    );
+    assert!(widened(&wide, tokenizer::plain_vocab_size(), tokenizer::base_id).is_err());
 }
 
 #[test]

@@ -98,7 +98,7 @@ pub fn cap(tokens: &[Token], max: usize) -> Vec<Token> {
 
 fn weight(token: Token) -> u8 {
     match token {
-        Token::Feature(f) => f.weight(),
+        Token::Feature(f) | Token::Qualified(f, _) => f.weight(),
         _ => 0,
     }
 }

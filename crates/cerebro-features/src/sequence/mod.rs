@@ -17,6 +17,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::rich::{self, Qualifier};
 use crate::{Event, Feature, PackageFacts, Step};
 use resolve::Resolver;
 
@@ -50,6 +51,8 @@ pub enum Token {
     /// Marks the start of a phase.
     Phase(Phase),
     Feature(Feature),
+    /// A feature refined by what it touches or where its data goes (a [`rich::RICH`] token).
+    Qualified(Feature, Qualifier),
     /// Marks tokens dropped by the length cap.
     Gap,
 }
@@ -62,7 +65,34 @@ impl Token {
             Token::Phase(Phase::Import) => "[IMPORT]",
             Token::Phase(Phase::Run) => "[RUN]",
             Token::Feature(f) => f.id(),
+            Token::Qualified(f, q) => rich::lookup(f, q).map_or(f.id(), |r| r.id),
             Token::Gap => "[GAP]",
+        }
+    }
+
+    /// The token of an event: its rich token where it has one, else its feature.
+    pub fn of(event: &Event) -> Token {
+        match event.qualifier {
+            Some(q) if rich::lookup(event.feature, q).is_some() => {
+                Token::Qualified(event.feature, q)
+            }
+            _ => Token::Feature(event.feature),
+        }
+    }
+
+    /// The feature of a feature token, qualified or not.
+    pub fn feature(self) -> Option<Feature> {
+        match self {
+            Token::Feature(f) | Token::Qualified(f, _) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The token without its qualifier: what the twenty-feature vocabulary reads.
+    pub fn base(self) -> Token {
+        match self {
+            Token::Qualified(f, _) => Token::Feature(f),
+            t => t,
         }
     }
 
@@ -73,7 +103,13 @@ impl Token {
             "[IMPORT]" => Token::Phase(Phase::Import),
             "[RUN]" => Token::Phase(Phase::Run),
             "[GAP]" => Token::Gap,
-            other => Token::Feature(Feature::from_id(other)?),
+            other => match Feature::from_id(other) {
+                Some(f) => Token::Feature(f),
+                None => {
+                    let r = rich::from_id(other)?;
+                    Token::Qualified(r.feature, r.qualifier)
+                }
+            },
         })
     }
 }
@@ -120,6 +156,21 @@ impl Sequence {
     }
 }
 
+/// Appends `token`, collapsing runs of one feature: a loop over forty files reads as one
+/// behaviour. A run keeps the first qualifier seen in it, so the tokens with qualifiers
+/// dropped are exactly the twenty-feature sequence (a network trained on that vocabulary
+/// reads a rich sequence as it read the plain one).
+pub fn push_collapsed(raw: &mut Vec<Token>, token: Token) {
+    match raw.last_mut() {
+        Some(last) if last.base() == token.base() => {
+            if matches!(*last, Token::Feature(_)) {
+                *last = token;
+            }
+        }
+        _ => raw.push(token),
+    }
+}
+
 /// Bound on the steps one walk may take, so that a package built to explode the walk (many
 /// mutually importing modules) cannot take unbounded time; every step is still visited at
 /// most once per function or module, so real packages stay far below it.
@@ -135,11 +186,7 @@ pub fn build(facts: &PackageFacts, max_tokens: usize) -> Sequence {
             phase = Some(placed.phase);
             raw.push(Token::Phase(placed.phase));
         }
-        let token = Token::Feature(placed.event.feature);
-        // Collapse runs of the same feature: a loop over forty files reads as one behaviour.
-        if raw.last() != Some(&token) {
-            raw.push(token);
-        }
+        push_collapsed(&mut raw, Token::of(&placed.event));
     }
     let uncapped_len = raw.len();
     Sequence {

@@ -75,10 +75,7 @@ pub fn units(events: &[Placed], max_tokens: usize, max_units: usize) -> Vec<Unit
                 phase = Some(placed.phase);
                 raw.push(Token::Phase(placed.phase));
             }
-            let token = Token::Feature(placed.event.feature);
-            if raw.last() != Some(&token) {
-                raw.push(token);
-            }
+            super::push_collapsed(&mut raw, Token::of(&placed.event));
         }
         out.push((
             distinct.len(),

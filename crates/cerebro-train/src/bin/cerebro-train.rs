@@ -151,6 +151,20 @@ enum Command {
     /// them: a package is then also flagged when one of its units (one file's behaviour)
     /// reaches its ecosystem's unit threshold. The package thresholds stay as they are.
     Units(UnitsArgs),
+    /// Widen a model file trained on the twenty features to the rich vocabulary: each rich
+    /// token (`D3.ip`) reads as its base feature (`D3`), so the network scores rich sequences
+    /// exactly as it scored plain ones and can join an ensemble with rich networks.
+    Widen(WidenArgs),
+}
+
+#[derive(Debug, Args)]
+struct WidenArgs {
+    /// The model file to widen (one network or an ensemble).
+    #[arg(long, value_name = "GGUF")]
+    model: PathBuf,
+    /// Where the widened file goes.
+    #[arg(long, value_name = "GGUF")]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -394,6 +408,17 @@ fn run_units(a: UnitsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn run_widen(a: WidenArgs) -> anyhow::Result<()> {
+    let bytes =
+        std::fs::read(&a.model).map_err(|e| anyhow::anyhow!("{}: {e}", a.model.display()))?;
+    let out =
+        cerebro_model::quantized::widened(&bytes, tokenizer::vocab_size(), tokenizer::base_id)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", a.model.display()))?;
+    std::fs::write(&a.out, out).map_err(|e| anyhow::anyhow!("{}: {e}", a.out.display()))?;
+    status("Wrote", &a.out.display().to_string());
+    Ok(())
+}
+
 fn run_ensemble(a: EnsembleArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let budget = a.budget.budget()?;
@@ -498,6 +523,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Baseline(a)) => return run_baseline(a),
         Some(Command::Ensemble(a)) => return run_ensemble(a),
         Some(Command::Units(a)) => return run_units(a),
+        Some(Command::Widen(a)) => return run_widen(a),
         None => {}
     }
     if let Some(path) = cli.write_tokenizer {
