@@ -22,6 +22,9 @@ use super::{status, EXIT_MALICIOUS, EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE};
 pub const AFTER_HELP: &str = "\
 Formats:
   package-lock.json, npm-shrinkwrap.json   lockfileVersion 1, 2 and 3
+  pnpm-lock.yaml                           lockfileVersion 9.0
+  bun.lock                                 bun's text lockfile
+  yarn.lock                                yarn 1 (`# yarn lockfile v1`)
   requirements*.txt                        `name==version` pins, with or without --hash
   uv.lock, poetry.lock
 
@@ -93,7 +96,8 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
             "error",
             &format!(
                 "no lockfile under {}: cerebro audit reads package-lock.json, \
-                 npm-shrinkwrap.json, requirements*.txt, uv.lock and poetry.lock",
+                 npm-shrinkwrap.json, pnpm-lock.yaml, bun.lock, yarn.lock, \
+                 requirements*.txt, uv.lock and poetry.lock",
                 shown.join(", ")
             ),
         );

@@ -19,6 +19,8 @@ pub enum Format {
     PnpmLock,
     /// `bun.lock` (bun's text lockfile).
     BunLock,
+    /// `yarn.lock` (yarn 1, `# yarn lockfile v1`).
+    YarnLock,
 }
 
 impl Format {
@@ -30,6 +32,7 @@ impl Format {
             Format::PoetryLock => "poetry.lock",
             Format::PnpmLock => "pnpm-lock.yaml",
             Format::BunLock => "bun.lock",
+            Format::YarnLock => "yarn.lock",
         }
     }
 
@@ -41,6 +44,7 @@ impl Format {
             "poetry.lock" => Some(Format::PoetryLock),
             "pnpm-lock.yaml" => Some(Format::PnpmLock),
             "bun.lock" => Some(Format::BunLock),
+            "yarn.lock" => Some(Format::YarnLock),
             _ if name.starts_with("requirements") && name.ends_with(".txt") => {
                 Some(Format::Requirements)
             }
@@ -93,7 +97,8 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Lockfile>, String> {
                 .ok_or_else(|| {
                     format!(
                         "{}: not a format `cerebro audit` reads (package-lock.json, \
-                         npm-shrinkwrap.json, requirements*.txt, uv.lock, poetry.lock)",
+                         npm-shrinkwrap.json, pnpm-lock.yaml, bun.lock, yarn.lock, \
+                         requirements*.txt, uv.lock, poetry.lock)",
                         path.display()
                     )
                 })?;
@@ -166,6 +171,7 @@ mod tests {
         assert_eq!(Format::of_name("uv.lock"), Some(Format::UvLock));
         assert_eq!(Format::of_name("pnpm-lock.yaml"), Some(Format::PnpmLock));
         assert_eq!(Format::of_name("bun.lock"), Some(Format::BunLock));
+        assert_eq!(Format::of_name("yarn.lock"), Some(Format::YarnLock));
     }
 
     #[test]

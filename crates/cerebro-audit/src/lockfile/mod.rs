@@ -24,5 +24,6 @@ pub fn read(
         Format::PoetryLock => python::read_poetry(&lockfile.path),
         Format::PnpmLock => npm::read_pnpm(&lockfile.path),
         Format::BunLock => npm::read_bun(&lockfile.path),
+        Format::YarnLock => npm::read_yarn(&lockfile.path),
     }
 }

@@ -109,6 +109,64 @@ pub fn read_pnpm(path: &Path) -> Result<Vec<Pin>, LockfileError> {
         .collect())
 }
 
+/// Reads the pins of a yarn 1 `yarn.lock` (`# yarn lockfile v1`) with the yarn guard's own
+/// reader: every package by its recorded tarball URL and hash (`integrity`, else the sha1 of
+/// the URL's fragment). An entry without a registry tarball or a hash (a git or folder
+/// dependency) cannot be judged from the lockfile: the whole file is refused, naming it, as
+/// the guard refuses it. A yarn 2+ (berry) lockfile is refused the same way.
+pub fn read_yarn(path: &Path) -> Result<Vec<Pin>, LockfileError> {
+    use base64::Engine;
+    use cerebro_guard::manager::yarn;
+    let text = crate::read_text(path)?;
+    let packages =
+        yarn::locked_packages(&text).map_err(|message| LockfileError::new(path, message))?;
+    let mut pins = Vec::with_capacity(packages.len());
+    for p in packages {
+        let integrity = match (p.integrity, p.sha1) {
+            (Some(sri), _) => sri,
+            (None, Some(sha1)) => {
+                let bytes: Option<Vec<u8>> = (0..sha1.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(sha1.get(i..i + 2)?, 16).ok())
+                    .collect();
+                let bytes = bytes.ok_or_else(|| {
+                    LockfileError::new(path, format!("{}@{}: bad sha1 {sha1}", p.name, p.version))
+                })?;
+                format!(
+                    "sha1-{}",
+                    base64::engine::general_purpose::STANDARD.encode(bytes)
+                )
+            }
+            (None, None) => {
+                return Err(LockfileError::new(
+                    path,
+                    format!("pins {}@{} without a hash", p.name, p.version),
+                ))
+            }
+        };
+        // The entry's key line: `name@range…:` or `"name@range…":` (the first that names it).
+        let line = [format!("\n{}@", p.name), format!("\n\"{}@", p.name)]
+            .iter()
+            .filter_map(|k| text.find(k.as_str()))
+            .min()
+            .map_or(1, |offset| crate::line_of(&text, offset + 1));
+        pins.push(Pin {
+            ecosystem: Ecosystem::Npm,
+            source: Source {
+                file: path.to_owned(),
+                line,
+            },
+            origin: Origin::Npm {
+                resolved: Some(p.resolved),
+                integrity: Some(integrity),
+            },
+            name: p.name,
+            version: p.version,
+        });
+    }
+    Ok(pins)
+}
+
 /// Reads the pins of a `bun.lock` with the bun guard's own reader: every registry package
 /// bun would install on this machine (its `os`/`cpu` admit it), by the recorded tarball URL
 /// (none: from the configured registry) and integrity. A git, GitHub or URL package cannot be

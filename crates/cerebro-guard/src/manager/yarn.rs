@@ -438,6 +438,8 @@ pub struct LockedPackage {
     pub integrity: Option<String>,
     /// The sha1 of the `resolved` URL's `#` fragment, when recorded.
     pub sha1: Option<String>,
+    /// The `resolved` tarball URL, without its `#` fragment.
+    pub resolved: String,
 }
 
 /// The packages of a yarn 1 `yarn.lock` (`# yarn lockfile v1`), each once. An entry Cerebro
@@ -490,6 +492,7 @@ pub fn locked_packages(text: &str) -> Result<Vec<LockedPackage>, String> {
             version,
             integrity,
             sha1,
+            resolved: resolved.split('#').next().unwrap_or_default().to_owned(),
         });
         Ok(())
     };
