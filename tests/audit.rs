@@ -591,6 +591,68 @@ fn uv_lock_pins_are_fetched_by_their_urls() {
 }
 
 #[test]
+fn pylock_toml_pins_are_fetched_by_url_or_found_on_the_index_by_hash() {
+    let registry = registry();
+    let (dirs, project) = sandbox();
+    let mut text = String::from(
+        "lock-version = \"1.0\"\ncreated-by = \"test\"\nrequires-python = \">=3.8\"\n",
+    );
+    let mut dists: Vec<PyDist> = fixtures::py_clean_tree()
+        .into_iter()
+        .filter(|d| d.version == "1.0.0")
+        .collect();
+    dists.push(fixtures::py_evil());
+    for (i, d) in dists.iter().enumerate() {
+        // Every other file is named without its URL: found on the package's index by hash.
+        let url = if i % 2 == 0 {
+            format!("url = \"{}\", ", file_url(&registry, d))
+        } else {
+            String::new()
+        };
+        text.push_str(&format!(
+            "\n[[packages]]\nname = \"{}\"\nversion = \"{}\"\nindex = \"{}\"\nmarker = \"python_version >= '3.8'\"\nwheels = [\n    {{ name = \"{}\", {url}size = {}, hashes = {{ sha256 = \"{}\" }} }},\n]\n",
+            d.name,
+            d.version,
+            registry.pypi_url(),
+            d.artifact.file,
+            d.artifact.bytes.len(),
+            d.artifact.sha256_hex(),
+        ));
+    }
+    std::fs::write(project.join("pylock.toml"), &text).unwrap();
+    let out = audit(&dirs, &project, &["--json"]);
+    assert_eq!(out.code, Some(EXIT_MALICIOUS), "{out}");
+    let lines = lines(&out);
+    assert_eq!(lines.len(), dists.len(), "{out}");
+    let evil = entry(&lines, PY_EVIL.0);
+    assert_eq!(evil["status"], "malicious", "{out}");
+    assert_eq!(
+        evil["source"]["line"],
+        line_with(&text, &format!("name = \"{}\"", PY_EVIL.0)) - 1
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l["status"] == "benign").count(),
+        dists.len() - 1,
+        "{out}"
+    );
+
+    // A version-control source cannot be judged from the file: exit 1, named.
+    let vcs = format!(
+        "{text}\n[[packages]]\nname = \"from-git\"\nvcs = {{ type = \"git\", url = \"https://example.invalid/x.git\", commit-id = \"abc\" }}\n"
+    );
+    std::fs::write(project.join("pylock.toml"), &vcs).unwrap();
+    let out = audit(&dirs, &project, &["--json"]);
+    assert_eq!(
+        out.code,
+        Some(EXIT_MALICIOUS),
+        "the malicious pin still counts first\n{out}"
+    );
+    let all = self::lines(&out);
+    assert_eq!(entry(&all, "from-git")["status"], "unjudged", "{out}");
+    assert_nothing_ran(&dirs, &out);
+}
+
+#[test]
 fn poetry_lock_pins_are_found_on_the_index_by_hash() {
     let registry = registry();
     let (dirs, project) = sandbox();

@@ -26,7 +26,7 @@ Formats:
   bun.lock                                 bun's text lockfile
   yarn.lock                                yarn 1 (`# yarn lockfile v1`)
   requirements*.txt                        `name==version` pins, with or without --hash
-  uv.lock, poetry.lock
+  uv.lock, poetry.lock, pylock.toml (PEP 751)
 
 Exit codes:
   0  every pinned package was judged and none was judged malicious
@@ -97,7 +97,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
             &format!(
                 "no lockfile under {}: cerebro audit reads package-lock.json, \
                  npm-shrinkwrap.json, pnpm-lock.yaml, bun.lock, yarn.lock, \
-                 requirements*.txt, uv.lock and poetry.lock",
+                 requirements*.txt, uv.lock, poetry.lock and pylock.toml",
                 shown.join(", ")
             ),
         );

@@ -21,6 +21,8 @@ pub enum Format {
     BunLock,
     /// `yarn.lock` (yarn 1, `# yarn lockfile v1`).
     YarnLock,
+    /// `pylock.toml` or `pylock.NAME.toml` (PEP 751).
+    PyLock,
 }
 
 impl Format {
@@ -33,6 +35,7 @@ impl Format {
             Format::PnpmLock => "pnpm-lock.yaml",
             Format::BunLock => "bun.lock",
             Format::YarnLock => "yarn.lock",
+            Format::PyLock => "pylock.toml",
         }
     }
 
@@ -45,6 +48,7 @@ impl Format {
             "pnpm-lock.yaml" => Some(Format::PnpmLock),
             "bun.lock" => Some(Format::BunLock),
             "yarn.lock" => Some(Format::YarnLock),
+            _ if name.starts_with("pylock.") && name.ends_with(".toml") => Some(Format::PyLock),
             _ if name.starts_with("requirements") && name.ends_with(".txt") => {
                 Some(Format::Requirements)
             }
@@ -98,7 +102,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Lockfile>, String> {
                     format!(
                         "{}: not a format `cerebro audit` reads (package-lock.json, \
                          npm-shrinkwrap.json, pnpm-lock.yaml, bun.lock, yarn.lock, \
-                         requirements*.txt, uv.lock, poetry.lock)",
+                         requirements*.txt, uv.lock, poetry.lock, pylock.toml)",
                         path.display()
                     )
                 })?;
@@ -172,6 +176,9 @@ mod tests {
         assert_eq!(Format::of_name("pnpm-lock.yaml"), Some(Format::PnpmLock));
         assert_eq!(Format::of_name("bun.lock"), Some(Format::BunLock));
         assert_eq!(Format::of_name("yarn.lock"), Some(Format::YarnLock));
+        assert_eq!(Format::of_name("pylock.toml"), Some(Format::PyLock));
+        assert_eq!(Format::of_name("pylock.dev.toml"), Some(Format::PyLock));
+        assert_eq!(Format::of_name("pylock.json"), None);
     }
 
     #[test]

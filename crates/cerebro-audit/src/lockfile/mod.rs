@@ -25,5 +25,6 @@ pub fn read(
         Format::PnpmLock => npm::read_pnpm(&lockfile.path),
         Format::BunLock => npm::read_bun(&lockfile.path),
         Format::YarnLock => npm::read_yarn(&lockfile.path),
+        Format::PyLock => python::read_pylock(&lockfile.path),
     }
 }

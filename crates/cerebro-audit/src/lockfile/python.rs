@@ -1,5 +1,6 @@
-//! `uv.lock` and `poetry.lock`: TOML lists of `[[package]]`, each with its version, its
-//! source, and the files (with hashes) that may be installed for it.
+//! `uv.lock`, `poetry.lock` and `pylock.toml` (PEP 751): TOML lists of `[[package]]` (or
+//! `[[packages]]`), each with its version, its source, and the files (with hashes) that may be
+//! installed for it.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,30 +11,41 @@ use crate::{LockfileError, Origin, Pin, PinnedFile, Source};
 use cerebro_archive::Ecosystem;
 
 fn parse(path: &Path) -> Result<(String, Vec<toml::Table>), LockfileError> {
+    let (text, doc) = parse_doc(path)?;
+    let packages = tables(path, &doc, "package")?;
+    Ok((text, packages))
+}
+
+fn parse_doc(path: &Path) -> Result<(String, toml::Table), LockfileError> {
     let text = crate::read_text(path)?;
     let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| LockfileError {
         file: path.to_owned(),
         line: e.span().map(|s| crate::line_of(&text, s.start)),
         message: format!("is not valid TOML: {}", e.message()),
     })?;
-    let packages = match doc.get("package") {
+    Ok((text, doc))
+}
+
+/// The array of tables `key` of `doc` (`[[package]]`), empty when absent.
+fn tables(path: &Path, doc: &toml::Table, key: &str) -> Result<Vec<toml::Table>, LockfileError> {
+    let packages = match doc.get(key) {
         None => Vec::new(),
         Some(Value::Array(list)) => list
             .iter()
             .map(|p| {
-                p.as_table()
-                    .cloned()
-                    .ok_or_else(|| LockfileError::new(path, "a `[[package]]` is not a table"))
+                p.as_table().cloned().ok_or_else(|| {
+                    LockfileError::new(path, format!("a `[[{key}]]` is not a table"))
+                })
             })
             .collect::<Result<_, _>>()?,
         Some(_) => {
             return Err(LockfileError::new(
                 path,
-                "`package` is not a list of tables",
+                format!("`{key}` is not a list of tables"),
             ))
         }
     };
-    Ok((text, packages))
+    Ok(packages)
 }
 
 fn text<'a>(table: &'a toml::Table, key: &str) -> Option<&'a str> {
@@ -43,7 +55,7 @@ fn text<'a>(table: &'a toml::Table, key: &str) -> Option<&'a str> {
 /// Reads the pins of a `uv.lock`. The project itself (`editable`/`virtual` `"."`) is left out.
 pub fn read_uv(path: &Path) -> Result<Vec<Pin>, LockfileError> {
     let (source_text, packages) = parse(path)?;
-    let lines = package_lines(&source_text);
+    let lines = package_lines(&source_text, "[[package]]");
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut pins = Vec::new();
     for package in &packages {
@@ -110,7 +122,7 @@ pub fn read_uv(path: &Path) -> Result<Vec<Pin>, LockfileError> {
 /// source (`[package.source]` of type `legacy`) or the configured indexes.
 pub fn read_poetry(path: &Path) -> Result<Vec<Pin>, LockfileError> {
     let (source_text, packages) = parse(path)?;
-    let lines = package_lines(&source_text);
+    let lines = package_lines(&source_text, "[[package]]");
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut pins = Vec::new();
     for package in &packages {
@@ -163,6 +175,96 @@ pub fn read_poetry(path: &Path) -> Result<Vec<Pin>, LockfileError> {
     Ok(pins)
 }
 
+/// Reads the pins of a `pylock.toml` (PEP 751, `lock-version` 1.x): each package's
+/// `sdist`, `wheels` and `archive` by URL and hash (a file named without a URL is found on
+/// the package's `index` or the configured ones, by hash), a `directory` (or an archive
+/// `path`) from disk, and a `vcs` source as unjudged. Packages are judged whatever their
+/// `marker` says: the file may be installed on another machine.
+pub fn read_pylock(path: &Path) -> Result<Vec<Pin>, LockfileError> {
+    let (source_text, doc) = parse_doc(path)?;
+    match doc.get("lock-version").and_then(Value::as_str) {
+        Some(v) if v.split('.').next() == Some("1") => {}
+        Some(v) => {
+            return Err(LockfileError::new(
+                path,
+                format!("lock-version {v} is not 1.x, which Cerebro reads (PEP 751)"),
+            ))
+        }
+        None => {
+            return Err(LockfileError::new(
+                path,
+                "has no `lock-version`; not a pylock.toml",
+            ))
+        }
+    }
+    let packages = tables(path, &doc, "packages")?;
+    let lines = package_lines(&source_text, "[[packages]]");
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let hash_of = |file: &toml::Table| -> Option<String> {
+        let hashes = file.get("hashes").and_then(Value::as_table)?;
+        ["sha256", "sha512", "sha1"]
+            .iter()
+            .find_map(|algo| text(hashes, algo).map(|hex| format!("{algo}:{hex}")))
+    };
+    let mut pins = Vec::new();
+    for package in &packages {
+        let Some(name) = text_of(package, "name") else {
+            return Err(LockfileError::new(path, "a `[[packages]]` has no name"));
+        };
+        let version = text_of(package, "version").unwrap_or_default();
+        let table = |k: &str| package.get(k).and_then(Value::as_table);
+        let mut files = Vec::new();
+        let mut by_hash = Vec::new();
+        let mut local = None;
+        for file in table("sdist")
+            .into_iter()
+            .chain(
+                package
+                    .get("wheels")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_table),
+            )
+            .chain(table("archive"))
+        {
+            match (text(file, "url"), text(file, "path"), hash_of(file)) {
+                (Some(url), _, hash) => files.push(PinnedFile {
+                    url: url.to_owned(),
+                    hash,
+                }),
+                (None, Some(p), _) => local = Some(dir.join(p)),
+                (None, None, Some(hash)) => by_hash.push(hash),
+                (None, None, None) => {}
+            }
+        }
+        let origin = if let Some(vcs) = table("vcs") {
+            Origin::Unjudgeable(format!(
+                "a version-control dependency ({}): Cerebro judges index files, URLs with a \
+                 hash and local folders",
+                text(vcs, "url")
+                    .or_else(|| text(vcs, "path"))
+                    .unwrap_or("?")
+            ))
+        } else if let Some(folder) = table("directory").and_then(|d| text(d, "path")) {
+            Origin::Local(dir.join(folder))
+        } else if let Some(local) = local {
+            Origin::Local(local)
+        } else if !files.is_empty() {
+            Origin::Files(files)
+        } else if !by_hash.is_empty() || text(package, "index").is_some() {
+            Origin::Pypi {
+                hashes: by_hash,
+                indexes: text(package, "index").map(|i| vec![i.to_owned()]),
+            }
+        } else {
+            Origin::Unjudgeable("the lockfile names no file and no index for it".to_owned())
+        };
+        pins.push(pin(path, &lines, name, version, origin));
+    }
+    Ok(pins)
+}
+
 fn text_of(table: &toml::Table, key: &str) -> Option<String> {
     text(table, key).map(str::to_owned)
 }
@@ -190,8 +292,8 @@ fn pin(
     }
 }
 
-/// The line of each `[[package]]` header, by the name and version that follow it.
-fn package_lines(text: &str) -> HashMap<(String, String), usize> {
+/// The line of each `header` (`[[package]]`), by the name and version that follow it.
+fn package_lines(text: &str, header: &str) -> HashMap<(String, String), usize> {
     let mut out = HashMap::new();
     let mut current: Option<(usize, Option<String>, Option<String>)> = None;
     let value = |line: &str, key: &str| -> Option<String> {
@@ -204,7 +306,7 @@ fn package_lines(text: &str) -> HashMap<(String, String), usize> {
     };
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
-        if line == "[[package]]" {
+        if line == header {
             current = Some((i + 1, None, None));
             continue;
         }
