@@ -176,6 +176,64 @@ fn npm_lockfile_with_a_malicious_pin_exits_3_and_names_it() {
 }
 
 #[test]
+fn changed_since_judges_only_what_the_lockfile_added() {
+    let registry = registry();
+    let (dirs, project) = sandbox();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&project)
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["init", "-q"]);
+    let clean = npm_clean();
+    std::fs::write(
+        project.join("package-lock.json"),
+        npm_lock_v3(&registry, &clean, true),
+    )
+    .unwrap();
+    git(&["add", "package-lock.json"]);
+    git(&["commit", "-qm", "clean"]);
+    // The pull request adds one package.
+    let mut pkgs = clean;
+    pkgs.push(fixtures::npm_evil());
+    std::fs::write(
+        project.join("package-lock.json"),
+        npm_lock_v3(&registry, &pkgs, true),
+    )
+    .unwrap();
+
+    let out = audit(&dirs, &project, &["--json", "--changed-since", "HEAD"]);
+    assert_eq!(out.code, Some(EXIT_MALICIOUS), "{out}");
+    let lines = lines(&out);
+    assert_eq!(lines.len(), 1, "only the added pin\n{out}");
+    assert_eq!(entry(&lines, NPM_EVIL.0)["status"], "malicious", "{out}");
+    assert_nothing_ran(&dirs, &out);
+
+    // Nothing added since the working tree's own state: nothing to judge, exit 0.
+    git(&["add", "package-lock.json"]);
+    git(&["commit", "-qm", "evil"]);
+    let out = audit(&dirs, &project, &["--json", "--changed-since", "HEAD"]);
+    assert_eq!(out.code, Some(EXIT_OK), "{out}");
+    assert!(out.stdout.trim().is_empty(), "{out}");
+    // A revision git does not know is a usage error naming it.
+    let out = audit(&dirs, &project, &["--changed-since", "no-such-branch"]);
+    assert_eq!(out.code, Some(EXIT_USAGE), "{out}");
+    assert!(out.stderr.contains("no-such-branch"), "{out}");
+}
+
+#[test]
 fn npm_lockfile_without_resolved_urls_is_fetched_from_the_configured_registry() {
     let registry = registry();
     let (dirs, project) = sandbox();

@@ -68,6 +68,12 @@ pub struct AuditArgs {
     #[arg(long, value_name = "URL")]
     pub extra_index_url: Vec<String>,
 
+    /// Judge only what each lockfile pins now that it did not pin at git revision REV (a new
+    /// package, version or hash): for CI on a pull request, `--changed-since origin/main`.
+    /// A lockfile the revision did not have is judged whole.
+    #[arg(long, value_name = "REV")]
+    pub changed_since: Option<String>,
+
     /// Threads to judge with [default: all cores].
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -114,7 +120,18 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     let mut unreadable: Vec<LockfileError> = Vec::new();
     for file in &lockfiles {
         match lockfile::read(file, &pip, &env) {
-            Ok(found) => pins.extend(found),
+            Ok(found) => match &args.changed_since {
+                None => pins.extend(found),
+                Some(rev) => match cerebro_audit::changed::pins_at(file, rev, &pip, &env) {
+                    Ok(before) => {
+                        pins.extend(cerebro_audit::changed::added(found, before.as_deref()))
+                    }
+                    Err(e) => {
+                        print_line(RED, "error", &e);
+                        return Ok(ExitCode::from(EXIT_USAGE));
+                    }
+                },
+            },
             Err(e) => unreadable.push(e),
         }
     }

@@ -121,6 +121,7 @@ pub enum Command {
     ///   cerebro audit
     ///   cerebro audit package-lock.json requirements.txt
     ///   cerebro audit --sarif > cerebro.sarif
+    ///   cerebro audit --changed-since origin/main     # only what a pull request adds
     ///   cerebro audit --json services/ | jq 'select(.status != "benign")'
     #[command(verbatim_doc_comment, after_help = audit::AFTER_HELP)]
     Audit(audit::AuditArgs),

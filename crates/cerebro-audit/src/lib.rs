@@ -13,8 +13,11 @@
 //!    and the guard), with verdicts cached by artifact hash;
 //! 5. [`sarif`]: the results as a SARIF 2.1.0 log (the command line renders the rest).
 //!
+//! [`changed`] narrows the pins to what a lockfile added since a git revision.
+//!
 //! Nothing here prints; progress goes through [`Progress`].
 
+pub mod changed;
 pub mod discover;
 pub mod judge;
 pub mod lockfile;
