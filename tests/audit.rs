@@ -460,6 +460,54 @@ fn yarn_lockfile_pins_are_fetched_by_their_urls() {
 }
 
 #[test]
+fn an_installed_node_modules_tree_is_judged_package_by_package() {
+    let (dirs, project) = sandbox();
+    let modules = project.join("node_modules");
+    // Unpack each fixture tarball where npm would put it: the clean ones at the top, the
+    // malicious one nested under a clean one (a dependency of a dependency).
+    let unpack = |pkg: &NpmPkg, into: &Path| {
+        std::fs::create_dir_all(into).unwrap();
+        let tgz = dirs.root().join(&pkg.artifact.file);
+        std::fs::write(&tgz, &pkg.artifact.bytes).unwrap();
+        let status = std::process::Command::new("tar")
+            .args(["xzf"])
+            .arg(&tgz)
+            .arg("-C")
+            .arg(into)
+            .arg("--strip-components=1")
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    for pkg in npm_clean() {
+        unpack(&pkg, &modules.join(&pkg.name));
+    }
+    let evil = fixtures::npm_evil();
+    unpack(
+        &evil,
+        &modules.join("alpha-js/node_modules").join(&evil.name),
+    );
+
+    let out = audit(&dirs, &project, &["--json", "node_modules"]);
+    assert_eq!(out.code, Some(EXIT_MALICIOUS), "{out}");
+    let lines = lines(&out);
+    assert_eq!(lines.len(), 5, "{out}");
+    assert_eq!(entry(&lines, NPM_EVIL.0)["status"], "malicious", "{out}");
+    assert_eq!(entry(&lines, NPM_EVIL.0)["version"], NPM_EVIL.1, "{out}");
+    for clean in ["alpha-js", "beta-js", "gamma-js", "@acme/util"] {
+        assert_eq!(entry(&lines, clean)["status"], "benign", "{clean}\n{out}");
+    }
+    assert_nothing_ran(&dirs, &out);
+    // Searching the project folder still skips the installed tree.
+    let out = audit(&dirs, &project, &["--json"]);
+    assert_eq!(
+        out.code,
+        Some(EXIT_USAGE),
+        "no lockfile in the project\n{out}"
+    );
+}
+
+#[test]
 fn npm_lockfile_v1_is_read_too() {
     let registry = registry();
     let (dirs, project) = sandbox();

@@ -27,6 +27,7 @@ Formats:
   yarn.lock                                yarn 1 (`# yarn lockfile v1`)
   requirements*.txt                        `name==version` pins, with or without --hash
   uv.lock, poetry.lock, pylock.toml (PEP 751)
+  node_modules                             an installed tree, when named: every package in it
 
 Exit codes:
   0  every pinned package was judged and none was judged malicious

@@ -23,6 +23,8 @@ pub enum Format {
     YarnLock,
     /// `pylock.toml` or `pylock.NAME.toml` (PEP 751).
     PyLock,
+    /// An installed `node_modules` folder, named on the command line: every package in it.
+    NodeModules,
 }
 
 impl Format {
@@ -36,6 +38,7 @@ impl Format {
             Format::BunLock => "bun.lock",
             Format::YarnLock => "yarn.lock",
             Format::PyLock => "pylock.toml",
+            Format::NodeModules => "node_modules",
         }
     }
 
@@ -89,7 +92,13 @@ const MAX_DEPTH: usize = 8;
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<Lockfile>, String> {
     let mut out = Vec::new();
     for path in paths {
-        if path.is_dir() {
+        if path.is_dir() && path.file_name().is_some_and(|n| n == "node_modules") {
+            // An installed tree, named on purpose (a folder search skips them).
+            out.push(Lockfile {
+                format: Format::NodeModules,
+                path: path.clone(),
+            });
+        } else if path.is_dir() {
             search(path, 0, &mut out);
         } else if path.exists() {
             let name = path

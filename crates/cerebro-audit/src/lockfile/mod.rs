@@ -26,5 +26,6 @@ pub fn read(
         Format::BunLock => npm::read_bun(&lockfile.path),
         Format::YarnLock => npm::read_yarn(&lockfile.path),
         Format::PyLock => python::read_pylock(&lockfile.path),
+        Format::NodeModules => npm::read_node_modules(&lockfile.path),
     }
 }

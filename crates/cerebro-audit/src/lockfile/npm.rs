@@ -167,6 +167,84 @@ pub fn read_yarn(path: &Path) -> Result<Vec<Pin>, LockfileError> {
     Ok(pins)
 }
 
+/// Most packages read from one `node_modules` tree, and deepest nesting followed: bounds
+/// for a tree built to make the walk endless.
+const MAX_INSTALLED: usize = 100_000;
+const MAX_NESTING: usize = 32;
+
+/// Reads the packages installed in a `node_modules` folder: every folder with a
+/// `package.json` (`name`, `@scope/name`, nested `node_modules` inside packages, and pnpm's
+/// `.pnpm/<id>/node_modules/<name>` store), each judged from disk as it is installed. Links
+/// are not followed (pnpm's top-level links point into `.pnpm`, which is walked itself).
+pub fn read_node_modules(path: &Path) -> Result<Vec<Pin>, LockfileError> {
+    let mut pins = Vec::new();
+    let mut pending: Vec<(std::path::PathBuf, usize)> = vec![(path.to_owned(), 0)];
+    let list = |dir: &Path| -> Vec<std::fs::DirEntry> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .map(|r| r.filter_map(Result::ok).collect())
+            .unwrap_or_default();
+        entries.sort_by_key(|e| e.file_name());
+        entries
+    };
+    let is_dir = |e: &std::fs::DirEntry| e.file_type().is_ok_and(|t| t.is_dir());
+    while let Some((modules, depth)) = pending.pop() {
+        if depth > MAX_NESTING {
+            continue;
+        }
+        let mut packages = Vec::new();
+        for entry in list(&modules).into_iter().filter(is_dir) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('@') {
+                packages.extend(
+                    list(&entry.path())
+                        .into_iter()
+                        .filter(is_dir)
+                        .map(|e| e.path()),
+                );
+            } else if name == ".pnpm" {
+                for store in list(&entry.path()).into_iter().filter(is_dir) {
+                    pending.push((store.path().join("node_modules"), depth + 1));
+                }
+            } else if !name.starts_with('.') {
+                packages.push(entry.path());
+            }
+        }
+        for dir in packages {
+            let manifest = dir.join("package.json");
+            let Ok(text) = std::fs::read_to_string(&manifest) else {
+                continue;
+            };
+            if pins.len() >= MAX_INSTALLED {
+                return Err(LockfileError::new(
+                    path,
+                    format!("holds more than {MAX_INSTALLED} packages"),
+                ));
+            }
+            let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            let field = |k: &str| json.get(k).and_then(Value::as_str).map(str::to_owned);
+            let folder = dir
+                .strip_prefix(&modules)
+                .map(|p| p.to_string_lossy().replace('\\', "/"))
+                .unwrap_or_default();
+            pins.push(Pin {
+                ecosystem: Ecosystem::Npm,
+                name: field("name").unwrap_or(folder),
+                version: field("version").unwrap_or_default(),
+                source: Source {
+                    file: manifest,
+                    line: 1,
+                },
+                origin: Origin::Local(dir.clone()),
+            });
+            let nested = dir.join("node_modules");
+            if nested.is_dir() {
+                pending.push((nested, depth + 1));
+            }
+        }
+    }
+    Ok(pins)
+}
+
 /// Reads the pins of a `bun.lock` with the bun guard's own reader: every registry package
 /// bun would install on this machine (its `os`/`cpu` admit it), by the recorded tarball URL
 /// (none: from the configured registry) and integrity. A git, GitHub or URL package cannot be
