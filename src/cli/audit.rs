@@ -28,6 +28,8 @@ Formats:
   requirements*.txt                        `name==version` pins, with or without --hash
   uv.lock, poetry.lock, pylock.toml (PEP 751)
   node_modules                             an installed tree, when named: every package in it
+  .venv, site-packages                     an installed environment, when named: every
+                                           distribution (by its RECORD), and stray .pth files
 
 Exit codes:
   0  every pinned package was judged and none was judged malicious

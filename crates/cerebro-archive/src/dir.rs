@@ -75,6 +75,56 @@ pub(super) fn read(root: &Path, limits: &Limits) -> Result<Gathered, Fail> {
     gather.finish(false)
 }
 
+/// Reads the files `listed` (paths relative to `root`, `/`-separated, as an installed
+/// distribution's `RECORD` names them) as one package: an installed Python distribution is
+/// its listed files, mixed in one `site-packages` with every other one. A path that leaves
+/// `root` (`..`, absolute: console scripts pip wrote elsewhere) is skipped; a link is
+/// reported, never followed; a listed file that is gone is skipped (pip may have replaced it).
+pub(super) fn read_listed(
+    root: &Path,
+    listed: &[String],
+    limits: &Limits,
+) -> Result<Gathered, Fail> {
+    let budget = Budget::new(limits, u64::MAX);
+    let mut gather = Gather::new(limits);
+    for path in listed {
+        if path.starts_with('/') || path.split('/').any(|p| p == ".." || p.is_empty()) {
+            continue;
+        }
+        gather.count()?;
+        let full = root.join(path);
+        let Ok(meta) = fs::symlink_metadata(&full) else {
+            continue;
+        };
+        let kind = if meta.file_type().is_symlink() {
+            EntryType::Symlink
+        } else if meta.is_file() {
+            EntryType::File
+        } else {
+            EntryType::Special
+        };
+        let size = if kind == EntryType::File {
+            meta.len()
+        } else {
+            0
+        };
+        let Some(wanted) = gather.entry(path, kind, size) else {
+            continue;
+        };
+        let wanted = wanted.into_owned();
+        match read_capped(&full, size, limits.max_file_bytes).map_err(|e| io_fail(&full, e))? {
+            Some(bytes) => {
+                budget.charge(bytes.len() as u64)?;
+                gather.keep(wanted, bytes);
+            }
+            None => {
+                gather.anomaly::<()>(super::AnomalyKind::OversizedFile, path);
+            }
+        }
+    }
+    gather.finish(false)
+}
+
 /// The file's bytes, or `None` if it holds more than `max` bytes.
 fn read_capped(path: &Path, size: u64, max: u64) -> io::Result<Option<Vec<u8>>> {
     let file = fs::File::open(path)?;

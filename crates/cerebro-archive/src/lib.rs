@@ -206,6 +206,25 @@ pub enum ArchiveError {
     Empty { path: PathBuf },
 }
 
+/// Reads the files `listed` under `root` as one package: an installed Python distribution,
+/// whose files (its `RECORD`) share one `site-packages` with every other distribution. Paths
+/// leaving `root` are skipped, links reported and not followed, the same limits applied.
+pub fn open_listed(
+    root: &Path,
+    listed: &[String],
+    limits: &Limits,
+) -> Result<Package, ArchiveError> {
+    let gathered = dir::read_listed(root, listed, limits).map_err(|fail| fail.at(root))?;
+    let name = dir::display_name(root);
+    let identity = metadata::identify(
+        &gathered.files,
+        gathered.python_marker,
+        Hint::Directory,
+        &name,
+    );
+    Ok(gathered.into_package(root, ArchiveKind::Directory, identity))
+}
+
 /// Reads the package at `path`: an archive file or a folder.
 ///
 /// A folder is walked in place (see the `dir` module for what is skipped); a file is read

@@ -25,6 +25,9 @@ pub enum Format {
     PyLock,
     /// An installed `node_modules` folder, named on the command line: every package in it.
     NodeModules,
+    /// An installed `site-packages` folder (named, or found in a virtual environment named on
+    /// the command line): every distribution in it.
+    SitePackages,
 }
 
 impl Format {
@@ -39,6 +42,7 @@ impl Format {
             Format::YarnLock => "yarn.lock",
             Format::PyLock => "pylock.toml",
             Format::NodeModules => "node_modules",
+            Format::SitePackages => "site-packages",
         }
     }
 
@@ -98,6 +102,38 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Lockfile>, String> {
                 format: Format::NodeModules,
                 path: path.clone(),
             });
+        } else if path.is_dir()
+            && path
+                .file_name()
+                .is_some_and(|n| n == "site-packages" || n == "dist-packages")
+        {
+            out.push(Lockfile {
+                format: Format::SitePackages,
+                path: path.clone(),
+            });
+        } else if is_venv(path) {
+            // A virtual environment named on purpose: its site-packages (POSIX and Windows).
+            let mut found = Vec::new();
+            for lib in ["lib", "lib64", "Lib"] {
+                let Ok(entries) = std::fs::read_dir(path.join(lib)) else {
+                    continue;
+                };
+                for entry in entries.filter_map(Result::ok) {
+                    let site = if lib == "Lib" {
+                        path.join(lib).join("site-packages")
+                    } else {
+                        entry.path().join("site-packages")
+                    };
+                    if site.is_dir() && !found.contains(&site) {
+                        found.push(site);
+                    }
+                }
+            }
+            found.sort();
+            out.extend(found.into_iter().map(|path| Lockfile {
+                format: Format::SitePackages,
+                path,
+            }));
         } else if path.is_dir() {
             search(path, 0, &mut out);
         } else if path.exists() {

@@ -63,6 +63,11 @@ impl Judge {
         self.outcome(scan::scan_path(path, &self.options))
     }
 
+    /// Judges an installed distribution: the files `listed` under `root` (its `RECORD`).
+    pub fn installed(&self, root: &Path, listed: &[String]) -> Outcome {
+        self.outcome(scan::scan_listed(root, listed, &self.options))
+    }
+
     fn outcome(&self, mut result: ScanResult) -> Outcome {
         scan::judge(&mut result, &self.detector, &self.thresholds);
         match result.outcome {

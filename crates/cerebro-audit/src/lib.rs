@@ -71,6 +71,9 @@ pub enum Origin {
     /// A folder or archive on disk (a workspace package, `-e ./lib`, `file:` dependency):
     /// scanned where it is.
     Local(PathBuf),
+    /// An installed Python distribution: the files its `RECORD` lists, under the
+    /// `site-packages` folder `root` (shared with every other distribution there).
+    Installed { root: PathBuf, files: Vec<String> },
     /// Cannot be judged from the file (a range instead of a pin, a git dependency): why.
     Unjudgeable(String),
 }

@@ -53,6 +53,8 @@ pub enum Want {
     },
     /// A folder or archive on disk, judged where it is.
     Local(PathBuf),
+    /// Files of an installed distribution under a `site-packages` folder, judged in place.
+    Installed { root: PathBuf, files: Vec<String> },
 }
 
 impl Registries {
@@ -146,6 +148,10 @@ impl Resolver {
     pub async fn plan(&self, pin: &Pin) -> Result<Vec<Want>, String> {
         match &pin.origin {
             Origin::Unjudgeable(why) => Err(why.clone()),
+            Origin::Installed { root, files } => Ok(vec![Want::Installed {
+                root: root.clone(),
+                files: files.clone(),
+            }]),
             Origin::Local(path) => {
                 if path.exists() {
                     Ok(vec![Want::Local(path.clone())])

@@ -21,6 +21,10 @@ enum Item {
         artifact: Artifact,
     },
     Local(PathBuf),
+    Installed {
+        root: PathBuf,
+        files: Vec<String>,
+    },
     Failed {
         file: String,
         url: Option<String>,
@@ -61,6 +65,7 @@ pub fn audit(
             match &fetched[p][i] {
                 Item::Fetched { file, artifact, .. } => judge.artifact(fetcher, artifact, file),
                 Item::Local(path) => judge.local(path),
+                Item::Installed { root, files } => judge.installed(root, files),
                 Item::Failed { error, .. } => Outcome::Unjudged {
                     error: error.clone(),
                 },
@@ -92,6 +97,12 @@ pub fn audit(
                     },
                     Item::Local(path) => FileReport {
                         file: path.display().to_string(),
+                        url: None,
+                        sha256: None,
+                        outcome: outcome.unwrap_or_else(internal),
+                    },
+                    Item::Installed { root, .. } => FileReport {
+                        file: root.display().to_string(),
                         url: None,
                         sha256: None,
                         outcome: outcome.unwrap_or_else(internal),
@@ -181,6 +192,7 @@ async fn fetch_pin(resolver: &Resolver, pin: &Pin) -> Vec<Item> {
     for want in wants {
         items.push(match want {
             Want::Local(path) => Item::Local(path),
+            Want::Installed { root, files } => Item::Installed { root, files },
             Want::Fetch {
                 file,
                 url,

@@ -150,6 +150,16 @@ pub fn scan_path(path: &Path, options: &ScanOptions) -> ScanResult {
     guarded(path, || archive::open(path, &options.limits), options)
 }
 
+/// Reads and scans the files `listed` under `root` as one package (an installed Python
+/// distribution, by its `RECORD`), as [`scan_path`] does for a folder.
+pub fn scan_listed(root: &Path, listed: &[String], options: &ScanOptions) -> ScanResult {
+    guarded(
+        root,
+        || archive::open_listed(root, listed, &options.limits),
+        options,
+    )
+}
+
 /// Reads and scans a package held in memory (a download), `name` telling its format, as
 /// [`scan_path`] does for a file.
 pub fn scan_bytes(name: &Path, bytes: &[u8], options: &ScanOptions) -> ScanResult {

@@ -27,5 +27,6 @@ pub fn read(
         Format::YarnLock => npm::read_yarn(&lockfile.path),
         Format::PyLock => python::read_pylock(&lockfile.path),
         Format::NodeModules => npm::read_node_modules(&lockfile.path),
+        Format::SitePackages => python::read_site_packages(&lockfile.path),
     }
 }

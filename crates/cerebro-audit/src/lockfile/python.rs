@@ -265,6 +265,117 @@ pub fn read_pylock(path: &Path) -> Result<Vec<Pin>, LockfileError> {
     Ok(pins)
 }
 
+/// Most distributions read from one `site-packages`, and files one `RECORD` may list.
+const MAX_DISTRIBUTIONS: usize = 50_000;
+const MAX_RECORD_FILES: usize = 200_000;
+
+/// Reads the distributions installed in a `site-packages` folder: each `*.dist-info` is a
+/// pin (name and version from its `METADATA`) whose files are those its `RECORD` lists,
+/// judged in place. A `.pth` file no `RECORD` owns (Python runs its `import` lines at every
+/// start-up, and malware drops them) is a pin of its own, named by the file.
+pub fn read_site_packages(root: &Path) -> Result<Vec<Pin>, LockfileError> {
+    let mut entries: Vec<_> = std::fs::read_dir(root)
+        .map_err(|e| LockfileError::new(root, format!("cannot be read: {e}")))?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    entries.sort();
+    let mut pins = Vec::new();
+    let mut owned = std::collections::HashSet::new();
+    for name in entries.iter().filter(|n| n.ends_with(".dist-info")) {
+        if pins.len() >= MAX_DISTRIBUTIONS {
+            return Err(LockfileError::new(
+                root,
+                format!("holds more than {MAX_DISTRIBUTIONS} distributions"),
+            ));
+        }
+        let info = root.join(name);
+        let metadata = std::fs::read(info.join("METADATA")).unwrap_or_default();
+        let metadata = String::from_utf8_lossy(&metadata[..metadata.len().min(64 << 10)]);
+        let header = |key: &str| {
+            metadata
+                .lines()
+                .take_while(|l| !l.is_empty())
+                .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_owned()))
+        };
+        let stem = name.trim_end_matches(".dist-info");
+        let (name_part, version_part) = stem.rsplit_once('-').unwrap_or((stem, ""));
+        let record = std::fs::read(info.join("RECORD")).unwrap_or_default();
+        let files: Vec<String> = String::from_utf8_lossy(&record)
+            .lines()
+            .filter_map(record_path)
+            .take(MAX_RECORD_FILES)
+            .collect();
+        owned.extend(files.iter().cloned());
+        let origin = if files.is_empty() {
+            Origin::Unjudgeable(format!(
+                "{name} has no RECORD: its files are not known (installed by a tool that \
+                 does not record them)"
+            ))
+        } else {
+            Origin::Installed {
+                root: root.to_owned(),
+                files,
+            }
+        };
+        pins.push(Pin {
+            ecosystem: Ecosystem::Pypi,
+            name: header("Name:").unwrap_or_else(|| name_part.to_owned()),
+            version: header("Version:").unwrap_or_else(|| version_part.to_owned()),
+            source: Source {
+                file: info.join("METADATA"),
+                line: 1,
+            },
+            origin,
+        });
+    }
+    for pth in entries.iter().filter(|n| n.ends_with(".pth")) {
+        if owned.contains(pth.as_str()) {
+            continue;
+        }
+        pins.push(Pin {
+            ecosystem: Ecosystem::Pypi,
+            name: pth.clone(),
+            version: String::new(),
+            source: Source {
+                file: root.join(pth),
+                line: 1,
+            },
+            origin: Origin::Installed {
+                root: root.to_owned(),
+                files: vec![pth.clone()],
+            },
+        });
+    }
+    Ok(pins)
+}
+
+/// The path of one `RECORD` line (CSV: the first field, quoted when it holds a comma).
+fn record_path(line: &str) -> Option<String> {
+    let line = line.trim_end_matches('\r');
+    if line.is_empty() {
+        return None;
+    }
+    let path = if let Some(rest) = line.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = rest.chars().peekable();
+        loop {
+            match chars.next()? {
+                '"' if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    out.push('"');
+                }
+                '"' => break,
+                c => out.push(c),
+            }
+        }
+        out
+    } else {
+        line.split(',').next()?.to_owned()
+    };
+    Some(path.replace('\\', "/"))
+}
+
 fn text_of(table: &toml::Table, key: &str) -> Option<String> {
     text(table, key).map(str::to_owned)
 }
@@ -332,6 +443,20 @@ fn package_lines(text: &str, header: &str) -> HashMap<(String, String), usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_lines_give_their_paths() {
+        assert_eq!(record_path("a/b.py,sha256=x,12").as_deref(), Some("a/b.py"));
+        assert_eq!(
+            record_path("\"a,b/c \"\"q\"\".py\",,").as_deref(),
+            Some("a,b/c \"q\".py")
+        );
+        assert_eq!(
+            record_path("..\\..\\Scripts\\x.exe,,").as_deref(),
+            Some("../../Scripts/x.exe")
+        );
+        assert_eq!(record_path(""), None);
+    }
 
     fn write(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
