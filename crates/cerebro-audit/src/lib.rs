@@ -21,6 +21,7 @@ pub mod changed;
 pub mod discover;
 pub mod judge;
 pub mod lockfile;
+pub mod names;
 pub mod resolve;
 pub mod run;
 pub mod sarif;

@@ -22,6 +22,7 @@ use cerebro_guard::manager::pip::{self, PipCommand};
 
 use crate::lockfile::PipOptions;
 use crate::{Origin, Pin};
+use cerebro_archive::Ecosystem;
 
 /// npm's `Accept` for a packument: the abbreviated one where the registry has it.
 const NPM_ACCEPT: &str = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*";
@@ -196,6 +197,48 @@ impl Resolver {
                     None => self.registries.pypi.clone(),
                 };
                 self.plan_pypi(pin, hashes, &indexes).await
+            }
+        }
+    }
+
+    /// The newest release of `name` on the configured registry (npm: its `latest` tag; PyPI:
+    /// the highest final release with a file on the first index that has the project), or
+    /// `Ok(None)` when no configured registry has such a package: what an agent asks before
+    /// installing a name it was given.
+    pub async fn latest(&self, ecosystem: Ecosystem, name: &str) -> Result<Option<String>, String> {
+        match ecosystem {
+            Ecosystem::Npm => {
+                let registry = self.registries.npm.registry_for(name).clone();
+                let url = registry
+                    .join(&name.replacen('/', "%2f", 1))
+                    .map_err(|e| format!("bad registry URL {registry}: {e}"))?;
+                let auth = self.registries.npm.auth_for(&url);
+                match self.fetcher.document(&url, NPM_ACCEPT, auth).await {
+                    Ok(_) => {}
+                    Err(FetchError::NotFound { .. }) => return Ok(None),
+                    Err(e) => return Err(e.to_string()),
+                }
+                let doc = self.packument(name, &registry).await?;
+                Ok(doc
+                    .get("dist-tags")
+                    .and_then(|t| t.get("latest"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned))
+            }
+            Ecosystem::Pypi => {
+                for index in &self.registries.pypi {
+                    let upstream = PypiUpstream::from_url(index);
+                    let Some(links) = self.page(name, &upstream).await? else {
+                        continue;
+                    };
+                    let newest = links
+                        .iter()
+                        .filter_map(|l| pypi_version(&l.filename))
+                        .filter_map(|v| final_release(&v).map(|key| (key, v)))
+                        .max();
+                    return Ok(Some(newest.map(|(_, v)| v).unwrap_or_default()));
+                }
+                Ok(None)
             }
         }
     }
@@ -389,6 +432,21 @@ impl Resolver {
     }
 }
 
+/// The numbers of a final PyPI release (`2.31.0` → `[2, 31]`, trailing zeros dropped so
+/// `1.0` and `1` compare equal); `None` for pre-, post- and dev releases and local versions.
+fn final_release(version: &str) -> Option<Vec<u64>> {
+    let v = version.trim().trim_start_matches(['v', 'V']);
+    let v = v.split_once('!').map_or(v, |(_, rest)| rest);
+    let mut parts: Vec<u64> = v
+        .split('.')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    while parts.len() > 1 && parts.last() == Some(&0) {
+        parts.pop();
+    }
+    Some(parts)
+}
+
 /// npm's `replace-registry-host=npmjs`: a `resolved` on the public registry is fetched from
 /// the configured registry instead, its path kept.
 fn replace_registry_host(resolved: &str, registry: &Url) -> Result<Url, String> {
@@ -433,6 +491,15 @@ pub fn parse_hash(hash: &str) -> Option<Expected> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn final_releases_order_by_their_numbers() {
+        assert_eq!(final_release("2.31.0"), Some(vec![2, 31]));
+        assert!(final_release("2.10") > final_release("2.9.9"));
+        assert_eq!(final_release("1.0rc1"), None);
+        assert_eq!(final_release("1.0.dev3"), None);
+        assert_eq!(final_release("1.0+local"), None);
+    }
 
     #[test]
     fn public_registry_urls_follow_the_configured_registry() {
