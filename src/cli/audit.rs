@@ -90,27 +90,46 @@ const RED: Style = AnsiColor::Red.on_default().bold();
 const YELLOW: Style = AnsiColor::Yellow.on_default().bold();
 const DIM: Style = Style::new().dimmed();
 
-pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let start = Instant::now();
+/// What an audit found: the files read, a report per pin, and the files that could not be
+/// read.
+pub struct Audited {
+    pub lockfiles: Vec<cerebro_audit::Lockfile>,
+    pub reports: Vec<PackageReport>,
+    pub unreadable: Vec<LockfileError>,
+}
+
+/// Why an audit did not run: a usage error (one line, exit 2) or a failure to start.
+pub enum NotAudited {
+    Usage(String),
+    Failed(anyhow::Error),
+}
+
+impl From<anyhow::Error> for NotAudited {
+    fn from(e: anyhow::Error) -> NotAudited {
+        NotAudited::Failed(e)
+    }
+}
+
+/// Reads the lockfiles under `args.paths` and judges every pin (what `cerebro audit` and the
+/// MCP server's `audit_project` share); `progress` sees the phases.
+pub fn collect(
+    args: &AuditArgs,
+    progress: &dyn cerebro_audit::Progress,
+) -> Result<Audited, NotAudited> {
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {
         args.paths.clone()
     };
-    let lockfiles = discover(&paths).map_err(anyhow::Error::msg)?;
+    let lockfiles = discover(&paths).map_err(NotAudited::Usage)?;
     if lockfiles.is_empty() {
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        print_line(
-            RED,
-            "error",
-            &format!(
-                "no lockfile under {}: cerebro audit reads package-lock.json, \
-                 npm-shrinkwrap.json, pnpm-lock.yaml, bun.lock, yarn.lock, \
-                 requirements*.txt, uv.lock, poetry.lock and pylock.toml",
-                shown.join(", ")
-            ),
-        );
-        return Ok(ExitCode::from(EXIT_USAGE));
+        return Err(NotAudited::Usage(format!(
+            "no lockfile under {}: cerebro audit reads package-lock.json, \
+             npm-shrinkwrap.json, pnpm-lock.yaml, bun.lock, yarn.lock, \
+             requirements*.txt, uv.lock, poetry.lock and pylock.toml",
+            shown.join(", ")
+        )));
     }
     let env = cerebro_guard::manager::process_env;
     let pip = PipOptions {
@@ -125,15 +144,11 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         match lockfile::read(file, &pip, &env) {
             Ok(found) => match &args.changed_since {
                 None => pins.extend(found),
-                Some(rev) => match cerebro_audit::changed::pins_at(file, rev, &pip, &env) {
-                    Ok(before) => {
-                        pins.extend(cerebro_audit::changed::added(found, before.as_deref()))
-                    }
-                    Err(e) => {
-                        print_line(RED, "error", &e);
-                        return Ok(ExitCode::from(EXIT_USAGE));
-                    }
-                },
+                Some(rev) => {
+                    let before = cerebro_audit::changed::pins_at(file, rev, &pip, &env)
+                        .map_err(NotAudited::Usage)?;
+                    pins.extend(cerebro_audit::changed::added(found, before.as_deref()))
+                }
             },
             Err(e) => unreadable.push(e),
         }
@@ -147,17 +162,44 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     let project = std::path::absolute(&project).unwrap_or(project);
     let (registries, ca) = Registries::configured(&project, args.registry.as_deref(), &pip, &env)
         .map_err(anyhow::Error::msg)?;
+    let resolver = resolver(registries, ca)?;
+    let detector = Detector::embedded().context("cannot load the embedded model")?;
+    let judge = Judge::new(detector, Judge::default_cache_root());
+    let jobs = args.jobs.unwrap_or_else(cerebro_scan::scan::default_jobs);
+    let reports = cerebro_audit::audit(&pins, resolver, &judge, jobs, progress);
+    Ok(Audited {
+        lockfiles,
+        reports,
+        unreadable,
+    })
+}
+
+/// A resolver over the user's download cache, trusting `ca` too.
+pub fn resolver(registries: Registries, ca: Option<PathBuf>) -> anyhow::Result<Arc<Resolver>> {
     let cache_root = FetchOptions::default_cache_root()
         .context("no cache folder: set CEREBRO_CACHE_DIR or HOME")?;
     let mut options = FetchOptions::new(cache_root);
     options.extra_ca_file = ca;
     let fetcher = Fetcher::new(options)?;
-    let detector = Detector::embedded().context("cannot load the embedded model")?;
-    let judge = Judge::new(detector, Judge::default_cache_root());
-    let resolver = Arc::new(Resolver::new(fetcher, registries));
-    let jobs = args.jobs.unwrap_or_else(cerebro_scan::scan::default_jobs);
+    Ok(Arc::new(Resolver::new(fetcher, registries)))
+}
+
+pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let start = Instant::now();
     let progress = Bar::new(args.quiet);
-    let reports = cerebro_audit::audit(&pins, resolver, &judge, jobs, &progress);
+    let Audited {
+        lockfiles,
+        reports,
+        unreadable,
+    } = match collect(&args, &progress) {
+        Ok(audited) => audited,
+        Err(NotAudited::Usage(message)) => {
+            progress.bar.finish_and_clear();
+            print_line(RED, "error", &message);
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+        Err(NotAudited::Failed(e)) => return Err(e),
+    };
     progress.bar.finish_and_clear();
 
     let base = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));

@@ -20,6 +20,7 @@ mod allow;
 mod audit;
 mod diff;
 mod guard;
+mod mcp;
 
 /// Exit code: every package was scanned.
 pub const EXIT_OK: u8 = 0;
@@ -186,6 +187,19 @@ pub enum Command {
 
     /// Show or edit the allowlist.
     Allowlist(allow::AllowlistArgs),
+
+    /// Serve the Model Context Protocol on stdin/stdout, for coding agents.
+    ///
+    /// Tools: check_package (does the name exist, does it look like a popular one, and what
+    /// does the code of that release do), scan_path (an archive or folder) and audit_project
+    /// (a folder's lockfiles). Each answer has a verdict, a score, reasons with file:line and a
+    /// one-line recommendation. Nothing is installed and no package code runs.
+    ///
+    /// Setup (any MCP client; the command is `cerebro`, the argument `mcp`):
+    ///   claude mcp add cerebro -- cerebro mcp
+    ///   .cursor/mcp.json, .vscode/mcp.json:  {"servers": {"cerebro": {"command": "cerebro", "args": ["mcp"]}}}
+    #[command(verbatim_doc_comment)]
+    Mcp,
 }
 
 #[derive(Debug, Args)]
@@ -246,6 +260,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Yarn(args) => guard::run(cerebro_guard::guard::Manager::Yarn, args),
         Command::Allow(args) => allow::allow(args),
         Command::Allowlist(args) => allow::allowlist(args),
+        Command::Mcp => mcp::run(),
     }
 }
 
