@@ -686,3 +686,59 @@ fn snapshot_help() {
         insta::assert_snapshot!(name, String::from_utf8_lossy(&out.stdout));
     }
 }
+
+#[test]
+fn cache_info_shows_and_clean_trims_the_least_recently_used_downloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("cache");
+    let config = dir.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    // Three cached downloads of 1,000 bytes, used 300, 200 and 100 seconds ago.
+    let mut paths = Vec::new();
+    for (i, age) in [(1u8, 300u64), (2, 200), (3, 100)] {
+        let sha = format!("{:02x}{}", i, "0".repeat(62));
+        let path = root.join("artifacts-v1/sha256").join(&sha[..2]).join(&sha);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, vec![i; 1000]).unwrap();
+        let then = std::time::SystemTime::now() - std::time::Duration::from_secs(age);
+        std::fs::File::options()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .set_times(
+                std::fs::FileTimes::new()
+                    .set_accessed(then)
+                    .set_modified(then),
+            )
+            .unwrap();
+        paths.push(path);
+    }
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cerebro"))
+            .args(args)
+            .env("CEREBRO_CACHE_DIR", &root)
+            .env("CEREBRO_CONFIG_DIR", &config)
+            .env_remove("CEREBRO_CACHE_MAX_SIZE")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["cache", "info", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["buckets"]["artifacts-v1"]["files"], 3, "{info}");
+    assert_eq!(info["bytes"], 3000, "{info}");
+    assert_eq!(info["max_size"], 10u64 << 30, "{info}");
+
+    let out = run(&["cache", "clean", "--max-size", "2100"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!paths[0].exists(), "the least recently used goes first");
+    assert!(paths[1].exists() && paths[2].exists());
+    let out = run(&["cache", "clean", "--max-size", "lots"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-size"));
+
+    let out = run(&["cache", "clean"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!root.join("artifacts-v1").exists());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Cleaned"));
+}

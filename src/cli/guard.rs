@@ -121,6 +121,13 @@ pub fn run_uvx(mut args: GuardArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs one guarded command and returns the exit code.
 pub fn run(manager: Manager, args: GuardArgs) -> anyhow::Result<ExitCode> {
+    let code = run_guarded(manager, args);
+    // Once the real installer is done with the downloads this run served.
+    super::cache::trim();
+    code
+}
+
+fn run_guarded(manager: Manager, args: GuardArgs) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir()?;
     let request = Request {
         manager,

@@ -18,6 +18,7 @@ use cerebro_scan::scan::{self, ScanOptions};
 
 mod allow;
 mod audit;
+mod cache;
 mod diff;
 mod guard;
 mod mcp;
@@ -188,6 +189,19 @@ pub enum Command {
     /// Show or edit the allowlist.
     Allowlist(allow::AllowlistArgs),
 
+    /// Show or clean Cerebro's caches (downloads, verdicts).
+    ///
+    /// The download cache is capped (config `cache_max_size`, `CEREBRO_CACHE_MAX_SIZE`;
+    /// 10 GiB by default): the least recently used downloads go first, after every guarded
+    /// install and audit.
+    ///
+    /// Examples:
+    ///   cerebro cache info
+    ///   cerebro cache clean                  # everything
+    ///   cerebro cache clean --max-size 2G    # keep the most recent 2 GiB of downloads
+    #[command(verbatim_doc_comment)]
+    Cache(cache::CacheArgs),
+
     /// Serve the Model Context Protocol on stdin/stdout, for coding agents.
     ///
     /// Tools: check_package (does the name exist, does it look like a popular one, and what
@@ -244,7 +258,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     match cli.command {
         Command::Scan(args) => scan_command(args),
-        Command::Audit(args) => audit::run(args),
+        Command::Audit(args) => {
+            let code = audit::run(args);
+            cache::trim();
+            code
+        }
         Command::Pip(args) => guard::run(cerebro_guard::guard::Manager::Pip, args),
         Command::Npm(args) => guard::run(cerebro_guard::guard::Manager::Npm, args),
         Command::Npx(args) => guard::run_npx(args),
@@ -261,6 +279,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Allow(args) => allow::allow(args),
         Command::Allowlist(args) => allow::allowlist(args),
         Command::Mcp => mcp::run(),
+        Command::Cache(args) => cache::run(args),
     }
 }
 

@@ -209,6 +209,74 @@ impl Cache {
 
     /// Removes `tmp/*.part` files whose run has ended: the process that wrote them is gone
     /// (where the system says), or they are older than a day.
+    /// Every cached artifact: its path, size and when it was last used (the later of its
+    /// access and modification times; reading a file marks it used where the file system
+    /// keeps access times, and [`Cache::touch`] marks it explicitly).
+    fn artifacts(&self) -> Vec<(PathBuf, u64, SystemTime)> {
+        let mut out = Vec::new();
+        let Ok(shards) = fs::read_dir(self.root.join("sha256")) else {
+            return out;
+        };
+        for shard in shards.filter_map(Result::ok) {
+            let Ok(files) = fs::read_dir(shard.path()) else {
+                continue;
+            };
+            for file in files.filter_map(Result::ok) {
+                let Ok(meta) = file.metadata() else { continue };
+                if !meta.is_file() {
+                    continue;
+                }
+                let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                let used = meta.accessed().map_or(modified, |a| a.max(modified));
+                out.push((file.path(), meta.len(), used));
+            }
+        }
+        out
+    }
+
+    /// How many artifacts the cache holds, and their bytes.
+    pub fn usage(&self) -> Usage {
+        let artifacts = self.artifacts();
+        Usage {
+            files: artifacts.len() as u64,
+            bytes: artifacts.iter().map(|(_, size, _)| size).sum(),
+        }
+    }
+
+    /// Marks the artifact with this sha256 as just used, so that eviction keeps it longest.
+    pub fn touch(&self, sha256: &str) {
+        if is_sha256_hex(sha256) {
+            if let Ok(file) = fs::File::options().append(true).open(self.path_of(sha256)) {
+                let _ = file.set_modified(SystemTime::now());
+            }
+        }
+    }
+
+    /// Removes the least recently used artifacts until the rest hold at most `max_bytes`;
+    /// returns what was removed. Aliases of removed artifacts stay (a lookup through one
+    /// finds nothing and downloads again). An artifact another process is writing is not
+    /// there yet (it is renamed into place whole), so nothing half-written is counted.
+    pub fn evict_to(&self, max_bytes: u64) -> Usage {
+        let mut artifacts = self.artifacts();
+        let mut total: u64 = artifacts.iter().map(|(_, size, _)| size).sum();
+        let mut removed = Usage::default();
+        if total <= max_bytes {
+            return removed;
+        }
+        artifacts.sort_by_key(|(_, _, used)| *used);
+        for (path, size, _) in artifacts {
+            if total <= max_bytes {
+                break;
+            }
+            if fs::remove_file(&path).is_ok() {
+                total = total.saturating_sub(size);
+                removed.files += 1;
+                removed.bytes += size;
+            }
+        }
+        removed
+    }
+
     fn remove_stale_temporaries(&self) {
         let Ok(entries) = fs::read_dir(self.root.join("tmp")) else {
             return;
@@ -232,6 +300,13 @@ impl Cache {
             }
         }
     }
+}
+
+/// A count of cached files and their bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub files: u64,
+    pub bytes: u64,
 }
 
 fn is_lower_hex(s: &str) -> bool {
@@ -302,6 +377,53 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eviction_removes_the_least_recently_used_first() {
+        use sha2::{Digest, Sha256};
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let mut shas = Vec::new();
+        for (i, age) in [(0u8, 300u64), (1, 100), (2, 200)] {
+            let bytes = vec![i; 1000];
+            let sha = format!("{:x}", Sha256::digest(&bytes));
+            let path = cache.path_of(&sha);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, &bytes).unwrap();
+            let then = SystemTime::now() - Duration::from_secs(age);
+            let file = fs::File::options().append(true).open(&path).unwrap();
+            file.set_times(fs::FileTimes::new().set_accessed(then).set_modified(then))
+                .unwrap();
+            shas.push(sha);
+        }
+        assert_eq!(
+            cache.usage(),
+            Usage {
+                files: 3,
+                bytes: 3000
+            }
+        );
+        assert_eq!(cache.evict_to(5000), Usage::default());
+        // The oldest (used 300 s ago) goes first, then the one used 200 s ago.
+        assert_eq!(
+            cache.evict_to(2000),
+            Usage {
+                files: 1,
+                bytes: 1000
+            }
+        );
+        assert!(!cache.contains(&shas[0]));
+        cache.touch(&shas[2]);
+        assert_eq!(
+            cache.evict_to(1000),
+            Usage {
+                files: 1,
+                bytes: 1000
+            }
+        );
+        assert!(cache.contains(&shas[2]), "touched: used most recently");
+        assert!(!cache.contains(&shas[1]));
+    }
 
     #[test]
     fn temporaries_vanish_unless_persisted() {

@@ -21,7 +21,7 @@ use base64::Engine as _;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-pub use cache::Cache;
+pub use cache::{Cache, Usage};
 pub use http::Http;
 pub use reqwest::Url;
 

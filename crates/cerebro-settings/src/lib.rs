@@ -27,6 +27,9 @@ pub const ENV_PUBLIC_PYPI_URL: &str = "CEREBRO_PUBLIC_PYPI_URL";
 /// The public npm registry whose packuments give release times when a registry publishes
 /// none (default `https://registry.npmjs.org/`).
 pub const ENV_PUBLIC_NPM_URL: &str = "CEREBRO_PUBLIC_NPM_URL";
+/// Overrides the config's `cache_max_size` for one run: the download cache's cap (`10G`,
+/// `500M`; `0`: no cap).
+pub const ENV_CACHE_MAX_SIZE: &str = "CEREBRO_CACHE_MAX_SIZE";
 /// `cerebro pip`/`cerebro npm` print their summary as JSON, as `--json` does.
 pub const ENV_JSON: &str = "CEREBRO_JSON";
 /// Set by the guard for every real manager it runs: a shim that sees it runs the real tool
@@ -49,7 +52,7 @@ pub const ENV_DATASET_CACHE: &str = "CEREBRO_DATASET_CACHE";
 pub const ENV_CI: &str = "CI";
 
 /// Every variable above, in the README's order.
-pub const ALL: [&str; 16] = [
+pub const ALL: [&str; 17] = [
     ENV_POLICY,
     ENV_MIN_RELEASE_AGE,
     ENV_RELEASE_DIFF,
@@ -57,6 +60,7 @@ pub const ALL: [&str; 16] = [
     ENV_PUBLIC_NPM_URL,
     ENV_CONFIG_DIR,
     ENV_CACHE_DIR,
+    ENV_CACHE_MAX_SIZE,
     ENV_JSON,
     ENV_ACTIVE,
     ENV_SHIM_DIR,

@@ -61,7 +61,38 @@ impl FromStr for Mode {
 
 /// The known keys of `config.toml`, for the unknown-key error.
 const KNOWN_KEYS: &str = "policy, flag_suspicious, min_release_age, min_release_age_exempt, \
-                          release_diff, [thresholds] malicious, suspicious";
+                          release_diff, cache_max_size, [thresholds] malicious, suspicious";
+
+/// The download cache's default cap: big enough for the trees of many projects (a data
+/// science environment's wheels are a few GB), small enough not to fill a laptop.
+pub const DEFAULT_CACHE_MAX_SIZE: u64 = 10 << 30;
+
+/// Parses a size: bytes, or a number with `K`, `M`, `G`, `T` (powers of 1024; `KB`, `KiB`,
+/// `MB`… read the same), `0` for no cap.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("must be a size such as 10G or 500M, not \"{s}\""))?;
+    let shift = match unit
+        .trim()
+        .to_ascii_lowercase()
+        .trim_end_matches('b')
+        .trim_end_matches('i')
+    {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return Err(format!("must be a size such as 10G or 500M, not \"{s}\"")),
+    };
+    Ok((value * (1u64 << shift) as f64) as u64)
+}
 
 /// Which ecosystems' releases the guard also judges against the release before them
 /// (`crates/cerebro-scan/src/diff.rs`). npm by default: measured on 218 real npm updates it
@@ -106,6 +137,7 @@ impl ReleaseDiff {
 /// min_release_age = "2d"     # hide releases younger than this from the installer; 0: off
 /// min_release_age_exempt = ["@myorg/*", "mypkg"]   # names, or prefixes ending in `*`
 /// release_diff = "npm"       # judge what a release changed since the one before: off | npm | all
+/// cache_max_size = "10G"     # the download cache's cap (least recently used go first); 0: none
 ///
 /// [thresholds]               # scores from 0 to 1; leave out to use the model's own
 /// malicious = 0.85           # at or above: malicious
@@ -115,7 +147,8 @@ impl ReleaseDiff {
 /// An unknown key, a value of the wrong type, a threshold outside 0..=1 or a `suspicious`
 /// above `malicious` is an error naming the file and the key, so a typo never silently
 /// weakens the guard. `CEREBRO_POLICY=block|prompt|warn|off` overrides `policy` for one run,
-/// `CEREBRO_MIN_RELEASE_AGE` overrides `min_release_age`, `CEREBRO_RELEASE_DIFF` `release_diff`.
+/// `CEREBRO_MIN_RELEASE_AGE` overrides `min_release_age`, `CEREBRO_RELEASE_DIFF` `release_diff`,
+/// `CEREBRO_CACHE_MAX_SIZE` `cache_max_size`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub mode: Mode,
@@ -131,6 +164,9 @@ pub struct Config {
     pub min_release_age_exempt: Vec<String>,
     /// Which ecosystems' releases are judged against the release before them.
     pub release_diff: ReleaseDiff,
+    /// Most bytes the download cache keeps; the least recently used artifacts go first
+    /// (0: no cap).
+    pub cache_max_size: u64,
 }
 
 impl Default for Config {
@@ -143,6 +179,7 @@ impl Default for Config {
             min_release_age: super::release_age::DEFAULT_MIN_RELEASE_AGE,
             min_release_age_exempt: Vec::new(),
             release_diff: ReleaseDiff::Npm,
+            cache_max_size: DEFAULT_CACHE_MAX_SIZE,
         }
     }
 }
@@ -165,6 +202,14 @@ impl Config {
                     var: super::ENV_RELEASE_DIFF,
                     problem,
                 })?;
+        }
+        let cap = std::env::var_os(cerebro_settings::ENV_CACHE_MAX_SIZE)
+            .map(|v| v.to_string_lossy().into_owned());
+        if let Some(value) = cap.as_deref().filter(|v| !v.trim().is_empty()) {
+            config.cache_max_size = parse_size(value).map_err(|problem| PolicyError::BadVar {
+                var: cerebro_settings::ENV_CACHE_MAX_SIZE,
+                problem,
+            })?;
         }
         Ok(config)
     }
@@ -289,6 +334,19 @@ impl Config {
                 ("release_diff", toml::Value::String(v)) => {
                     config.release_diff =
                         ReleaseDiff::parse(v).map_err(|problem| bad("release_diff", problem))?
+                }
+                ("cache_max_size", toml::Value::String(v)) => {
+                    config.cache_max_size =
+                        parse_size(v).map_err(|problem| bad("cache_max_size", problem))?
+                }
+                ("cache_max_size", toml::Value::Integer(v)) if *v >= 0 => {
+                    config.cache_max_size = *v as u64
+                }
+                ("cache_max_size", other) => {
+                    return Err(bad(
+                        "cache_max_size",
+                        format!("must be a size such as \"10G\", not {}", other.type_str()),
+                    ))
                 }
                 ("release_diff", other) => {
                     return Err(bad(
@@ -574,6 +632,22 @@ mod tests {
                 suspicious: 0.8
             }
         );
+    }
+
+    #[test]
+    fn cache_max_size_is_read_from_the_file() {
+        assert_eq!(parse("").unwrap().cache_max_size, DEFAULT_CACHE_MAX_SIZE);
+        assert_eq!(
+            parse("cache_max_size = \"500M\"").unwrap().cache_max_size,
+            500 << 20
+        );
+        assert_eq!(parse("cache_max_size = 0").unwrap().cache_max_size, 0);
+        assert!(parse("cache_max_size = \"lots\"").is_err());
+        assert!(parse("cache_max_size = true").is_err());
+        assert_eq!(parse_size("1.5GiB").unwrap(), 3 << 29);
+        assert_eq!(parse_size("2kb").unwrap(), 2048);
+        assert_eq!(parse_size("123").unwrap(), 123);
+        assert!(parse_size("10X").is_err());
     }
 
     #[test]

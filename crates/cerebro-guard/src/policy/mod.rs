@@ -17,7 +17,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 pub use allowlist::{Allowlist, Entry};
-pub use config::{Config, Mode, ReleaseDiff};
+pub use config::{parse_size, Config, Mode, ReleaseDiff, DEFAULT_CACHE_MAX_SIZE};
 pub use decide::{decide, Choice, Decision, Flagged, Prompter};
 pub use prompt::TerminalPrompter;
 pub use verdicts::{CachedVerdict, VerdictCache};
