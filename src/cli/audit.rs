@@ -297,8 +297,11 @@ fn print_human(reports: &[PackageReport], unreadable: &[LockfileError]) {
         let place = format!("{}:{}", report.source.file.display(), report.source.line);
         let _ = writeln!(
             out,
-            "{style}{what:>12}{style:#} {} {} {} {DIM}({place}){DIM:#}",
-            report.ecosystem, report.name, report.version
+            "{style}{what:>12}{style:#} {} {} {} {DIM}({}){DIM:#}",
+            report.ecosystem,
+            cerebro_archive::terminal_safe(&report.name),
+            cerebro_archive::terminal_safe(&report.version),
+            cerebro_archive::terminal_safe(&place)
         );
         for file in &report.files {
             match &file.outcome {

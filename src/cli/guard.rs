@@ -270,6 +270,11 @@ fn print_report(report: &Report) {
     write_report(report, &mut anstream::stderr());
 }
 
+/// Text from a package (names, versions, files), fit for the terminal.
+fn safe(text: &str) -> std::borrow::Cow<'_, str> {
+    cerebro_archive::terminal_safe(text)
+}
+
 /// [`print_report`] into `err` (styled; `anstream` strips the styles where they do not
 /// belong).
 fn write_report(report: &Report, err: &mut dyn Write) {
@@ -289,10 +294,12 @@ fn write_report(report: &Report, err: &mut dyn Write) {
         let _ = writeln!(
             err,
             "{style}{what:>12}{style:#} {} {} {DIM}({}){DIM:#}: {verdict}",
-            p.name, p.version, p.file
+            safe(&p.name),
+            safe(&p.version),
+            safe(&p.file)
         );
         for reason in &p.reasons {
-            let _ = writeln!(err, "{:>12}   {reason}", "");
+            let _ = writeln!(err, "{:>12}   {}", "", safe(reason));
         }
     }
     for h in &report.held_back {
@@ -306,7 +313,9 @@ fn write_report(report: &Report, err: &mut dyn Write) {
         let _ = writeln!(
             err,
             "{style}{what:>12}{style:#} {} {}: {}",
-            h.name, h.version, h.reason
+            safe(&h.name),
+            safe(&h.version),
+            safe(&h.reason)
         );
         if h.action == HeldAction::Blocked {
             let spec = match h.ecosystem {

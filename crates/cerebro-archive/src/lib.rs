@@ -439,14 +439,41 @@ fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// Whether `c` can change how a terminal shows the text around it: control characters
+/// (escape sequences, carriage returns) and Unicode's bidirectional and invisible format
+/// characters (after U+202E, `evil` reads `live`). Names, versions and paths come from
+/// packages, so every line that shows one passes it through [`terminal_safe`].
+pub fn is_unsafe_on_terminal(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{061C}' | '\u{FEFF}')
+}
+
+/// `text` with every character [`is_unsafe_on_terminal`] shown escaped (`\u{202e}`).
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_unsafe_on_terminal) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if is_unsafe_on_terminal(c) {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
 /// A reason fit for one line on a terminal: entry names inside it come from the archive,
-/// so control characters (escape sequences, newlines) are replaced and the length bounded.
+/// so control and bidirectional characters are replaced and the length bounded.
 fn printable(reason: &str) -> String {
     const MAX_CHARS: usize = 300;
     let mut line: String = reason
         .chars()
         .take(MAX_CHARS)
-        .map(|c| if c.is_control() { '?' } else { c })
+        .map(|c| if is_unsafe_on_terminal(c) { '?' } else { c })
         .collect();
     if reason.chars().nth(MAX_CHARS).is_some() {
         line.push('…');

@@ -112,17 +112,9 @@ fn render(flagged: &Flagged, index: usize, total: usize) -> String {
     out
 }
 
-/// `text` with control characters (escape sequences, carriage returns) shown escaped.
+/// `text` with control and bidirectional characters shown escaped.
 fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    cerebro_archive::terminal_safe(text).into_owned()
 }
 
 #[cfg(test)]
@@ -187,5 +179,10 @@ mod tests {
         let text = render(&f, 0, 1);
         assert!(!text.contains("\x1b[2J") && !text.contains('\r') && !text.contains('\x07'));
         assert!(text.contains("evil\\u{1b}[2J"), "{text}");
+        // A right-to-left override would show `evil-pkg` reversed.
+        f.name = "safe\u{202e}gkp-live".into();
+        let text = render(&f, 0, 1);
+        assert!(!text.contains('\u{202e}'), "{text}");
+        assert!(text.contains("safe\\u{202e}gkp-live"), "{text}");
     }
 }
