@@ -12,7 +12,7 @@
 
 pub mod javascript;
 pub mod npm;
-mod parse;
+pub mod parse;
 pub mod paths;
 pub mod python;
 pub mod rich;
@@ -346,8 +346,19 @@ impl PackageFacts {
     }
 }
 
-/// Runs the extractors over every source file of `package`.
+/// Runs the extractors over every source file of `package`, within the package's parse
+/// budget ([`parse::package_budget`]): once it is spent, each file left is one whose parse
+/// gave up (at install or import time, that makes the package one Cerebro cannot judge).
 pub fn extract(package: &Package) -> PackageFacts {
+    extract_within(package, parse::package_budget())
+}
+
+/// [`extract`] with another package budget (tests; a caller with its own deadline).
+pub fn extract_within(package: &Package, budget: std::time::Duration) -> PackageFacts {
+    parse::with_package_deadline(budget, || extract_all(package))
+}
+
+fn extract_all(package: &Package) -> PackageFacts {
     let mut files: Vec<FileFacts> = package
         .files
         .iter()
@@ -520,6 +531,39 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), FEATURES.len());
+    }
+
+    #[test]
+    fn a_package_past_its_parse_deadline_cannot_be_judged() {
+        let package = Package {
+            origin: "x-1.0.tar.gz".into(),
+            ecosystem: cerebro_archive::Ecosystem::Pypi,
+            name: "x".into(),
+            version: "1.0".into(),
+            kind: cerebro_archive::ArchiveKind::Tar,
+            files: vec![
+                cerebro_archive::SourceFile {
+                    path: "setup.py".into(),
+                    bytes: b"import os\nos.system('id')\n".to_vec(),
+                },
+                cerebro_archive::SourceFile {
+                    path: "x/util.py".into(),
+                    bytes: b"import socket\n".to_vec(),
+                },
+            ],
+            anomalies: Vec::new(),
+        };
+        let within = extract(&package);
+        assert!(within.unjudgeable.is_empty(), "{:?}", within.unjudgeable);
+        // No time left: every file gives up, and the install-time one makes the package
+        // one Cerebro cannot judge (rather than a package with less code than runs).
+        let late = extract_within(&package, std::time::Duration::ZERO);
+        assert!(
+            late.unjudgeable.iter().any(|r| r.contains("setup.py")),
+            "{:?}",
+            late.unjudgeable
+        );
+        assert!(gave_up(late.file("x/util.py").unwrap()));
     }
 
     #[test]
