@@ -14,7 +14,7 @@ const SCALE: u32 = if cfg!(debug_assertions) { 10 } else { 1 };
 /// their own budget must not hold an install for minutes. The largest real packages (thousands
 /// of files) parse in a few seconds.
 pub fn package_budget() -> Duration {
-    Duration::from_secs(20).saturating_mul(SCALE)
+    Duration::from_secs(60).saturating_mul(SCALE)
 }
 
 thread_local! {
