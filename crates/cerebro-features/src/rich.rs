@@ -316,42 +316,7 @@ const OUT_OF_BAND_MARKERS: &[&str] = &[
 /// link-local, unspecified, multicast or broadcast (those turn up in benign defaults and
 /// tests; a command-and-control server is a public one).
 fn public_ipv4(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        let boundary = i == 0 || !(b[i - 1].is_ascii_digit() || b[i - 1] == b'.');
-        if !(b[i].is_ascii_digit() && boundary) {
-            i += 1;
-            continue;
-        }
-        let mut octets = [0u32; 4];
-        let mut j = i;
-        let mut n = 0;
-        while n < 4 {
-            let start = j;
-            while j < b.len() && b[j].is_ascii_digit() && j - start < 4 {
-                octets[n] = octets[n] * 10 + u32::from(b[j] - b'0');
-                j += 1;
-            }
-            if j == start || j - start > 3 || octets[n] > 255 {
-                break;
-            }
-            n += 1;
-            if n < 4 {
-                if j < b.len() && b[j] == b'.' {
-                    j += 1;
-                } else {
-                    break;
-                }
-            }
-        }
-        let bounded = j >= b.len() || !(b[j].is_ascii_digit() || b[j] == b'.');
-        if n == 4 && bounded && is_public(octets) {
-            return true;
-        }
-        i = j.max(i + 1);
-    }
-    false
+    crate::strings::dotted_quads(s).any(|(octets, _)| is_public(octets))
 }
 
 fn is_public([a, b, _, _]: [u32; 4]) -> bool {

@@ -252,10 +252,22 @@ pub fn has_url(s: &str) -> bool {
 /// (version strings such as `1.2.3.4.5`), with a first octet of at least 10 or a port, so
 /// that four-part version numbers (`1.0.0.2`) are not taken for addresses.
 fn has_ipv4(s: &str) -> bool {
+    dotted_quads(s).any(|(octets, port)| octets[0] >= 10 || port)
+}
+
+/// Every dotted quad of `s` whose octets are all at most 255 and that is not part of a
+/// longer dotted run, with whether a port (`:`) follows it.
+pub(crate) fn dotted_quads(s: &str) -> impl Iterator<Item = ([u32; 4], bool)> + '_ {
     let b = s.as_bytes();
     let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_digit() && (i == 0 || !(b[i - 1].is_ascii_digit() || b[i - 1] == b'.')) {
+    std::iter::from_fn(move || {
+        while i < b.len() {
+            if !(b[i].is_ascii_digit()
+                && (i == 0 || !(b[i - 1].is_ascii_digit() || b[i - 1] == b'.')))
+            {
+                i += 1;
+                continue;
+            }
             let mut j = i;
             let mut octets = [0u32; 4];
             let mut n = 0;
@@ -282,15 +294,13 @@ fn has_ipv4(s: &str) -> bool {
             }
             let bounded = j >= b.len() || !(b[j].is_ascii_digit() || b[j] == b'.');
             let port = j < b.len() && b[j] == b':';
-            if ok && bounded && (octets[0] >= 10 || port) {
-                return true;
-            }
             i = j.max(i + 1);
-        } else {
-            i += 1;
+            if ok && bounded {
+                return Some((octets, port));
+            }
         }
-    }
-    false
+        None
+    })
 }
 
 /// Whether `s` is a base64 blob: long, only base64 characters, and mixing cases and digits

@@ -298,15 +298,7 @@ pub fn with_unit_thresholds(
         "cerebro.unit_threshold.npm".into(),
         gguf_file::Value::F32(thresholds.npm),
     ));
-    let mut names: Vec<&String> = w.content.tensor_infos.keys().collect();
-    names.sort();
-    let mut tensors = Vec::with_capacity(names.len());
-    for name in names {
-        let t = w
-            .content
-            .tensor(&mut Cursor::new(w.bytes), name, &w.device)?;
-        tensors.push((name.clone(), t));
-    }
+    let tensors = w.tensors_by_name()?;
     let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
     write_file(&metadata, &refs)
 }
@@ -345,13 +337,8 @@ pub fn widened(
         })
         .collect();
     metadata.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut names: Vec<&String> = w.content.tensor_infos.keys().collect();
-    names.sort();
-    let mut tensors = Vec::with_capacity(names.len());
-    for name in names {
-        let t = w
-            .content
-            .tensor(&mut Cursor::new(w.bytes), name, &w.device)?;
+    let mut tensors = Vec::new();
+    for (name, t) in w.tensors_by_name()? {
         let t = if name.ends_with("embeddings.word.weight") {
             let table = t.dequantize(&w.device)?;
             let rows = table.dim(0)?;
@@ -374,7 +361,7 @@ pub fn widened(
         } else {
             t
         };
-        tensors.push((name.clone(), t));
+        tensors.push((name, t));
     }
     let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
     write_file(&metadata, &refs)
@@ -438,6 +425,23 @@ impl<'a> GgufWeights<'a> {
             device: Device::Cpu,
             prefix: String::new(),
         })
+    }
+
+    /// Every tensor of the file as stored, in name order (a stable order, so that rewriting a
+    /// file gives the same bytes for the same inputs).
+    #[cfg(feature = "training")]
+    fn tensors_by_name(&self) -> Result<Vec<(String, QTensor)>, ModelError> {
+        let mut names: Vec<&String> = self.content.tensor_infos.keys().collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|name| {
+                let t = self
+                    .content
+                    .tensor(&mut Cursor::new(self.bytes), name, &self.device)?;
+                Ok((name.clone(), t))
+            })
+            .collect()
     }
 
     fn qtensor(&self, name: &str, shape: &[usize]) -> CResult<QTensor> {

@@ -520,10 +520,10 @@ fn an_ensemble_gets_its_thresholds_from_the_validation_part() {
         lines.push('\n');
     }
     std::fs::write(&data, lines).unwrap();
-    let a = tiny_file(32, 1, 64, 5);
-    let b = tiny_file(32, 1, 64, 6);
+    let a = tiny_file(32, 1, 64, 7);
+    let b = tiny_file(32, 1, 64, 8);
     let generous = FpBudget {
-        rate: 0.3,
+        rate: 0.6,
         confidence: 0.0,
     };
     let opts = EnsembleOptions {
