@@ -343,6 +343,23 @@ fn pnpm_lockfile_pins_are_judged_from_the_configured_registry() {
     assert!(out.stdout.contains("other-js@1.0.0"), "{out}");
 }
 
+/// Audits `project`, whose lockfile pins the clean npm tree and the malicious package (its
+/// entry at `evil_line`): exit 3, the malicious one named at its line, the rest benign,
+/// nothing run.
+fn assert_clean_tree_and_evil_pin(dirs: &Dirs, project: &Path, evil_line: usize) {
+    let out = audit(dirs, project, &["--json"]);
+    assert_eq!(out.code, Some(EXIT_MALICIOUS), "{out}");
+    let lines = lines(&out);
+    assert_eq!(lines.len(), 5, "{out}");
+    let evil = entry(&lines, NPM_EVIL.0);
+    assert_eq!(evil["status"], "malicious", "{out}");
+    assert_eq!(evil["source"]["line"], evil_line, "{out}");
+    for clean in ["alpha-js", "beta-js", "gamma-js", "@acme/util"] {
+        assert_eq!(entry(&lines, clean)["status"], "benign", "{clean}\n{out}");
+    }
+    assert_nothing_ran(dirs, &out);
+}
+
 /// A `bun.lock` pinning `pkgs` as bun 1.2+ writes it for a registry other than npmjs: each
 /// package's tarball URL and integrity (trailing commas included).
 fn bun_lock(registry: &Registry, pkgs: &[NpmPkg]) -> String {
@@ -378,21 +395,11 @@ fn bun_lockfile_pins_are_fetched_by_their_urls() {
     let lock = bun_lock(&registry, &pkgs);
     std::fs::write(project.join("bun.lock"), &lock).unwrap();
 
-    let out = audit(&dirs, &project, &["--json"]);
-    assert_eq!(out.code, Some(EXIT_MALICIOUS), "{out}");
-    let lines = lines(&out);
-    assert_eq!(lines.len(), 5, "{out}");
-    let evil = entry(&lines, NPM_EVIL.0);
-    assert_eq!(evil["status"], "malicious", "{out}");
-    assert_eq!(
-        evil["source"]["line"],
+    assert_clean_tree_and_evil_pin(
+        &dirs,
+        &project,
         line_with(&lock, &format!("\"{}@{}\"", NPM_EVIL.0, NPM_EVIL.1)),
-        "{out}"
     );
-    for clean in ["alpha-js", "beta-js", "gamma-js", "@acme/util"] {
-        assert_eq!(entry(&lines, clean)["status"], "benign", "{clean}\n{out}");
-    }
-    assert_nothing_ran(&dirs, &out);
 }
 
 /// A yarn 1 `yarn.lock` pinning `pkgs` as yarn 1.22 writes it: a key line per entry
@@ -430,21 +437,11 @@ fn yarn_lockfile_pins_are_fetched_by_their_urls() {
     let lock = yarn_lock(&registry, &pkgs);
     std::fs::write(project.join("yarn.lock"), &lock).unwrap();
 
-    let out = audit(&dirs, &project, &["--json"]);
-    assert_eq!(out.code, Some(EXIT_MALICIOUS), "{out}");
-    let lines = lines(&out);
-    assert_eq!(lines.len(), 5, "{out}");
-    let evil = entry(&lines, NPM_EVIL.0);
-    assert_eq!(evil["status"], "malicious", "{out}");
-    assert_eq!(
-        evil["source"]["line"],
+    assert_clean_tree_and_evil_pin(
+        &dirs,
+        &project,
         line_with(&lock, &format!("{}@^", NPM_EVIL.0)),
-        "{out}"
     );
-    for clean in ["alpha-js", "beta-js", "gamma-js", "@acme/util"] {
-        assert_eq!(entry(&lines, clean)["status"], "benign", "{clean}\n{out}");
-    }
-    assert_nothing_ran(&dirs, &out);
 
     // A git dependency cannot be judged from the lockfile: the file is named, exit 1.
     let git = format!(
