@@ -353,9 +353,9 @@ pub fn extract(package: &Package) -> PackageFacts {
     extract_within(package, parse::package_budget())
 }
 
-/// [`extract`] with another package budget (tests; a caller with its own deadline).
-pub fn extract_within(package: &Package, budget: std::time::Duration) -> PackageFacts {
-    parse::with_package_deadline(budget, || extract_all(package))
+/// [`extract`] with another package budget, in parse work (tests; a caller with its own).
+pub fn extract_within(package: &Package, work: u64) -> PackageFacts {
+    parse::with_package_budget(work, || extract_all(package))
 }
 
 fn extract_all(package: &Package) -> PackageFacts {
@@ -557,7 +557,7 @@ mod tests {
         assert!(within.unjudgeable.is_empty(), "{:?}", within.unjudgeable);
         // No time left: every file gives up, and the install-time one makes the package
         // one Cerebro cannot judge (rather than a package with less code than runs).
-        let late = extract_within(&package, std::time::Duration::ZERO);
+        let late = extract_within(&package, 0);
         assert!(
             late.unjudgeable.iter().any(|r| r.contains("setup.py")),
             "{:?}",

@@ -1,67 +1,106 @@
-//! The guarded parse both extractors share: tree-sitter with a time budget, so that crafted
+//! The guarded parse both extractors share: tree-sitter with a work budget, so that crafted
 //! input cannot keep its error recovery busy for minutes (it can be quadratic and take near a
-//! gigabyte on a few hundred KiB).
+//! gigabyte on a few hundred KiB). The budget counts work, not time, so that the same package
+//! gets the same sequence on any machine and under any load; a wall-time backstop (four
+//! times what the work stands for, two minutes a package) stops input whose every operation
+//! is slow.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use tree_sitter::{Parser, Tree};
 
-/// Debug builds (tests) parse about ten times slower, so they get ten times the budgets.
-const SCALE: u32 = if cfg!(debug_assertions) { 10 } else { 1 };
+/// Parse work per second of parsing on the machine the budgets were set on (2 cores, 2026,
+/// measured with `examples/parse_work.rs` on the largest bundles of the ranked packages:
+/// about 20,000 progress calls a second with the cores shared four ways, so about twice that
+/// alone). Tree-sitter reports progress about every 100 parser operations, so counting its
+/// reports measures work the same on every machine and under any load: a file gives up (or
+/// not) whatever else the machine is doing, and the same package gets the same sequence.
+pub const WORK_PER_SECOND: u64 = 40_000;
 
-/// Longest time the parses of one package take together: sixty crafted files that each use
-/// their own budget must not hold an install for minutes. The largest real packages (thousands
-/// of files) parse in a few seconds.
-pub fn package_budget() -> Duration {
-    Duration::from_secs(60).saturating_mul(SCALE)
+/// Wall time a parse may take, as a multiple of the time its work budget stands for: a
+/// backstop that legitimate files reach only on a machine four times slower than the one the
+/// budget was set on, while input whose every operation is costly (crafted error recovery
+/// runs at a fifteenth of the normal rate) stops after a few seconds. Debug builds (tests)
+/// run about ten times slower.
+const TIME_FACTOR: u32 = if cfg!(debug_assertions) { 40 } else { 4 };
+
+/// Wall time the parses of one package may take together, the same backstop for the package
+/// budget (many crafted files that each stop at their own backstop).
+const PACKAGE_TIME: Duration = Duration::from_secs(if cfg!(debug_assertions) { 1200 } else { 120 });
+
+/// Most parse work the files of one package get together: sixty crafted files that each use
+/// their own budget must not hold an install for minutes (a minute of parsing). The largest
+/// real packages (thousands of files) take a small part of it.
+pub fn package_budget() -> u64 {
+    60 * WORK_PER_SECOND
 }
 
 thread_local! {
-    /// When the package being extracted on this thread must be done parsing.
-    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// Parse work left to the package being extracted on this thread.
+    static PACKAGE_LEFT: Cell<Option<u64>> = const { Cell::new(None) };
+    /// When that package's parses must stop whatever work is left ([`PACKAGE_TIME`]).
+    static PACKAGE_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
-/// Runs `f` (the extraction of one package) with every parse on this thread bounded by a
-/// deadline `budget` from now, as well as by its own file budget.
-pub(crate) fn with_package_deadline<T>(budget: Duration, f: impl FnOnce() -> T) -> T {
-    let previous = DEADLINE.with(|d| d.replace(Instant::now().checked_add(budget)));
+/// Runs `f` (the extraction of one package) with every parse on this thread drawing on one
+/// package budget of `work`, as well as bounded by its own file budget.
+pub(crate) fn with_package_budget<T>(work: u64, f: impl FnOnce() -> T) -> T {
+    let previous = PACKAGE_LEFT.with(|d| d.replace(Some(work)));
+    let deadline = PACKAGE_DEADLINE.with(|d| d.replace(Instant::now().checked_add(PACKAGE_TIME)));
     let out = f();
-    DEADLINE.with(|d| d.set(previous));
+    PACKAGE_LEFT.with(|d| d.set(previous));
+    PACKAGE_DEADLINE.with(|d| d.set(deadline));
     out
 }
 
-/// Longest time spent parsing one file: a base plus so much per MiB, and never past the
-/// package's deadline. Legitimate files, 2 MiB of minified code included, parse in a
-/// fraction of it.
-pub(crate) fn budget(len: usize) -> Duration {
-    let per_mib = u32::try_from(len >> 20).unwrap_or(u32::MAX);
-    let file = Duration::from_secs(2).saturating_mul(SCALE)
-        + Duration::from_secs(2).saturating_mul(per_mib.saturating_mul(SCALE));
-    match DEADLINE.with(Cell::get) {
-        Some(deadline) => file.min(deadline.saturating_duration_since(Instant::now())),
+/// The work one file may take: 2 s worth plus 2 s worth per MiB, and never more than the
+/// package has left. Legitimate files, 5 MiB bundles included, take a fraction of it.
+pub(crate) fn budget(len: usize) -> u64 {
+    let mib = (len >> 20) as u64;
+    let file = WORK_PER_SECOND.saturating_mul(2 + 2 * mib);
+    match PACKAGE_LEFT.with(Cell::get) {
+        Some(left) => file.min(left),
         None => file,
     }
 }
 
-/// Parses `source` with `parser`, giving up (`None`) once `budget` has passed; the parser is
-/// left reset either way, ready for the next file.
-pub(crate) fn parse_within(parser: &mut Parser, source: &str, budget: Duration) -> Option<Tree> {
+/// Parses `source` with `parser`, giving up (`None`) once it has done `work` (progress
+/// reports) or run past the backstop; the work done is charged to the package's budget. The
+/// parser is left reset either way, ready for the next file.
+pub(crate) fn parse_within(parser: &mut Parser, source: &str, work: u64) -> Option<Tree> {
     parser.reset();
-    if budget.is_zero() {
-        // The package's deadline has passed: a small file would parse before the first
-        // progress check, and this one must give up like the rest.
+    let past_deadline = PACKAGE_DEADLINE
+        .with(Cell::get)
+        .is_some_and(|d| Instant::now() > d);
+    if work == 0 || past_deadline {
+        // The package's budget is spent: a small file would parse before the first progress
+        // report, and this one must give up like the rest.
         return None;
     }
     let bytes = source.as_bytes();
     let start = Instant::now();
-    let mut progress = |_: &tree_sitter::ParseState| start.elapsed() > budget;
+    let seconds = work as f64 / WORK_PER_SECOND as f64;
+    let mut stop = start + Duration::from_secs_f64(seconds) * TIME_FACTOR;
+    if let Some(deadline) = PACKAGE_DEADLINE.with(Cell::get) {
+        stop = stop.min(deadline);
+    }
+    let mut done = 0u64;
+    let mut progress = |_: &tree_sitter::ParseState| {
+        done += 1;
+        done > work || Instant::now() > stop
+    };
     let options = tree_sitter::ParseOptions::new().progress_callback(&mut progress);
     let tree = parser.parse_with_options(
         &mut |offset, _| bytes.get(offset..).unwrap_or_default(),
         None,
         Some(options),
     );
+    PACKAGE_LEFT.with(|left| {
+        if let Some(l) = left.get() {
+            left.set(Some(l.saturating_sub(done)));
+        }
+    });
     if tree.is_none() {
         parser.reset();
     }

@@ -24,7 +24,6 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use tree_sitter::{Node, Parser, Tree, TreeCursor};
 
@@ -214,9 +213,9 @@ fn new_parser() -> Option<Parser> {
     Some(parser)
 }
 
-/// Longest time spent parsing one file (or decoded payload): the shared budget
+/// Most parse work for one file (or decoded payload): the shared budget
 /// ([`crate::parse::budget`]), which tests on this thread may replace.
-fn parse_budget(len: usize) -> Duration {
+fn parse_budget(len: usize) -> u64 {
     #[cfg(test)]
     if let Some(budget) = tests::BUDGET.with(Cell::get) {
         return budget;
@@ -2471,11 +2470,11 @@ pub(super) mod tests {
 
     thread_local! {
         /// A parse budget that replaces [`parse_budget`]'s on this thread.
-        pub(crate) static BUDGET: Cell<Option<Duration>> = const { Cell::new(None) };
+        pub(crate) static BUDGET: Cell<Option<u64>> = const { Cell::new(None) };
     }
 
     /// Runs `f` with every parse on this thread given `budget`.
-    fn with_budget<T>(budget: Duration, f: impl FnOnce() -> T) -> T {
+    fn with_budget<T>(budget: u64, f: impl FnOnce() -> T) -> T {
         BUDGET.with(|b| b.set(Some(budget)));
         let out = f();
         BUDGET.with(|b| b.set(None));
@@ -2489,7 +2488,7 @@ pub(super) mod tests {
 
     #[test]
     fn a_parse_over_budget_leaves_a_gave_up_event() {
-        let facts = with_budget(Duration::ZERO, || extract("setup.py", &long_source()));
+        let facts = with_budget(0, || extract("setup.py", &long_source()));
         assert!(super::super::gave_up(&facts), "{:?}", facts.top_level);
         let facts = extract("setup.py", &long_source());
         assert!(!super::super::gave_up(&facts));
@@ -2508,11 +2507,11 @@ pub(super) mod tests {
         let limits = cerebro_archive::Limits::default();
         let package = cerebro_archive::open(dir.path(), &limits).unwrap();
         // Only a module nothing runs at install gives up: judged as usual.
-        let facts = with_budget(Duration::ZERO, || super::super::extract(&package));
+        let facts = with_budget(0, || super::super::extract(&package));
         assert!(facts.unjudgeable.is_empty(), "{:?}", facts.unjudgeable);
         std::fs::write(dir.path().join("slow/__init__.py"), long_source()).unwrap();
         let package = cerebro_archive::open(dir.path(), &limits).unwrap();
-        let facts = with_budget(Duration::ZERO, || super::super::extract(&package));
+        let facts = with_budget(0, || super::super::extract(&package));
         assert!(
             facts
                 .unjudgeable
@@ -2524,7 +2523,7 @@ pub(super) mod tests {
         std::fs::remove_file(dir.path().join("slow/__init__.py")).unwrap();
         std::fs::write(dir.path().join("setup.py"), long_source()).unwrap();
         let package = cerebro_archive::open(dir.path(), &limits).unwrap();
-        let facts = with_budget(Duration::ZERO, || super::super::extract(&package));
+        let facts = with_budget(0, || super::super::extract(&package));
         assert_eq!(facts.unjudgeable.len(), 1, "{:?}", facts.unjudgeable);
         assert!(
             facts.unjudgeable[0].contains("setup.py")
