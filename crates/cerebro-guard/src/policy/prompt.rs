@@ -171,6 +171,20 @@ mod tests {
         assert!(!text.contains("verdict"), "{text}");
     }
 
+    /// What a user sees before the menu, as a snapshot (`cargo insta review` after a
+    /// deliberate change): a flagged package second of two, and a release held back as too new.
+    #[test]
+    fn snapshot_prompt_header() {
+        let mut too_new = flagged();
+        too_new.too_new = Some("released 3 hours ago, younger than min_release_age 2d".into());
+        let shown = format!(
+            "{}{}",
+            plain(&render(&flagged(), 1, 2)),
+            plain(&render(&too_new, 0, 1))
+        );
+        insta::assert_snapshot!(shown);
+    }
+
     #[test]
     fn hostile_text_cannot_drive_the_terminal() {
         let mut f = flagged();
