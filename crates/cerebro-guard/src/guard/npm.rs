@@ -192,6 +192,75 @@ fn project_root(cwd: &Path) -> PathBuf {
         .to_path_buf()
 }
 
+/// The hash a lockfile records for a package, which the installer checks the bytes against.
+pub(super) enum LockedHash {
+    /// None recorded: the registry's own (`dist.integrity`) is checked.
+    Registry,
+    /// Subresource Integrity (`sha512-…`).
+    Integrity(String),
+    /// A hex sha1 (yarn 1's `resolved` fragment).
+    Sha1(String),
+}
+
+/// One package a JavaScript lockfile pins.
+pub(super) struct LockedTarball {
+    pub name: String,
+    pub version: String,
+    pub hash: LockedHash,
+}
+
+/// Judges the packages a lockfile pins (pnpm, yarn, bun): releases too new for the cooldown
+/// go to the policy first ([`decide_locked_pins`]); then every tarball is fetched through
+/// the guard index, verified against the lockfile's hash where it records one (the bytes the
+/// installer accepts, from the guard or its own store, are exactly the bytes judged), and
+/// judged, all at once; one decision for the whole tree.
+pub(super) fn judge_locked_tarballs(
+    session: &Session,
+    packages: Vec<LockedTarball>,
+    interactive: bool,
+    prompter: &mut dyn Prompter,
+) -> Result<Report, GuardError> {
+    let named: Vec<(String, String)> = packages
+        .iter()
+        .map(|p| (p.name.clone(), p.version.clone()))
+        .collect();
+    if let Some(stop) = decide_locked_pins(session, &named, interactive, prompter)? {
+        return Ok(stop);
+    }
+    let index = session.index.handle();
+    let results = session.runtime.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        let mut out = Vec::new();
+        for p in packages {
+            let mut tarball = match index.npm_tarball(&p.name, &p.version).await {
+                Ok(t) => t,
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            };
+            match p.hash {
+                LockedHash::Registry => {}
+                LockedHash::Integrity(sri) => {
+                    tarball.integrity = Some(sri);
+                    tarball.shasum = None;
+                }
+                LockedHash::Sha1(hex) => {
+                    tarball.integrity = None;
+                    tarball.shasum = Some(hex);
+                }
+            }
+            let index = index.clone();
+            set.spawn(async move { index.admit_npm(&tarball).await });
+        }
+        while let Some(r) = set.join_next().await {
+            out.push(r.unwrap_or_else(|e| Err(format!("internal error: {e}"))));
+        }
+        out
+    });
+    session.conclude(results, Vec::new(), interactive, prompter)
+}
+
 /// The lockfile pins (`(name, version)`) of releases too new for the cooldown, asked of the
 /// guard index all at once, go to the policy before anything is judged (npm, pnpm and bun
 /// alike). `Some(report)` when the run stops there.

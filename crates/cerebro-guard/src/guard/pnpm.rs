@@ -384,38 +384,15 @@ pub(super) fn judge(
             .collect(),
         Err(detail) => return Ok(session.report(Decision::CannotJudge, Some(detail))),
     };
-    let index = session.index.handle();
-    let named: Vec<(String, String)> = packages
-        .iter()
-        .map(|p| (p.name.clone(), p.version.clone()))
+    let packages = packages
+        .into_iter()
+        .map(|p| super::npm::LockedTarball {
+            name: p.name,
+            version: p.version,
+            hash: super::npm::LockedHash::Integrity(p.integrity),
+        })
         .collect();
-    if let Some(stop) = super::npm::decide_locked_pins(session, &named, interactive, prompter)? {
-        return Ok(stop);
-    }
-    let results = session.runtime.block_on(async {
-        let mut set = tokio::task::JoinSet::new();
-        let mut out = Vec::new();
-        for p in packages {
-            let mut tarball = match index.npm_tarball(&p.name, &p.version).await {
-                Ok(t) => t,
-                Err(e) => {
-                    out.push(Err(e));
-                    continue;
-                }
-            };
-            // Verified against the lockfile's integrity: the bytes pnpm accepts (from the
-            // guard, another host, or its store) are exactly the bytes judged.
-            tarball.integrity = Some(p.integrity.clone());
-            tarball.shasum = None;
-            let index = index.clone();
-            set.spawn(async move { index.admit_npm(&tarball).await });
-        }
-        while let Some(r) = set.join_next().await {
-            out.push(r.unwrap_or_else(|e| Err(format!("internal error: {e}"))));
-        }
-        out
-    });
-    session.conclude(results, Vec::new(), interactive, prompter)
+    super::npm::judge_locked_tarballs(session, packages, interactive, prompter)
 }
 
 #[cfg(test)]

@@ -257,43 +257,19 @@ pub(super) fn judge(
         Ok(p) => p,
         Err(detail) => return Ok(session.report(Decision::CannotJudge, Some(detail))),
     };
-    let index = session.index.handle();
-    let named: Vec<(String, String)> = packages
-        .iter()
-        .map(|p| (p.name.clone(), p.version.clone()))
+    let packages = packages
+        .into_iter()
+        .map(|p| super::npm::LockedTarball {
+            hash: match (p.integrity, p.sha1) {
+                (Some(sri), _) => super::npm::LockedHash::Integrity(sri),
+                (None, Some(hex)) => super::npm::LockedHash::Sha1(hex),
+                (None, None) => super::npm::LockedHash::Registry,
+            },
+            name: p.name,
+            version: p.version,
+        })
         .collect();
-    if let Some(stop) = super::npm::decide_locked_pins(session, &named, interactive, prompter)? {
-        return Ok(stop);
-    }
-    let results = session.runtime.block_on(async {
-        let mut set = tokio::task::JoinSet::new();
-        let mut out = Vec::new();
-        for p in packages {
-            let mut tarball = match index.npm_tarball(&p.name, &p.version).await {
-                Ok(t) => t,
-                Err(e) => {
-                    out.push(Err(e));
-                    continue;
-                }
-            };
-            // Verified against the lockfile's own hash: yarn checks the bytes it installs
-            // against the same one.
-            if p.integrity.is_some() {
-                tarball.integrity = p.integrity.clone();
-                tarball.shasum = None;
-            } else {
-                tarball.integrity = None;
-                tarball.shasum = p.sha1.clone();
-            }
-            let index = index.clone();
-            set.spawn(async move { index.admit_npm(&tarball).await });
-        }
-        while let Some(r) = set.join_next().await {
-            out.push(r.unwrap_or_else(|e| Err(format!("internal error: {e}"))));
-        }
-        out
-    });
-    session.conclude(results, Vec::new(), interactive, prompter)
+    super::npm::judge_locked_tarballs(session, packages, interactive, prompter)
 }
 
 /// Points the project's `yarn.lock` at the guard for the hand-over.
