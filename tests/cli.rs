@@ -67,7 +67,20 @@ fn json_lines(out: &Output) -> Vec<Value> {
         .collect()
 }
 
+/// The sequence's tokens with rich qualifiers dropped (`R5.key` → `R5`): the features, in
+/// run order ([`rich_tokens`] keeps them).
 fn tokens(report: &Value) -> Vec<String> {
+    rich_tokens(report)
+        .into_iter()
+        .map(|t| match t.split_once('.') {
+            Some((feature, _)) if !t.starts_with('[') => feature.to_owned(),
+            _ => t,
+        })
+        .collect()
+}
+
+/// The sequence's tokens as written, rich tokens included.
+fn rich_tokens(report: &Value) -> Vec<String> {
     report["sequence"]
         .as_array()
         .expect("sequence")
@@ -157,6 +170,8 @@ fn python_install_hook_walks_into_package_functions_at_install_time() {
 
     let t = tokens(r);
     assert_eq!(t[0], "[INSTALL]");
+    // The secret read is an SSH key: its rich token says so.
+    assert!(rich_tokens(r).contains(&"R5.key".to_owned()), "{r}");
     let install = phase(&t, "[INSTALL]");
     // The hook, then what the hook's run() reaches through two package functions in another
     // module: the secret is read before it is sent, and the webhook is named.
