@@ -24,7 +24,7 @@ Formats:
   package-lock.json, npm-shrinkwrap.json   lockfileVersion 1, 2 and 3
   pnpm-lock.yaml                           lockfileVersion 9.0
   bun.lock                                 bun's text lockfile
-  yarn.lock                                yarn 1 (`# yarn lockfile v1`)
+  yarn.lock                                yarn 1, and yarn 2+ (berry)
   requirements*.txt                        `name==version` pins, with or without --hash
   uv.lock, poetry.lock, pylock.toml (PEP 751)
   node_modules                             an installed tree, when named: every package in it

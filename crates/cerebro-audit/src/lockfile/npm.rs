@@ -118,6 +118,9 @@ pub fn read_yarn(path: &Path) -> Result<Vec<Pin>, LockfileError> {
     use base64::Engine;
     use cerebro_guard::manager::yarn;
     let text = crate::read_text(path)?;
+    if text.lines().any(|l| l.trim_end() == "__metadata:") {
+        return read_yarn_berry(path, &text);
+    }
     let packages =
         yarn::locked_packages(&text).map_err(|message| LockfileError::new(path, message))?;
     let mut pins = Vec::with_capacity(packages.len());
@@ -162,6 +165,65 @@ pub fn read_yarn(path: &Path) -> Result<Vec<Pin>, LockfileError> {
             },
             name: p.name,
             version: p.version,
+        });
+    }
+    Ok(pins)
+}
+
+/// Reads the pins of a yarn 2+ (berry) `yarn.lock` (YAML with `__metadata`): every package
+/// resolved from the npm registry (`resolution: "name@npm:1.2.3"`), fetched from the
+/// configured registry and verified against the registry's own integrity. Berry's
+/// `checksum` is of the zip yarn makes of the package, not of the tarball, so it cannot check
+/// the download; the project's own workspaces are left out, and a package resolved from git,
+/// a file, a link or a patch is unjudged (named).
+fn read_yarn_berry(path: &Path, text: &str) -> Result<Vec<Pin>, LockfileError> {
+    let doc: serde_yaml::Mapping = serde_yaml::from_str(text).map_err(|e| LockfileError {
+        file: path.to_owned(),
+        line: e.location().map(|l| l.line()),
+        message: format!("is not a yarn lockfile yarn 2+ reads: {e}"),
+    })?;
+    let mut pins = Vec::new();
+    for (key, entry) in &doc {
+        let Some(key) = key.as_str().filter(|k| *k != "__metadata") else {
+            continue;
+        };
+        let field = |k: &str| entry.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        let resolution = field("resolution").unwrap_or_default();
+        let version = field("version").unwrap_or_default();
+        // `name@protocol:rest`; a scoped name has its own leading `@`.
+        let at = resolution
+            .get(1..)
+            .and_then(|r| r.find('@'))
+            .map(|a| a + 1)
+            .unwrap_or(resolution.len());
+        let (name, reference) = resolution.split_at(at);
+        let reference = reference.trim_start_matches('@');
+        let line = text
+            .find(&format!("\n\"{key}\":"))
+            .or_else(|| text.find(&format!("\n{key}:")))
+            .map_or(0, |offset| crate::line_of(text, offset + 1));
+        let origin = if reference.starts_with("workspace:") {
+            continue;
+        } else if reference.starts_with("npm:") {
+            Origin::Npm {
+                resolved: None,
+                integrity: None,
+            }
+        } else {
+            Origin::Unjudgeable(format!(
+                "resolved as `{resolution}`, not from a registry: Cerebro judges registry \
+                 packages of a yarn 2+ lockfile"
+            ))
+        };
+        pins.push(Pin {
+            ecosystem: Ecosystem::Npm,
+            name: name.to_owned(),
+            version,
+            source: Source {
+                file: path.to_owned(),
+                line,
+            },
+            origin,
         });
     }
     Ok(pins)
