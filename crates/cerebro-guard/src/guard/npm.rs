@@ -334,32 +334,16 @@ pub(super) fn judge(
     let lock: Value = serde_json::from_slice(&text).map_err(|e| {
         GuardError::Unsupported(format!("cannot read {}: {e}", flow.lockfile.display()))
     })?;
-    let packages = locked_packages(&lock);
-    let index = session.index.handle();
-    // A lockfile pin of a release too new for the cooldown goes to the policy first.
-    if let Some(stop) = decide_locked_pins(session, &packages, interactive, prompter)? {
-        return Ok(stop);
-    }
-    let results = session.runtime.block_on(async {
-        let mut set = tokio::task::JoinSet::new();
-        let mut out = Vec::new();
-        for (name, version) in packages {
-            let tarball = match index.npm_tarball(&name, &version).await {
-                Ok(t) => t,
-                Err(e) => {
-                    out.push(Err(e));
-                    continue;
-                }
-            };
-            let index = index.clone();
-            set.spawn(async move { index.admit_npm(&tarball).await });
-        }
-        while let Some(r) = set.join_next().await {
-            out.push(r.unwrap_or_else(|e| Err(format!("internal error: {e}"))));
-        }
-        out
-    });
-    session.conclude(results, Vec::new(), interactive, prompter)
+    // The lockfile npm writes records the registry's own integrity: the registry's is checked.
+    let packages = locked_packages(&lock)
+        .into_iter()
+        .map(|(name, version)| LockedTarball {
+            name,
+            version,
+            hash: LockedHash::Registry,
+        })
+        .collect();
+    judge_locked_tarballs(session, packages, interactive, prompter)
 }
 
 /// The registry packages of a lockfile (v1, v2 or v3) that npm would install on this
