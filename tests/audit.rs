@@ -234,6 +234,36 @@ fn changed_since_judges_only_what_the_lockfile_added() {
 }
 
 #[test]
+fn an_allowlisted_package_is_reported_but_does_not_fail_the_audit() {
+    let registry = registry();
+    let (dirs, project) = sandbox();
+    let mut pkgs = npm_clean();
+    pkgs.push(fixtures::npm_evil());
+    std::fs::write(
+        project.join("package-lock.json"),
+        npm_lock_v3(&registry, &pkgs, true),
+    )
+    .unwrap();
+    let allow = run(dirs.cerebro(&["allow", "npm", &format!("{}@{}", NPM_EVIL.0, NPM_EVIL.1)]));
+    assert_eq!(allow.code, Some(0), "{allow}");
+
+    let out = audit(&dirs, &project, &["--json"]);
+    assert_eq!(out.code, Some(EXIT_OK), "{out}");
+    let evil = entry(&lines(&out), NPM_EVIL.0).clone();
+    assert_eq!(evil["status"], "malicious", "still judged: {out}");
+    assert_eq!(evil["allowlisted"], true, "{out}");
+    let human = audit(&dirs, &project, &[]);
+    assert_eq!(human.code, Some(EXIT_OK), "{human}");
+    assert!(
+        human
+            .stdout
+            .lines()
+            .any(|l| l.contains("allowlisted") && l.contains(NPM_EVIL.0)),
+        "{human}"
+    );
+}
+
+#[test]
 fn npm_lockfile_without_resolved_urls_is_fetched_from_the_configured_registry() {
     let registry = registry();
     let (dirs, project) = sandbox();

@@ -166,7 +166,12 @@ pub fn collect(
     let detector = Detector::embedded().context("cannot load the embedded model")?;
     let judge = Judge::new(detector, Judge::default_cache_root());
     let jobs = args.jobs.unwrap_or_else(cerebro_scan::scan::default_jobs);
-    let reports = cerebro_audit::audit(&pins, resolver, &judge, jobs, progress);
+    let mut reports = cerebro_audit::audit(&pins, resolver, &judge, jobs, progress);
+    let allowlist =
+        cerebro_guard::policy::Allowlist::load_default().map_err(|e| anyhow::anyhow!("{e}"))?;
+    for report in &mut reports {
+        report.allowlisted = allowlist.allows(report.ecosystem, &report.name, &report.version);
+    }
     Ok(Audited {
         lockfiles,
         reports,
@@ -222,7 +227,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let count = |s: Status| reports.iter().filter(|r| r.status == s).count();
+    let count = |s: Status| reports.iter().filter(|r| r.counts_as(s)).count();
     let (malicious, suspicious) = (count(Status::Malicious), count(Status::Suspicious));
     let unjudged = count(Status::Unjudged) + unreadable.len();
     if !args.quiet {
@@ -289,10 +294,11 @@ fn print_human(reports: &[PackageReport], unreadable: &[LockfileError]) {
     }
     for report in reports {
         let (style, what) = match report.status {
+            Status::Benign => continue,
+            _ if report.allowlisted => (DIM, "allowlisted"),
             Status::Malicious => (RED, "malicious"),
             Status::Suspicious => (YELLOW, "suspicious"),
             Status::Unjudged => (RED, "cannot judge"),
-            Status::Benign => continue,
         };
         let place = format!("{}:{}", report.source.file.display(), report.source.line);
         let _ = writeln!(

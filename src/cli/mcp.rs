@@ -371,7 +371,7 @@ fn audit_project(args: &Value) -> Result<Answer, ToolError> {
         Err(NotAudited::Usage(m)) => return Err(ToolError::Failed(m)),
         Err(NotAudited::Failed(e)) => return Err(ToolError::Failed(format!("{e:#}"))),
     };
-    let count = |s: Status| audited.reports.iter().filter(|r| r.status == s).count();
+    let count = |s: Status| audited.reports.iter().filter(|r| r.counts_as(s)).count();
     let (malicious, suspicious, unjudged) = (
         count(Status::Malicious),
         count(Status::Suspicious),
@@ -393,7 +393,7 @@ fn audit_project(args: &Value) -> Result<Answer, ToolError> {
     };
     let names: Vec<String> = flagged
         .iter()
-        .filter(|r| r.status == Status::Malicious)
+        .filter(|r| r.counts_as(Status::Malicious))
         .map(|r| {
             format!(
                 "{} {} ({}:{})",

@@ -171,6 +171,10 @@ pub struct PackageReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<f32>,
     pub files: Vec<FileReport>,
+    /// The user's allowlist (`cerebro allow`) trusts this package or version: reported with
+    /// its status, never counted toward the exit code or the SARIF log.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allowlisted: bool,
 }
 
 impl PackageReport {
@@ -208,7 +212,13 @@ impl PackageReport {
             status,
             score,
             files,
+            allowlisted: false,
         }
+    }
+
+    /// Whether the report counts toward the outcome as `status`: not when allowlisted.
+    pub fn counts_as(&self, status: Status) -> bool {
+        self.status == status && !self.allowlisted
     }
 
     /// A report for a pin that could not be judged at all.

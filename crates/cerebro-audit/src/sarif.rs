@@ -68,6 +68,7 @@ pub fn log(reports: &[PackageReport], unreadable: &[LockfileError], base: &Path)
         .collect();
     let results: Vec<Value> = reports
         .iter()
+        .filter(|r| !r.allowlisted)
         .filter_map(|r| result(r, base))
         .chain(unreadable.iter().map(|e| unreadable_result(e, base)))
         .collect();
