@@ -61,7 +61,8 @@ fn an_agent_lists_the_tools_and_calls_each() {
         return;
     };
     let mut npm = fixtures::npm_clean_tree();
-    npm.push(fixtures::npm_evil());
+    // `app-js` (clean) depends on `evil-js`: its tree is what npm would install.
+    npm.extend(fixtures::npm_app_with_evil());
     let mut pypi = fixtures::py_clean_tree();
     pypi.push(fixtures::py_evil());
     let registry = Registry::with(pypi.clone(), npm.clone());
@@ -103,6 +104,7 @@ fn an_agent_lists_the_tools_and_calls_each() {
         ["scan_path", {"path": wheel}],
         ["audit_project", {"path": project}],
         ["scan_path", {"path": dirs.root().join("missing.whl")}],
+        ["check_package", {"ecosystem": "npm", "name": "app-js"}],
     ]);
     let script = dirs.root().join("client.py");
     std::fs::write(&script, CLIENT).unwrap();
@@ -128,8 +130,9 @@ fn an_agent_lists_the_tools_and_calls_each() {
         .as_str()
         .unwrap()
         .starts_with("Do not install"));
-    // A clean one.
+    // A clean one, and its whole tree (alpha-js → beta-js → gamma-js, @acme/util).
     assert_eq!(field(1, "verdict"), "benign", "{}", call(1));
+    assert_eq!(field(1, "dependencies_judged"), 3, "{}", call(1));
     // A name that does not exist, close to a popular one.
     assert_eq!(field(2, "verdict"), "not-found", "{}", call(2));
     assert_eq!(field(2, "look_alike")["name"], "requests");
@@ -153,5 +156,14 @@ fn an_agent_lists_the_tools_and_calls_each() {
     assert_eq!(field(5, "malicious"), 1);
     // A path that is not there: answered as unjudged, not as clean.
     assert_eq!(field(6, "verdict"), "unjudged", "{}", call(6));
+    // A clean package whose dependency is malicious: the tree decides, and names it.
+    assert_eq!(field(7, "verdict"), "malicious", "{}", call(7));
+    assert_eq!(
+        field(7, "flagged_dependencies")[0]["name"],
+        NPM_EVIL.0,
+        "{}",
+        call(7)
+    );
+    assert!(call(7)["text"].as_str().unwrap().contains(NPM_EVIL.0));
     assert!(!dirs.marker_written(), "no fixture code ran");
 }

@@ -4,7 +4,8 @@
 //!
 //! JSON-RPC 2.0, one message a line (the MCP stdio transport). Tools:
 //! - `check_package`: does the name exist, does it look like a popular one, and what the
-//!   code of that release does (fetched from the configured registry, judged, never run);
+//!   code of that release (and, for npm, of the tree npm would install) does (fetched from
+//!   the configured registry, judged, never run);
 //! - `scan_path`: an archive or folder on disk;
 //! - `audit_project`: the lockfiles of a folder, as `cerebro audit`.
 //!
@@ -36,6 +37,9 @@ const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
 const METHOD_NOT_FOUND: i64 = -32601;
 const INVALID_PARAMS: i64 = -32602;
+
+/// Most packages of an npm tree `check_package` resolves and judges.
+const MAX_TREE: usize = 2_000;
 
 /// Longest request line read (a request is a few hundred bytes; a client gone wrong does not
 /// make the server hold gigabytes).
@@ -289,42 +293,73 @@ impl Server {
             ));
         };
         let version = version.unwrap_or(latest);
-        let pin = Pin {
-            ecosystem,
-            name: name.clone(),
-            version: version.clone(),
-            source: Source {
-                file: PathBuf::from("(check_package)"),
-                line: 0,
-            },
-            origin: match ecosystem {
-                Ecosystem::Npm => Origin::Npm {
-                    resolved: None,
-                    integrity: None,
-                },
-                Ecosystem::Pypi => Origin::Pypi {
-                    hashes: Vec::new(),
-                    indexes: None,
-                },
-            },
+        // npm: the whole tree npm would resolve from the registry (the package first).
+        // PyPI: the package itself (its dependencies are judged by the guard at install).
+        let (tree, tree_error) = match ecosystem {
+            Ecosystem::Npm => {
+                match runtime.block_on(resolver.npm_tree(&name, &version, MAX_TREE)) {
+                    Ok(tree) => (tree, None),
+                    Err(e) => (vec![(name.clone(), version.clone())], Some(e)),
+                }
+            }
+            Ecosystem::Pypi => (vec![(name.clone(), version.clone())], None),
         };
+        drop(runtime);
+        let pins: Vec<Pin> = tree
+            .iter()
+            .map(|(n, v)| Pin {
+                ecosystem,
+                name: n.clone(),
+                version: v.clone(),
+                source: Source {
+                    file: PathBuf::from("(check_package)"),
+                    line: 0,
+                },
+                origin: match ecosystem {
+                    Ecosystem::Npm => Origin::Npm {
+                        resolved: None,
+                        integrity: None,
+                    },
+                    Ecosystem::Pypi => Origin::Pypi {
+                        hashes: Vec::new(),
+                        indexes: None,
+                    },
+                },
+            })
+            .collect();
         let detector = Detector::embedded()
             .map_err(|e| ToolError::Failed(format!("cannot load the model: {e}")))?;
         let judge = cerebro_audit::Judge::new(detector, cerebro_audit::Judge::default_cache_root());
-        drop(runtime);
-        let report = cerebro_audit::audit(
-            std::slice::from_ref(&pin),
-            resolver,
-            &judge,
-            scan::default_jobs(),
-            &Silent,
-        )
-        .pop()
-        .ok_or_else(|| ToolError::Failed("internal error: no report".to_owned()))?;
-        let verdict = status_word(report.status);
-        let first = first_reason(&report);
+        let mut reports =
+            cerebro_audit::audit(&pins, resolver, &judge, scan::default_jobs(), &Silent);
+        if reports.is_empty() {
+            return Err(ToolError::Failed("internal error: no report".to_owned()));
+        }
+        let report = reports.remove(0);
+        let worst_dep = reports.iter().map(|r| r.status).max();
+        let mut status = report.status.max(worst_dep.unwrap_or(Status::Benign));
+        if tree_error.is_some() {
+            status = status.max(Status::Unjudged);
+        }
+        let verdict = status_word(status);
+        let flagged_deps: Vec<&PackageReport> = reports
+            .iter()
+            .filter(|r| r.status != Status::Benign)
+            .collect();
+        let first =
+            first_reason(&report).or_else(|| flagged_deps.first().and_then(|r| first_reason(r)));
         let what = format!("{ecosystem} {name} {version}");
         let mut text = recommend(verdict, &what, first.as_ref());
+        let bad_deps: Vec<String> = flagged_deps
+            .iter()
+            .map(|r| format!("{}@{} ({})", r.name, r.version, status_word(r.status)))
+            .collect();
+        if !bad_deps.is_empty() {
+            text.push_str(&format!(" In its dependencies: {}.", bad_deps.join(", ")));
+        }
+        if let Some(e) = &tree_error {
+            text.push_str(&format!(" Its dependency tree could not be resolved: {e}."));
+        }
         if let Some(l) = &look_alike {
             text.push_str(&format!(
                 " Its name looks like the popular {} (rank {}): make sure {name} is the \
@@ -332,9 +367,11 @@ impl Server {
                 l.name, l.rank
             ));
         }
-        text.push_str(
-            " Its dependencies are judged when it is installed through the Cerebro guard.",
-        );
+        if ecosystem == Ecosystem::Pypi {
+            text.push_str(
+                " Its dependencies are judged when it is installed through the Cerebro guard.",
+            );
+        }
         Ok(Answer::new(
             json!({
                 "ecosystem": ecosystem,
@@ -346,6 +383,9 @@ impl Server {
                 "verdict": verdict,
                 "score": report.score,
                 "files": report.files,
+                "dependencies_judged": reports.len(),
+                "flagged_dependencies": flagged_deps,
+                "tree_error": tree_error,
                 "recommendation": text,
             }),
             text,
@@ -545,8 +585,8 @@ fn tools() -> Value {
             "title": "Check a package before installing it",
             "description": "Before installing a PyPI or npm package, ask Cerebro: whether the \
                 name exists on the configured registry, whether it looks like a squat of a \
-                popular package, and what the code of that release does (fetched and judged \
-                by Cerebro's model, never run). Returns a verdict (benign, suspicious, \
+                popular package, and what the code of that release and, for npm, of its \
+                dependency tree does (fetched and judged by Cerebro's model, never run). Returns a verdict (benign, suspicious, \
                 malicious, unjudged, not-found), a score, reasons with file:line, and a \
                 one-line recommendation.",
             "inputSchema": {

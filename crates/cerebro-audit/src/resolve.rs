@@ -243,6 +243,52 @@ impl Resolver {
         }
     }
 
+    /// The dependency tree of npm package `name` at `version`, as npm would resolve it from
+    /// the configured registry (each range to the highest version satisfying it; optional
+    /// dependencies included), at most `max` packages, the root first. A range Cerebro cannot
+    /// read as npm does, or that nothing satisfies, is an error naming it: the tree would
+    /// not be the one npm installs.
+    pub async fn npm_tree(
+        &self,
+        name: &str,
+        version: &str,
+        max: usize,
+    ) -> Result<Vec<(String, String)>, String> {
+        let mut seen: HashSet<(String, String)> = HashSet::new();
+        let mut out = Vec::new();
+        let mut queue = std::collections::VecDeque::from([(name.to_owned(), version.to_owned())]);
+        while let Some((name, version)) = queue.pop_front() {
+            if !seen.insert((name.clone(), version.clone())) {
+                continue;
+            }
+            if out.len() >= max {
+                return Err(format!("the tree has more than {max} packages"));
+            }
+            let registry = self.registries.npm.registry_for(&name).clone();
+            let doc = self.packument(&name, &registry).await?;
+            let manifest = doc
+                .get("versions")
+                .and_then(|v| v.get(&version))
+                .ok_or_else(|| format!("{name}@{version} is not on {registry}"))?;
+            for field in ["dependencies", "optionalDependencies"] {
+                let Some(deps) = manifest.get(field).and_then(Value::as_object) else {
+                    continue;
+                };
+                for (dep, range) in deps {
+                    let range = range.as_str().unwrap_or("");
+                    let dep_registry = self.registries.npm.registry_for(dep).clone();
+                    let dep_doc = self.packument(dep, &dep_registry).await?;
+                    let chosen = npm_max_satisfying(&dep_doc, range).ok_or_else(|| {
+                        format!("{name}@{version} depends on {dep}@{range}, which Cerebro cannot resolve as npm does")
+                    })?;
+                    queue.push_back((dep.clone(), chosen));
+                }
+            }
+            out.push((name, version));
+        }
+        Ok(out)
+    }
+
     async fn plan_npm(
         &self,
         pin: &Pin,
@@ -432,6 +478,71 @@ impl Resolver {
     }
 }
 
+/// The version of a packument npm picks for `range` (npm-pick-manifest): a dist-tag names
+/// its version; else the `latest` tag's version when the range admits it; else the highest
+/// version the range admits. `None` for a range this reader does not take (git, file, URL,
+/// aliases) or that nothing satisfies.
+fn npm_max_satisfying(packument: &Value, range: &str) -> Option<String> {
+    let range = range.trim();
+    if let Some(tag) = packument
+        .get("dist-tags")
+        .and_then(|t| t.get(range))
+        .and_then(Value::as_str)
+    {
+        return Some(tag.to_owned());
+    }
+    let alternatives: Vec<semver::VersionReq> = range
+        .split("||")
+        .map(npm_range_to_req)
+        .collect::<Option<_>>()?;
+    let latest = packument
+        .get("dist-tags")
+        .and_then(|t| t.get("latest"))
+        .and_then(Value::as_str)
+        .and_then(|v| semver::Version::parse(v).ok());
+    if let Some(latest) = latest.filter(|v| alternatives.iter().any(|req| req.matches(v))) {
+        return Some(latest.to_string());
+    }
+    packument
+        .get("versions")?
+        .as_object()?
+        .keys()
+        .filter_map(|v| semver::Version::parse(v).ok())
+        .filter(|v| alternatives.iter().any(|req| req.matches(v)))
+        .max()
+        .map(|v| v.to_string())
+}
+
+/// One npm range (no `||`) as a Rust `semver` requirement: npm's bare version is exact
+/// (`=`), its comparators are space-separated (commas here), `1.x` is `1.*`, `a - b` is
+/// `>=a, <=b`.
+fn npm_range_to_req(range: &str) -> Option<semver::VersionReq> {
+    let range = range.trim();
+    if range.is_empty() || range == "*" || range.eq_ignore_ascii_case("x") || range == "latest" {
+        return Some(semver::VersionReq::STAR);
+    }
+    let tokens: Vec<&str> = range.split_whitespace().collect();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        if i + 2 < tokens.len() && tokens[i + 1] == "-" {
+            parts.push(format!(">={}, <={}", tokens[i], tokens[i + 2]));
+            i += 3;
+            continue;
+        }
+        let t = tokens[i].replace(['x', 'X'], "*");
+        let t = t.strip_prefix('v').unwrap_or(&t).to_owned();
+        let starts_with_digit = t.starts_with(|c: char| c.is_ascii_digit());
+        parts.push(if starts_with_digit && !t.contains('*') {
+            format!("={t}")
+        } else {
+            t
+        });
+        i += 1;
+    }
+    semver::VersionReq::parse(&parts.join(", ")).ok()
+}
+
 /// The numbers of a final PyPI release (`2.31.0` → `[2, 31]`, trailing zeros dropped so
 /// `1.0` and `1` compare equal); `None` for pre-, post- and dev releases and local versions.
 fn final_release(version: &str) -> Option<Vec<u64>> {
@@ -491,6 +602,36 @@ pub fn parse_hash(hash: &str) -> Option<Expected> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn npm_ranges_pick_what_npm_would() {
+        let doc = serde_json::json!({
+            "dist-tags": {"latest": "1.2.0", "next": "2.0.0-rc.1"},
+            "versions": {"1.0.0": {}, "1.2.0": {}, "1.10.1": {}, "2.0.0-rc.1": {}, "2.1.0": {}}
+        });
+        let pick = |r| npm_max_satisfying(&doc, r);
+        assert_eq!(
+            pick("^1.0.0").as_deref(),
+            Some("1.2.0"),
+            "the latest tag when admitted"
+        );
+        assert_eq!(pick(">1.2.0 <2").as_deref(), Some("1.10.1"));
+        assert_eq!(pick("~1.2.0").as_deref(), Some("1.2.0"));
+        assert_eq!(
+            pick("1.0.0").as_deref(),
+            Some("1.0.0"),
+            "a bare version is exact"
+        );
+        assert_eq!(pick("1.x").as_deref(), Some("1.2.0"));
+        assert_eq!(pick(">=1.5.0 <2").as_deref(), Some("1.10.1"));
+        assert_eq!(pick("1.0.0 - 1.5.0").as_deref(), Some("1.2.0"));
+        assert_eq!(pick("^1.0.0 || ^2.0.0").as_deref(), Some("1.2.0"));
+        assert_eq!(pick("^2.0.0-rc.0 || ^2.1.0").as_deref(), Some("2.1.0"));
+        assert_eq!(pick("*").as_deref(), Some("1.2.0"));
+        assert_eq!(pick("next").as_deref(), Some("2.0.0-rc.1"));
+        assert_eq!(pick("^3.0.0"), None);
+        assert_eq!(pick("git+https://x/y.git"), None);
+    }
 
     #[test]
     fn final_releases_order_by_their_numbers() {
