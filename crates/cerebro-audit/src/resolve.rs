@@ -126,7 +126,7 @@ fn shared_cell<T>(map: &Mutex<HashMap<String, Shared<T>>>, key: String) -> Share
 pub struct Resolver {
     fetcher: Fetcher,
     registries: Registries,
-    packuments: Mutex<HashMap<String, Shared<Arc<Value>>>>,
+    packuments: Mutex<HashMap<String, Shared<Option<Arc<Value>>>>>,
     pages: Mutex<HashMap<String, Shared<Option<Vec<FileLink>>>>>,
 }
 
@@ -209,16 +209,9 @@ impl Resolver {
         match ecosystem {
             Ecosystem::Npm => {
                 let registry = self.registries.npm.registry_for(name).clone();
-                let url = registry
-                    .join(&name.replacen('/', "%2f", 1))
-                    .map_err(|e| format!("bad registry URL {registry}: {e}"))?;
-                let auth = self.registries.npm.auth_for(&url);
-                match self.fetcher.document(&url, NPM_ACCEPT, auth).await {
-                    Ok(_) => {}
-                    Err(FetchError::NotFound { .. }) => return Ok(None),
-                    Err(e) => return Err(e.to_string()),
-                }
-                let doc = self.packument(name, &registry).await?;
+                let Some(doc) = self.packument_if_any(name, &registry).await? else {
+                    return Ok(None);
+                };
                 Ok(doc
                     .get("dist-tags")
                     .and_then(|t| t.get("latest"))
@@ -352,22 +345,31 @@ impl Resolver {
     }
 
     async fn packument(&self, name: &str, registry: &Url) -> Result<Arc<Value>, String> {
+        self.packument_if_any(name, registry)
+            .await?
+            .ok_or_else(|| format!("{name} is not on {registry}"))
+    }
+
+    /// The packument of `name` on `registry`, `None` when the registry has no such package;
+    /// fetched once per resolver.
+    async fn packument_if_any(
+        &self,
+        name: &str,
+        registry: &Url,
+    ) -> Result<Option<Arc<Value>>, String> {
         let cell = shared_cell(&self.packuments, format!("{registry} {name}"));
         cell.get_or_init(|| async {
             let url = registry
                 .join(&name.replacen('/', "%2f", 1))
                 .map_err(|e| format!("bad registry URL {registry}: {e}"))?;
             let auth = self.registries.npm.auth_for(&url);
-            let doc = self
-                .fetcher
-                .document(&url, NPM_ACCEPT, auth)
-                .await
-                .map_err(|e| match e {
-                    FetchError::NotFound { .. } => format!("{name} is not on {registry}"),
-                    other => other.to_string(),
-                })?;
+            let doc = match self.fetcher.document(&url, NPM_ACCEPT, auth).await {
+                Ok(doc) => doc,
+                Err(FetchError::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(e.to_string()),
+            };
             serde_json::from_slice(&doc.body)
-                .map(Arc::new)
+                .map(|v| Some(Arc::new(v)))
                 .map_err(|e| format!("unreadable packument of {name} from {}: {e}", doc.url))
         })
         .await

@@ -106,3 +106,45 @@ pub(crate) fn parse_within(parser: &mut Parser, source: &str, work: u64) -> Opti
     }
     tree
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn python_parser() -> Parser {
+        let mut parser = Parser::new();
+        parser
+            .set_language(&tree_sitter_python::LANGUAGE.into())
+            .unwrap();
+        parser
+    }
+
+    #[test]
+    fn the_budget_counts_work_not_time() {
+        // Long enough that tree-sitter reports progress many times.
+        let source = "import os\nos.system('echo hi')\n".repeat(20_000);
+        let mut parser = python_parser();
+        // One report of work is spent at once, however fast the machine: a give-up that
+        // depends on the work done, not on the clock.
+        assert!(parse_within(&mut parser, &source, 1).is_none());
+        assert!(parse_within(&mut parser, &source, budget(source.len())).is_some());
+    }
+
+    #[test]
+    fn the_package_budget_is_drawn_down_by_each_parse() {
+        let source = "import os\nos.system('echo hi')\n".repeat(20_000);
+        let mut parser = python_parser();
+        with_package_budget(1_000_000, || {
+            let before = budget(usize::MAX >> 40);
+            assert!(parse_within(&mut parser, &source, budget(source.len())).is_some());
+            assert!(
+                budget(usize::MAX >> 40) < before,
+                "the parse's work was charged"
+            );
+        });
+        with_package_budget(0, || {
+            assert_eq!(budget(10), 0);
+            assert!(parse_within(&mut parser, "x = 1\n", budget(6)).is_none());
+        });
+    }
+}

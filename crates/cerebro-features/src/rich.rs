@@ -188,6 +188,14 @@ fn qualify_scope(steps: &mut [Step]) {
 
 /// The qualifier an event shows by itself, from its API or literal.
 fn what(event: &Event) -> Option<Qualifier> {
+    // Every event of every file passes here: only the features a qualifier refines pay for
+    // the lower-cased copy.
+    if !matches!(
+        event.feature,
+        Feature::R2 | Feature::R5 | Feature::D3 | Feature::P3 | Feature::D4
+    ) {
+        return None;
+    }
     let detail = event.detail.to_ascii_lowercase();
     let has = |markers: &[&str]| markers.iter().any(|m| detail.contains(m));
     match event.feature {
