@@ -130,6 +130,10 @@ struct Cli {
     /// model file scores highest (`embedded`: the model compiled in); default: all of them.
     #[arg(long, value_name = "MODEL", requires = "units")]
     unit_selector: Option<PathBuf>,
+    /// With --units: also teach every install-time unit as an import-time one (a payload
+    /// moved from `setup.py` to `__init__.py`, as in a compromised wheel, reads alike).
+    #[arg(long, requires = "units")]
+    phase_augment: bool,
     /// Write the tokenizer to this file and exit.
     #[arg(long, value_name = "PATH")]
     write_tokenizer: Option<PathBuf>,
@@ -571,6 +575,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Some(p) => std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
             None => Vec::new(),
         },
+        phase_augment: cli.phase_augment,
         description: format!("cerebro-train {}", args.join(" ")),
         ..TrainOptions::default()
     };

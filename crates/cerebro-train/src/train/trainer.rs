@@ -115,6 +115,58 @@ pub fn unit_examples(
     Ok(out)
 }
 
+/// Install-time units as import-time ones: every `[INSTALL]` marker read as `[IMPORT]`
+/// (a marker of the phase already running dropped, as the sequence stage writes them), for the units of both labels, so that the network learns
+/// that a payload is what it is wherever it runs and not that import time is suspect. A
+/// compromised wheel carries the payload of a `setup.py` in its `__init__.py`. A copy that
+/// already occurs as a unit (of either label) is not added again, and a malicious copy that
+/// a benign unit has is dropped, as [`unit_examples`] drops such units.
+pub fn phase_copies(units: &[Example]) -> Vec<Example> {
+    let install = tokenizer::token_id("[INSTALL]");
+    let import = tokenizer::token_id("[IMPORT]");
+    let markers: Vec<u32> = ["[INSTALL]", "[IMPORT]", "[RUN]"]
+        .iter()
+        .map(|m| tokenizer::token_id(m))
+        .collect();
+    let mut seen: std::collections::HashSet<(bool, Vec<u32>)> =
+        units.iter().map(|e| (e.malicious, e.ids.clone())).collect();
+    let benign: std::collections::HashSet<&[u32]> = units
+        .iter()
+        .filter(|e| !e.malicious)
+        .map(|e| e.ids.as_slice())
+        .collect();
+    let mut out = Vec::new();
+    for e in units {
+        if !e.ids.contains(&install) {
+            continue;
+        }
+        let mut ids: Vec<u32> = Vec::with_capacity(e.ids.len());
+        let mut phase = None;
+        for &id in &e.ids {
+            let id = if id == install { import } else { id };
+            if markers.contains(&id) {
+                if phase == Some(id) {
+                    continue;
+                }
+                phase = Some(id);
+            }
+            ids.push(id);
+        }
+        if e.malicious && benign.contains(ids.as_slice()) {
+            continue;
+        }
+        if !seen.insert((e.malicious, ids.clone())) {
+            continue;
+        }
+        out.push(Example {
+            uncapped_len: ids.len(),
+            ids,
+            ..e.clone()
+        });
+    }
+    out
+}
+
 /// Scores of whole packages: their own sequence, or with `units` their most malicious unit
 /// (0 for a package without units, which the unit rule never flags).
 pub fn score_packages(
@@ -188,6 +240,9 @@ pub struct TrainOptions {
     pub units: UnitTraining,
     /// The model file that selects a malicious package's units ([`UnitTraining::Selected`]).
     pub unit_selector: Vec<u8>,
+    /// With units: also train on every install-time unit as if it ran at import
+    /// ([`phase_copies`]), so that a payload reads alike in `setup.py` and in `__init__.py`.
+    pub phase_augment: bool,
     pub split: SplitOptions,
     /// Text stored in the model file's metadata.
     pub description: String,
@@ -226,6 +281,7 @@ impl Default for TrainOptions {
             no_npm_malware: false,
             units: UnitTraining::Off,
             unit_selector: Vec::new(),
+            phase_augment: false,
             split: SplitOptions::default(),
             description: String::new(),
         }
@@ -691,7 +747,19 @@ pub fn train(opts: &TrainOptions, log: &dyn Fn(&str)) -> Result<TrainReport, Tra
             UnitTraining::Selected => Some(Model::from_gguf(&opts.unit_selector)?),
             _ => None,
         };
-        unit_store = unit_examples(&train_rows, selector.as_ref().map(|m| m as &dyn Classifier))?;
+        unit_store = {
+            let mut store =
+                unit_examples(&train_rows, selector.as_ref().map(|m| m as &dyn Classifier))?;
+            if opts.phase_augment {
+                let copies = phase_copies(&store);
+                log(&format!(
+                    "units: {} install-time units also taught as import-time ones",
+                    copies.len()
+                ));
+                store.extend(copies);
+            }
+            store
+        };
         let malicious = unit_store.iter().filter(|e| e.malicious).count();
         log(&format!(
             "units: training on {} units of {} packages ({} malicious, {} benign); validation and test packages judged by their most malicious unit",
@@ -1249,5 +1317,47 @@ mod tests {
         assert!((mal - w[3]).abs() < 1e-5);
         let w0 = cell_weights(&refs, &[1.0; 4], 0.0);
         assert!(w0.iter().all(|&x| (x - 1.0).abs() < 1e-6));
+    }
+
+    #[test]
+    fn phase_copies_read_install_time_units_as_import_time_ones() {
+        let id = tokenizer::token_id;
+        let mk = |m: bool, toks: &[&str]| Example {
+            malicious: m,
+            ecosystem: Ecosystem::Pypi,
+            source: String::new(),
+            name: String::new(),
+            version: String::new(),
+            added: None,
+            ids: toks.iter().map(|t| id(t)).collect(),
+            uncapped_len: toks.len(),
+            files_parsed: None,
+            units: Vec::new(),
+        };
+        let units = [
+            // Copied: [INSTALL] becomes [IMPORT], and the then repeated [IMPORT] goes.
+            mk(true, &["[INSTALL]", "P1", "P2", "[IMPORT]", "D2"]),
+            // Not copied: no install-time part.
+            mk(true, &["[IMPORT]", "P4"]),
+            // Dropped: its copy is a benign unit.
+            mk(true, &["[INSTALL]", "R1", "D2"]),
+            mk(false, &["[IMPORT]", "R1", "D2"]),
+            // Benign units are copied too.
+            mk(false, &["[INSTALL]", "H1"]),
+            // Not added twice: its copy already occurs with the same label.
+            mk(false, &["[IMPORT]", "H1", "P2"]),
+            mk(false, &["[INSTALL]", "H1", "P2"]),
+        ];
+        let copies = phase_copies(&units);
+        let got: Vec<(bool, Vec<u32>)> = copies
+            .iter()
+            .map(|e| (e.malicious, e.ids.clone()))
+            .collect();
+        let want = vec![
+            (true, mk(true, &["[IMPORT]", "P1", "P2", "D2"]).ids),
+            (false, mk(false, &["[IMPORT]", "H1"]).ids),
+        ];
+        assert_eq!(got, want);
+        assert!(copies.iter().all(|e| e.uncapped_len == e.ids.len()));
     }
 }
