@@ -64,7 +64,8 @@ fn an_agent_lists_the_tools_and_calls_each() {
     // `app-js` (clean) depends on `evil-js`: its tree is what npm would install.
     npm.extend(fixtures::npm_app_with_evil());
     let mut pypi = fixtures::py_clean_tree();
-    pypi.push(fixtures::py_evil());
+    // `app-core` (clean) depends on `evil-pkg`.
+    pypi.extend(fixtures::py_app_with_evil());
     let registry = Registry::with(pypi.clone(), npm.clone());
     let mut dirs = Dirs::new("mcp");
     let npmrc = dirs.root().join("npmrc");
@@ -73,6 +74,8 @@ fn an_agent_lists_the_tools_and_calls_each() {
     dirs.set_env("npm_config_globalconfig", &npmrc);
     dirs.set_env("PIP_CONFIG_FILE", "/dev/null");
     dirs.set_env("PIP_INDEX_URL", registry.pypi_url());
+    // pip resolves PyPI trees: the SDK's interpreter has one.
+    dirs.set_env("CEREBRO_PYTHON", &python);
 
     // A package on disk, and a project whose lockfile pins the malicious npm package.
     let evil_wheel = pypi.iter().find(|d| d.name == PY_EVIL.0).unwrap();
@@ -105,6 +108,9 @@ fn an_agent_lists_the_tools_and_calls_each() {
         ["audit_project", {"path": project}],
         ["scan_path", {"path": dirs.root().join("missing.whl")}],
         ["check_package", {"ecosystem": "npm", "name": "app-js"}],
+        ["check_package", {"ecosystem": "pypi", "name": "alpha-lib"}],
+        ["check_package", {"ecosystem": "pypi", "name": "app-core"}],
+        ["check_package", {"ecosystem": "pypi", "name": "alpha-lib", "version": "9.9.9"}],
     ]);
     let script = dirs.root().join("client.py");
     std::fs::write(&script, CLIENT).unwrap();
@@ -165,5 +171,27 @@ fn an_agent_lists_the_tools_and_calls_each() {
         call(7)
     );
     assert!(call(7)["text"].as_str().unwrap().contains(NPM_EVIL.0));
+    // PyPI: the tree pip resolves (alpha-lib → beta-lib → gamma-lib 1.0.0, not 0.9.0).
+    assert_eq!(field(8, "verdict"), "benign", "{}", call(8));
+    assert_eq!(field(8, "dependencies_judged"), 2, "{}", call(8));
+    assert!(field(8, "tree_error").is_null(), "{}", call(8));
+    // and a clean PyPI package whose dependency is malicious.
+    assert_eq!(field(9, "verdict"), "malicious", "{}", call(9));
+    assert_eq!(
+        field(9, "flagged_dependencies")[0]["name"],
+        PY_EVIL.0,
+        "{}",
+        call(9)
+    );
+    assert!(call(9)["text"].as_str().unwrap().contains(PY_EVIL.0));
+    // A release pip cannot resolve: unjudged, and says so.
+    assert_eq!(field(10, "verdict"), "unjudged", "{}", call(10));
+    assert!(
+        field(10, "tree_error")
+            .as_str()
+            .is_some_and(|e| e.contains("could not resolve")),
+        "{}",
+        call(10)
+    );
     assert!(!dirs.marker_written(), "no fixture code ran");
 }

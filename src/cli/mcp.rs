@@ -293,21 +293,25 @@ impl Server {
             ));
         };
         let version = version.unwrap_or(latest);
-        // npm: the whole tree npm would resolve from the registry (the package first).
-        // PyPI: the package itself (its dependencies are judged by the guard at install).
+        // The whole tree the installer would resolve, the package first. npm: from the
+        // registry's metadata, ranges picked as npm picks them. PyPI: by pip itself (its
+        // resolution depends on the interpreter and on metadata only a build can give),
+        // through the guard index, so that each artifact pip chose is pinned by its hash.
         let (tree, tree_error) = match ecosystem {
             Ecosystem::Npm => {
                 match runtime.block_on(resolver.npm_tree(&name, &version, MAX_TREE)) {
-                    Ok(tree) => (tree, None),
-                    Err(e) => (vec![(name.clone(), version.clone())], Some(e)),
+                    Ok(tree) => (tree.into_iter().map(|(n, v)| (n, v, None)).collect(), None),
+                    Err(e) => (vec![(name.clone(), version.clone(), None)], Some(e)),
                 }
             }
-            Ecosystem::Pypi => (vec![(name.clone(), version.clone())], None),
+            Ecosystem::Pypi => {
+                drop(runtime);
+                pip_tree(&name, &version, registry, &cwd)
+            }
         };
-        drop(runtime);
         let pins: Vec<Pin> = tree
             .iter()
-            .map(|(n, v)| Pin {
+            .map(|(n, v, sha256): &(String, String, Option<String>)| Pin {
                 ecosystem,
                 name: n.clone(),
                 version: v.clone(),
@@ -321,7 +325,7 @@ impl Server {
                         integrity: None,
                     },
                     Ecosystem::Pypi => Origin::Pypi {
-                        hashes: Vec::new(),
+                        hashes: sha256.iter().map(|h| format!("sha256:{h}")).collect(),
                         indexes: None,
                     },
                 },
@@ -367,11 +371,6 @@ impl Server {
                 l.name, l.rank
             ));
         }
-        if ecosystem == Ecosystem::Pypi {
-            text.push_str(
-                " Its dependencies are judged when it is installed through the Cerebro guard.",
-            );
-        }
         Ok(Answer::new(
             json!({
                 "ecosystem": ecosystem,
@@ -392,6 +391,51 @@ impl Server {
         ))
     }
 }
+
+/// The packages `pip install NAME==VERSION` would install here, the package first, each with
+/// the sha256 of the file pip chose ([`cerebro_guard::guard::check_pip`]: pip resolves
+/// through the guard index, which judges each source distribution before pip may build it).
+/// Where pip cannot resolve it (no pip on `PATH`, a conflict, a release a source
+/// distribution refused), the package alone and why.
+fn pip_tree(
+    name: &str,
+    version: &str,
+    index_url: Option<&str>,
+    cwd: &std::path::Path,
+) -> (Vec<TreeEntry>, Option<String>) {
+    let alone = || vec![(name.to_owned(), version.to_owned(), None)];
+    let requirement = format!("{name}=={version}");
+    let report = match cerebro_guard::guard::check_pip(
+        &requirement,
+        index_url,
+        cwd,
+        std::sync::Arc::new(cerebro_guard::guard::Silent),
+    ) {
+        Ok(report) => report,
+        Err(e) => return (alone(), Some(format!("pip could not resolve it: {e}"))),
+    };
+    let wanted = cerebro_guard::index::normalize_pypi_name(name);
+    let mut tree: Vec<TreeEntry> = report
+        .packages
+        .iter()
+        .map(|p| (p.name.clone(), p.version.clone(), Some(p.sha256.clone())))
+        .collect();
+    // The package first (its own report leads the answer).
+    tree.sort_by_key(|(n, _, _)| cerebro_guard::index::normalize_pypi_name(n) != wanted);
+    let error = match (&report.error, tree.is_empty()) {
+        (Some(e), _) => Some(format!("pip could not resolve it: {e}")),
+        (None, true) => Some("pip could not resolve it here".to_owned()),
+        (None, false) => None,
+    };
+    if tree.is_empty() {
+        tree = alone();
+    }
+    (tree, error)
+}
+
+/// One package of a tree: name, version, and the sha256 of the file the installer chose
+/// when known.
+type TreeEntry = (String, String, Option<String>);
 
 fn audit_project(args: &Value) -> Result<Answer, ToolError> {
     let path = PathBuf::from(required(args, "path")?);

@@ -141,6 +141,63 @@ pub fn prepare(request: &Request, progress: Arc<dyn Progress>) -> Result<Prepare
     }
 }
 
+/// Judges what `pip install <requirement>` would install here, into an environment without
+/// it, and installs nothing: pip resolves with `--dry-run --ignore-installed` through the
+/// guard index exactly as in a guarded install (each source distribution judged before pip
+/// may build it for its metadata), and every artifact it chose is judged. For an agent asking
+/// before it installs (`cerebro mcp`): the policy is `block` whatever the user's (nobody is
+/// asked; the report says what would be flagged) and the warm path is not taken (it skips
+/// the judging). `index_url` replaces pip's configured index when given.
+pub fn check_pip(
+    requirement: &str,
+    index_url: Option<&str>,
+    cwd: &std::path::Path,
+    progress: Arc<dyn Progress>,
+) -> Result<Report, GuardError> {
+    let mut config = Config::load()?;
+    config.mode = Mode::Block;
+    let mut args: Vec<OsString> = vec!["install".into(), "--ignore-installed".into()];
+    if let Some(url) = index_url {
+        args.extend(["--index-url".into(), url.into()]);
+    }
+    args.push(requirement.into());
+    let request = Request {
+        manager: Manager::Pip,
+        args,
+        cwd: cwd.to_path_buf(),
+    };
+    match pip::prepare(&request, config, progress)? {
+        Prepared::Install(mut session) => {
+            session.memo = None;
+            let mut report = session.judge(false, &mut NobodyAsked)?;
+            // pip's own failure (no such release, a conflict) proceeds in a guarded install,
+            // whose hand-over then shows pip's message; here the tree is incomplete.
+            let Flow::Pip(flow) = &session.flow else {
+                unreachable!("a pip request prepares the pip flow")
+            };
+            if report.decision == Decision::Proceed
+                && report.error.is_none()
+                && !flow.report.is_file()
+            {
+                report.error = Some(format!("pip could not resolve {requirement}"));
+            }
+            Ok(report)
+        }
+        Prepared::PassThrough(_) => Err(GuardError::Unsupported(format!(
+            "pip would not install {requirement}"
+        ))),
+    }
+}
+
+/// The prompter of a run that asks nobody (`interactive` is false, so it is never called).
+struct NobodyAsked;
+
+impl Prompter for NobodyAsked {
+    fn choose(&mut self, _: &Flagged, _: usize, _: usize) -> std::io::Result<policy::Choice> {
+        Ok(policy::Choice::Abort)
+    }
+}
+
 /// The real manager run as is, for a command reached from inside a guarded run
 /// (`CEREBRO_ACTIVE` set): the outer run already judged what it installs.
 pub fn prepare_passthrough(request: &Request) -> Result<Prepared, GuardError> {

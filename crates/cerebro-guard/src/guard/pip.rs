@@ -22,7 +22,7 @@ use cerebro_archive::Ecosystem;
 pub(super) struct PipFlow {
     /// The resolution run.
     dry_run: Delegation,
-    report: PathBuf,
+    pub(super) report: PathBuf,
     local_paths: Vec<PathBuf>,
 }
 
