@@ -4,7 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use crate::index::{Admission, Candidate, Gate, Previous};
 use crate::policy::{Allowlist, CachedVerdict, Config, Flagged, Mode, VerdictCache};
@@ -107,6 +108,8 @@ struct State {
     released: HashSet<(Ecosystem, String, String)>,
     /// Too-new releases asked for exactly, and what became of them.
     pins: Vec<(crate::index::Held, super::HeldAction)>,
+    /// Artifacts (sha256) being judged now: a second request waits for that judgement.
+    judging: HashSet<String>,
 }
 
 /// The guard's [`Gate`].
@@ -118,6 +121,10 @@ pub struct GuardGate {
     verdicts: Option<VerdictCache>,
     allowlist: Mutex<Allowlist>,
     state: Mutex<State>,
+    /// Signalled whenever a judgement ends (see [`GuardGate::judge`]'s single flight).
+    judged_one: Condvar,
+    /// Scans run (not answered from a cache), for the single flight's test.
+    scans: AtomicUsize,
     progress: Arc<dyn Progress>,
 }
 
@@ -139,6 +146,8 @@ impl GuardGate {
             verdicts,
             allowlist: Mutex::new(allowlist),
             state: Mutex::new(State::default()),
+            judged_one: Condvar::new(),
+            scans: AtomicUsize::new(0),
             progress,
         }
     }
@@ -153,11 +162,26 @@ impl GuardGate {
     }
 
     /// Judges an artifact, once per install and once per artifact hash across installs.
+    ///
+    /// Single flight: a request for an artifact already being judged (pip retrying after
+    /// its read timeout, two downloads of one file) waits for that judgement and gets it,
+    /// rather than starting the same scan again.
     pub fn judge(&self, candidate: &Candidate) -> Judged {
         let sha = &candidate.artifact.sha256;
-        if let Some(j) = self.known(sha) {
-            return j;
+        {
+            let mut state = self.state.lock().expect("lock");
+            loop {
+                if let Some(&i) = state.by_sha.get(sha) {
+                    return state.judged[i].clone();
+                }
+                if state.judging.insert(sha.clone()) {
+                    break;
+                }
+                state = self.judged_one.wait(state).expect("lock");
+            }
         }
+        // Ends the flight however the judgement ends (a panic included), so waiters go on.
+        let _flight = Flight { gate: self, sha };
         let judged = match self
             .verdicts
             .as_ref()
@@ -234,6 +258,7 @@ impl GuardGate {
     }
 
     fn scan(&self, candidate: &Candidate) -> Judged {
+        self.scans.fetch_add(1, Ordering::Relaxed);
         let version = candidate.version.clone().unwrap_or_default();
         let fallback = (candidate.name.as_str(), version.as_str());
         let sha = &candidate.artifact.sha256;
@@ -546,6 +571,25 @@ impl Gate for GuardGate {
 
 /// Everything a cached judgement depends on: the model and tokenizer (by hash), the
 /// extractor (the crate version), and the thresholds in force.
+/// An artifact being judged ([`GuardGate::judge`]); dropping it ends the flight.
+struct Flight<'a> {
+    gate: &'a GuardGate,
+    sha: &'a str,
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        // A poisoned lock still holds the set: waiters must not wait forever.
+        let mut state = match self.gate.state.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        state.judging.remove(self.sha);
+        drop(state);
+        self.gate.judged_one.notify_all();
+    }
+}
+
 /// Bumped when a fail-closed rule changes what is judged at all.
 const FAIL_CLOSED_RULES: u32 = 1;
 /// Bumped when the release diff's rule changes what a change is judged.
@@ -592,4 +636,83 @@ pub fn render_reasons(reasons: &[Reason]) -> Vec<String> {
             format!("{} ({}){place}", r.feature.name(), r.feature.id())
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cerebro_fetch::Artifact;
+    use sha2::{Digest, Sha256};
+    use std::io::Write as _;
+
+    /// A wheel whose `__init__.py` has some behaviour to judge.
+    fn wheel(dir: &Path) -> Artifact {
+        let path = dir.join("demo_pkg-1.0.0-py3-none-any.whl");
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        let opts = zip::write::SimpleFileOptions::default();
+        zip.start_file("demo_pkg/__init__.py", opts).unwrap();
+        // Big enough that a scan lasts while the other requests arrive.
+        let mut code = String::from("import os\nimport subprocess\n");
+        for i in 0..4000 {
+            code.push_str(&format!(
+                "def f{i}(x):\n    return subprocess.run(['ls', os.getcwd(), x])\n"
+            ));
+        }
+        zip.write_all(code.as_bytes()).unwrap();
+        zip.start_file("demo_pkg-1.0.0.dist-info/METADATA", opts)
+            .unwrap();
+        zip.write_all(b"Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0.0\n")
+            .unwrap();
+        zip.finish().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        Artifact {
+            sha256: format!("{:x}", Sha256::digest(&bytes)),
+            size: bytes.len() as u64,
+            path,
+        }
+    }
+
+    #[test]
+    fn concurrent_requests_for_one_artifact_share_one_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let artifact = wheel(dir.path());
+        let gate = GuardGate::new(
+            Arc::new(Detector::embedded().unwrap()),
+            Config::default(),
+            None,
+            Allowlist::new(dir.path().join("allowlist.toml")),
+            Arc::new(Silent),
+        );
+        let candidate = Candidate {
+            ecosystem: Ecosystem::Pypi,
+            name: "demo-pkg".into(),
+            version: None,
+            filename: "demo_pkg-1.0.0-py3-none-any.whl".into(),
+            url: "http://127.0.0.1:9/demo_pkg-1.0.0-py3-none-any.whl"
+                .parse()
+                .unwrap(),
+            artifact,
+            previous: None,
+        };
+        let start = std::sync::Barrier::new(8);
+        let results: Vec<Judged> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        gate.judge(&candidate)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(
+            gate.scans.load(Ordering::Relaxed),
+            1,
+            "one scan for eight requests"
+        );
+        assert!(results.iter().all(|j| j.outcome == results[0].outcome));
+        assert!(matches!(results[0].outcome, Outcome::Judged { .. }));
+        assert_eq!(gate.judged().len(), 1);
+    }
 }
