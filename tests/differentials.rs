@@ -271,6 +271,63 @@ fn control_bare_pip_follows_a_symlinked_setup_py() {
     );
 }
 
+/// An sdist whose tar holds a harmless `setup.py` and that has, appended, a zip whose
+/// `setup.py` writes the marker: pip unpacks whatever `zipfile.is_zipfile` accepts as a zip.
+fn tar_zip_polyglot(name: &str) -> fixtures::PyDist {
+    use std::io::Write as _;
+    let mut dist = sdist_with(
+        name,
+        vec![tar_entry::file(
+            "setup.py",
+            format!("from setuptools import setup\nsetup(name=\"{name}\", version=\"1.0.0\")\n")
+                .as_bytes(),
+        )],
+    );
+    let stem = format!("{}-1.0.0", name.replace('-', "_"));
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    for (path, body) in [
+        (
+            format!("{stem}/PKG-INFO"),
+            format!("Metadata-Version: 2.1\nName: {name}\nVersion: 1.0.0\n\n"),
+        ),
+        (
+            format!("{stem}/{}/__init__.py", name.replace('-', "_")),
+            "VALUE = 1\n".to_owned(),
+        ),
+        (format!("{stem}/setup.py"), marker_setup_py(name)),
+    ] {
+        writer.start_file(path, options).unwrap();
+        writer.write_all(body.as_bytes()).unwrap();
+    }
+    dist.artifact
+        .bytes
+        .extend(writer.finish().unwrap().into_inner());
+    dist
+}
+
+#[test]
+fn sdist_that_is_also_a_zip_cannot_be_judged() {
+    let name = "polyglot-sdist";
+    let Some((out, why)) = guard_pip_install(tar_zip_polyglot(name)) else {
+        return;
+    };
+    assert_cannot_judge(&out, &why, name, "also a zip");
+}
+
+#[test]
+fn control_bare_pip_unpacks_the_zip_of_a_tar_zip_polyglot() {
+    let name = "polyglot-sdist";
+    let registry = Registry::with(vec![tar_zip_polyglot(name)], vec![]);
+    let sandbox = pip_sandbox!(registry);
+    let out = run(sandbox.bare(&["install", name]));
+    let why = explain(&out, &sandbox.installed_list(), &registry);
+    assert!(
+        sandbox.dirs.marker_written(),
+        "pip unpacks the appended zip and runs its setup.py\n{why}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // npm manifests and install-time files.
 

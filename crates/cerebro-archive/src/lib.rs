@@ -204,6 +204,12 @@ pub enum ArchiveError {
     },
     #[error("{path} holds no files")]
     Empty { path: PathBuf },
+    /// A construct that pip or npm reads differently from this reader (a PAX global
+    /// header that renames members, a tar that is also a zip …): refused, never judged.
+    #[error(
+        "{path} cannot be judged: {reason}, which the installers read differently from Cerebro"
+    )]
+    Ambiguous { path: PathBuf, reason: String },
 }
 
 /// Reads the files `listed` under `root` as one package: an installed Python distribution,
@@ -286,11 +292,16 @@ pub fn read_bytes(name: &Path, bytes: &[u8], limits: &Limits) -> Result<Package,
         .map(|n| n.to_string_lossy())
         .unwrap_or_else(|| name.to_string_lossy());
     let lower = file_name.to_ascii_lowercase();
-    let format = sniff(bytes)
-        .or_else(|| format_from_extension(&lower))
+    let sniffed = sniff(bytes);
+    let named = format_from_extension(&lower);
+    let format = sniffed
+        .or(named)
         .ok_or_else(|| ArchiveError::NotAnArchive {
             path: name.to_path_buf(),
         })?;
+    if let Some(reason) = polyglot(bytes, sniffed, named) {
+        return Err(Fail::Ambiguous(reason).at(name));
+    }
     let (gathered, kind) = match format {
         Format::Tar(compression) => (tarball::read(bytes, compression, limits), ArchiveKind::Tar),
         Format::Zip => (zipfile::read(bytes, limits), ArchiveKind::Zip),
@@ -362,6 +373,37 @@ fn sniff(bytes: &[u8]) -> Option<Format> {
     }
 }
 
+/// Why an archive is read differently by the installers, when it is: a tar that is also a
+/// zip (pip unpacks whatever `zipfile.is_zipfile` accepts as a zip, whatever its name), or a
+/// file whose name promises zip and whose content is a tar (or the other way round).
+fn polyglot(bytes: &[u8], sniffed: Option<Format>, named: Option<Format>) -> Option<String> {
+    let is_tar = |f: Option<Format>| matches!(f, Some(Format::Tar(_)));
+    if is_tar(sniffed) && has_zip_end_record(bytes) {
+        return Some("it is a tar archive that is also a zip (pip would unpack the zip)".into());
+    }
+    match (sniffed, named) {
+        (Some(Format::Zip), Some(Format::Tar(_))) | (Some(Format::Tar(_)), Some(Format::Zip)) => {
+            Some("its content is not the archive format its name says".into())
+        }
+        _ => None,
+    }
+}
+
+/// Whether CPython's `zipfile.is_zipfile` finds an end-of-central-directory record: the
+/// last 22 bytes, or the signature anywhere in the last 64 KiB + 22 with a whole record
+/// after it.
+fn has_zip_end_record(bytes: &[u8]) -> bool {
+    const SIGNATURE: &[u8] = b"PK\x05\x06";
+    const RECORD: usize = 22;
+    if bytes.len() < RECORD {
+        return false;
+    }
+    let tail = &bytes[bytes.len().saturating_sub((1 << 16) + RECORD)..];
+    tail.windows(SIGNATURE.len())
+        .enumerate()
+        .any(|(i, w)| w == SIGNATURE && tail.len() - i >= RECORD)
+}
+
 /// The format a (lowercased) file name promises.
 fn format_from_extension(lower: &str) -> Option<Format> {
     use tarball::Compression;
@@ -386,7 +428,12 @@ fn format_from_extension(lower: &str) -> Option<Format> {
 #[derive(Debug)]
 enum Fail {
     Corrupt(String),
-    Limit { limit: &'static str, detail: String },
+    /// See [`ArchiveError::Ambiguous`].
+    Ambiguous(String),
+    Limit {
+        limit: &'static str,
+        detail: String,
+    },
     Empty,
     Io(std::io::Error),
 }
@@ -406,6 +453,10 @@ impl Fail {
                 detail,
             },
             Fail::Empty => ArchiveError::Empty { path },
+            Fail::Ambiguous(reason) => ArchiveError::Ambiguous {
+                path,
+                reason: printable(&reason),
+            },
             Fail::Io(source) => ArchiveError::Io { path, source },
         }
     }

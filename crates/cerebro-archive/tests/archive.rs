@@ -900,3 +900,176 @@ fn a_nested_folder_without_a_manifest_is_not_stripped() {
     let pkg = read("proj-1.0.tar.gz", &bytes).unwrap();
     assert_eq!(paths(&pkg), vec!["src/a.py", "src/b.py"]);
 }
+
+// ----- readings that differ from pip's and npm's: refused (issue 13) ----------------------
+
+/// One PAX record, `"<len> key=value\n"`, its length counting itself.
+fn pax_record(key: &str, value: &str) -> Vec<u8> {
+    let body = format!(" {key}={value}\n");
+    let mut len = body.len() + 1;
+    while format!("{len}{body}").len() != len {
+        len += 1;
+    }
+    format!("{len}{body}").into_bytes()
+}
+
+/// A tar of raw members: (type, name in the header, data). Extension members (`x`, `g`,
+/// `L`) are written as is, so the fixtures say exactly what a hostile archive would.
+fn raw_tar(members: &[(EntryType, &str, Vec<u8>)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (kind, path, data) in members {
+        let mut header = raw_header(path, *kind, data.len() as u64);
+        header.set_cksum();
+        builder.append(&header, data.as_slice()).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+fn assert_ambiguous(name: &str, bytes: &[u8], says: &str) {
+    let error = read(name, bytes).unwrap_err();
+    assert!(
+        matches!(error, ArchiveError::Ambiguous { .. }),
+        "{name}: {error:?}"
+    );
+    assert_readable(&error, name);
+    assert!(error.to_string().contains(says), "{error}");
+}
+
+#[test]
+fn pax_headers_name_members_as_python_reads_them() {
+    // A PAX path (written by Python's tarfile and node-tar for long names) names the
+    // member, whatever the header's own name; so does a GNU long name.
+    let long = format!("p-1.0/{}/mod.py", "d".repeat(120));
+    let bytes = gzip(&raw_tar(&[
+        (
+            EntryType::XHeader,
+            "././@PaxHeader",
+            pax_record("path", &long),
+        ),
+        (EntryType::Regular, "short-name.py", b"x = 1\n".to_vec()),
+        (
+            EntryType::GNULongName,
+            "././@LongLink",
+            format!("p-1.0/{}/other.py\0", "e".repeat(120)).into_bytes(),
+        ),
+        (EntryType::Regular, "truncated-name", b"y = 2\n".to_vec()),
+        // git archive's global header says only which commit: harmless.
+        (
+            EntryType::XGlobalHeader,
+            "pax_global_header",
+            pax_record("comment", "abc123"),
+        ),
+        (EntryType::Regular, "p-1.0/setup.py", b"z = 3\n".to_vec()),
+    ]));
+    let pkg = read("p-1.0.tar.gz", &bytes).unwrap();
+    let got = paths(&pkg);
+    assert!(
+        got.contains(&format!("{}/mod.py", "d".repeat(120)).as_str()),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&format!("{}/other.py", "e".repeat(120)).as_str()),
+        "{got:?}"
+    );
+    assert!(got.contains(&"setup.py"), "{got:?}");
+}
+
+#[test]
+fn a_global_header_that_renames_members_is_refused() {
+    let bytes = gzip(&raw_tar(&[
+        (
+            EntryType::XGlobalHeader,
+            "pax_global_header",
+            pax_record("path", "p-1.0/setup.py"),
+        ),
+        (EntryType::Regular, "p-1.0/harmless.py", b"x = 1\n".to_vec()),
+    ]));
+    assert_ambiguous("p-1.0.tar.gz", &bytes, "global header that sets path");
+}
+
+#[test]
+fn gnu_sparse_members_are_refused() {
+    let bytes = gzip(&raw_tar(&[
+        (
+            EntryType::XHeader,
+            "././@PaxHeader",
+            pax_record("GNU.sparse.name", "p-1.0/setup.py"),
+        ),
+        (
+            EntryType::Regular,
+            "p-1.0/GNUSparseFile.0/setup.py",
+            b"x = 1\n".to_vec(),
+        ),
+    ]));
+    assert_ambiguous("p-1.0.tar.gz", &bytes, "GNU sparse");
+}
+
+#[test]
+fn a_pax_path_beside_a_gnu_long_name_is_refused() {
+    let bytes = gzip(&raw_tar(&[
+        (
+            EntryType::GNULongName,
+            "././@LongLink",
+            b"p-1.0/setup.py\0".to_vec(),
+        ),
+        (
+            EntryType::XHeader,
+            "././@PaxHeader",
+            pax_record("path", "p-1.0/other.py"),
+        ),
+        (EntryType::Regular, "p-1.0/x.py", b"x = 1\n".to_vec()),
+    ]));
+    assert_ambiguous("p-1.0.tar.gz", &bytes, "PAX path and by a GNU long name");
+}
+
+#[test]
+fn a_pax_size_other_than_the_headers_is_refused() {
+    let bytes = gzip(&raw_tar(&[
+        (
+            EntryType::XHeader,
+            "././@PaxHeader",
+            pax_record("size", "0"),
+        ),
+        (EntryType::Regular, "p-1.0/setup.py", b"x = 1\n".to_vec()),
+    ]));
+    assert_ambiguous("p-1.0.tar.gz", &bytes, "PAX size");
+}
+
+#[test]
+fn a_tar_that_is_also_a_zip_is_refused() {
+    // pip tries `zipfile.is_zipfile` first: a zip appended to an sdist is what it unpacks.
+    let mut bytes = tar_gz(&[file("p-1.0/setup.py", b"x = 1\n")]);
+    bytes.extend(zip(&[("p-1.0/setup.py", b"import os\n")]));
+    assert_ambiguous("p-1.0.tar.gz", &bytes, "also a zip");
+}
+
+#[test]
+fn a_wheel_that_is_a_tar_is_refused() {
+    let bytes = tar_gz(&[file("p/__init__.py", b"x = 1\n")]);
+    assert_ambiguous(
+        "p-1.0-py3-none-any.whl",
+        &bytes,
+        "not the archive format its name says",
+    );
+}
+
+#[test]
+fn a_zip_entry_with_a_unicode_path_field_is_refused() {
+    // The `zip` crate names the entry by the field; CPython's zipfile by its header name.
+    let name = "p/harmless.py";
+    let unicode = "p/__init__.py";
+    let mut field = vec![1u8];
+    let mut crc = flate2::Crc::new();
+    crc.update(name.as_bytes());
+    field.extend(crc.sum().to_le_bytes());
+    field.extend(unicode.as_bytes());
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let mut options = zip::write::FullFileOptions::default();
+    options
+        .add_extra_data(0x7075, field.into_boxed_slice(), false)
+        .unwrap();
+    writer.start_file(name, options).unwrap();
+    writer.write_all(b"x = 1\n").unwrap();
+    let bytes = writer.finish().unwrap().into_inner();
+    assert_ambiguous("p-1.0-py3-none-any.whl", &bytes, "Unicode Path");
+}

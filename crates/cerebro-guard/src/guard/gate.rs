@@ -590,8 +590,8 @@ impl Drop for Flight<'_> {
     }
 }
 
-/// Bumped when a fail-closed rule changes what is judged at all.
-const FAIL_CLOSED_RULES: u32 = 1;
+/// Bumped when a fail-closed rule changes what is judged at all (2: archive differentials).
+const FAIL_CLOSED_RULES: u32 = 2;
 /// Bumped when the release diff's rule changes what a change is judged.
 const RELEASE_DIFF_RULE: u32 = 1;
 
