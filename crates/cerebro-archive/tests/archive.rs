@@ -1065,9 +1065,7 @@ fn a_zip_entry_with_a_unicode_path_field_is_refused() {
     field.extend(unicode.as_bytes());
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let mut options = zip::write::FullFileOptions::default();
-    options
-        .add_extra_data(0x7075, field.into_boxed_slice(), false)
-        .unwrap();
+    options.add_extra_field(0x7075, &field, false).unwrap();
     writer.start_file(name, options).unwrap();
     writer.write_all(b"x = 1\n").unwrap();
     let bytes = writer.finish().unwrap().into_inner();
