@@ -27,6 +27,77 @@ pub struct Http {
     /// For `127.0.0.1`, `::1` and `localhost`, which must never be sent to a proxy (a guard
     /// index or a test server listens there).
     direct: reqwest::Client,
+    /// How slow a response body may come.
+    pace: Pace,
+}
+
+/// How slow a registry may send a response body before the request counts as failed: a
+/// read timeout alone lets a server that sends a byte a second hold an install for ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    /// Lowest average rate, in bytes a second, once `grace` has passed.
+    pub min_bytes_per_second: u64,
+    /// How long a body may come slower than that (a cold CDN, a slow start).
+    pub grace: Duration,
+    /// Longest a request may take, whatever its rate.
+    pub deadline: Duration,
+}
+
+impl Default for Pace {
+    /// 4 KiB/s after 30 s, one hour at most: a 1 GB wheel over a 3 Mbit/s link still comes.
+    fn default() -> Pace {
+        Pace {
+            min_bytes_per_second: 4 << 10,
+            grace: Duration::from_secs(30),
+            deadline: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The pace of one response body (see [`Pace`]).
+struct Paced {
+    pace: Pace,
+    started: std::time::Instant,
+}
+
+impl Paced {
+    fn start(pace: Pace) -> Paced {
+        Paced {
+            pace,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// `next` (the next chunk of a body of which `received` bytes came), or why the body
+    /// comes too slowly.
+    async fn chunk<F: std::future::Future>(
+        &self,
+        url: &Url,
+        next: F,
+        received: u64,
+    ) -> Result<F::Output, FetchError> {
+        let elapsed = self.started.elapsed();
+        let slow = |detail: String| FetchError::Unreachable {
+            url: shown(url),
+            detail,
+        };
+        if elapsed > self.pace.grace
+            && (received as f64) < self.pace.min_bytes_per_second as f64 * elapsed.as_secs_f64()
+        {
+            return Err(slow(format!(
+                "the server sent {received} bytes in {:.0} s, under the floor of {} bytes a second",
+                elapsed.as_secs_f64(),
+                self.pace.min_bytes_per_second
+            )));
+        }
+        let left = self.pace.deadline.saturating_sub(elapsed);
+        tokio::time::timeout(left, next).await.map_err(|_| {
+            slow(format!(
+                "the response took longer than {} s",
+                self.pace.deadline.as_secs()
+            ))
+        })
+    }
 }
 
 impl Http {
@@ -76,7 +147,14 @@ impl Http {
         Ok(Http {
             proxied: build(false)?,
             direct: build(true)?,
+            pace: Pace::default(),
         })
+    }
+
+    /// The same clients, with another [`Pace`] for response bodies.
+    pub fn with_pace(mut self, pace: Pace) -> Http {
+        self.pace = pace;
+        self
     }
 
     /// Sends a GET for `url` with `auth` (a whole `Authorization` value) or, without it, the
@@ -165,8 +243,12 @@ impl Http {
             .unwrap_or_default()
             .to_ascii_lowercase();
         let mut body = Vec::new();
+        let paced = Paced::start(self.pace);
         loop {
-            match response.chunk().await {
+            match paced
+                .chunk(url, response.chunk(), body.len() as u64)
+                .await?
+            {
                 Ok(Some(chunk)) => {
                     body.extend_from_slice(&chunk);
                     if body.len() as u64 > max_bytes {
@@ -239,8 +321,9 @@ impl Http {
         let mut sha512 = matches!(expected, Expected::Sha512(_)).then(sha2::Sha512::new);
         let mut sha1 = matches!(expected, Expected::Sha1(_)).then(sha1::Sha1::new);
         let mut size = 0u64;
+        let paced = Paced::start(self.pace);
         loop {
-            let chunk = match response.chunk().await {
+            let chunk = match paced.chunk(url, response.chunk(), size).await? {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => break,
                 Err(e) => return Err(body_error(url, e, declared, size)),

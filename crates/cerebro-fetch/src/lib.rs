@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 pub use cache::{Cache, Usage};
-pub use http::Http;
+pub use http::{Http, Pace};
 pub use reqwest::Url;
 
 /// Version of the guard's artifact cache layout; a new layout gets a new folder.
@@ -196,6 +196,8 @@ pub struct FetchOptions {
     pub connect_timeout: Duration,
     /// Longest wait for the next bytes of a response.
     pub read_timeout: Duration,
+    /// How slow a response body may come in all ([`Pace`]: a floor on the rate, a deadline).
+    pub pace: Pace,
     /// Retries after the first attempt, on transient failures (network, HTTP 429, 5xx).
     pub retries: u32,
     /// Wait before the first retry; each further retry waits twice as long (at most 30 s).
@@ -215,6 +217,7 @@ impl FetchOptions {
             max_document_bytes: 128 << 20,
             connect_timeout: Duration::from_secs(20),
             read_timeout: Duration::from_secs(60),
+            pace: Pace::default(),
             retries: 3,
             backoff: Duration::from_millis(500),
             concurrency: 8,
@@ -369,7 +372,8 @@ impl Fetcher {
             options.extra_ca_file.as_deref(),
             options.connect_timeout,
             options.read_timeout,
-        )?;
+        )?
+        .with_pace(options.pace);
         let permits = Semaphore::new(options.concurrency.clamp(1, Semaphore::MAX_PERMITS));
         Ok(Fetcher {
             inner: Arc::new(Inner {

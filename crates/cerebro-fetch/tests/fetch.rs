@@ -389,6 +389,87 @@ async fn a_body_shorter_than_its_content_length_is_truncated() {
     assert!(tmp_is_empty(dir.path()));
 }
 
+/// A server that answers every connection with a `Content-Length` of 100,000 and then
+/// drips the body, a byte every 20 ms, until the client goes.
+fn dripping_server() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            seen.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match stream.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
+                while stream.write_all(b"x").is_ok() {
+                    let _ = stream.flush();
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            });
+        }
+    });
+    (base, count)
+}
+
+#[tokio::test]
+async fn a_body_that_drips_fails_once_under_the_floor_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, connections) = dripping_server();
+    let mut options = options(dir.path());
+    options.retries = 1;
+    // Each byte comes well within the read timeout: only the floor stops it.
+    options.pace = cerebro_fetch::Pace {
+        min_bytes_per_second: 1024,
+        grace: Duration::from_millis(500),
+        deadline: Duration::from_secs(60),
+    };
+    let url = Url::parse(&format!("{base}/drip.tgz")).unwrap();
+    let started = std::time::Instant::now();
+    let error = Fetcher::new(options)
+        .unwrap()
+        .artifact(&url, &Expected::Nothing, None)
+        .await
+        .unwrap_err();
+    match &error {
+        FetchError::Unreachable { detail, .. } => {
+            assert!(detail.contains("under the floor"), "{detail}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 2, "retried once");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(tmp_is_empty(dir.path()));
+
+    // And a deadline, whatever the rate.
+    let (base, _) = dripping_server();
+    let mut options = self::options(dir.path());
+    options.retries = 0;
+    options.pace = cerebro_fetch::Pace {
+        min_bytes_per_second: 0,
+        grace: Duration::ZERO,
+        deadline: Duration::from_millis(700),
+    };
+    let url = Url::parse(&format!("{base}/drip.tgz")).unwrap();
+    let error = Fetcher::new(options)
+        .unwrap()
+        .artifact(&url, &Expected::Nothing, None)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("longer than"), "{error}");
+}
+
 #[tokio::test]
 async fn an_artifact_over_the_limit_is_refused() {
     let dir = tempfile::tempdir().unwrap();
