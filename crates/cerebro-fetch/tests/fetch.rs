@@ -150,22 +150,37 @@ async fn handle(State(fake): State<Fake>, uri: Uri, headers: HeaderMap) -> Respo
 /// A raw server answering every connection with `response` verbatim, then closing: for
 /// bodies shorter than their `Content-Length`, or delimited by the close alone.
 fn raw_server(response: Vec<u8>) -> (String, Arc<AtomicUsize>) {
+    let response = Arc::new(response);
+    raw_server_with(move |mut stream| {
+        let _ = stream.write_all(&response);
+    })
+}
+
+/// A raw server that reads each request's head and hands the connection to `answer` (on a
+/// thread of its own); also counts the connections.
+fn raw_server_with(
+    answer: impl Fn(std::net::TcpStream) + Send + Sync + 'static,
+) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let count = Arc::new(AtomicUsize::new(0));
     let seen = count.clone();
+    let answer = Arc::new(answer);
     std::thread::spawn(move || {
         for mut stream in listener.incoming().flatten() {
             seen.fetch_add(1, Ordering::SeqCst);
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") {
-                match stream.read(&mut byte) {
-                    Ok(1) => head.push(byte[0]),
-                    _ => break,
+            let answer = answer.clone();
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match stream.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => break,
+                    }
                 }
-            }
-            let _ = stream.write_all(&response);
+                answer(stream);
+            });
         }
     });
     (base, count)
@@ -392,31 +407,13 @@ async fn a_body_shorter_than_its_content_length_is_truncated() {
 /// A server that answers every connection with a `Content-Length` of 100,000 and then
 /// drips the body, a byte every 20 ms, until the client goes.
 fn dripping_server() -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            seen.fetch_add(1, Ordering::SeqCst);
-            std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match stream.read(&mut byte) {
-                        Ok(1) => head.push(byte[0]),
-                        _ => return,
-                    }
-                }
-                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
-                while stream.write_all(b"x").is_ok() {
-                    let _ = stream.flush();
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            });
+    raw_server_with(|mut stream| {
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
+        while stream.write_all(b"x").is_ok() {
+            let _ = stream.flush();
+            std::thread::sleep(Duration::from_millis(20));
         }
-    });
-    (base, count)
+    })
 }
 
 #[tokio::test]

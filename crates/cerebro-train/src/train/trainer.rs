@@ -1296,20 +1296,25 @@ mod tests {
         assert!((learning_rate(1.0, 99, 100) - 0.1).abs() < 0.02);
     }
 
-    #[test]
-    fn weights_balance_cells() {
-        let mk = |m: bool| Example {
-            malicious: m,
+    /// A PyPI example with these ids and nothing else.
+    fn example(malicious: bool, ids: Vec<u32>) -> Example {
+        Example {
+            malicious,
             ecosystem: Ecosystem::Pypi,
             source: String::new(),
             name: String::new(),
             version: String::new(),
             added: None,
-            ids: vec![],
-            uncapped_len: 0,
+            uncapped_len: ids.len(),
+            ids,
             files_parsed: None,
             units: Vec::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn weights_balance_cells() {
+        let mk = |m: bool| example(m, Vec::new());
         let rows = [mk(true), mk(true), mk(true), mk(false)];
         let refs: Vec<&Example> = rows.iter().collect();
         let w = cell_weights(&refs, &[1.0; 4], 1.0);
@@ -1321,18 +1326,8 @@ mod tests {
 
     #[test]
     fn phase_copies_read_install_time_units_as_import_time_ones() {
-        let id = tokenizer::token_id;
-        let mk = |m: bool, toks: &[&str]| Example {
-            malicious: m,
-            ecosystem: Ecosystem::Pypi,
-            source: String::new(),
-            name: String::new(),
-            version: String::new(),
-            added: None,
-            ids: toks.iter().map(|t| id(t)).collect(),
-            uncapped_len: toks.len(),
-            files_parsed: None,
-            units: Vec::new(),
+        let mk = |m: bool, toks: &[&str]| {
+            example(m, toks.iter().map(|t| tokenizer::token_id(t)).collect())
         };
         let units = [
             // Copied: [INSTALL] becomes [IMPORT], and the then repeated [IMPORT] goes.
