@@ -735,3 +735,26 @@ fn yarn_goes_to_cerebro_yarn() {
         ran.stdout
     );
 }
+
+#[test]
+fn a_venv_pip_linked_to_the_shim_runs_that_venvs_pip() {
+    // `ln -s ~/.cerebro/shims/pip venv/bin/pip`: the real Cerebro must hand over to the
+    // venv's own pip (`venv/bin/python -m pip`), not to the next pip on PATH, which would
+    // install into another environment. `pip --version` is passed through unjudged.
+    let f = Fixture::new();
+    let venv = f.tmp.path().join("venv");
+    let bin = venv.join("bin");
+    script(&bin.join("python"), &printer("venv-python"));
+    std::fs::write(venv.join("pyvenv.cfg"), "home = /usr/bin\n").unwrap();
+    std::os::unix::fs::symlink(f.shims.join("pip"), bin.join("pip")).unwrap();
+    let path = f.path(&[&bin, &f.real]);
+    let cerebro = env!("CARGO_BIN_EXE_cerebro");
+    let ran = f.run(&path, "pip --version", &[("CEREBRO_BIN", cerebro)]);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(
+        ran.stdout.starts_with("venv-python [-m] [pip] [--version]"),
+        "{}\n{}",
+        ran.stdout,
+        ran.stderr
+    );
+}

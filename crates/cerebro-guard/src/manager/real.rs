@@ -105,11 +105,39 @@ pub fn is_shim(path: &Path) -> bool {
 /// pip]` when a python shim routed `python -m pip` here, else the real `$CEREBRO_PIP` (or
 /// `pip`, falling back to `pip3`) from [`find_real`], e.g. `["/venv/bin/pip"]`.
 pub fn real_pip() -> Result<Vec<OsString>, ManagerError> {
-    real_pip_with(
-        std::env::var_os(PYTHON_ENV),
-        std::env::var(PIP_ENV).ok(),
-        &find_real,
-    )
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let shim_dirs = std::env::var_os(SHIM_DIR_ENV).unwrap_or_default();
+    let python = std::env::var_os(PYTHON_ENV)
+        .filter(|p| !p.is_empty())
+        .or_else(|| {
+            let name = std::env::var(PIP_ENV).unwrap_or_else(|_| "pip".to_owned());
+            venv_python_behind_shim(&name, &path, &shim_dirs).map(PathBuf::into_os_string)
+        });
+    real_pip_with(python, std::env::var(PIP_ENV).ok(), &find_real)
+}
+
+/// The interpreter of the virtual environment whose `bin/pip` (first on `PATH`) is a link to
+/// Cerebro's shim, as `ln -s ~/.cerebro/shims/pip venv/bin/pip` makes it: the guard must hand
+/// over to that environment's pip (`venv/bin/python -m pip`), not to the next `pip` on `PATH`,
+/// which would install into another environment. `None` when the first `tool` on `PATH` is
+/// not a shim, or not in a virtual environment's `bin` (a folder beside a `pyvenv.cfg`).
+pub fn venv_python_behind_shim(tool: &str, path: &OsStr, shim_dirs: &OsStr) -> Option<PathBuf> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let first = which::which_in_all(tool, Some(path), cwd).ok()?.next()?;
+    // The first one is the real pip: nothing to do.
+    let real = find_real_in(tool, path, shim_dirs).ok();
+    if real.as_ref() == Some(&first) {
+        return None;
+    }
+    let bin = first.parent()?;
+    if !bin.parent()?.join("pyvenv.cfg").is_file() {
+        return None;
+    }
+    let python = ["python", "python3"]
+        .iter()
+        .map(|name| bin.join(name))
+        .find(|p| p.is_file() && !is_shim(p))?;
+    Some(python)
 }
 
 /// [`real_pip`] with its inputs given.
@@ -194,6 +222,48 @@ mod tests {
         let error = find_real_in("pip", shims.as_os_str(), shims.as_os_str()).unwrap_err();
         let text = error.to_string();
         assert!(text.contains("`pip`") && text.contains("PATH"), "{text}");
+    }
+
+    #[test]
+    fn a_venv_pip_linked_to_the_shim_hands_over_to_the_venvs_python() {
+        let tmp = tempfile::tempdir().unwrap();
+        let shims = tmp.path().join("shims");
+        let shim = script(&shims, "pip", "#!/bin/sh\n# cerebro-shim\n");
+        let venv = tmp.path().join("venv");
+        let bin = venv.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(venv.join("pyvenv.cfg"), "home = /usr/bin\n").unwrap();
+        let python = script(&bin, "python", "#!/bin/sh\n");
+        std::os::unix::fs::symlink(&shim, bin.join("pip")).unwrap();
+        let system = tmp.path().join("usr");
+        script(&system, "pip", "#!/bin/sh\necho system\n");
+        let path = path_of(&[&bin, &shims, &system]);
+        assert_eq!(
+            venv_python_behind_shim("pip", &path, shims.as_os_str()),
+            Some(python)
+        );
+        // Not a venv (no pyvenv.cfg): the next real pip, as before.
+        std::fs::remove_file(venv.join("pyvenv.cfg")).unwrap();
+        assert_eq!(
+            venv_python_behind_shim("pip", &path, shims.as_os_str()),
+            None
+        );
+        // The shims folder first (the usual set-up): nothing to do.
+        let path = path_of(&[&shims, &system]);
+        assert_eq!(
+            venv_python_behind_shim("pip", &path, shims.as_os_str()),
+            None
+        );
+        // A venv's own pip first: it is the real one.
+        let other = tmp.path().join("venv2");
+        std::fs::create_dir_all(other.join("bin")).unwrap();
+        std::fs::write(other.join("pyvenv.cfg"), "").unwrap();
+        script(&other.join("bin"), "pip", "#!/bin/sh\n");
+        let path = path_of(&[&other.join("bin"), &shims, &system]);
+        assert_eq!(
+            venv_python_behind_shim("pip", &path, shims.as_os_str()),
+            None
+        );
     }
 
     #[test]
