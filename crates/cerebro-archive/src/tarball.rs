@@ -45,8 +45,9 @@ const NAMING_KEYS: &[&str] = &["path", "linkpath", "size"];
 /// name (`L`, `K`) headers into the member that follows them ourselves (the `tar` crate's own
 /// folding differs from Python's where they meet), and refusing where readers disagree: GNU
 /// sparse members and `GNU.sparse.*` keys, a global (`g`) header that renames or resizes
-/// members, a PAX `path` beside a GNU long name, a PAX `size` other than the header's,
-/// extension headers left dangling or stacked.
+/// members, a PAX `path` beside a GNU long name, a PAX `size` other than the header's, two
+/// PAX headers or two long names for one member. Extension headers after the last member name
+/// nothing and are ignored, as Python ignores them.
 fn walk<'l, R: Read>(
     reader: R,
     budget: &Budget<'_>,
