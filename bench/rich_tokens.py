@@ -7,6 +7,8 @@
     python3 bench/rich_tokens.py --compare OLD.jsonl NEW.jsonl
         packages of NEW (rich tokens dropped to their features) whose sequence or units
         differ from OLD's: the extraction's repeatability across runs.
+    python3 bench/rich_tokens.py --which P3.drop target/dsd/benign.jsonl
+        the packages that have the token, with the files of the units that carry it.
 """
 import collections
 import json
@@ -42,6 +44,13 @@ def shares(paths):
         print(f"| `{t}` | {m:.1f}% | {b:.1f}% |")
 
 
+def which(token, path):
+    for r in load(path):
+        files = [u["file"] for u in r.get("units") or [] if token in u["sequence"]]
+        if files or token in (r["sequence"] or []):
+            print(f"{r['ecosystem']} {r['name']} {r['version']}: {', '.join(files[:3])}")
+
+
 def compare(old_path, new_path):
     old = {(r["file"], r["label"]): r for r in load(old_path)}
     differ = units_differ = missing = total = 0
@@ -62,6 +71,8 @@ def compare(old_path, new_path):
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--compare"] and len(sys.argv) == 4:
         compare(sys.argv[2], sys.argv[3])
+    elif sys.argv[1:2] == ["--which"] and len(sys.argv) == 4:
+        which(sys.argv[2], sys.argv[3])
     elif len(sys.argv) > 1:
         shares(sys.argv[1:])
     else:

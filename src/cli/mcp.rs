@@ -4,8 +4,8 @@
 //!
 //! JSON-RPC 2.0, one message a line (the MCP stdio transport). Tools:
 //! - `check_package`: does the name exist, does it look like a popular one, and what the
-//!   code of that release (and, for npm, of the tree npm would install) does (fetched from
-//!   the configured registry, judged, never run);
+//!   code of that release and of the tree the installer would add does (fetched from the
+//!   configured registry, judged, never run);
 //! - `scan_path`: an archive or folder on disk;
 //! - `audit_project`: the lockfiles of a folder, as `cerebro audit`.
 //!
@@ -629,8 +629,8 @@ fn tools() -> Value {
             "title": "Check a package before installing it",
             "description": "Before installing a PyPI or npm package, ask Cerebro: whether the \
                 name exists on the configured registry, whether it looks like a squat of a \
-                popular package, and what the code of that release and, for npm, of its \
-                dependency tree does (fetched and judged by Cerebro's model, never run). Returns a verdict (benign, suspicious, \
+                popular package, and what the code of that release and of its dependency \
+                tree does (fetched and judged by Cerebro's model, never run). Returns a verdict (benign, suspicious, \
                 malicious, unjudged, not-found), a score, reasons with file:line, and a \
                 one-line recommendation.",
             "inputSchema": {

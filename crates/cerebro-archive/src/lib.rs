@@ -389,19 +389,46 @@ fn polyglot(bytes: &[u8], sniffed: Option<Format>, named: Option<Format>) -> Opt
     }
 }
 
-/// Whether CPython's `zipfile.is_zipfile` finds an end-of-central-directory record: the
-/// last 22 bytes, or the signature anywhere in the last 64 KiB + 22 with a whole record
-/// after it.
+/// Whether CPython's `zipfile` (pip's `unpack_file` tries `is_zipfile` before the name)
+/// would open `bytes` as a zip with something in it: the end-of-central-directory record
+/// found as `_EndRecData` finds it (the last 22 bytes, else the *last* signature in the
+/// final 64 KiB + 22 with a whole record after it), and where that record puts the central
+/// directory, its signature, as `_RealGetContents` requires. The second check keeps the
+/// chance that compressed bytes match by accident (four bytes in 64 KiB: about 1 in 65,000
+/// archives) from refusing an ordinary tarball; a zip64 record is taken as a zip.
 fn has_zip_end_record(bytes: &[u8]) -> bool {
-    const SIGNATURE: &[u8] = b"PK\x05\x06";
+    const END: &[u8] = b"PK\x05\x06";
+    const CENTRAL: &[u8] = b"PK\x01\x02";
     const RECORD: usize = 22;
     if bytes.len() < RECORD {
         return false;
     }
-    let tail = &bytes[bytes.len().saturating_sub((1 << 16) + RECORD)..];
-    tail.windows(SIGNATURE.len())
-        .enumerate()
-        .any(|(i, w)| w == SIGNATURE && tail.len() - i >= RECORD)
+    let last = bytes.len() - RECORD;
+    let at = if bytes[last..].starts_with(END) && bytes.ends_with(b"\0\0") {
+        last
+    } else {
+        let from = bytes.len().saturating_sub((1 << 16) + RECORD);
+        match bytes[from..].windows(END.len()).rposition(|w| w == END) {
+            Some(i) if bytes.len() - (from + i) >= RECORD => from + i,
+            _ => return false,
+        }
+    };
+    let record = &bytes[at..at + RECORD];
+    let u16_at = |i: usize| u16::from_le_bytes([record[i], record[i + 1]]);
+    let u32_at =
+        |i: usize| u32::from_le_bytes([record[i], record[i + 1], record[i + 2], record[i + 3]]);
+    let (entries, size) = (u16_at(10), u32_at(12));
+    if entries == u16::MAX || size == u32::MAX || u32_at(16) == u32::MAX {
+        return true;
+    }
+    if entries == 0 {
+        // An empty zip: pip would unpack nothing, and nothing would be built or run.
+        return false;
+    }
+    (at as u64)
+        .checked_sub(u64::from(size))
+        .and_then(|start| bytes.get(start as usize..start as usize + CENTRAL.len()))
+        .is_some_and(|sig| sig == CENTRAL)
 }
 
 /// The format a (lowercased) file name promises.

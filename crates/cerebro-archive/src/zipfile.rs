@@ -23,31 +23,27 @@ pub(super) fn read(bytes: &[u8], limits: &Limits) -> Result<Gathered, Fail> {
     if archive.len() > limits.max_files {
         return Err(Fail::too_many_entries(limits));
     }
-    // The Info-ZIP Unicode Path field (0x7075) renames an entry for the `zip` crate and not
-    // for CPython's `zipfile` (pip): refused, never judged under a name pip does not use.
-    for index in 0..archive.len() {
-        let entry = archive
-            .by_index_raw(index)
-            .map_err(|e| Fail::Corrupt(describe(&e)))?;
-        if entry
-            .extra_data_fields()
-            .any(|f| matches!(f, zip::ExtraField::UnicodePath(_)))
-        {
-            return Err(Fail::Ambiguous(format!(
-                "entry {} carries an Info-ZIP Unicode Path field (0x7075), a second name \
-                 that CPython's zipfile ignores",
-                String::from_utf8_lossy(entry.name_raw())
-            )));
-        }
-    }
     let budget = Budget::new(limits, bytes.len() as u64);
     let mut gather = Gather::new(limits);
     for index in 0..archive.len() {
         gather.count()?;
         let (wanted, size) = {
             let entry = archive
-                .by_index_data(index)
+                .by_index_raw(index)
                 .map_err(|e| Fail::Corrupt(describe(&e)))?;
+            // The Info-ZIP Unicode Path field (0x7075) renames an entry for the `zip` crate
+            // and not for CPython's `zipfile` (pip): refused, never judged under a name pip
+            // does not use.
+            if entry
+                .extra_data_fields()
+                .any(|f| matches!(f, zip::ExtraField::UnicodePath(_)))
+            {
+                return Err(Fail::Ambiguous(format!(
+                    "entry {} carries an Info-ZIP Unicode Path field (0x7075), a second name \
+                     that CPython's zipfile ignores",
+                    String::from_utf8_lossy(entry.name_raw())
+                )));
+            }
             let raw = match entry.name() {
                 Ok(name) => name,
                 Err(_) => String::from_utf8_lossy(entry.name_raw()),

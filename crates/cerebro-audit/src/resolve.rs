@@ -242,7 +242,7 @@ impl Resolver {
     /// read as npm does, or that nothing satisfies, is an error naming it: the tree would
     /// not be the one npm installs.
     pub async fn npm_tree(
-        &self,
+        self: &Arc<Self>,
         name: &str,
         version: &str,
         max: usize,
@@ -263,19 +263,30 @@ impl Resolver {
                 .get("versions")
                 .and_then(|v| v.get(&version))
                 .ok_or_else(|| format!("{name}@{version} is not on {registry}"))?;
-            for field in ["dependencies", "optionalDependencies"] {
-                let Some(deps) = manifest.get(field).and_then(Value::as_object) else {
-                    continue;
-                };
-                for (dep, range) in deps {
-                    let range = range.as_str().unwrap_or("");
-                    let dep_registry = self.registries.npm.registry_for(dep).clone();
-                    let dep_doc = self.packument(dep, &dep_registry).await?;
-                    let chosen = npm_max_satisfying(&dep_doc, range).ok_or_else(|| {
-                        format!("{name}@{version} depends on {dep}@{range}, which Cerebro cannot resolve as npm does")
-                    })?;
-                    queue.push_back((dep.clone(), chosen));
-                }
+            let deps: Vec<(String, String)> = ["dependencies", "optionalDependencies"]
+                .iter()
+                .filter_map(|field| manifest.get(*field).and_then(Value::as_object))
+                .flatten()
+                .map(|(dep, range)| (dep.clone(), range.as_str().unwrap_or("").to_owned()))
+                .collect();
+            // Their packuments at once (each fetched once per resolver); then picked in order.
+            let mut fetches = tokio::task::JoinSet::new();
+            for (dep, _) in &deps {
+                let (resolver, dep) = (self.clone(), dep.clone());
+                fetches.spawn(async move {
+                    let registry = resolver.registries.npm.registry_for(&dep).clone();
+                    // An error comes back again below, where it is reported.
+                    let _ = resolver.packument(&dep, &registry).await;
+                });
+            }
+            while fetches.join_next().await.is_some() {}
+            for (dep, range) in deps {
+                let dep_registry = self.registries.npm.registry_for(&dep).clone();
+                let dep_doc = self.packument(&dep, &dep_registry).await?;
+                let chosen = npm_max_satisfying(&dep_doc, &range).ok_or_else(|| {
+                    format!("{name}@{version} depends on {dep}@{range}, which Cerebro cannot resolve as npm does")
+                })?;
+                queue.push_back((dep, chosen));
             }
             out.push((name, version));
         }

@@ -206,7 +206,7 @@ fn what(event: &Event) -> Option<Qualifier> {
         return None;
     }
     let detail = event.detail.to_ascii_lowercase();
-    let has = |markers: &[&str]| markers.iter().any(|m| detail.contains(m));
+    let has = |markers: &[&str]| contains_any(&detail, markers);
     match event.feature {
         Feature::R2 => {
             let last = detail
@@ -226,6 +226,11 @@ fn what(event: &Event) -> Option<Qualifier> {
         Feature::D4 if has(OUT_OF_BAND_MARKERS) => Some(Qualifier::OutOfBand),
         _ => None,
     }
+}
+
+/// Whether `detail` holds one of `markers`.
+fn contains_any(detail: &str, markers: &[&str]) -> bool {
+    markers.iter().any(|m| detail.contains(m))
 }
 
 /// The last name of an `R2` call that reads who or where the machine is.
@@ -353,7 +358,7 @@ const RUN_AFTER_FETCH: &[&str] = &["chmod +x", "chmod 7", "nohup ", "&& ./", "; 
 
 /// Whether a (lower-cased) command line is a dropper's ([`Qualifier::Dropper`]).
 fn dropper(detail: &str) -> bool {
-    let has = |markers: &[&str]| markers.iter().any(|m| detail.contains(m));
+    let has = |markers: &[&str]| contains_any(detail, markers);
     has(DROPPER_MARKERS)
         || (has(FETCH_MARKERS) && has(RUN_AFTER_FETCH))
         || pipes_into_interpreter(detail)

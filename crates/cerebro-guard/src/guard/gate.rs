@@ -569,8 +569,6 @@ impl Gate for GuardGate {
     }
 }
 
-/// Everything a cached judgement depends on: the model and tokenizer (by hash), the
-/// extractor (the crate version), and the thresholds in force.
 /// An artifact being judged ([`GuardGate::judge`]); dropping it ends the flight.
 struct Flight<'a> {
     gate: &'a GuardGate,
@@ -595,6 +593,8 @@ const FAIL_CLOSED_RULES: u32 = 2;
 /// Bumped when the release diff's rule changes what a change is judged.
 const RELEASE_DIFF_RULE: u32 = 1;
 
+/// Everything a cached judgement depends on: the model and tokenizer (by hash), the
+/// extractor (the crate version), and the thresholds in force.
 fn judge_id(_detector: &Detector, thresholds: &PerEcosystem<Thresholds>) -> String {
     use sha2::Digest as _;
     static MODEL: std::sync::OnceLock<String> = std::sync::OnceLock::new();

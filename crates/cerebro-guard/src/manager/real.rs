@@ -102,8 +102,10 @@ pub fn is_shim(path: &Path) -> bool {
 }
 
 /// The program (and leading arguments) that is the user's real pip: `[$CEREBRO_PYTHON, -m,
-/// pip]` when a python shim routed `python -m pip` here, else the real `$CEREBRO_PIP` (or
-/// `pip`, falling back to `pip3`) from [`find_real`], e.g. `["/venv/bin/pip"]`.
+/// pip]` when a python shim routed `python -m pip` here, `[venv/bin/python, -m, pip]` when
+/// the first pip on `PATH` is a virtual environment's link to the shim
+/// ([`venv_python_behind_shim`]), else the real `$CEREBRO_PIP` (or `pip`, falling back to
+/// `pip3`) from [`find_real`], e.g. `["/venv/bin/pip"]`.
 pub fn real_pip() -> Result<Vec<OsString>, ManagerError> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let shim_dirs = std::env::var_os(SHIM_DIR_ENV).unwrap_or_default();
