@@ -26,6 +26,8 @@ pub enum Fault {
     Substitute(Vec<u8>),
     /// Announce the full `Content-Length`, send the first half of the body, close.
     Truncate,
+    /// Answer only after this long (an upstream slower than the guard's deadline).
+    Delay(Duration),
 }
 
 #[derive(Default)]
@@ -92,7 +94,7 @@ impl Registry {
                         state: state.clone(),
                     };
                     let app = axum::Router::new().fallback(
-                        move |method, uri, headers: axum::http::HeaderMap| {
+                        move |method, uri: axum::http::Uri, headers: axum::http::HeaderMap| {
                             let state = state.clone();
                             let get = |h: header::HeaderName| {
                                 headers
@@ -103,7 +105,17 @@ impl Registry {
                             };
                             let agent = get(header::USER_AGENT);
                             let accept = get(header::ACCEPT);
-                            async move { handle(&state, method, uri, agent, &accept) }
+                            async move {
+                                let file = uri.path().rsplit('/').next().unwrap_or_default();
+                                let delay = match state.lock().unwrap().faults.get(file) {
+                                    Some(Fault::Delay(d)) => Some(*d),
+                                    _ => None,
+                                };
+                                if let Some(d) = delay {
+                                    tokio::time::sleep(d).await;
+                                }
+                                handle(&state, method, uri, agent, &accept)
+                            }
                         },
                     );
                     tokio::select! {
@@ -465,7 +477,7 @@ fn artifact(inner: &Inner, file: &str, bytes: &[u8]) -> Response<Body> {
         // Truncated downloads are answered by the listener before they get here; this is the
         // fallback should a client reuse a connection despite `Connection: close`.
         Some(Fault::Truncate) => bytes[..bytes.len() / 2].to_vec(),
-        None => bytes.to_vec(),
+        Some(Fault::Delay(_)) | None => bytes.to_vec(),
     };
     let content_type = if file.ends_with(".whl") {
         "application/zip"
