@@ -676,18 +676,29 @@ fn links_and_special_entries_are_reported_not_followed() {
 }
 
 #[test]
-fn zip_symlink_is_reported_not_read() {
+fn a_zip_symlink_or_special_entry_is_read_as_the_file_pip_writes() {
+    // pip (`unzip_file`, the wheel installer) writes every entry not named like a folder as
+    // a file holding its stored bytes, whatever mode the entry claims; and an entry with a
+    // folder's mode but a file's name is a file too.
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = SimpleFileOptions::default();
     writer.start_file("z/a.py", options).unwrap();
     writer.write_all(b"x = 1\n").unwrap();
     writer
-        .add_symlink("z/link.py", "/etc/passwd", options)
+        .add_symlink("z/link.py", "import os; os.system('id')", options)
         .unwrap();
+    writer
+        .start_file("z/dir.py", options.unix_permissions(0o040_755))
+        .unwrap();
+    writer.write_all(b"y = 2\n").unwrap();
     let bytes = writer.finish().unwrap().into_inner();
     let package = read("z.zip", &bytes).unwrap();
-    assert_eq!(paths(&package), ["a.py"]);
-    assert_eq!(anomalies(&package), [(AnomalyKind::Symlink, "z/link.py")]);
+    assert_eq!(paths(&package), ["a.py", "dir.py", "link.py"]);
+    assert_eq!(
+        package.file("link.py").unwrap().bytes,
+        b"import os; os.system('id')"
+    );
+    assert!(anomalies(&package).is_empty());
 }
 
 #[test]
@@ -1067,6 +1078,23 @@ fn a_wheel_that_is_a_tar_is_refused() {
         &bytes,
         "not the archive format its name says",
     );
+}
+
+#[test]
+fn a_zip_naming_a_file_twice_or_in_two_spellings_is_refused() {
+    // Python's zipfile reads a repeated name as its last entry (pip opens entries by name),
+    // the `zip` crate as its first.
+    // The writer refuses a repeated name: write another, then give it the same bytes.
+    let mut twice = zip(&[("p/setup.py", b"x = 1\n"), ("p/setup.pz", b"x = 2\n")]);
+    for at in 0..twice.len() - 10 {
+        if &twice[at..at + 10] == b"p/setup.pz" {
+            twice[at + 9] = b'y';
+        }
+    }
+    assert_ambiguous("p-1.0.zip", &twice, "twice");
+    // `p\\a.py` is its own file to pip on Linux; Cerebro reads it as `p/a.py`.
+    let spelled = zip(&[("p/a.py", b"x = 1\n"), ("p\\a.py", b"x = 2\n")]);
+    assert_ambiguous("p-1.0.zip", &spelled, "two spellings");
 }
 
 #[test]
