@@ -75,7 +75,13 @@ fn tar(entries: &[Entry<'_>]) -> Vec<u8> {
         } else {
             0
         };
-        let header = raw_header(entry.path, entry.kind, size);
+        let mut header = raw_header(entry.path, entry.kind, size);
+        if matches!(entry.kind, EntryType::Symlink | EntryType::Link) && !entry.data.is_empty() {
+            // A link's `data` is its target (default: /etc/passwd).
+            let target = std::str::from_utf8(entry.data).unwrap();
+            header.set_link_name_literal(target).unwrap();
+            header.set_cksum();
+        }
         let data: &[u8] = if size > 0 { entry.data } else { b"" };
         builder.append(&header, data).unwrap();
     }
@@ -699,6 +705,46 @@ fn a_zip_symlink_or_special_entry_is_read_as_the_file_pip_writes() {
         b"import os; os.system('id')"
     );
     assert!(anomalies(&package).is_empty());
+}
+
+fn link_to<'a>(path: &'a str, kind: EntryType, target: &'a str) -> Entry<'a> {
+    Entry {
+        path,
+        kind,
+        data: target.as_bytes(),
+    }
+}
+
+#[test]
+fn a_link_to_a_file_of_the_archive_is_read_as_pip_unpacks_it() {
+    let bytes = tar_gz(&[
+        file("h-1/pkg/a/__init__.py", b"first = 1\n"),
+        // A symbolic link reads the target's final content; a hard link is a copy of the
+        // target as it stands at the link.
+        link_to(
+            "h-1/pkg/b/__init__.py",
+            EntryType::Symlink,
+            "../a/__init__.py",
+        ),
+        link_to("h-1/pkg/c.py", EntryType::Link, "h-1/pkg/a/__init__.py"),
+        file("h-1/pkg/a/__init__.py", b"last = 2\n"),
+        // Nothing to read at the target: an anomaly, as before.
+        link_to("h-1/pkg/d.py", EntryType::Symlink, "../../outside.py"),
+        link_to("h-1/pkg/e.py", EntryType::Link, "h-1/data.txt"),
+    ]);
+    let package = read("h-1.tar.gz", &bytes).unwrap();
+    let text = |p: &str| String::from_utf8(package.file(p).unwrap().bytes.clone()).unwrap();
+    assert_eq!(text("pkg/a/__init__.py"), "last = 2\n");
+    assert_eq!(text("pkg/b/__init__.py"), "last = 2\n");
+    assert_eq!(text("pkg/c.py"), "first = 1\n");
+    // (Symbolic links are resolved once the archive is read, so theirs come last.)
+    assert_eq!(
+        anomalies(&package),
+        [
+            (AnomalyKind::Hardlink, "h-1/pkg/e.py"),
+            (AnomalyKind::Symlink, "h-1/pkg/d.py")
+        ]
+    );
 }
 
 #[test]
