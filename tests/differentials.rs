@@ -962,3 +962,190 @@ fn generated_archives_are_read_as_pip_unpacks_them_or_refused() {
         departures.join("\n")
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Generated requirement files: pip's own parser against Cerebro's reading.
+
+/// A requirement file of random lines (index options in every spelling, requirements,
+/// comments, continuations, `${VAR}`), separated by any of the line ends Python's
+/// `splitlines()` knows, in a random encoding (UTF-8 with or without a mark, UTF-16 with
+/// one, Latin-1 or UTF-7 by PEP 263 comment).
+fn generated_requirements(rng: &mut Rng) -> Vec<u8> {
+    const ENDS: [&str; 11] = [
+        "\n", "\r\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\u{85}", "\u{2028}",
+        "\u{2029}",
+    ];
+    const OPTIONS: [&str; 10] = [
+        "--index-url {U}",
+        "-i {U}",
+        "-i{U}",
+        "--index-url={U}",
+        "--extra-index-url {U}",
+        "--extra-index-url={U}",
+        "-f {U}",
+        "--find-links={U}",
+        "--no-index",
+        "--index-url ${CEREBRO_GEN_URL}",
+    ];
+    const REQUIREMENTS: [&str; 6] = [
+        "alpha==1.0",
+        "beta>=2",
+        "gamma ; python_version > \"3\"",
+        "delta[x]==1",
+        "alpha==1.0  # pinned",
+        "beta==2#not-a-comment",
+    ];
+    const SPACES: [&str; 4] = ["", " ", "\t", "\x1f"];
+    let mut text = String::new();
+    for _ in 0..1 + rng.below(6) {
+        let line = match rng.below(6) {
+            0 | 1 => OPTIONS[rng.below(OPTIONS.len())]
+                .replace("{U}", &format!("http://idx{}.invalid/simple", rng.below(3))),
+            2 | 3 => REQUIREMENTS[rng.below(REQUIREMENTS.len())].to_owned(),
+            4 => "# a comment -i http://hidden.invalid/simple".to_owned(),
+            _ => format!(
+                "{} \\{}{}",
+                REQUIREMENTS[rng.below(REQUIREMENTS.len())],
+                ENDS[rng.below(ENDS.len())],
+                OPTIONS[rng.below(4)].replace("{U}", "http://cont.invalid/simple")
+            ),
+        };
+        text.push_str(SPACES[rng.below(SPACES.len())]);
+        text.push_str(&line);
+        text.push_str(SPACES[rng.below(SPACES.len())]);
+        text.push_str(ENDS[rng.below(ENDS.len())]);
+    }
+    match rng.below(10) {
+        0 => [&[0xef, 0xbb, 0xbf][..], text.as_bytes()].concat(),
+        1 => [0xff, 0xfe]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect(),
+        2 => [0xfe, 0xff]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+            .collect(),
+        3 => format!("# -*- coding: latin-1 -*-\n{text}")
+            .chars()
+            .map(|c| {
+                if (c as u32) < 256 {
+                    c as u32 as u8
+                } else {
+                    b'?'
+                }
+            })
+            .collect(),
+        4 => format!("# coding: utf-7\n{text}").into_bytes(),
+        _ => text.into_bytes(),
+    }
+}
+
+/// pip's own reading of each file (`RequirementsFileParser`, as `pip install -r` reads it):
+/// index URLs in order, find-links, `--no-index`, requirement lines; `None` where pip fails.
+fn pip_reads_requirements(files: &[std::path::PathBuf]) -> Vec<Option<serde_json::Value>> {
+    let script = r#"
+import json, sys
+from pip._internal.req.req_file import RequirementsFileParser, get_line_parser
+from pip._internal.network.session import PipSession
+session = PipSession()
+out = []
+for path in sys.argv[1:]:
+    try:
+        index, find_links, no_index, reqs = [], [], False, []
+        for line in RequirementsFileParser(session, get_line_parser(None)).parse(path, False):
+            if line.is_requirement:
+                reqs.append(line.requirement)
+                continue
+            o = line.opts
+            if o.index_url:
+                index.append(o.index_url)
+            index.extend(o.extra_index_urls or [])
+            no_index = no_index or bool(o.no_index)
+            if o.find_links:
+                find_links.append(o.find_links[0])
+        out.append({"index": index, "find_links": find_links, "no_index": no_index, "reqs": reqs})
+    except BaseException:
+        out.append(None)
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new(support::pip_python())
+        .arg("-c")
+        .arg(script)
+        .args(files)
+        .env("PYTHONUTF8", "1")
+        .env("CEREBRO_GEN_URL", "http://env.invalid/simple")
+        .env_remove("PIP_CONFIG_FILE")
+        .output()
+        .expect("run pip's parser");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("pip's reading")
+}
+
+#[test]
+fn generated_requirement_files_are_read_as_pip_reads_them_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let files: Vec<_> = (0..500)
+        .map(|case| {
+            let path = dir.path().join(format!("req-{case}.txt"));
+            std::fs::write(&path, generated_requirements(&mut rng)).unwrap();
+            path
+        })
+        .collect();
+    let pip = pip_reads_requirements(&files);
+    let env = |name: &str| match name {
+        "PYTHONUTF8" => Some("1".to_owned()),
+        "CEREBRO_GEN_URL" => Some("http://env.invalid/simple".to_owned()),
+        _ => None,
+    };
+    let (mut read, mut departures) = (0, Vec::new());
+    for (file, pip) in files.iter().zip(&pip) {
+        let Ok(ours) = cerebro_guard::fuzzing::requirement_view(file, &env) else {
+            continue;
+        };
+        let Some(pip) = pip else { continue };
+        read += 1;
+        let strings = |key: &str| -> Vec<String> {
+            pip[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect()
+        };
+        let theirs = cerebro_guard::fuzzing::RequirementView {
+            index_urls: strings("index"),
+            find_links: strings("find_links"),
+            no_index: pip["no_index"].as_bool().unwrap(),
+            requirements: strings("reqs"),
+        };
+        // Every index pip may use is one Cerebro saw (their order within a line is pip's own:
+        // `--index-url` first, then the extras): compared as sets.
+        let sorted = |mut v: cerebro_guard::fuzzing::RequirementView| {
+            v.index_urls.sort();
+            v.index_urls.dedup();
+            v
+        };
+        let (ours, theirs) = (sorted(ours), sorted(theirs));
+        if ours != theirs {
+            let bytes = std::fs::read(file).unwrap();
+            departures.push(format!(
+                "{}: {:?}\n  pip:     {theirs:?}\n  Cerebro: {ours:?}",
+                file.file_name().unwrap().to_string_lossy(),
+                String::from_utf8_lossy(&bytes)
+            ));
+        }
+    }
+    // Most are read, not refused: the comparison is not won by refusing everything.
+    assert!(read >= 250, "Cerebro and pip both read only {read} of 500");
+    assert!(
+        departures.is_empty(),
+        "{} of {read} files read differently:\n{}",
+        departures.len(),
+        departures.join("\n")
+    );
+}
