@@ -664,8 +664,19 @@ fn pax_record(key: &str, value: &str) -> String {
 /// A gzip tarball of random members: plain files, GNU long names, PAX paths, ustar prefixes,
 /// duplicates, hard and symbolic links, `./` prefixes, global headers.
 fn generated_tar(rng: &mut Rng) -> Vec<u8> {
-    let names = generated_names();
+    generated_tar_of(rng, &generated_names(), &[])
+}
+
+/// [`generated_tar`] over `names`, after `first` (members every archive starts with).
+fn generated_tar_of(rng: &mut Rng, names: &[String], first: &[(&str, &[u8])]) -> Vec<u8> {
     let mut tar = Vec::new();
+    for (name, data) in first {
+        tar_member(
+            &mut tar,
+            tar_header(name, data.len() as u64, b'0', "", false),
+            data,
+        );
+    }
     let mut written: Vec<String> = Vec::new();
     for i in 0..2 + rng.below(7) {
         let name = names[rng.below(names.len())].clone();
@@ -1148,4 +1159,154 @@ fn generated_requirement_files_are_read_as_pip_reads_them_or_refused() {
         departures.len(),
         departures.join("\n")
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated npm tarballs: npm's own pacote (its `extract`, as `npm install` unpacks) against
+// Cerebro's reader.
+
+/// Member names for npm tarballs: mostly under `package/`, some under another top folder
+/// (npm strips the first folder of every member, whatever it is), one at the root (which
+/// npm drops).
+fn generated_npm_names() -> Vec<String> {
+    let long = format!("package/lib/{}.js", "d".repeat(120));
+    [
+        "package/index.js",
+        "package/lib/a.js",
+        "package/lib/b.js",
+        "package/install.js",
+        "package/data.txt",
+        "other/install.js",
+        "other/package.json",
+        "root.js",
+        long.as_str(),
+    ]
+    .iter()
+    .map(|n| n.to_string())
+    .collect()
+}
+
+/// The files npm leaves when it unpacks each tarball (pacote's `extract` from npm's own
+/// installation), by sha256; `None` where it fails.
+fn npm_unpacks(
+    archives: &[std::path::PathBuf],
+) -> Vec<Option<std::collections::BTreeMap<String, String>>> {
+    let root = std::process::Command::new("npm")
+        .args(["root", "-g"])
+        .output()
+        .expect("npm root -g");
+    let root = String::from_utf8(root.stdout).unwrap().trim().to_owned();
+    let script = r#"
+const [pacotePath, cache, ...files] = process.argv.slice(1);
+const pacote = require(pacotePath);
+const fs = require('fs'), path = require('path'), crypto = require('crypto'), os = require('os');
+function walk(dir, base, out) {
+  for (const name of fs.readdirSync(dir)) {
+    const p = path.join(dir, name);
+    const st = fs.statSync(p);
+    if (st.isDirectory()) walk(p, base, out);
+    else out[path.relative(base, p)] = crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+  }
+}
+(async () => {
+  const out = [];
+  for (const f of files) {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'pacote-'));
+    try {
+      await pacote.extract('file:' + f, d, { cache });
+      const listing = {};
+      walk(d, d, listing);
+      out.push(listing);
+    } catch (e) {
+      out.push(null);
+    } finally {
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  }
+  console.log(JSON.stringify(out));
+})();
+"#;
+    let cache = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("node")
+        .arg("-e")
+        .arg(script)
+        .arg(format!("{root}/npm/node_modules/pacote"))
+        .arg(cache.path())
+        .args(archives)
+        .output()
+        .expect("run npm's pacote");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("pacote's listing")
+}
+
+#[test]
+fn generated_npm_tarballs_are_read_as_npm_unpacks_them_or_refused() {
+    if !support::require_tool("npm") || !support::require_tool("node") {
+        return;
+    }
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(0xd1b5_4a32_d192_ed03);
+    let names = generated_npm_names();
+    let manifest =
+        br#"{"name":"gen","version":"1.0.0","scripts":{"postinstall":"node install.js"}}"#;
+    let mut cases = Vec::new();
+    for case in 0..200 {
+        let bytes = generated_tar_of(&mut rng, &names, &[("package/package.json", manifest)]);
+        let path = dir.path().join(format!("gen-{case}.tgz"));
+        std::fs::write(&path, &bytes).unwrap();
+        cases.push((path, bytes));
+    }
+    let paths: Vec<_> = cases.iter().map(|c| c.0.clone()).collect();
+    let listings = npm_unpacks(&paths);
+    let (mut compared, mut agreed, mut departures) = (0, 0, Vec::new());
+    for ((path, bytes), npm) in cases.iter().zip(&listings) {
+        let Some(npm) = npm else { continue };
+        compared += 1;
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Ok(package) = cerebro_archive::read_bytes(
+            std::path::Path::new(&name),
+            bytes,
+            &cerebro_archive::Limits::default(),
+        ) else {
+            continue;
+        };
+        if !cerebro_features::extract(&package).unjudgeable.is_empty() {
+            continue;
+        }
+        let sha = |f: &cerebro_archive::SourceFile| fixtures::hex(&sha2::Sha256::digest(&f.bytes));
+        let judged: std::collections::BTreeSet<String> = package.files.iter().map(sha).collect();
+        let mut differs = None;
+        for (file, content) in npm {
+            // The manifest and the file its install script runs are read by name.
+            let by_name = file == "package.json" || file == "install.js";
+            let ours = package.file(file).map(sha);
+            if by_name && ours.as_deref() != Some(content.as_str()) {
+                differs = Some(format!(
+                    "npm leaves {file} ({content}); Cerebro read {ours:?}"
+                ));
+            } else if file.ends_with(".js") && !judged.contains(content) {
+                differs = Some(format!("npm leaves {file} ({content}), never judged"));
+            }
+        }
+        match differs {
+            Some(d) => departures.push(format!(
+                "{name}: {d} (Cerebro's files: {:?})",
+                package.files.iter().map(|f| &f.path).collect::<Vec<_>>()
+            )),
+            None => agreed += 1,
+        }
+    }
+    assert!(compared > 100, "npm unpacked only {compared} of 200");
+    assert!(
+        departures.is_empty(),
+        "{} of {compared} tarballs read differently:\n{}",
+        departures.len(),
+        departures.join("\n")
+    );
+    assert!(agreed >= 50, "Cerebro read only {agreed} of {compared}");
 }

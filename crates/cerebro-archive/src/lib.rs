@@ -303,7 +303,19 @@ pub fn read_bytes(name: &Path, bytes: &[u8], limits: &Limits) -> Result<Package,
         return Err(Fail::Ambiguous(reason).at(name));
     }
     let (gathered, kind) = match format {
-        Format::Tar(compression) => (tarball::read(bytes, compression, limits), ArchiveKind::Tar),
+        Format::Tar(compression) => {
+            // An npm tarball (`.tgz`, as the registry names them) is unpacked by node-tar,
+            // any other tar by pip: their paths and links differ.
+            let layout = if lower.ends_with(".tgz") {
+                tarball::Layout::Npm
+            } else {
+                tarball::Layout::Pip
+            };
+            (
+                tarball::read(bytes, compression, limits, layout),
+                ArchiveKind::Tar,
+            )
+        }
         Format::Zip => (zipfile::read(bytes, limits), ArchiveKind::Zip),
         Format::Unsupported(what) => {
             let reason = format!(
@@ -932,6 +944,13 @@ impl<'l> Gather<'l> {
             Top::Folder(top) if top == first => {}
             _ => self.top = Top::Mixed,
         }
+    }
+
+    /// [`Gather::finish`] for paths already stripped member by member (npm's layout): no
+    /// top folder is stripped again, but a re-packed project nested a level deeper is.
+    fn finish_stripped(mut self) -> Result<Gathered, Fail> {
+        self.top = Top::Mixed;
+        self.finish(true)
     }
 
     /// Strips the single top folder (when `strip` and there is one), sorts the files, and

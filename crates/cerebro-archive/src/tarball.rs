@@ -19,19 +19,47 @@ pub(super) enum Compression {
     Bzip2,
 }
 
-/// Reads the tar archive in `bytes`, keeping the files [`super::is_kept`] wants.
+/// Whose unpacking a tarball's member paths follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Layout {
+    /// pip's `untar_file`: the top folder removed when every member shares it; links
+    /// unpacked (a hard link as a copy, a symbolic link kept).
+    Pip,
+    /// npm's pacote (node-tar, `strip: 1`): the first part of every member's path removed
+    /// whatever it is (`./` counts as a part), members with no more parts dropped, and every
+    /// link dropped.
+    Npm,
+}
+
+/// Reads the tar archive in `bytes`, keeping the files [`super::is_kept`] wants, with the
+/// paths `layout`'s installer gives them.
 pub(super) fn read(
     bytes: &[u8],
     compression: Compression,
     limits: &Limits,
+    layout: Layout,
 ) -> Result<Gathered, Fail> {
     let budget = Budget::new(limits, bytes.len() as u64);
     let gather = match compression {
-        Compression::None => walk(bytes, &budget, limits),
-        Compression::Gzip => walk(flate2::bufread::MultiGzDecoder::new(bytes), &budget, limits),
-        Compression::Bzip2 => walk(bzip2::bufread::MultiBzDecoder::new(bytes), &budget, limits),
+        Compression::None => walk(bytes, &budget, limits, layout),
+        Compression::Gzip => walk(
+            flate2::bufread::MultiGzDecoder::new(bytes),
+            &budget,
+            limits,
+            layout,
+        ),
+        Compression::Bzip2 => walk(
+            bzip2::bufread::MultiBzDecoder::new(bytes),
+            &budget,
+            limits,
+            layout,
+        ),
     }?;
-    gather.finish(true)
+    match layout {
+        Layout::Pip => gather.finish(true),
+        // Already stripped member by member: no common top folder is stripped again.
+        Layout::Npm => gather.finish_stripped(),
+    }
 }
 
 /// Longest PAX extended header or GNU long name read (real ones are a few hundred bytes).
@@ -52,6 +80,7 @@ fn walk<'l, R: Read>(
     reader: R,
     budget: &Budget<'_>,
     limits: &'l Limits,
+    layout: Layout,
 ) -> Result<Gather<'l>, Fail> {
     let mut archive = tar::Archive::new(Metered {
         inner: reader,
@@ -157,6 +186,20 @@ fn walk<'l, R: Read>(
                 None => entry.path_bytes().into_owned(),
             };
             let raw = String::from_utf8_lossy(&raw);
+            let raw = match layout {
+                Layout::Pip => raw,
+                Layout::Npm => match raw.split_once('/') {
+                    // node-tar's `strip: 1`: the first part goes, whatever it is.
+                    Some((_, rest)) if !rest.is_empty() => std::borrow::Cow::Owned(rest.to_owned()),
+                    // Nothing left: npm writes nothing for it.
+                    _ => continue,
+                },
+            };
+            if layout == Layout::Npm && matches!(kind, EntryType::Symlink | EntryType::Hardlink) {
+                // pacote drops every link: an anomaly (reported), never read as a file.
+                let _ = gather.entry(&raw, kind, size);
+                continue;
+            }
             if matches!(kind, EntryType::Symlink | EntryType::Hardlink) {
                 // A long or PAX link target is read by no one the same way: left an anomaly.
                 let target = match (pax_value("linkpath"), entry.header().link_name_bytes()) {

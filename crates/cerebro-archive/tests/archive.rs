@@ -297,15 +297,27 @@ fn npm_tarball_with_other_top_folder() {
 }
 
 #[test]
-fn npm_tarball_with_bare_file_and_no_folder() {
+fn an_npm_tarball_is_read_as_npm_strips_it() {
+    // node-tar (`strip: 1`) drops the first part of every member, whatever it is, and
+    // members with nothing left: a bare file installs nothing.
     let bytes = tar_gz(&[file("index.js", b"eval(atob('x'));\n")]);
-    let package = read("evil-pkg-2.0.1.tgz", &bytes).unwrap();
+    let error = read("evil-pkg-2.0.1.tgz", &bytes).unwrap_err();
+    assert!(matches!(error, ArchiveError::Empty { .. }), "{error:?}");
+    // Two top folders: both stripped, so the manifest's install script finds its file.
+    let bytes = tar_gz(&[
+        file(
+            "package/package.json",
+            br#"{"name":"m","version":"1.0.0","scripts":{"postinstall":"node x.js"}}"#,
+        ),
+        file("other/x.js", b"require('child_process').exec('id');\n"),
+        file("./package/y.js", b"1;\n"),
+        link_to("package/z.js", EntryType::Link, "package/package.json"),
+    ]);
+    let package = read("m-1.0.0.tgz", &bytes).unwrap();
     assert_eq!(package.ecosystem, Ecosystem::Npm);
-    assert_eq!(
-        (package.name.as_str(), package.version.as_str()),
-        ("evil-pkg", "2.0.1")
-    );
-    assert_eq!(paths(&package), ["index.js"]);
+    assert_eq!(paths(&package), ["package.json", "package/y.js", "x.js"]);
+    // npm drops links: never read as files.
+    assert_eq!(anomalies(&package), [(AnomalyKind::Hardlink, "z.js")]);
 }
 
 #[test]
