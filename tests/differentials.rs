@@ -494,6 +494,55 @@ fn control_bare_npm_reads_a_deep_manifest_and_runs_its_postinstall() {
     );
 }
 
+/// An npm package whose manifest sits in `package/` and the file its postinstall runs in a
+/// second top folder: npm strips the first folder of every member, so it runs that file.
+fn npm_with_a_second_top_folder(name: &str) -> fixtures::NpmPkg {
+    // It writes the marker when it runs, padded past the parse limit: a reader that sees
+    // which file the postinstall runs cannot judge it; one that misses it passes the package.
+    let mut install = format!("{MARKER_INSTALL_JS}// ").into_bytes();
+    install.extend_from_slice(&noise((15 << 20 | 1 << 19) - install.len()));
+    install.push(b'\n');
+    let mut pkg = npm_with_manifest(name, manifest(name, "").into_bytes(), &[]);
+    pkg.artifact.bytes = fixtures::targz(&[
+        (
+            "package/package.json".to_owned(),
+            manifest(name, "").into_bytes(),
+            0o644,
+        ),
+        (
+            "package/index.js".to_owned(),
+            b"module.exports = 1;\n".to_vec(),
+            0o644,
+        ),
+        ("other/install.js".to_owned(), install, 0o644),
+    ]);
+    pkg
+}
+
+#[test]
+fn control_bare_npm_runs_an_install_script_from_a_second_top_folder() {
+    let pkg = npm_with_a_second_top_folder("two-tops");
+    let registry = Registry::with(vec![], vec![pkg]);
+    let Some(sandbox) = NpmSandbox::new(&registry.npm_url()) else {
+        return;
+    };
+    let out = run(sandbox.bare(&["install", "two-tops"]));
+    let why = explain(&out, &sandbox.installed_list(), &registry);
+    assert_eq!(out.code, Some(0), "{why}");
+    assert!(
+        sandbox.dirs.marker_written(),
+        "npm strips other/ as it strips package/ and runs install.js\n{why}"
+    );
+}
+
+#[test]
+fn an_install_script_in_a_second_top_folder_is_judged_as_npm_runs_it() {
+    let Some((out, why)) = guard_npm_install(npm_with_a_second_top_folder("two-tops")) else {
+        return;
+    };
+    assert_cannot_judge(&out, &why, "two-tops", "install.js");
+}
+
 /// Tar entries of any type, for archives the shared fixtures do not build.
 mod tar_entry {
     use flate2::write::GzEncoder;
