@@ -358,22 +358,99 @@ pub fn extract_within(package: &Package, work: u64) -> PackageFacts {
     parse::with_package_budget(work, || extract_all(package))
 }
 
-fn extract_all(package: &Package) -> PackageFacts {
-    let mut files: Vec<FileFacts> = package
+/// Source bytes of one package above which its files are parsed on every core: a big
+/// bundle (next's 3,000 files, typescript's 8 MB files) is most of a guarded install's
+/// wait, while small packages are judged many at a time already.
+const PARALLEL_SOURCE_BYTES: usize = 4 << 20;
+
+/// The facts of one source file, by its language.
+fn extract_file(file: &cerebro_archive::SourceFile, language: Language) -> FileFacts {
+    let text = file.text();
+    match language {
+        Language::Python if file.path.ends_with(".pth") => python::extract_pth(&file.path, &text),
+        Language::Python => python::extract(&file.path, &text),
+        Language::JavaScript => javascript::extract(&file.path, &text),
+    }
+}
+
+/// Extracts every source file, in order, drawing on the package budget as one thread going
+/// through them in order would: a big package's files are parsed on several threads, each
+/// with the whole budget, and their work is then charged in file order; the first file that
+/// would have run past what was left is extracted again with only that, and the ones after
+/// it with none, so the result (which files gave up) is the same on any number of cores.
+fn extract_sources(package: &Package) -> Vec<FileFacts> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    extract_sources_on(package, cores)
+}
+
+/// [`extract_sources`] on at most `cores` threads.
+fn extract_sources_on(package: &Package, cores: usize) -> Vec<FileFacts> {
+    let sources: Vec<(&cerebro_archive::SourceFile, Language)> = package
         .files
         .iter()
-        .filter_map(|file| {
-            let language = Language::of(&file.path)?;
-            let text = file.text();
-            Some(match language {
-                Language::Python if file.path.ends_with(".pth") => {
-                    python::extract_pth(&file.path, &text)
-                }
-                Language::Python => python::extract(&file.path, &text),
-                Language::JavaScript => javascript::extract(&file.path, &text),
-            })
-        })
+        .filter_map(|f| Language::of(&f.path).map(|l| (f, l)))
         .collect();
+    let bytes: usize = sources.iter().map(|(f, _)| f.bytes.len()).sum();
+    let threads = cores.min(sources.len());
+    let (Some(budget), true) = (
+        parse::package_left(),
+        threads > 1 && bytes > PARALLEL_SOURCE_BYTES,
+    ) else {
+        return sources.iter().map(|&(f, l)| extract_file(f, l)).collect();
+    };
+    let deadline = parse::package_deadline();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done: Vec<std::sync::Mutex<Option<(FileFacts, u64)>>> = sources
+        .iter()
+        .map(|_| std::sync::Mutex::new(None))
+        .collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let (next, done, sources) = (&next, &done, &sources);
+            std::thread::Builder::new()
+                // As the scan's own threads: the walkers bound their depth, this is headroom.
+                .stack_size(8 << 20)
+                .spawn_scoped(scope, move || loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&(file, language)) = sources.get(i) else {
+                        break;
+                    };
+                    let result = parse::with_package_budget_until(budget, deadline, || {
+                        let facts = extract_file(file, language);
+                        (facts, budget - parse::package_left().unwrap_or(budget))
+                    });
+                    *done[i].lock().expect("lock") = Some(result);
+                })
+                .expect("spawning a parse thread");
+        }
+    });
+    let mut left = budget;
+    let mut out = Vec::with_capacity(sources.len());
+    for (slot, &(file, language)) in done.into_iter().zip(&sources) {
+        let (facts, work) = slot
+            .into_inner()
+            .expect("lock")
+            .expect("every file extracted");
+        if work <= left {
+            left -= work;
+            out.push(facts);
+        } else {
+            let (facts, after) = parse::with_package_budget_until(left, deadline, || {
+                (
+                    extract_file(file, language),
+                    parse::package_left().unwrap_or(0),
+                )
+            });
+            left = after;
+            out.push(facts);
+        }
+    }
+    parse::set_package_left(left);
+    out
+}
+
+fn extract_all(package: &Package) -> PackageFacts {
+    let mut files = extract_sources(package);
     files.sort_by(|a, b| a.path.cmp(&b.path));
 
     let (hooks, entries) = match package.file("package.json") {
@@ -576,6 +653,44 @@ mod tests {
             late.unjudgeable
         );
         assert!(gave_up(late.file("x/util.py").unwrap()));
+    }
+
+    #[test]
+    fn files_parsed_on_several_threads_give_up_exactly_where_one_thread_would() {
+        // 12 modules of 400 KiB (past the size that parses in parallel), and a package
+        // budget that runs out part of the way through them.
+        let module = "import os\nos.system('echo hi')\n".repeat(16_000);
+        let files = (0..12)
+            .map(|i| cerebro_archive::SourceFile {
+                path: format!("x/m{i:02}.py"),
+                bytes: module.clone().into_bytes(),
+            })
+            .collect();
+        let package = Package {
+            origin: "x-1.0.tar.gz".into(),
+            ecosystem: cerebro_archive::Ecosystem::Pypi,
+            name: "x".into(),
+            version: "1.0".into(),
+            kind: cerebro_archive::ArchiveKind::Tar,
+            files,
+            anomalies: Vec::new(),
+        };
+        let one = parse::with_package_budget(u64::MAX, || extract_sources_on(&package, 1));
+        let work_per_file = {
+            let left = parse::with_package_budget(u64::MAX, || {
+                let _ = extract_sources_on(&package, 1);
+                parse::package_left().unwrap()
+            });
+            (u64::MAX - left) / 12
+        };
+        assert!(work_per_file > 0 && one.iter().all(|f| !gave_up(f)));
+        let budget = work_per_file * 7 + work_per_file / 2;
+        let sequential = parse::with_package_budget(budget, || extract_sources_on(&package, 1));
+        let parallel = parse::with_package_budget(budget, || extract_sources_on(&package, 4));
+        let gave: Vec<bool> = sequential.iter().map(gave_up).collect();
+        assert_eq!(gave.iter().filter(|g| !**g).count(), 7, "{gave:?}");
+        assert_eq!(gave, parallel.iter().map(gave_up).collect::<Vec<_>>());
+        assert_eq!(sequential, parallel);
     }
 
     #[test]

@@ -58,12 +58,42 @@ thread_local! {
 /// Runs `f` (the extraction of one package) with every parse on this thread drawing on one
 /// package budget of `work`, as well as bounded by its own file budget.
 pub(crate) fn with_package_budget<T>(work: u64, f: impl FnOnce() -> T) -> T {
+    with_package_budget_until(work, Instant::now().checked_add(PACKAGE_TIME), f)
+}
+
+/// [`with_package_budget`] with the package's wall-time backstop given: the threads that
+/// parse one package's files share its deadline.
+pub(crate) fn with_package_budget_until<T>(
+    work: u64,
+    deadline: Option<Instant>,
+    f: impl FnOnce() -> T,
+) -> T {
     let previous = PACKAGE_LEFT.with(|d| d.replace(Some(work)));
-    let deadline = PACKAGE_DEADLINE.with(|d| d.replace(Instant::now().checked_add(PACKAGE_TIME)));
+    let previous_deadline = PACKAGE_DEADLINE.with(|d| d.replace(deadline));
     let out = f();
     PACKAGE_LEFT.with(|d| d.set(previous));
-    PACKAGE_DEADLINE.with(|d| d.set(deadline));
+    PACKAGE_DEADLINE.with(|d| d.set(previous_deadline));
     out
+}
+
+/// The package budget left on this thread (`None` outside [`with_package_budget`]).
+pub(crate) fn package_left() -> Option<u64> {
+    PACKAGE_LEFT.with(Cell::get)
+}
+
+/// Sets the package budget left on this thread (after files parsed on other threads were
+/// charged to it).
+pub(crate) fn set_package_left(work: u64) {
+    PACKAGE_LEFT.with(|d| {
+        if d.get().is_some() {
+            d.set(Some(work));
+        }
+    });
+}
+
+/// The package's wall-time backstop on this thread.
+pub(crate) fn package_deadline() -> Option<Instant> {
+    PACKAGE_DEADLINE.with(Cell::get)
 }
 
 /// The work one file may take: 2 s worth plus 2 s worth per MiB, and never more than the
