@@ -401,9 +401,31 @@ fn v1_dependencies(deps: &serde_json::Map<String, Value>, out: &mut BTreeSet<(St
     }
 }
 
-/// Whether a package's `os` and `cpu` lists (npm's `["linux", "!win32"]` form) admit this
-/// machine.
+/// Whether a package's `os`, `cpu` and `libc` lists (npm's `["linux", "!win32"]` form) admit
+/// this machine, as npm-install-checks decides (a `libc` list admits no machine whose C
+/// library npm cannot name, which is every machine but Linux).
 pub(super) fn platform_matches(meta: &Value) -> bool {
+    platform_matches_on(meta, libc_family())
+}
+
+/// The C library npm names on this machine: on Linux, `musl` or `glibc` from `/usr/bin/ldd`
+/// as npm-install-checks reads it (else from the libraries of this process, as node's report
+/// does); `None` elsewhere.
+fn libc_family() -> Option<&'static str> {
+    if std::env::consts::OS != "linux" {
+        return None;
+    }
+    match std::fs::read_to_string("/usr/bin/ldd") {
+        Ok(text) if text.contains("musl") => Some("musl"),
+        Ok(text) if text.contains("GNU C Library") => Some("glibc"),
+        Ok(_) => None,
+        Err(_) if cfg!(target_env = "gnu") => Some("glibc"),
+        Err(_) if cfg!(target_env = "musl") => Some("musl"),
+        Err(_) => None,
+    }
+}
+
+fn platform_matches_on(meta: &Value, libc: Option<&str>) -> bool {
     let os = match std::env::consts::OS {
         "macos" => "darwin",
         "windows" => "win32",
@@ -415,7 +437,12 @@ pub(super) fn platform_matches(meta: &Value) -> bool {
         "x86" => "ia32",
         other => other,
     };
-    allowed(meta.get("os"), os) && allowed(meta.get("cpu"), cpu)
+    let libc_ok = match (meta.get("libc"), libc) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(list), Some(family)) => allowed(Some(list), family),
+    };
+    allowed(meta.get("os"), os) && allowed(meta.get("cpu"), cpu) && libc_ok
 }
 
 fn allowed(list: Option<&Value>, here: &str) -> bool {
@@ -464,6 +491,19 @@ mod tests {
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn optional_packages_for_another_c_library_are_left_out_as_npm_skips_them() {
+        let musl = json!({"optional": true, "libc": ["musl"]});
+        let glibc = json!({"optional": true, "libc": ["glibc"]});
+        let any = json!({"optional": true});
+        assert!(!platform_matches_on(&musl, Some("glibc")));
+        assert!(platform_matches_on(&musl, Some("musl")));
+        assert!(!platform_matches_on(&glibc, Some("musl")));
+        assert!(platform_matches_on(&any, Some("musl")));
+        // npm cannot name the C library: every libc-bound package is skipped.
+        assert!(!platform_matches_on(&glibc, None));
     }
 
     #[test]
