@@ -883,6 +883,18 @@ fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
+/// Runs one of the installers' own readers (`cmd`, which prints one JSON document) on the
+/// generated inputs, and returns what it printed.
+fn reader_json(mut cmd: std::process::Command, what: &str) -> serde_json::Value {
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{what}'s output: {e}"))
+}
+
 /// Unpacks each archive with pip's own `untar_file`/`unzip_file` (what pip does to an sdist
 /// before it builds it) and lists every file it left, by sha256 (read through links, as
 /// Python imports them); `None` where pip refused the archive.
@@ -916,18 +928,9 @@ for path in sys.argv[1:]:
         shutil.rmtree(d, ignore_errors=True)
 print(json.dumps(out))
 "#;
-    let out = std::process::Command::new(support::pip_python())
-        .arg("-c")
-        .arg(script)
-        .args(archives)
-        .output()
-        .expect("run pip's unpackers");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("pip's listing")
+    let mut cmd = std::process::Command::new(support::pip_python());
+    cmd.arg("-c").arg(script).args(archives);
+    serde_json::from_value(reader_json(cmd, "pip's unpackers")).expect("a listing per archive")
 }
 
 /// Where Cerebro's view of a generated archive departs from what pip unpacks: an
@@ -1128,21 +1131,15 @@ for path in sys.argv[1:]:
         out.append(None)
 print(json.dumps(out))
 "#;
-    let out = std::process::Command::new(support::pip_python())
-        .arg("-c")
+    let mut cmd = std::process::Command::new(support::pip_python());
+    cmd.arg("-c")
         .arg(script)
         .args(files)
         .env("PYTHONUTF8", "1")
         .env("CEREBRO_GEN_URL", "http://env.invalid/simple")
-        .env_remove("PIP_CONFIG_FILE")
-        .output()
-        .expect("run pip's parser");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("pip's reading")
+        .env_remove("PIP_CONFIG_FILE");
+    serde_json::from_value(reader_json(cmd, "pip's requirement-file parser"))
+        .expect("a reading per file")
 }
 
 #[test]
@@ -1276,20 +1273,13 @@ function walk(dir, base, out) {
 })();
 "#;
     let cache = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new("node")
-        .arg("-e")
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg("-e")
         .arg(script)
         .arg(format!("{root}/npm/node_modules/pacote"))
         .arg(cache.path())
-        .args(archives)
-        .output()
-        .expect("run npm's pacote");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("pacote's listing")
+        .args(archives);
+    serde_json::from_value(reader_json(cmd, "npm's pacote")).expect("a listing per tarball")
 }
 
 #[test]

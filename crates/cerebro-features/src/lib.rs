@@ -622,26 +622,40 @@ mod tests {
         assert_eq!(ids.len(), FEATURES.len());
     }
 
-    #[test]
-    fn a_package_past_its_parse_deadline_cannot_be_judged() {
-        let package = Package {
+    /// Package `x` 1.0 of `ecosystem`, read from a tarball, with these files and anomalies.
+    fn package(
+        ecosystem: cerebro_archive::Ecosystem,
+        files: Vec<cerebro_archive::SourceFile>,
+        anomalies: Vec<cerebro_archive::Anomaly>,
+    ) -> Package {
+        Package {
             origin: "x-1.0.tar.gz".into(),
-            ecosystem: cerebro_archive::Ecosystem::Pypi,
+            ecosystem,
             name: "x".into(),
             version: "1.0".into(),
             kind: cerebro_archive::ArchiveKind::Tar,
-            files: vec![
-                cerebro_archive::SourceFile {
-                    path: "setup.py".into(),
-                    bytes: b"import os\nos.system('id')\n".to_vec(),
-                },
-                cerebro_archive::SourceFile {
-                    path: "x/util.py".into(),
-                    bytes: b"import socket\n".to_vec(),
-                },
+            files,
+            anomalies,
+        }
+    }
+
+    fn source(path: &str, text: &str) -> cerebro_archive::SourceFile {
+        cerebro_archive::SourceFile {
+            path: path.into(),
+            bytes: text.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_package_past_its_parse_deadline_cannot_be_judged() {
+        let package = package(
+            cerebro_archive::Ecosystem::Pypi,
+            vec![
+                source("setup.py", "import os\nos.system('id')\n"),
+                source("x/util.py", "import socket\n"),
             ],
-            anomalies: Vec::new(),
-        };
+            Vec::new(),
+        );
         let within = extract(&package);
         assert!(within.unjudgeable.is_empty(), "{:?}", within.unjudgeable);
         // No time left: every file gives up, and the install-time one makes the package
@@ -661,20 +675,9 @@ mod tests {
         // budget that runs out part of the way through them.
         let module = "import os\nos.system('echo hi')\n".repeat(16_000);
         let files = (0..12)
-            .map(|i| cerebro_archive::SourceFile {
-                path: format!("x/m{i:02}.py"),
-                bytes: module.clone().into_bytes(),
-            })
+            .map(|i| source(&format!("x/m{i:02}.py"), &module))
             .collect();
-        let package = Package {
-            origin: "x-1.0.tar.gz".into(),
-            ecosystem: cerebro_archive::Ecosystem::Pypi,
-            name: "x".into(),
-            version: "1.0".into(),
-            kind: cerebro_archive::ArchiveKind::Tar,
-            files,
-            anomalies: Vec::new(),
-        };
+        let package = package(cerebro_archive::Ecosystem::Pypi, files, Vec::new());
         let one = parse::with_package_budget(u64::MAX, || extract_sources_on(&package, 1));
         let work_per_file = {
             let left = parse::with_package_budget(u64::MAX, || {
@@ -695,20 +698,15 @@ mod tests {
 
     #[test]
     fn a_python_module_that_is_a_link_cannot_be_judged_in_a_python_package_only() {
-        let package = |ecosystem, anomaly: &str| Package {
-            origin: "x-1.0.tar.gz".into(),
-            ecosystem,
-            name: "x".into(),
-            version: "1.0".into(),
-            kind: cerebro_archive::ArchiveKind::Tar,
-            files: vec![cerebro_archive::SourceFile {
-                path: "x/__init__.py".into(),
-                bytes: b"from . import util\n".to_vec(),
-            }],
-            anomalies: vec![cerebro_archive::Anomaly {
-                kind: AnomalyKind::Hardlink,
-                path: anomaly.into(),
-            }],
+        let package = |ecosystem, anomaly: &str| {
+            package(
+                ecosystem,
+                vec![source("x/__init__.py", "from . import util\n")],
+                vec![cerebro_archive::Anomaly {
+                    kind: AnomalyKind::Hardlink,
+                    path: anomaly.into(),
+                }],
+            )
         };
         use cerebro_archive::Ecosystem::{Npm, Pypi};
         // pip unpacks the link as the file it points to: Cerebro never read that as x/util.py.
