@@ -738,6 +738,15 @@ struct Gather<'l> {
     links: Vec<Link>,
 }
 
+/// Whether `path` (as written, under at most one top folder) is a file pip runs at install:
+/// `setup.py` or a root `.pth`.
+fn runs_at_install(path: &str) -> bool {
+    let below_top = path.split_once('/').map_or(path, |(_, rest)| rest);
+    [path, below_top]
+        .iter()
+        .any(|p| *p == "setup.py" || (!p.contains('/') && p.ends_with(".pth")))
+}
+
 /// A tar symbolic link at a kept path: what pip leaves there is read through to the target's
 /// final content, so it is read as that file when its target is a kept file of the archive,
 /// and stays an anomaly otherwise. (A hard link is unpacked as a copy of its target as it
@@ -783,7 +792,14 @@ impl<'l> Gather<'l> {
             _ => AnomalyKind::Hardlink,
         };
         let path = match place(raw) {
-            Place::Inside(path) if !path.is_empty() && is_kept(&path) => path.into_owned(),
+            Place::Inside(path)
+                if !path.is_empty() && is_kept(&path) && !runs_at_install(&path) =>
+            {
+                path.into_owned()
+            }
+            // An install-time file that is a link stays an anomaly, which makes the package
+            // one Cerebro cannot judge: read through, it would be judged, but a `setup.py`
+            // that is a link is never honest packaging.
             _ => {
                 let _ = self.entry(raw, kind, 0);
                 return;
