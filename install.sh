@@ -47,7 +47,7 @@ for dir in "${path_dirs[@]}"; do
         esac
     done
 done
-manager_shims="pip pip3 npm npx pnpm pnpx bun bunx yarn uv uvx pipx"
+manager_shims="pip pip3 npm npx pnpm pnpx bun bunx yarn uv uvx pipx poetry"
 python_shim_names="python python3"
 for minor in $versions; do
     manager_shims="$manager_shims pip3.$minor"

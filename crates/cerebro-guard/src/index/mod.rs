@@ -20,6 +20,7 @@
 mod bun;
 mod cooldown;
 mod npm;
+mod poetry;
 mod previous;
 mod simple;
 
@@ -39,6 +40,7 @@ use cerebro_fetch::{Artifact, Document, Expected, FetchError, Fetcher};
 
 pub use cooldown::pypi_version;
 pub use cooldown::{format_time, version_key, Cooldown, Held};
+pub use poetry::{PoetryFront, PoetrySource};
 pub use previous::Previous;
 /// The `Accept` header for a PyPI project page: JSON (PEP 691) where the index speaks it.
 pub use simple::ACCEPT as SIMPLE_ACCEPT;
@@ -184,6 +186,8 @@ struct Shared {
     judging: Arc<InFlight>,
     /// The guard's own npm URL, when packuments link their tarballs here.
     guard_base: Option<Url>,
+    /// The sources Poetry reads, when the guard fronts Poetry's own URLs (`/poetry?url=`).
+    poetry: Option<PoetryFront>,
 }
 
 /// A count of judgements under way, and a way to wait until there are none.
@@ -241,6 +245,8 @@ pub struct IndexConfig {
     /// Whether packuments link their tarballs on the guard (pnpm, which has no
     /// `--replace-registry-host`) rather than upstream (npm): see [`npm`]'s `served_link`.
     pub npm_links_to_guard: bool,
+    /// The sources to front for Poetry, by the URLs Poetry itself asks for (see [`poetry`]).
+    pub poetry: Option<PoetryFront>,
 }
 
 /// A running guard index. Dropping it stops the server.
@@ -270,6 +276,7 @@ impl GuardIndex {
             guard_base: config
                 .npm_links_to_guard
                 .then(|| Url::parse(&format!("http://{addr}/")).expect("valid URL")),
+            poetry: config.poetry,
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -570,6 +577,9 @@ async fn handle(
     if let Some(rest) = path.strip_prefix("/files/") {
         return pypi_file(&shared, rest).await;
     }
+    if path == "/poetry" && shared.poetry.is_some() {
+        return poetry::route(&shared, uri.query().unwrap_or(""), &headers).await;
+    }
     if shared.npm.is_some() {
         return npm::route(&shared, path.trim_start_matches('/'), &headers).await;
     }
@@ -582,9 +592,18 @@ async fn load_project(
     shared: &Arc<Shared>,
     name: &str,
 ) -> Result<Vec<(simple::FileLink, usize)>, Response> {
+    load_project_from(shared, &shared.pypi, name).await
+}
+
+/// [`load_project`] from the pages of `upstreams` only (merged in this order).
+async fn load_project_from(
+    shared: &Arc<Shared>,
+    upstreams: &[PypiUpstream],
+    name: &str,
+) -> Result<Vec<(simple::FileLink, usize)>, Response> {
     let mut links: Vec<(simple::FileLink, Option<String>)> = Vec::new();
     let mut found = false;
-    for upstream in &shared.pypi {
+    for upstream in upstreams {
         let Ok(url) = upstream.url.join(&format!("{name}/")) else {
             continue;
         };
@@ -704,7 +723,12 @@ async fn pypi_file(shared: &Arc<Shared>, rest: &str) -> Response {
     if filename != file.link.filename {
         return text(StatusCode::NOT_FOUND, "no such file");
     }
-    match admit_pypi_file(shared, &file).await {
+    serve_pypi_file(shared, &file).await
+}
+
+/// A listed file, once fetched, verified and admitted; else the error that says why not.
+async fn serve_pypi_file(shared: &Arc<Shared>, file: &PypiFile) -> Response {
+    match admit_pypi_file(shared, file).await {
         Ok((candidate, Admission::Serve)) => serve_artifact(shared, &candidate.artifact).await,
         Ok((_, Admission::Refuse(why))) => text(StatusCode::FORBIDDEN, format!("cerebro: {why}")),
         Err(detail) => text(StatusCode::BAD_GATEWAY, format!("cerebro: {detail}")),
