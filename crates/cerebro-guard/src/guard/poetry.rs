@@ -13,7 +13,10 @@
 //! gets, and refuses what it does not front). Poetry sees the URLs a bare run sees, so
 //! `poetry.lock` and `pyproject.toml` come out as a bare run writes them; nothing is rewritten.
 //! The hook also gives Poetry fresh artifact and HTTP caches for the run (what an unguarded
-//! run cached is never installed unjudged); its virtual environments stay where they are.
+//! run cached is never installed unjudged; its virtual environments stay where they are),
+//! and, since Poetry installs each package as soon as it has downloaded it, has every archive
+//! Poetry is about to install judged (in parallel) before the first one is installed: a
+//! refusal stops the install with nothing installed.
 //! Anything else that would reach the network (git, a Python download) meets a proxy that
 //! refuses every connection but loopback's.
 //!
@@ -43,7 +46,7 @@ pub type LockReader = fn(&Path) -> Result<Vec<String>, String>;
 /// (`poetry.console.application:main`, as the `poetry` script starts it). Arguments: the
 /// guard index's origin, the real `poetry` script, the run's cache folder, `--`, then
 /// Poetry's own arguments. It exits 78 with one line rather than run Poetry unhooked.
-pub const HOOK: &str = r#"# Cerebro's hook for one guarded Poetry run (see cerebro-guard's guard/poetry.rs).
+pub const HOOK: &str = r##"# Cerebro's hook for one guarded Poetry run (see cerebro-guard's guard/poetry.rs).
 import os
 import sys
 
@@ -103,10 +106,65 @@ def _cerebro_send(self, request, *args, **kwargs):
 
 requests.adapters.HTTPAdapter.send = _cerebro_send
 
+try:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from poetry.installation.executor import Executor
+except Exception as e:
+    _cerebro_fail("this Poetry has no installer Cerebro knows (%s)" % e)
+_execute = Executor.execute
+
+
+def _cerebro_judge(self, package, link):
+    response = self._authenticator.request(
+        "get", link.url_without_fragment, raise_for_status=False, stream=True
+    )
+    try:
+        if response.status_code == 200:
+            return None
+        why = response.text.strip() or "HTTP %d" % response.status_code
+        return "%s %s: %s" % (package.pretty_name, package.full_pretty_version, why)
+    finally:
+        response.close()
+
+
+def _cerebro_execute(self, operations):
+    # Poetry installs each package as soon as it has it; the guard judges every archive
+    # Poetry is about to install before the first is installed (one request each, in
+    # parallel: the guard fetches, verifies and judges; Poetry's own download comes after).
+    if getattr(self, "_enabled", True) and not getattr(self, "_dry_run", False):
+        wanted = []
+        for op in operations:
+            if op.job_type not in ("install", "update") or op.skipped:
+                continue
+            package = op.package
+            if package.source_type in ("directory", "file", "git"):
+                continue
+            if package.source_type == "url":
+                wanted.append((package, _CerebroLink(package.source_url)))
+            else:
+                wanted.append((package, self._chooser.choose_for(package)))
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            refused = [r for r in pool.map(lambda w: _cerebro_judge(self, *w), wanted) if r]
+        if refused:
+            raise RuntimeError(
+                "Cerebro stopped the install before anything was installed:\n  "
+                + "\n  ".join(refused)
+            )
+    return _execute(self, operations)
+
+
+class _CerebroLink:
+    def __init__(self, url):
+        self.url_without_fragment = url.split("#", 1)[0]
+
+
+Executor.execute = _cerebro_execute
+
 from poetry.console.application import main
 
 sys.exit(main())
-"#;
+"##;
 
 /// PyPI as Poetry's code names it.
 const POETRY_PYPI: &str = "https://pypi.org/";

@@ -15,9 +15,11 @@
 //!   `urls` cut to the files the project's (filtered) simple page lists;
 //! - a file one of those pages listed, or its `.metadata`: served only once fetched, verified
 //!   against the listed hash and admitted by the gate, exactly as `/files/` serves it;
-//! - anything else (a direct URL, another host): refused, and kept as an incident that stops
-//!   the install as unjudged. Refusals are 502s, not 403s or 404s: Poetry reads a page's 401,
-//!   403 and 404 as "no such package", and must report an error instead.
+//! - anything else (a direct URL, another host): refused (403), and kept as an incident that
+//!   stops the install as unjudged.
+//!
+//! A failure upstream (a 502) carries `Retry-After: 0`: Poetry retries those five times, with
+//! growing pauses unless told otherwise, and the guard's fetcher has retried already.
 
 use std::sync::Arc;
 
@@ -62,6 +64,21 @@ pub(super) async fn route(shared: &Arc<Shared>, query: &str, headers: &HeaderMap
     let Some(asked) = query.strip_prefix("url=") else {
         return text(StatusCode::BAD_REQUEST, "cerebro: no url= in the request");
     };
+    let mut response = answer(shared, front, asked, headers).await;
+    if response.status().is_server_error() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("0"));
+    }
+    response
+}
+
+async fn answer(
+    shared: &Arc<Shared>,
+    front: &PoetryFront,
+    asked: &str,
+    headers: &HeaderMap,
+) -> Response {
     let asked = percent_decode(asked);
     let Ok(mut url) = Url::parse(&asked) else {
         return refuse(shared, &asked, "not a URL");
@@ -117,7 +134,7 @@ fn registered(shared: &Shared, url: &str) -> Option<PypiFile> {
 fn refuse(shared: &Shared, url: &str, why: &str) -> Response {
     let detail = format!("Poetry asked for {}: {why}", shown(url));
     shared.incident(Ecosystem::Pypi, "poetry", detail.clone(), true);
-    text(StatusCode::BAD_GATEWAY, format!("cerebro: {detail}"))
+    text(StatusCode::FORBIDDEN, format!("cerebro: {detail}"))
 }
 
 /// `url` without credentials, for messages.
