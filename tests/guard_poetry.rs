@@ -263,14 +263,18 @@ fn poetry_add_and_install_write_what_bare_poetry_writes() {
     assert_eq!(sandbox.read("poetry.lock").unwrap(), before);
 }
 
-/// A lock that pins a malicious wheel (locked by bare Poetry, which reads a wheel's
-/// metadata without running it): `poetry install`, `sync` and `update` are blocked before
-/// anything is installed, and the project's files stay as they were.
+/// A lock that pins a malicious wheel beside a clean one (locked by bare Poetry, which reads
+/// a wheel's metadata without running it): `poetry install`, `sync` and `update` are blocked
+/// before anything is installed (Poetry would install the clean one alongside), and the
+/// project's files stay as they were.
 #[test]
 fn poetry_install_from_a_lock_is_blocked_on_a_malicious_wheel() {
     let registry = registry();
     let sandbox = sandbox!(registry);
-    let bare = run(sandbox.bare_in(&sandbox.project, &["add", "--lock", "app-core"]));
+    let bare = run(sandbox.bare_in(
+        &sandbox.project,
+        &["add", "--lock", "evil-pkg", "gamma-lib", "app-core"],
+    ));
     assert_eq!(bare.code, Some(0), "{bare}");
     let pyproject = sandbox.read("pyproject.toml").unwrap();
     let lock = sandbox.read("poetry.lock").unwrap();
@@ -283,7 +287,7 @@ fn poetry_install_from_a_lock_is_blocked_on_a_malicious_wheel() {
             explain(&out, &[], &registry)
         );
         assert!(stderr_has(&out, "evil-pkg"), "{args:?}: {out}");
-        for name in ["app-core", "evil-pkg"] {
+        for name in ["app-core", "evil-pkg", "gamma-lib"] {
             assert!(!sandbox.installed(name), "{args:?}: {name} installed: {out}");
         }
         assert_eq!(sandbox.read("pyproject.toml").unwrap(), pyproject, "{args:?}");
