@@ -69,12 +69,21 @@ impl PoetrySandbox {
         dirs.add_path(poetry.parent().unwrap().to_owned());
         let root = dirs.root().to_owned();
         for (k, v) in [
-            ("POETRY_CACHE_DIR", root.join("poetry-cache").into_os_string()),
-            ("POETRY_CONFIG_DIR", root.join("poetry-config").into_os_string()),
+            (
+                "POETRY_CACHE_DIR",
+                root.join("poetry-cache").into_os_string(),
+            ),
+            (
+                "POETRY_CONFIG_DIR",
+                root.join("poetry-config").into_os_string(),
+            ),
             ("POETRY_DATA_DIR", root.join("poetry-data").into_os_string()),
             ("POETRY_VIRTUALENVS_IN_PROJECT", "true".into()),
             ("POETRY_NO_INTERACTION", "1".into()),
-            ("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring".into()),
+            (
+                "PYTHON_KEYRING_BACKEND",
+                "keyring.backends.null.Keyring".into(),
+            ),
             ("PYTHONDONTWRITEBYTECODE", "1".into()),
         ] {
             dirs.set_env(k, v);
@@ -160,7 +169,10 @@ fn untouched(sandbox: &PoetrySandbox, out: &Outcome, names: &[&str]) {
         sandbox.text,
         "pyproject.toml changed: {out}"
     );
-    assert!(sandbox.read("poetry.lock").is_none(), "a lock was written: {out}");
+    assert!(
+        sandbox.read("poetry.lock").is_none(),
+        "a lock was written: {out}"
+    );
     for name in names {
         assert!(!sandbox.installed(name), "{name} was installed: {out}");
     }
@@ -199,7 +211,10 @@ fn poetry_add_blocks_a_malicious_sdist_before_its_build_runs() {
     let registry = registry();
     let sandbox = sandbox!(registry);
     // `--lock` too: resolving alone would build it.
-    for args in [&["add", "poetry-marker-evil"][..], &["add", "--lock", "poetry-marker-evil"]] {
+    for args in [
+        &["add", "poetry-marker-evil"][..],
+        &["add", "--lock", "poetry-marker-evil"],
+    ] {
         let out = run(sandbox.guard(Policy::Block, args));
         assert_eq!(
             out.code,
@@ -288,9 +303,16 @@ fn poetry_install_from_a_lock_is_blocked_on_a_malicious_wheel() {
         );
         assert!(stderr_has(&out, "evil-pkg"), "{args:?}: {out}");
         for name in ["app-core", "evil-pkg", "gamma-lib"] {
-            assert!(!sandbox.installed(name), "{args:?}: {name} installed: {out}");
+            assert!(
+                !sandbox.installed(name),
+                "{args:?}: {name} installed: {out}"
+            );
         }
-        assert_eq!(sandbox.read("pyproject.toml").unwrap(), pyproject, "{args:?}");
+        assert_eq!(
+            sandbox.read("pyproject.toml").unwrap(),
+            pyproject,
+            "{args:?}"
+        );
         assert_eq!(sandbox.read("poetry.lock").unwrap(), lock, "{args:?}");
     }
 }
@@ -304,7 +326,10 @@ fn poetry_install_lock_and_update_are_blocked_on_a_malicious_sdist_pin() {
     let sandbox = sandbox!(registry);
     let bare = run(sandbox.bare_in(&sandbox.project, &["add", "--lock", "poetry-marker-evil"]));
     assert_eq!(bare.code, Some(0), "{bare}");
-    assert!(sandbox.dirs.marker_written(), "bare poetry built it: {bare}");
+    assert!(
+        sandbox.dirs.marker_written(),
+        "bare poetry built it: {bare}"
+    );
     std::fs::remove_file(&sandbox.dirs.marker).unwrap();
     let pyproject = sandbox.read("pyproject.toml").unwrap();
     let lock = sandbox.read("poetry.lock").unwrap();
@@ -316,10 +341,17 @@ fn poetry_install_lock_and_update_are_blocked_on_a_malicious_sdist_pin() {
             "{args:?}: {}",
             explain(&out, &[], &registry)
         );
-        assert!(!sandbox.dirs.marker_written(), "{args:?}: the build ran: {out}");
+        assert!(
+            !sandbox.dirs.marker_written(),
+            "{args:?}: the build ran: {out}"
+        );
         assert!(stderr_has(&out, "poetry-marker-evil"), "{args:?}: {out}");
         assert!(!sandbox.installed("poetry-marker-evil"), "{args:?}: {out}");
-        assert_eq!(sandbox.read("pyproject.toml").unwrap(), pyproject, "{args:?}");
+        assert_eq!(
+            sandbox.read("pyproject.toml").unwrap(),
+            pyproject,
+            "{args:?}"
+        );
         assert_eq!(sandbox.read("poetry.lock").unwrap(), lock, "{args:?}");
     }
 }
@@ -328,10 +360,7 @@ fn poetry_install_lock_and_update_are_blocked_on_a_malicious_sdist_pin() {
 fn poetry_refuses_what_it_cannot_front_with_one_line() {
     let registry = registry();
     let sandbox = sandbox!(registry);
-    let out = run(sandbox.guard(
-        Policy::Block,
-        &["add", "git+https://example.org/x/y.git"],
-    ));
+    let out = run(sandbox.guard(Policy::Block, &["add", "git+https://example.org/x/y.git"]));
     assert_eq!(out.code, Some(EXIT_UNJUDGED), "{out}");
     assert!(stderr_has(&out, "git or URL dependency"), "{out}");
     let with_git = format!(

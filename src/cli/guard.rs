@@ -224,8 +224,7 @@ fn run_guarded(manager: Manager, args: GuardArgs) -> anyhow::Result<ExitCode> {
 /// read by `cerebro audit`'s reader of that file: the Poetry guard refuses them.
 fn poetry_lock_unfronted(path: &std::path::Path) -> Result<Vec<String>, String> {
     use cerebro_audit::Origin;
-    let pins =
-        cerebro_audit::lockfile::python::read_poetry(path).map_err(|e| e.to_string())?;
+    let pins = cerebro_audit::lockfile::python::read_poetry(path).map_err(|e| e.to_string())?;
     Ok(pins
         .iter()
         .filter_map(|pin| match &pin.origin {

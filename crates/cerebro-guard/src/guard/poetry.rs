@@ -265,10 +265,8 @@ pub(super) fn prepare(
     let parts = parts(config, None, progress)?;
     let (index, scratch) = parts.start_with(Vec::new(), None, Manager::Poetry, Some(front))?;
     let hook = scratch.path().join("cerebro_poetry_hook.py");
-    std::fs::write(&hook, HOOK).map_err(GuardError::io(format!(
-        "cannot write {}",
-        hook.display()
-    )))?;
+    std::fs::write(&hook, HOOK)
+        .map_err(GuardError::io(format!("cannot write {}", hook.display())))?;
     let cache = scratch.path().join("cache");
     let origin = index.pypi_url().origin().ascii_serialization();
     command.extend([
@@ -307,10 +305,8 @@ fn interpreter(script: &Path) -> Result<Vec<OsString>, GuardError> {
             script.display()
         ))
     };
-    let bytes = std::fs::read(script).map_err(GuardError::io(format!(
-        "cannot read {}",
-        script.display()
-    )))?;
+    let bytes = std::fs::read(script)
+        .map_err(GuardError::io(format!("cannot read {}", script.display())))?;
     let head = &bytes[..bytes.len().min(4096)];
     let text = String::from_utf8_lossy(head);
     let mut lines = text.lines();
@@ -323,10 +319,14 @@ fn interpreter(script: &Path) -> Result<Vec<OsString>, GuardError> {
         return Err(not("has an empty #! line"));
     };
     let rest: Vec<&str> = words.collect();
-    let file_name = |p: &str| Path::new(p).file_name().and_then(|n| n.to_str()).map(str::to_owned);
-    let is_python = |p: &str| {
-        file_name(p).is_some_and(|n| n.starts_with("python") || n.starts_with("pypy"))
+    let file_name = |p: &str| {
+        Path::new(p)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_owned)
     };
+    let is_python =
+        |p: &str| file_name(p).is_some_and(|n| n.starts_with("python") || n.starts_with("pypy"));
     let name = file_name(program).unwrap_or_default();
     if name == "sh" || name == "bash" {
         // pip's launcher: `'''exec' "/long path/python" "$0" "$@"`.
@@ -366,9 +366,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("poetry");
         let cases: [(&str, Option<&[&str]>); 6] = [
-            ("#!/opt/venv/bin/python\nimport re\n", Some(&["/opt/venv/bin/python"])),
-            ("#! /usr/bin/python3 -s\n", Some(&["/usr/bin/python3", "-s"])),
-            ("#!/usr/bin/env python3\n", Some(&["/usr/bin/env", "python3"])),
+            (
+                "#!/opt/venv/bin/python\nimport re\n",
+                Some(&["/opt/venv/bin/python"]),
+            ),
+            (
+                "#! /usr/bin/python3 -s\n",
+                Some(&["/usr/bin/python3", "-s"]),
+            ),
+            (
+                "#!/usr/bin/env python3\n",
+                Some(&["/usr/bin/env", "python3"]),
+            ),
             (
                 "#!/bin/sh\n'''exec' \"/a b/venv/bin/python3.12\" \"$0\" \"$@\"\n' '''\n",
                 Some(&["/a b/venv/bin/python3.12"]),

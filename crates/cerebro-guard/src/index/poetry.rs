@@ -157,11 +157,11 @@ async fn page(
     headers: &HeaderMap,
 ) -> Response {
     let name = simple::normalize(&percent_decode(project));
-    let links =
-        match load_project_from(shared, std::slice::from_ref(&source.upstream), &name).await {
-            Ok(links) => links,
-            Err(response) => return response,
-        };
+    let links = match load_project_from(shared, std::slice::from_ref(&source.upstream), &name).await
+    {
+        Ok(links) => links,
+        Err(response) => return response,
+    };
     let local: Vec<simple::LocalLink<'_>> = links
         .iter()
         .map(|(link, _)| simple::LocalLink {
@@ -179,7 +179,10 @@ async fn page(
             "application/vnd.pypi.simple.v1+json",
         )
     } else {
-        (simple::render_page(&name, &local), "text/html; charset=utf-8")
+        (
+            simple::render_page(&name, &local),
+            "text/html; charset=utf-8",
+        )
     };
     respond(body.into_bytes(), content_type)
 }
@@ -194,12 +197,11 @@ async fn release(
     version: &str,
 ) -> Response {
     let name = simple::normalize(&percent_decode(project));
-    let listed = match load_project_from(shared, std::slice::from_ref(&source.upstream), &name)
-        .await
-    {
-        Ok(links) => links,
-        Err(response) => return response,
-    };
+    let listed =
+        match load_project_from(shared, std::slice::from_ref(&source.upstream), &name).await {
+            Ok(links) => links,
+            Err(response) => return response,
+        };
     let Ok(url) = upstream_root.join(&format!("{name}/{version}/json")) else {
         return refuse(shared, project, "not a release name");
     };
@@ -209,7 +211,10 @@ async fn release(
     {
         Ok(doc) => doc,
         Err(FetchError::NotFound { .. }) => {
-            return text(StatusCode::NOT_FOUND, format!("no release {name} {version}"))
+            return text(
+                StatusCode::NOT_FOUND,
+                format!("no release {name} {version}"),
+            )
         }
         Err(e) => {
             let detail = e.to_string();

@@ -100,10 +100,13 @@ pub fn parse(args: &[OsString], cwd: &Path) -> Result<PoetryCommand, ManagerErro
             match inline {
                 Some(v) => Ok(v.to_owned()),
                 None => {
-                    let v = words.get(i).cloned().ok_or_else(|| ManagerError::MissingValue {
-                        manager: "poetry",
-                        option: name.to_owned(),
-                    })?;
+                    let v = words
+                        .get(i)
+                        .cloned()
+                        .ok_or_else(|| ManagerError::MissingValue {
+                            manager: "poetry",
+                            option: name.to_owned(),
+                        })?;
                     i += 1;
                     Ok(v)
                 }
@@ -216,7 +219,10 @@ pub struct PoetryProject {
 /// The project Poetry finds from `start`: the nearest folder at or above it with a
 /// `pyproject.toml`; `None` without one. Refuses what Cerebro cannot front (see the module).
 pub fn project(start: &Path) -> Result<Option<PoetryProject>, ManagerError> {
-    let Some(dir) = start.ancestors().find(|d| d.join("pyproject.toml").is_file()) else {
+    let Some(dir) = start
+        .ancestors()
+        .find(|d| d.join("pyproject.toml").is_file())
+    else {
         return Ok(None);
     };
     let pyproject = dir.join("pyproject.toml");
@@ -234,12 +240,10 @@ pub fn project(start: &Path) -> Result<Option<PoetryProject>, ManagerError> {
         .and_then(Value::as_table);
     if let Some(plugins) = poetry.and_then(|p| p.get("requires-plugins")) {
         if plugins.as_table().is_none_or(|t| !t.is_empty()) {
-            return Err(bad(
-                "cannot guard a project that requires Poetry plugins \
+            return Err(bad("cannot guard a project that requires Poetry plugins \
                  ([tool.poetry.requires-plugins]): Poetry installs them before any command, \
                  outside what Cerebro fronts"
-                    .into(),
-            ));
+                .into()));
         }
     }
     let mut tables: Vec<(&str, &toml::Table)> = Vec::new();
@@ -398,7 +402,10 @@ mod tests {
         assert_eq!(run(&["-C", "a", "lock"]), Some(PathBuf::from("/w/a")));
         assert_eq!(run(&["--directory=a", "lock"]), Some(PathBuf::from("/w/a")));
         assert_eq!(run(&["lock", "-P", "/p"]), Some(PathBuf::from("/p")));
-        assert_eq!(run(&["-Ca", "-P", "b", "lock"]), Some(PathBuf::from("/w/a/b")));
+        assert_eq!(
+            run(&["-Ca", "-P", "b", "lock"]),
+            Some(PathBuf::from("/w/a/b"))
+        );
     }
 
     #[test]
@@ -423,17 +430,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("pyproject.toml");
         let cases = [
-            ("[tool.poetry.dependencies]\nx = { git = \"https://g/x.git\" }\n", "git dependency x"),
-            ("[tool.poetry.group.dev.dependencies]\ny = { path = \"../y\" }\n", "path dependency y"),
-            ("[project]\nname = \"d\"\ndependencies = [\"z @ https://e/z.whl\"]\n", "z @ https"),
-            ("[tool.poetry.requires-plugins]\np = \">1\"\n", "requires Poetry plugins"),
-            ("[[tool.poetry.source]]\nname = \"s\"\nurl = \"ftp://x/\"\n", "source s"),
+            (
+                "[tool.poetry.dependencies]\nx = { git = \"https://g/x.git\" }\n",
+                "git dependency x",
+            ),
+            (
+                "[tool.poetry.group.dev.dependencies]\ny = { path = \"../y\" }\n",
+                "path dependency y",
+            ),
+            (
+                "[project]\nname = \"d\"\ndependencies = [\"z @ https://e/z.whl\"]\n",
+                "z @ https",
+            ),
+            (
+                "[tool.poetry.requires-plugins]\np = \">1\"\n",
+                "requires Poetry plugins",
+            ),
+            (
+                "[[tool.poetry.source]]\nname = \"s\"\nurl = \"ftp://x/\"\n",
+                "source s",
+            ),
             ("[project\n", "not valid TOML"),
         ];
         for (text, why) in cases {
             write(&file, text);
             let e = project(dir.path()).unwrap_err().to_string();
-            assert!(e.contains(why) && e.contains("pyproject.toml"), "{text}: {e}");
+            assert!(
+                e.contains(why) && e.contains("pyproject.toml"),
+                "{text}: {e}"
+            );
         }
         write(
             &file,
