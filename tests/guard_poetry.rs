@@ -64,6 +64,11 @@ struct PoetrySandbox {
 
 impl PoetrySandbox {
     fn new(registry: &Registry) -> Option<PoetrySandbox> {
+        PoetrySandbox::with_project(project_text(&registry.pypi_url()))
+    }
+
+    /// A sandbox whose project's `pyproject.toml` is `text`.
+    fn with_project(text: String) -> Option<PoetrySandbox> {
         let poetry = poetry_program()?;
         let mut dirs = Dirs::new("poetry");
         dirs.add_path(poetry.parent().unwrap().to_owned());
@@ -88,7 +93,6 @@ impl PoetrySandbox {
         ] {
             dirs.set_env(k, v);
         }
-        let text = project_text(&registry.pypi_url());
         let project = root.join("project");
         std::fs::create_dir_all(&project).unwrap();
         std::fs::write(project.join("pyproject.toml"), &text).unwrap();
@@ -147,6 +151,32 @@ fn installed_in(project: &Path, name: &str) -> bool {
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().into_string().ok())
         .any(|f| f.starts_with(&prefix) && f.ends_with(".dist-info"))
+}
+
+/// The project with no source: Poetry reads its implicit PyPI.
+const PYPI_PROJECT: &str = "[project]\nname = \"demo\"\nversion = \"0.1.0\"\n\
+    requires-python = \">=3.9\"\ndependencies = []\n\n[tool.poetry]\npackage-mode = false\n";
+
+/// Bare Poetry with its PyPI at `base` (Poetry has no setting for it: the URL is the default
+/// of `PyPiRepository`, patched here), run by the Python its script names.
+fn bare_poetry_with_pypi(sandbox: &PoetrySandbox, base: &str, dir: &Path) -> std::process::Command {
+    let script = std::fs::read_to_string(&sandbox.poetry).unwrap();
+    let python = script
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("#!"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the poetry script names its Python")
+        .to_owned();
+    let code = "import sys\n\
+        from poetry.repositories.pypi_repository import PyPiRepository\n\
+        PyPiRepository.__init__.__defaults__ = (sys.argv.pop(1),)\n\
+        sys.argv[0] = 'poetry'\n\
+        from poetry.console.application import main\n\
+        sys.exit(main())\n";
+    let mut cmd = sandbox.dirs.command(python);
+    cmd.args(["-c", code, &format!("{base}/")]).current_dir(dir);
+    cmd
 }
 
 macro_rules! sandbox {
@@ -379,4 +409,65 @@ fn poetry_refuses_what_it_cannot_front_with_one_line() {
     let out = run(sandbox.guard(Policy::Block, &["--version"]));
     assert_eq!(out.code, Some(0), "{out}");
     assert!(out.stdout.contains("Poetry"), "{out}");
+}
+
+/// Without a source, Poetry reads its implicit PyPI (`https://pypi.org/`, written into its
+/// code): the simple API for versions, the JSON API for a release's dependencies and files.
+/// The guard fronts those URLs, `CEREBRO_PUBLIC_PYPI_URL` standing for PyPI (here the
+/// loopback registry); bare Poetry is pointed at the same registry by patching its PyPI URL.
+#[test]
+fn poetry_on_its_implicit_pypi_is_guarded_and_writes_what_bare_poetry_writes() {
+    let registry = registry();
+    let mut sandbox = match PoetrySandbox::with_project(PYPI_PROJECT.to_owned()) {
+        Some(s) => s,
+        None => return,
+    };
+    sandbox
+        .dirs
+        .set_env("CEREBRO_PUBLIC_PYPI_URL", format!("{}/", registry.base()));
+    let out = run(sandbox.guard(Policy::Block, &["add", "poetry-marker-evil"]));
+    assert_eq!(
+        out.code,
+        Some(EXIT_BLOCKED),
+        "{}",
+        explain(&out, &[], &registry)
+    );
+    assert!(!sandbox.dirs.marker_written(), "the build ran: {out}");
+    untouched(&sandbox, &out, &["poetry-marker-evil"]);
+    assert!(
+        registry.hits("/pypi/poetry-marker-evil/0.1.0/json") > 0,
+        "the guard read PyPI's JSON API for the release"
+    );
+
+    let twin = sandbox.twin("bare");
+    let bare = run({
+        let mut cmd = bare_poetry_with_pypi(&sandbox, &registry.base(), &twin);
+        cmd.args(["add", "alpha-lib"]);
+        cmd
+    });
+    assert_eq!(bare.code, Some(0), "{bare}");
+    let release = "/pypi/alpha-lib/1.0.0/json";
+    let agents = registry.agents(release);
+    let bare_reads = agents.len();
+    assert!(
+        bare_reads > 0 && agents.iter().all(|a| a.contains("poetry")),
+        "bare Poetry read the registry as its PyPI: {agents:?}"
+    );
+    let out = run(sandbox.guard(Policy::Block, &["add", "alpha-lib"]));
+    assert_eq!(out.code, Some(0), "{}", explain(&out, &[], &registry));
+    let agents = registry.agents(release);
+    assert!(
+        agents.len() > bare_reads && agents[bare_reads..].iter().all(|a| !a.contains("poetry")),
+        "the guard, not Poetry, read the release: {agents:?}"
+    );
+    for name in ["alpha-lib", "beta-lib", "gamma-lib"] {
+        assert!(sandbox.installed(name), "{name}: {out}");
+    }
+    for file in ["poetry.lock", "pyproject.toml"] {
+        assert_eq!(
+            String::from_utf8_lossy(&sandbox.read(file).unwrap()),
+            String::from_utf8_lossy(&std::fs::read(twin.join(file)).unwrap()),
+            "{file} differs from bare poetry's"
+        );
+    }
 }

@@ -334,6 +334,21 @@ fn route(state: &Shared, path: &str, accept: &str) -> Response<Body> {
             _ => not_found(),
         };
     }
+    // PyPI's JSON API for one release (`/pypi/<name>/<version>/json`), as Poetry reads it.
+    if let Some((project, version)) = path
+        .strip_prefix("/pypi/")
+        .and_then(|p| p.strip_suffix("/json"))
+        .and_then(|p| p.split_once('/'))
+    {
+        return match inner.pypi.get(&normalize(project)) {
+            Some(dists) if dists.iter().any(|d| d.version == version) => respond(
+                StatusCode::OK,
+                "application/json",
+                serde_json::to_vec(&pypi_release_json(&inner, project, version, dists)).unwrap(),
+            ),
+            _ => not_found(),
+        };
+    }
     // PyPI's JSON API (`/pypi/<name>/json`): release times by version and file.
     if let Some(project) = path
         .strip_prefix("/pypi/")
@@ -433,6 +448,46 @@ fn pypi_json_api(inner: &Inner, project: &str, dists: &[PyDist]) -> serde_json::
             .push(file);
     }
     serde_json::json!({"info": {"name": project}, "releases": releases})
+}
+
+/// PyPI's JSON API document of one release: its files with absolute URLs (the same as the
+/// simple page's), hashes and upload times. `requires_dist` is null, as PyPI gives it for a
+/// release uploaded without that metadata: a client reads the dependencies from the files.
+fn pypi_release_json(
+    inner: &Inner,
+    project: &str,
+    version: &str,
+    dists: &[PyDist],
+) -> serde_json::Value {
+    let release: Vec<&PyDist> = dists.iter().filter(|d| d.version == version).collect();
+    let urls: Vec<serde_json::Value> = release
+        .iter()
+        .map(|d| {
+            let time = published(inner, "pypi", &normalize(&d.name), &d.version);
+            serde_json::json!({
+                "filename": d.artifact.file,
+                "url": format!("{}/files/{}", inner.base, d.artifact.file),
+                "digests": {"sha256": d.artifact.sha256_hex()},
+                "packagetype": if d.artifact.file.ends_with(".whl") { "bdist_wheel" } else { "sdist" },
+                "size": d.artifact.bytes.len(),
+                "upload_time_iso_8601": time,
+                "yanked": false,
+                "requires_python": d.requires_python,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "info": {
+            "name": project,
+            "version": version,
+            "summary": "",
+            "requires_dist": null,
+            "requires_python": release.first().and_then(|d| d.requires_python.clone()),
+            "yanked": false,
+            "yanked_reason": null,
+        },
+        "urls": urls,
+    })
 }
 
 /// npm's abbreviated packument: no `time`, no per-version descriptions or scripts.
