@@ -166,6 +166,10 @@ from poetry.console.application import main
 sys.exit(main())
 "##;
 
+/// The shortest read timeout Poetry gets (`POETRY_REQUESTS_TIMEOUT`, seconds): a judgement
+/// of the largest archives fits in it.
+const MIN_REQUESTS_TIMEOUT_S: u64 = 300;
+
 /// PyPI as Poetry's code names it.
 const POETRY_PYPI: &str = "https://pypi.org/";
 
@@ -280,6 +284,17 @@ pub(super) fn prepare(
     // Poetry may reach nothing but the guard: git, a Python download or anything else that
     // leaves the hook's path fails instead of bypassing it.
     delegation.env = super::uv::no_network_but_loopback();
+    // The guard answers a file only once it is judged, which can take longer than Poetry's
+    // 15 s read timeout for a large archive (a timed-out read is not retried: the run fails).
+    let timeout = crate::manager::process_env("POETRY_REQUESTS_TIMEOUT")
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    if timeout < MIN_REQUESTS_TIMEOUT_S {
+        delegation.env.push((
+            "POETRY_REQUESTS_TIMEOUT".into(),
+            MIN_REQUESTS_TIMEOUT_S.to_string().into(),
+        ));
+    }
     delegation.cwd = Some(request.cwd.clone());
     Ok(Prepared::Install(Box::new(Session {
         runtime: parts.runtime,
