@@ -471,3 +471,28 @@ fn poetry_on_its_implicit_pypi_is_guarded_and_writes_what_bare_poetry_writes() {
         );
     }
 }
+
+/// A source whose URL carries credentials (`requests` keeps them in every URL it asks for):
+/// fronted all the same, the lock as a bare run writes it.
+#[test]
+fn poetry_source_with_credentials_in_its_url_is_fronted() {
+    let registry = registry();
+    let url = format!("http://user:secret@{}/simple/", registry.host_port());
+    let sandbox = match PoetrySandbox::with_project(project_text(&url)) {
+        Some(s) => s,
+        None => return,
+    };
+    let twin = sandbox.twin("bare");
+    let bare = run(sandbox.bare_in(&twin, &["add", "gamma-lib"]));
+    assert_eq!(bare.code, Some(0), "{bare}");
+    let out = run(sandbox.guard(Policy::Block, &["add", "gamma-lib"]));
+    assert_eq!(out.code, Some(0), "{}", explain(&out, &[], &registry));
+    assert!(sandbox.installed("gamma-lib"), "{out}");
+    for file in ["poetry.lock", "pyproject.toml"] {
+        assert_eq!(
+            String::from_utf8_lossy(&sandbox.read(file).unwrap()),
+            String::from_utf8_lossy(&std::fs::read(twin.join(file)).unwrap()),
+            "{file} differs from bare poetry's"
+        );
+    }
+}

@@ -84,6 +84,10 @@ async fn answer(
         return refuse(shared, &asked, "not a URL");
     };
     url.set_fragment(None);
+    // `requests` keeps a source URL's `user:password@` in the URL; the index knows the
+    // sources and files without it (and sends the source's credentials itself).
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
     // A file a served page listed (the index's own record of it is final).
     if let Some(file) = registered(shared, url.as_str()) {
         return serve_pypi_file(shared, &file).await;
