@@ -306,6 +306,39 @@ fn poetry_add_and_install_write_what_bare_poetry_writes() {
         assert!(sandbox.installed(name), "{name}: {out}");
     }
     assert_eq!(sandbox.read("poetry.lock").unwrap(), before);
+    // `lock --regenerate` and `update` write what they write bare.
+    for args in [&["lock", "--regenerate"][..], &["update"]] {
+        let bare = run(sandbox.bare_in(&twin, args));
+        assert_eq!(bare.code, Some(0), "{args:?}: {bare}");
+        let out = run(sandbox.guard(Policy::Block, args));
+        assert_eq!(
+            out.code,
+            Some(0),
+            "{args:?}: {}",
+            explain(&out, &[], &registry)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&sandbox.read("poetry.lock").unwrap()),
+            String::from_utf8_lossy(&std::fs::read(twin.join("poetry.lock")).unwrap()),
+            "{args:?}: poetry.lock differs from bare poetry's"
+        );
+    }
+}
+
+/// Under `warn`, the flagged wheel is installed with the tree, and the report says so.
+#[test]
+fn poetry_add_under_warn_installs_and_says_what_was_flagged() {
+    let registry = registry();
+    let sandbox = sandbox!(registry);
+    let out = run(sandbox.guard(Policy::Warn, &["add", "app-core"]));
+    assert_eq!(out.code, Some(0), "{}", explain(&out, &[], &registry));
+    for name in ["app-core", "evil-pkg"] {
+        assert!(sandbox.installed(name), "{name}: {out}");
+    }
+    assert!(
+        stderr_has(&out, "evil-pkg") && stderr_has(&out, "warn"),
+        "{out}"
+    );
 }
 
 /// A lock that pins a malicious wheel beside a clean one (locked by bare Poetry, which reads
