@@ -529,3 +529,37 @@ fn poetry_source_with_credentials_in_its_url_is_fronted() {
         );
     }
 }
+
+/// A private source whose credentials are in Poetry's configuration (`http-basic.<source>`,
+/// here by environment): the guard reads the source with the credentials Poetry sends for
+/// it, and the run is as a bare one.
+#[test]
+fn poetry_private_source_with_configured_credentials_is_fronted() {
+    let registry = registry();
+    registry.require_auth("user", "secret");
+    let mut sandbox = sandbox!(registry);
+    sandbox
+        .dirs
+        .set_env("POETRY_HTTP_BASIC_LOOPBACK_USERNAME", "user");
+    sandbox
+        .dirs
+        .set_env("POETRY_HTTP_BASIC_LOOPBACK_PASSWORD", "secret");
+    let twin = sandbox.twin("bare");
+    let bare = run(sandbox.bare_in(&twin, &["add", "gamma-lib"]));
+    assert_eq!(bare.code, Some(0), "{bare}");
+    let out = run(sandbox.guard(Policy::Block, &["add", "gamma-lib"]));
+    assert_eq!(out.code, Some(0), "{}", explain(&out, &[], &registry));
+    assert!(sandbox.installed("gamma-lib"), "{out}");
+    assert_eq!(
+        sandbox.read("poetry.lock").unwrap(),
+        std::fs::read(twin.join("poetry.lock")).unwrap()
+    );
+    // With wrong ones, the source refuses the guard too: 78, and nothing is installed.
+    sandbox
+        .dirs
+        .set_env("POETRY_HTTP_BASIC_LOOPBACK_PASSWORD", "wrong");
+    let out = run(sandbox.guard(Policy::Block, &["add", "alpha-lib"]));
+    assert_eq!(out.code, Some(EXIT_UNJUDGED), "{out}");
+    assert!(stderr_has(&out, "HTTP 401"), "{out}");
+    assert!(!sandbox.installed("alpha-lib"), "{out}");
+}

@@ -45,6 +45,8 @@ struct Inner {
     /// Publishes no times: PyPI pages in HTML only, npm packuments without `time` (as a
     /// private registry or an HTML-only mirror may).
     no_times: bool,
+    /// The `Authorization` value every request must carry (a private index), when set.
+    auth: Option<String>,
 }
 
 /// When every fixture release without a time of its own was published: long ago.
@@ -103,7 +105,8 @@ impl Registry {
                             };
                             let agent = get(header::USER_AGENT);
                             let accept = get(header::ACCEPT);
-                            async move { handle(&state, method, uri, agent, &accept) }
+                            let auth = get(header::AUTHORIZATION);
+                            async move { handle(&state, method, uri, agent, &accept, &auth) }
                         },
                     );
                     tokio::select! {
@@ -189,6 +192,13 @@ impl Registry {
     /// From now on, publishes no release times (HTML pages only; packuments without `time`).
     pub fn without_times(&self) {
         self.inner.lock().unwrap().no_times = true;
+    }
+
+    /// From now on, answers 401 to every request without HTTP basic auth as `user:password`.
+    pub fn require_auth(&self, user: &str, password: &str) {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.inner.lock().unwrap().auth = Some(format!("Basic {token}"));
     }
 
     /// Makes every download of the artifact named `file` go wrong this way.
@@ -300,9 +310,23 @@ fn not_found() -> Response<Body> {
 /// Answers every request. `Accept` chooses as real registries do: PEP 691 JSON pages (with
 /// PEP 700 `upload-time`) for a client that asks for them, npm's abbreviated packument
 /// (no `time`) for `application/vnd.npm.install-v1+json`.
-fn handle(state: &Shared, method: Method, uri: Uri, agent: String, accept: &str) -> Response<Body> {
+fn handle(
+    state: &Shared,
+    method: Method,
+    uri: Uri,
+    agent: String,
+    accept: &str,
+    auth: &str,
+) -> Response<Body> {
     let path = uri.path().to_owned();
-    let response = if method != Method::GET && method != Method::HEAD {
+    let wanted = state.lock().unwrap().auth.clone();
+    let response = if wanted.is_some_and(|w| w != auth) {
+        respond(
+            StatusCode::UNAUTHORIZED,
+            "text/plain",
+            b"credentials needed\n".to_vec(),
+        )
+    } else if method != Method::GET && method != Method::HEAD {
         respond(
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain",

@@ -112,7 +112,8 @@ async fn answer(
                 let parts: Vec<&str> = rest.split('/').collect();
                 if let [project, version, "json"] = parts[..] {
                     let source = &front.sources[*pypi];
-                    return release(shared, source, upstream, project, version).await;
+                    let source = upstream_for(source, headers);
+                    return release(shared, &source, upstream, project, version).await;
                 }
             }
         }
@@ -153,6 +154,21 @@ fn shown(url: &str) -> String {
     }
 }
 
+/// The upstream to read `source` from for this request: with the `Authorization` Poetry sent
+/// when the source's URL carries no credentials of its own (Poetry's `http-basic.<source>`
+/// or keyring credentials, which Poetry sends to that source's URLs only). The index sends
+/// it to that source's host only, as Poetry would have.
+fn upstream_for(source: &PoetrySource, headers: &HeaderMap) -> PypiUpstream {
+    let mut upstream = source.upstream.clone();
+    if upstream.auth.is_none() {
+        upstream.auth = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+    }
+    upstream
+}
+
 /// A project page of `source`, each file linked at its upstream URL.
 async fn page(
     shared: &Arc<Shared>,
@@ -161,8 +177,8 @@ async fn page(
     headers: &HeaderMap,
 ) -> Response {
     let name = simple::normalize(&percent_decode(project));
-    let links = match load_project_from(shared, std::slice::from_ref(&source.upstream), &name).await
-    {
+    let upstream = upstream_for(source, headers);
+    let links = match load_project_from(shared, std::slice::from_ref(&upstream), &name).await {
         Ok(links) => links,
         Err(response) => return response,
     };
@@ -195,22 +211,21 @@ async fn page(
 /// lists (the cooldown's view; a file no page listed could not be served anyway).
 async fn release(
     shared: &Arc<Shared>,
-    source: &PoetrySource,
+    source: &PypiUpstream,
     upstream_root: &Url,
     project: &str,
     version: &str,
 ) -> Response {
     let name = simple::normalize(&percent_decode(project));
-    let listed =
-        match load_project_from(shared, std::slice::from_ref(&source.upstream), &name).await {
-            Ok(links) => links,
-            Err(response) => return response,
-        };
+    let listed = match load_project_from(shared, std::slice::from_ref(source), &name).await {
+        Ok(links) => links,
+        Err(response) => return response,
+    };
     let Ok(url) = upstream_root.join(&format!("{name}/{version}/json")) else {
         return refuse(shared, project, "not a release name");
     };
     let doc = match shared
-        .document(&url, "application/json", source.upstream.auth.as_deref())
+        .document(&url, "application/json", source.auth.as_deref())
         .await
     {
         Ok(doc) => doc,
