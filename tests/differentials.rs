@@ -569,3 +569,396 @@ mod tar_entry {
             .expect("finish a tarball")
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Generated archives: pip's own unpackers against Cerebro's reader.
+
+/// A small, seeded generator (xorshift): the same cases on every run, so a failure is
+/// reproducible from its case number.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+/// Member names the generator draws from: install- and import-time files, ordinary modules,
+/// data that a link may point at, and a name too long for a plain ustar header.
+fn generated_names() -> Vec<String> {
+    let long = format!("pkg/{}.py", "d".repeat(120));
+    [
+        "setup.py",
+        "pkg/__init__.py",
+        "pkg/a.py",
+        "pkg/b.py",
+        "pkg/data.txt",
+        "evil.pth",
+        "PKG-INFO",
+        long.as_str(),
+    ]
+    .iter()
+    .map(|n| format!("pkg-1.0/{n}"))
+    .collect()
+}
+
+fn octal(field: &mut [u8], value: u64) {
+    let last = field.len() - 1;
+    let digits = format!("{value:0last$o}");
+    field[..last].copy_from_slice(digits.as_bytes());
+    field[last] = 0;
+}
+
+/// One 512-byte tar header: `name` (cut to 100 bytes, the rest in the ustar prefix when
+/// `prefix` is set), `size`, type flag `kind`, link target `link`.
+fn tar_header(name: &str, size: u64, kind: u8, link: &str, prefix: bool) -> [u8; 512] {
+    let mut h = [0u8; 512];
+    let (pre, rest) = match (prefix, name.rfind('/')) {
+        (true, Some(i)) if name.len() > 100 && i <= 155 => (&name[..i], &name[i + 1..]),
+        _ => ("", name),
+    };
+    let n = rest.as_bytes();
+    h[..n.len().min(100)].copy_from_slice(&n[..n.len().min(100)]);
+    h[345..345 + pre.len()].copy_from_slice(pre.as_bytes());
+    octal(&mut h[100..108], 0o644);
+    octal(&mut h[108..116], 0);
+    octal(&mut h[116..124], 0);
+    octal(&mut h[124..136], size);
+    octal(&mut h[136..148], 1_700_000_000);
+    h[156] = kind;
+    let l = link.as_bytes();
+    h[157..157 + l.len().min(100)].copy_from_slice(&l[..l.len().min(100)]);
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    let field = format!("{sum:06o}\0 ");
+    h[148..156].copy_from_slice(field.as_bytes());
+    h
+}
+
+fn tar_member(out: &mut Vec<u8>, header: [u8; 512], data: &[u8]) {
+    out.extend_from_slice(&header);
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+}
+
+fn pax_record(key: &str, value: &str) -> String {
+    let body = format!(" {key}={value}\n");
+    let mut len = body.len() + 1;
+    while format!("{len}{body}").len() != len {
+        len += 1;
+    }
+    format!("{len}{body}")
+}
+
+/// A gzip tarball of random members: plain files, GNU long names, PAX paths, ustar prefixes,
+/// duplicates, hard and symbolic links, `./` prefixes, global headers.
+fn generated_tar(rng: &mut Rng) -> Vec<u8> {
+    let names = generated_names();
+    let mut tar = Vec::new();
+    let mut written: Vec<String> = Vec::new();
+    for i in 0..2 + rng.below(7) {
+        let name = names[rng.below(names.len())].clone();
+        let data = format!("x = {i}  # {name}\n").into_bytes();
+        let shown = if rng.chance(10) {
+            format!("./{name}")
+        } else {
+            name.clone()
+        };
+        match rng.below(10) {
+            0 if !written.is_empty() => {
+                let target = written[rng.below(written.len())].clone();
+                tar_member(&mut tar, tar_header(&shown, 0, b'1', &target, false), &[]);
+                continue;
+            }
+            1 if !written.is_empty() => {
+                let target = written[rng.below(written.len())].clone();
+                let base = target.rsplit('/').next().unwrap().to_owned();
+                let link = if rng.chance(50) { base } else { target };
+                tar_member(&mut tar, tar_header(&shown, 0, b'2', &link, false), &[]);
+                continue;
+            }
+            2 => {
+                let long = "././@LongLink";
+                let mut body = shown.clone().into_bytes();
+                body.push(0);
+                tar_member(
+                    &mut tar,
+                    tar_header(long, body.len() as u64, b'L', "", false),
+                    &body,
+                );
+                let cut: String = shown.chars().take(100).collect();
+                tar_member(
+                    &mut tar,
+                    tar_header(&cut, data.len() as u64, b'0', "", false),
+                    &data,
+                );
+            }
+            3 => {
+                let pax = pax_record("path", &shown);
+                tar_member(
+                    &mut tar,
+                    tar_header("pax_header", pax.len() as u64, b'x', "", false),
+                    pax.as_bytes(),
+                );
+                let decoy = names[rng.below(names.len())].clone();
+                let cut: String = decoy.chars().take(100).collect();
+                tar_member(
+                    &mut tar,
+                    tar_header(&cut, data.len() as u64, b'0', "", false),
+                    &data,
+                );
+            }
+            4 => {
+                let pax = pax_record("comment", "generated");
+                tar_member(
+                    &mut tar,
+                    tar_header("global", pax.len() as u64, b'g', "", false),
+                    pax.as_bytes(),
+                );
+                tar_member(
+                    &mut tar,
+                    tar_header(&shown, data.len() as u64, b'0', "", true),
+                    &data,
+                );
+            }
+            _ => tar_member(
+                &mut tar,
+                tar_header(&shown, data.len() as u64, b'0', "", true),
+                &data,
+            ),
+        }
+        written.push(name);
+    }
+    tar.extend_from_slice(&[0u8; 1024]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    gz.finish().unwrap()
+}
+
+/// A zip (stored) of random members: duplicates, directory entries, `./` and backslash
+/// names, an Info-ZIP Unicode Path field, unix symlink attributes.
+fn generated_zip(rng: &mut Rng) -> Vec<u8> {
+    let names = generated_names();
+    let (mut out, mut central, mut count) = (Vec::new(), Vec::new(), 0u16);
+    for i in 0..2 + rng.below(6) {
+        let mut name = names[rng.below(names.len())].clone();
+        if rng.chance(10) {
+            name = name.replace('/', "\\");
+        }
+        let data = format!("x = {i}  # {name}\n").into_bytes();
+        let mut extra = Vec::new();
+        if rng.chance(10) {
+            let other = names[rng.below(names.len())].clone();
+            let crc = crc32(name.as_bytes());
+            let len = 5 + other.len() as u16;
+            extra.extend_from_slice(&0x7075u16.to_le_bytes());
+            extra.extend_from_slice(&len.to_le_bytes());
+            extra.push(1);
+            extra.extend_from_slice(&crc.to_le_bytes());
+            extra.extend_from_slice(other.as_bytes());
+        }
+        let symlink = rng.chance(10);
+        let crc = crc32(&data);
+        let offset = out.len() as u32;
+        out.extend_from_slice(&0x04034b50u32.to_le_bytes());
+        out.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&extra);
+        out.extend_from_slice(&data);
+        central.extend_from_slice(&0x02014b50u32.to_le_bytes());
+        central.extend_from_slice(&[20, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        central.extend_from_slice(&crc.to_le_bytes());
+        central.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        central.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        central.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        central.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+        central.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        let mode: u32 = if symlink { 0o120777 } else { 0o100644 };
+        central.extend_from_slice(&(mode << 16).to_le_bytes());
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+        central.extend_from_slice(&extra);
+        count += 1;
+    }
+    let at = out.len() as u32;
+    out.extend_from_slice(&central);
+    out.extend_from_slice(&0x06054b50u32.to_le_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    out.extend_from_slice(&at.to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// Unpacks each archive with pip's own `untar_file`/`unzip_file` (what pip does to an sdist
+/// before it builds it) and lists every file it left, by sha256 (read through links, as
+/// Python imports them); `None` where pip refused the archive.
+fn pip_unpacks(
+    archives: &[std::path::PathBuf],
+) -> Vec<Option<std::collections::BTreeMap<String, String>>> {
+    let script = r#"
+import hashlib, json, os, shutil, sys, tempfile
+from pip._internal.utils.unpacking import untar_file, unzip_file
+out = []
+for path in sys.argv[1:]:
+    d = tempfile.mkdtemp()
+    try:
+        if path.endswith('.zip'):
+            unzip_file(path, d, flatten=True)
+        else:
+            untar_file(path, d)
+        files = {}
+        for root, dirs, names in os.walk(d):
+            for n in names:
+                p = os.path.join(root, n)
+                try:
+                    with open(p, 'rb') as f:
+                        files[os.path.relpath(p, d)] = hashlib.sha256(f.read()).hexdigest()
+                except OSError:
+                    pass
+        out.append(files)
+    except Exception:
+        out.append(None)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new(support::pip_python())
+        .arg("-c")
+        .arg(script)
+        .args(archives)
+        .output()
+        .expect("run pip's unpackers");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("pip's listing")
+}
+
+/// Where Cerebro's view of a generated archive departs from what pip unpacks: an
+/// install-time file pip leaves at the root (`setup.py`, a `.pth`) that Cerebro judges with
+/// other content or not at all, or a Python module whose content Cerebro never judged, while
+/// Cerebro neither refuses the archive nor calls the package unjudgeable. `Ok(true)` when they
+/// agree, `Ok(false)` when Cerebro fails closed. Ordinary modules compare by content: pip keeps a
+/// `pkg\\a.py` entry as a file of that name where Cerebro reads `pkg/a.py`, and an archive
+/// whose top folders differ keeps them (pip then finds no project to build).
+fn departure(
+    name: &str,
+    bytes: &[u8],
+    pip: &std::collections::BTreeMap<String, String>,
+) -> Result<bool, String> {
+    use sha2::Digest;
+    let package = match cerebro_archive::read_bytes(
+        std::path::Path::new(name),
+        bytes,
+        &cerebro_archive::Limits::default(),
+    ) {
+        Ok(p) => p,
+        Err(_) => return Ok(false),
+    };
+    let facts = cerebro_features::extract(&package);
+    if !facts.unjudgeable.is_empty() {
+        return Ok(false);
+    }
+    let sha = |f: &cerebro_archive::SourceFile| fixtures::hex(&sha2::Sha256::digest(&f.bytes));
+    let judged: std::collections::BTreeSet<String> = package.files.iter().map(sha).collect();
+    for (path, content) in pip {
+        let install_time = path == "setup.py" || (!path.contains('/') && path.ends_with(".pth"));
+        if install_time {
+            let ours = package.file(path).map(sha);
+            if ours.as_deref() != Some(content.as_str()) {
+                return Err(format!(
+                    "pip runs {path} ({content}); Cerebro judged {ours:?} under that name"
+                ));
+            }
+        } else if path.ends_with(".py") && !judged.contains(content) {
+            return Err(format!(
+                "pip unpacks {path} ({content}), which Cerebro never judged (files: {:?})",
+                package.files.iter().map(|f| &f.path).collect::<Vec<_>>()
+            ));
+        }
+    }
+    Ok(true)
+}
+
+#[test]
+fn generated_archives_are_read_as_pip_unpacks_them_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut cases = Vec::new();
+    for case in 0..400 {
+        let (file, bytes) = if case % 2 == 0 {
+            (format!("pkg-{case}.tar.gz"), generated_tar(&mut rng))
+        } else {
+            (format!("pkg-{case}.zip"), generated_zip(&mut rng))
+        };
+        let path = dir.path().join(&file);
+        std::fs::write(&path, &bytes).unwrap();
+        cases.push((path, file, bytes));
+    }
+    let paths: Vec<_> = cases.iter().map(|c| c.0.clone()).collect();
+    if let Some(keep) = std::env::var_os("CEREBRO_TEST_KEEP_GENERATED") {
+        for path in &paths {
+            std::fs::copy(
+                path,
+                std::path::Path::new(&keep).join(path.file_name().unwrap()),
+            )
+            .unwrap();
+        }
+    }
+    let listings = pip_unpacks(&paths);
+    let (mut compared, mut agreed, mut departures) = (0, 0, Vec::new());
+    for ((_, file, bytes), pip) in cases.iter().zip(&listings) {
+        let Some(pip) = pip else { continue };
+        compared += 1;
+        match departure(file, bytes, pip) {
+            Ok(true) => agreed += 1,
+            Ok(false) => {}
+            Err(d) => departures.push(format!("{file}: {d}")),
+        }
+    }
+    assert!(compared > 200, "pip unpacked only {compared} of 400");
+    // Most are read, not refused: the comparison is not won by refusing everything.
+    assert!(agreed >= 100, "Cerebro read only {agreed} of {compared}");
+    assert!(
+        departures.is_empty(),
+        "{} of {compared} archives read differently:\n{}",
+        departures.len(),
+        departures.join("\n")
+    );
+}

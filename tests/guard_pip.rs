@@ -634,6 +634,30 @@ fn truncated_download_is_refused_and_installs_nothing() {
     );
 }
 
+#[test]
+fn an_upstream_slower_than_the_deadline_ends_with_78_naming_the_file_not_pips_traceback() {
+    let registry = clean_tree();
+    let sandbox = sandbox!(registry);
+    let gamma = gamma_file();
+    // Longer than the guard's 30 s grace before its rate floor: only the deadline can end it.
+    registry.fault(&gamma, Fault::Delay(Duration::from_secs(120)));
+    let mut cmd = sandbox.guard(Policy::Block, &["install", "alpha-lib"]);
+    cmd.env("CEREBRO_UPSTREAM_DEADLINE", "3s");
+    let out = run(cmd);
+    let why = explain(&out, &sandbox.installed_list(), &registry);
+    assert_eq!(
+        out.code,
+        Some(EXIT_UNJUDGED),
+        "past the deadline the run exits 78\n{why}"
+    );
+    assert!(sandbox.installed_list().is_empty(), "{why}");
+    assert!(
+        out.stderr.contains(&gamma) && out.stderr.contains("upstream_deadline"),
+        "stderr names the slow file and the setting\n{why}"
+    );
+    assert!(!out.stderr.contains("Traceback"), "no pip traceback\n{why}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The benchmark's server (bench/guard-overhead.sh).
 

@@ -153,6 +153,12 @@ fn base_venv() -> &'static Path {
     })
 }
 
+/// The Python of the shared base venv, with the interpreter's bundled pip: for tests that run
+/// pip's own code on synthetic inputs (its unpackers, its requirement-file parser).
+pub fn pip_python() -> PathBuf {
+    base_venv().join("bin/python")
+}
+
 /// Copies the base venv to `dest` and points its scripts at their new home.
 fn copy_venv(dest: &Path) {
     let base = base_venv();

@@ -26,6 +26,8 @@ pub enum Fault {
     Substitute(Vec<u8>),
     /// Announce the full `Content-Length`, send the first half of the body, close.
     Truncate,
+    /// Answer only after this long (an upstream slower than the guard's deadline).
+    Delay(Duration),
 }
 
 #[derive(Default)]
@@ -94,7 +96,7 @@ impl Registry {
                         state: state.clone(),
                     };
                     let app = axum::Router::new().fallback(
-                        move |method, uri, headers: axum::http::HeaderMap| {
+                        move |method, uri: axum::http::Uri, headers: axum::http::HeaderMap| {
                             let state = state.clone();
                             let get = |h: header::HeaderName| {
                                 headers
@@ -106,7 +108,17 @@ impl Registry {
                             let agent = get(header::USER_AGENT);
                             let accept = get(header::ACCEPT);
                             let auth = get(header::AUTHORIZATION);
-                            async move { handle(&state, method, uri, agent, &accept, &auth) }
+                            async move {
+                                let file = uri.path().rsplit('/').next().unwrap_or_default();
+                                let delay = match state.lock().unwrap().faults.get(file) {
+                                    Some(Fault::Delay(d)) => Some(*d),
+                                    _ => None,
+                                };
+                                if let Some(d) = delay {
+                                    tokio::time::sleep(d).await;
+                                }
+                                handle(&state, method, uri, agent, &accept, &auth)
+                            }
                         },
                     );
                     tokio::select! {
@@ -544,7 +556,7 @@ fn artifact(inner: &Inner, file: &str, bytes: &[u8]) -> Response<Body> {
         // Truncated downloads are answered by the listener before they get here; this is the
         // fallback should a client reuse a connection despite `Connection: close`.
         Some(Fault::Truncate) => bytes[..bytes.len() / 2].to_vec(),
-        None => bytes.to_vec(),
+        Some(Fault::Delay(_)) | None => bytes.to_vec(),
     };
     let content_type = if file.ends_with(".whl") {
         "application/zip"

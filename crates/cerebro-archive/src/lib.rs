@@ -722,6 +722,21 @@ struct Gather<'l> {
     top: Top,
     /// Paths of `pyproject.toml` files: not kept, but they mark a Python project.
     pyprojects: Vec<String>,
+    /// Tar links whose name is a kept file, resolved in [`Gather::finish`].
+    links: Vec<Link>,
+}
+
+/// A tar symbolic link at a kept path: what pip leaves there is read through to the target's
+/// final content, so it is read as that file when its target is a kept file of the archive,
+/// and stays an anomaly otherwise. (A hard link is unpacked as a copy of its target as it
+/// stands at the link, and is read so at once: [`Gather::link`].)
+struct Link {
+    /// The link's path, normalised like a file's.
+    path: String,
+    /// The target's path from the archive's root, normalised.
+    target: String,
+    kind: AnomalyKind,
+    raw: String,
 }
 
 /// A finished [`Gather`]: files sorted and stripped, ready for [`metadata::identify`].
@@ -742,7 +757,95 @@ impl<'l> Gather<'l> {
             anomalies: Vec::new(),
             top: Top::Unseen,
             pyprojects: Vec::new(),
+            links: Vec::new(),
         }
+    }
+
+    /// Records a tar link entry `raw` pointing at `target` (a hard link's target from the
+    /// archive's root, a symbolic link's from the link's folder). A link at a kept path
+    /// whose target stays inside the archive waits for [`Gather::finish`]; any other is an
+    /// anomaly, as [`Gather::entry`] records it.
+    fn link(&mut self, raw: &str, kind: EntryType, target: &str) {
+        let anomaly = match kind {
+            EntryType::Symlink => AnomalyKind::Symlink,
+            _ => AnomalyKind::Hardlink,
+        };
+        let path = match place(raw) {
+            Place::Inside(path) if !path.is_empty() && is_kept(&path) => path.into_owned(),
+            _ => {
+                let _ = self.entry(raw, kind, 0);
+                return;
+            }
+        };
+        self.note_top(&path, false);
+        let joined = match (kind, path.rsplit_once('/')) {
+            (EntryType::Symlink, Some((folder, _))) => format!("{folder}/{target}"),
+            _ => target.to_owned(),
+        };
+        // `..` inside a symbolic link's target is ordinary (`../x/__init__.py`): folded here.
+        let mut parts: Vec<&str> = Vec::new();
+        let mut inside = !target.starts_with('/') && !target.contains('\\');
+        for part in joined.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => inside &= parts.pop().is_some(),
+                part => parts.push(part),
+            }
+        }
+        if !inside || parts.is_empty() {
+            let _ = self.anomaly::<()>(anomaly, raw);
+            return;
+        }
+        if kind == EntryType::Hardlink {
+            // Unpacked as a copy of its target as it stands at this point of the archive.
+            let target = parts.join("/");
+            match self.files.iter().rev().find(|f| f.path == target) {
+                Some(file) => {
+                    let bytes = file.bytes.clone();
+                    self.keep(path, bytes);
+                }
+                None => {
+                    let _ = self.anomaly::<()>(anomaly, raw);
+                }
+            }
+            return;
+        }
+        self.links.push(Link {
+            path,
+            target: parts.join("/"),
+            kind: anomaly,
+            raw: raw.to_owned(),
+        });
+    }
+
+    /// Reads each waiting link as its target's content, when the target is a kept file and
+    /// nothing else of the archive has the link's path (a file written over a link, or a
+    /// link over a file, is read differently by each unpacker); the rest are anomalies.
+    fn resolve_links(&mut self) {
+        for link in std::mem::take(&mut self.links) {
+            let taken =
+                self.files.iter().any(|f| f.path == link.path) || self.links_at(&link.path) > 0;
+            let target = self
+                .files
+                .iter()
+                .rev()
+                .find(|f| f.path == link.target)
+                .map(|f| f.bytes.clone());
+            match target {
+                Some(bytes) if !taken => self.files.push(SourceFile {
+                    path: link.path,
+                    bytes,
+                }),
+                _ => {
+                    let _ = self.anomaly::<()>(link.kind, &link.raw);
+                }
+            }
+        }
+    }
+
+    /// How many links still waiting have `path` (another link at the same place).
+    fn links_at(&self, path: &str) -> usize {
+        self.links.iter().filter(|l| l.path == path).count()
     }
 
     /// Counts one more entry against [`Limits::max_files`].
@@ -835,9 +938,10 @@ impl<'l> Gather<'l> {
     /// keeps the last of duplicate paths, as extraction would. An archive with neither a
     /// file nor an anomaly is [`Fail::Empty`].
     fn finish(mut self, strip: bool) -> Result<Gathered, Fail> {
-        if self.regular_files == 0 && self.anomalies.is_empty() {
+        if self.regular_files == 0 && self.anomalies.is_empty() && self.links.is_empty() {
             return Err(Fail::Empty);
         }
+        self.resolve_links();
         if let (true, Top::Folder(top)) = (strip, &self.top) {
             let cut = top.len() + 1;
             let under = |path: &str| {

@@ -61,6 +61,7 @@ fn walk<'l, R: Read>(
     let entries = archive.entries().map_err(|e| budget.fail(&e))?.raw(true);
     let mut pax: Option<Vec<(String, Vec<u8>)>> = None;
     let mut long_name: Option<Vec<u8>> = None;
+    let mut long_link = false;
     for entry in entries {
         let mut entry = entry.map_err(|e| budget.fail(&e))?;
         gather.count()?;
@@ -108,13 +109,14 @@ fn walk<'l, R: Read>(
                     body.truncate(end);
                     long_name = Some(body);
                 }
-                // A long link target: links are reported as anomalies, whatever their target.
-                _ => {}
+                // A long link target: such a link stays an anomaly, whatever its target.
+                _ => long_link = true,
             }
             continue;
         }
         let pax_here = pax.take();
         let long_here = long_name.take();
+        let long_link_here = std::mem::take(&mut long_link);
         let pax_value = |key: &str| {
             pax_here
                 .as_ref()
@@ -155,6 +157,22 @@ fn walk<'l, R: Read>(
                 None => entry.path_bytes().into_owned(),
             };
             let raw = String::from_utf8_lossy(&raw);
+            if matches!(kind, EntryType::Symlink | EntryType::Hardlink) {
+                // A long or PAX link target is read by no one the same way: left an anomaly.
+                let target = match (pax_value("linkpath"), entry.header().link_name_bytes()) {
+                    (None, Some(target)) if !long_link_here => {
+                        Some(String::from_utf8_lossy(&target).into_owned())
+                    }
+                    _ => None,
+                };
+                match target {
+                    Some(target) => gather.link(&raw, kind, &target),
+                    None => {
+                        let _ = gather.entry(&raw, kind, size);
+                    }
+                }
+                continue;
+            }
             gather.entry(&raw, kind, size).map(|path| path.into_owned())
         };
         let Some(path) = wanted else { continue };

@@ -10,12 +10,6 @@ use zip::ZipArchive;
 
 use super::{describe, human_size, Budget, EntryType, Fail, Gather, Gathered, Limits};
 
-/// Unix file-type bits of a zip entry's external attributes.
-const S_IFMT: u32 = 0o170_000;
-const S_IFDIR: u32 = 0o040_000;
-const S_IFLNK: u32 = 0o120_000;
-const S_IFREG: u32 = 0o100_000;
-
 /// Reads the zip archive in `bytes`, keeping the files [`super::is_kept`] wants.
 pub(super) fn read(bytes: &[u8], limits: &Limits) -> Result<Gathered, Fail> {
     let mut archive =
@@ -23,8 +17,17 @@ pub(super) fn read(bytes: &[u8], limits: &Limits) -> Result<Gathered, Fail> {
     if archive.len() > limits.max_files {
         return Err(Fail::too_many_entries(limits));
     }
+    // Python's zipfile reads a name given twice as its last entry (pip opens each entry by
+    // name, so every copy installs as the last), the `zip` crate as its first: refused, as
+    // PyPI itself refuses such wheels.
+    if archive.has_duplicate_names() {
+        return Err(Fail::Ambiguous(
+            "it names an entry twice, which pip reads as the last copy".to_owned(),
+        ));
+    }
     let budget = Budget::new(limits, bytes.len() as u64);
     let mut gather = Gather::new(limits);
+    let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     for index in 0..archive.len() {
         gather.count()?;
         let (wanted, size) = {
@@ -48,15 +51,26 @@ pub(super) fn read(bytes: &[u8], limits: &Limits) -> Result<Gathered, Fail> {
                 Ok(name) => name,
                 Err(_) => String::from_utf8_lossy(entry.name_raw()),
             };
-            let kind = if entry.is_dir() {
+            // `a\\b.py` is a file of that name to pip on Linux and `a/b.py` on Windows; Cerebro
+            // reads it as `a/b.py`, so two names that meet there cannot both be read as pip will.
+            let same = raw.replace('\\', "/");
+            let same = same.trim_start_matches("./").to_owned();
+            if let Some(other) = names.insert(same, raw.to_string()) {
+                if other != raw {
+                    return Err(Fail::Ambiguous(format!(
+                        "entries {other} and {raw} name one file in two spellings, which pip \
+                         unpacks as two files"
+                    )));
+                }
+            }
+            // As pip reads a zip (`unzip_file` for an sdist, the wheel installer): a folder is
+            // a name ending in `/` or `\`, and everything else is a file written with its
+            // stored bytes, whatever mode the entry claims (a "symlink" or "fifo" entry
+            // installs as a file holding its content, so it is read as one).
+            let kind = if entry.name_raw().ends_with(b"/") || entry.name_raw().ends_with(b"\\") {
                 EntryType::Dir
             } else {
-                match entry.unix_mode().map(|mode| mode & S_IFMT) {
-                    None | Some(0 | S_IFREG) => EntryType::File,
-                    Some(S_IFDIR) => EntryType::Dir,
-                    Some(S_IFLNK) => EntryType::Symlink,
-                    Some(_) => EntryType::Special,
-                }
+                EntryType::File
             };
             let size = entry.size();
             if kind == EntryType::File {

@@ -75,7 +75,13 @@ fn tar(entries: &[Entry<'_>]) -> Vec<u8> {
         } else {
             0
         };
-        let header = raw_header(entry.path, entry.kind, size);
+        let mut header = raw_header(entry.path, entry.kind, size);
+        if matches!(entry.kind, EntryType::Symlink | EntryType::Link) && !entry.data.is_empty() {
+            // A link's `data` is its target (default: /etc/passwd).
+            let target = std::str::from_utf8(entry.data).unwrap();
+            header.set_link_name_literal(target).unwrap();
+            header.set_cksum();
+        }
         let data: &[u8] = if size > 0 { entry.data } else { b"" };
         builder.append(&header, data).unwrap();
     }
@@ -676,18 +682,69 @@ fn links_and_special_entries_are_reported_not_followed() {
 }
 
 #[test]
-fn zip_symlink_is_reported_not_read() {
+fn a_zip_symlink_or_special_entry_is_read_as_the_file_pip_writes() {
+    // pip (`unzip_file`, the wheel installer) writes every entry not named like a folder as
+    // a file holding its stored bytes, whatever mode the entry claims; and an entry with a
+    // folder's mode but a file's name is a file too.
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = SimpleFileOptions::default();
     writer.start_file("z/a.py", options).unwrap();
     writer.write_all(b"x = 1\n").unwrap();
     writer
-        .add_symlink("z/link.py", "/etc/passwd", options)
+        .add_symlink("z/link.py", "import os; os.system('id')", options)
         .unwrap();
+    writer
+        .start_file("z/dir.py", options.unix_permissions(0o040_755))
+        .unwrap();
+    writer.write_all(b"y = 2\n").unwrap();
     let bytes = writer.finish().unwrap().into_inner();
     let package = read("z.zip", &bytes).unwrap();
-    assert_eq!(paths(&package), ["a.py"]);
-    assert_eq!(anomalies(&package), [(AnomalyKind::Symlink, "z/link.py")]);
+    assert_eq!(paths(&package), ["a.py", "dir.py", "link.py"]);
+    assert_eq!(
+        package.file("link.py").unwrap().bytes,
+        b"import os; os.system('id')"
+    );
+    assert!(anomalies(&package).is_empty());
+}
+
+fn link_to<'a>(path: &'a str, kind: EntryType, target: &'a str) -> Entry<'a> {
+    Entry {
+        path,
+        kind,
+        data: target.as_bytes(),
+    }
+}
+
+#[test]
+fn a_link_to_a_file_of_the_archive_is_read_as_pip_unpacks_it() {
+    let bytes = tar_gz(&[
+        file("h-1/pkg/a/__init__.py", b"first = 1\n"),
+        // A symbolic link reads the target's final content; a hard link is a copy of the
+        // target as it stands at the link.
+        link_to(
+            "h-1/pkg/b/__init__.py",
+            EntryType::Symlink,
+            "../a/__init__.py",
+        ),
+        link_to("h-1/pkg/c.py", EntryType::Link, "h-1/pkg/a/__init__.py"),
+        file("h-1/pkg/a/__init__.py", b"last = 2\n"),
+        // Nothing to read at the target: an anomaly, as before.
+        link_to("h-1/pkg/d.py", EntryType::Symlink, "../../outside.py"),
+        link_to("h-1/pkg/e.py", EntryType::Link, "h-1/data.txt"),
+    ]);
+    let package = read("h-1.tar.gz", &bytes).unwrap();
+    let text = |p: &str| String::from_utf8(package.file(p).unwrap().bytes.clone()).unwrap();
+    assert_eq!(text("pkg/a/__init__.py"), "last = 2\n");
+    assert_eq!(text("pkg/b/__init__.py"), "last = 2\n");
+    assert_eq!(text("pkg/c.py"), "first = 1\n");
+    // (Symbolic links are resolved once the archive is read, so theirs come last.)
+    assert_eq!(
+        anomalies(&package),
+        [
+            (AnomalyKind::Hardlink, "h-1/pkg/e.py"),
+            (AnomalyKind::Symlink, "h-1/pkg/d.py")
+        ]
+    );
 }
 
 #[test]
@@ -1067,6 +1124,23 @@ fn a_wheel_that_is_a_tar_is_refused() {
         &bytes,
         "not the archive format its name says",
     );
+}
+
+#[test]
+fn a_zip_naming_a_file_twice_or_in_two_spellings_is_refused() {
+    // Python's zipfile reads a repeated name as its last entry (pip opens entries by name),
+    // the `zip` crate as its first.
+    // The writer refuses a repeated name: write another, then give it the same bytes.
+    let mut twice = zip(&[("p/setup.py", b"x = 1\n"), ("p/setup.pz", b"x = 2\n")]);
+    for at in 0..twice.len() - 10 {
+        if &twice[at..at + 10] == b"p/setup.pz" {
+            twice[at + 9] = b'y';
+        }
+    }
+    assert_ambiguous("p-1.0.zip", &twice, "twice");
+    // `p\\a.py` is its own file to pip on Linux; Cerebro reads it as `p/a.py`.
+    let spelled = zip(&[("p/a.py", b"x = 1\n"), ("p\\a.py", b"x = 2\n")]);
+    assert_ambiguous("p-1.0.zip", &spelled, "two spellings");
 }
 
 #[test]

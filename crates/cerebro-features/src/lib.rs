@@ -469,6 +469,18 @@ fn unjudgeable(
                 "{} runs at install or import time and is {what}, which Cerebro does not read",
                 anomaly.path
             ));
+        } else if package.ecosystem == cerebro_archive::Ecosystem::Pypi
+            && matches!(anomaly.kind, AnomalyKind::Symlink | AnomalyKind::Hardlink)
+            && (Language::of(raw) == Some(Language::Python) || raw.ends_with(".pth"))
+        {
+            // pip unpacks an sdist's links (a hard link as a copy of its target, a symbolic
+            // link as a link), so the module is installed with content Cerebro never read
+            // under its name. npm drops links from tarballs, so there they install nothing.
+            reasons.push(format!(
+                "{} is Python code and {what}: pip installs what it points to under this \
+                 name, which Cerebro does not read",
+                anomaly.path
+            ));
         }
     }
     for file in &package.files {
@@ -564,6 +576,40 @@ mod tests {
             late.unjudgeable
         );
         assert!(gave_up(late.file("x/util.py").unwrap()));
+    }
+
+    #[test]
+    fn a_python_module_that_is_a_link_cannot_be_judged_in_a_python_package_only() {
+        let package = |ecosystem, anomaly: &str| Package {
+            origin: "x-1.0.tar.gz".into(),
+            ecosystem,
+            name: "x".into(),
+            version: "1.0".into(),
+            kind: cerebro_archive::ArchiveKind::Tar,
+            files: vec![cerebro_archive::SourceFile {
+                path: "x/__init__.py".into(),
+                bytes: b"from . import util\n".to_vec(),
+            }],
+            anomalies: vec![cerebro_archive::Anomaly {
+                kind: AnomalyKind::Hardlink,
+                path: anomaly.into(),
+            }],
+        };
+        use cerebro_archive::Ecosystem::{Npm, Pypi};
+        // pip unpacks the link as the file it points to: Cerebro never read that as x/util.py.
+        let facts = extract(&package(Pypi, "x-1.0/x/util.py"));
+        assert!(
+            facts.unjudgeable.iter().any(|r| r.contains("x/util.py")),
+            "{:?}",
+            facts.unjudgeable
+        );
+        // A link to data is data; npm drops links from tarballs.
+        assert!(extract(&package(Pypi, "x-1.0/x/data.txt"))
+            .unjudgeable
+            .is_empty());
+        assert!(extract(&package(Npm, "package/lib/util.py"))
+            .unjudgeable
+            .is_empty());
     }
 
     #[test]

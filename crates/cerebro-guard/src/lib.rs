@@ -8,3 +8,23 @@ pub mod guard;
 pub mod index;
 pub mod manager;
 pub mod policy;
+
+/// Entry points for the fuzz targets (`fuzz/`), which live outside the workspace and see only
+/// public items: not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Reads `bytes` as a requirement file the way an install's `-r FILE` is read (decoding,
+    /// line splitting, options, includes), from a file in a scratch folder. Errors are the
+    /// expected outcome of most inputs; a panic or a hang is the finding.
+    pub fn requirement_file(bytes: &[u8]) {
+        let Ok(dir) = tempfile::tempdir() else { return };
+        let path = dir.path().join("requirements.txt");
+        if std::fs::write(&path, bytes).is_err() {
+            return;
+        }
+        let mut tree = crate::manager::requirements::Tree::default();
+        let mut out = crate::manager::requirements::Collected::default();
+        let no_env = |_: &str| None;
+        let _ = tree.read(&path, false, dir.path(), &no_env, &mut out);
+    }
+}

@@ -32,6 +32,9 @@ pub const ENV_PUBLIC_NPM_URL: &str = "CEREBRO_PUBLIC_NPM_URL";
 /// Overrides the config's `cache_max_size` for one run: the download cache's cap (`10G`,
 /// `500M`; `0`: no cap).
 pub const ENV_CACHE_MAX_SIZE: &str = "CEREBRO_CACHE_MAX_SIZE";
+/// Overrides the config's `upstream_deadline` for one run: the most the guard index takes to
+/// fetch and judge what one request of the installer asks for (`90s`, `4m`, `1h`).
+pub const ENV_UPSTREAM_DEADLINE: &str = "CEREBRO_UPSTREAM_DEADLINE";
 /// `cerebro pip`/`cerebro npm` print their summary as JSON, as `--json` does.
 pub const ENV_JSON: &str = "CEREBRO_JSON";
 /// Set by the guard for every real manager it runs: a shim that sees it runs the real tool
@@ -54,7 +57,7 @@ pub const ENV_DATASET_CACHE: &str = "CEREBRO_DATASET_CACHE";
 pub const ENV_CI: &str = "CI";
 
 /// Every variable above, in the README's order.
-pub const ALL: [&str; 17] = [
+pub const ALL: [&str; 18] = [
     ENV_POLICY,
     ENV_MIN_RELEASE_AGE,
     ENV_RELEASE_DIFF,
@@ -63,6 +66,7 @@ pub const ALL: [&str; 17] = [
     ENV_CONFIG_DIR,
     ENV_CACHE_DIR,
     ENV_CACHE_MAX_SIZE,
+    ENV_UPSTREAM_DEADLINE,
     ENV_JSON,
     ENV_ACTIVE,
     ENV_SHIM_DIR,

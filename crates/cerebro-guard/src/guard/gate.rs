@@ -588,8 +588,9 @@ impl Drop for Flight<'_> {
     }
 }
 
-/// Bumped when a fail-closed rule changes what is judged at all (2: archive differentials).
-const FAIL_CLOSED_RULES: u32 = 2;
+/// Bumped when a fail-closed rule changes what is judged at all (2: archive differentials;
+/// 3: zip entries read as pip writes them, repeated names refused, linked Python modules).
+const FAIL_CLOSED_RULES: u32 = 3;
 /// Bumped when the release diff's rule changes what a change is judged.
 const RELEASE_DIFF_RULE: u32 = 1;
 

@@ -941,6 +941,32 @@ enum Resolved {
 
 /// `NO_PROXY`/`no_proxy` with loopback added, so that a manager behind an HTTP proxy still
 /// talks to the guard index directly.
+/// The variables that tell an installer how long to wait for the guard index: `timeout`
+/// ([`Config::installer_timeout`], a minute over the guard's own deadline), so that a slow
+/// download ends with the guard's line and 78, not the installer's read-timeout traceback.
+/// pip's own run gets it from `guarded_env` (also for `--isolated`), yarn as a flag; bun has
+/// no such setting.
+fn timeout_env(manager: Manager, timeout: Duration) -> Vec<(OsString, OsString)> {
+    let (name, value) = match manager {
+        Manager::Pip | Manager::Pipx => ("PIP_DEFAULT_TIMEOUT", timeout.as_secs().to_string()),
+        Manager::Uv => ("UV_HTTP_TIMEOUT", timeout.as_secs().to_string()),
+        Manager::Poetry => ("POETRY_REQUESTS_TIMEOUT", timeout.as_secs().to_string()),
+        Manager::Npm | Manager::Pnpm => {
+            ("npm_config_fetch_timeout", timeout.as_millis().to_string())
+        }
+        Manager::Yarn | Manager::Bun => return Vec::new(),
+    };
+    vec![(name.into(), value.into())]
+}
+
+/// [`loopback_env`] and [`timeout_env`]: the environment of an installer run against the
+/// guard index.
+fn run_env(manager: Manager, timeout: Duration) -> Vec<(OsString, OsString)> {
+    let mut env = loopback_env();
+    env.extend(timeout_env(manager, timeout));
+    env
+}
+
 fn loopback_env() -> Vec<(OsString, OsString)> {
     ["NO_PROXY", "no_proxy"]
         .iter()
@@ -1009,6 +1035,7 @@ impl Parts {
                 npm,
                 cooldown: Some(cooldown),
                 npm_links_to_guard: manager == Manager::Pnpm,
+                deadline: config.upstream_deadline,
                 poetry,
             }))
             .map_err(GuardError::io("cannot start the guard index on 127.0.0.1"))?;

@@ -73,6 +73,7 @@ pub(super) fn prepare(
     let env = manager::process_env;
     let npmrc_dir = project.clone().unwrap_or_else(|| request.cwd.clone());
     let npm_config = args::npm_config(&npmrc_dir, &install, &env)?;
+    let timeout = config.installer_timeout();
     let parts = parts(config, npm_config.cafile.clone(), progress)?;
     let upstream = npm_config.clone();
     let (index, scratch) = parts.start(Vec::new(), Some(upstream), Manager::Npm)?;
@@ -126,7 +127,7 @@ pub(super) fn prepare(
             &guard_url,
         ));
         d.cwd = Some(work.clone());
-        d.env = super::loopback_env();
+        d.env = super::run_env(Manager::Npm, timeout);
         // The scratch copy resolves like the project but must not write the user's cache
         // of lockfile state anywhere else.
         (Some(d), work.join("package-lock.json"))
@@ -138,7 +139,7 @@ pub(super) fn prepare(
         &guard_url,
     ));
     delegation.cwd = Some(request.cwd.clone());
-    delegation.env = super::loopback_env();
+    delegation.env = super::run_env(Manager::Npm, timeout);
     let local_paths = install
         .local_paths
         .iter()

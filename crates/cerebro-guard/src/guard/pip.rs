@@ -76,6 +76,7 @@ pub(super) fn prepare(
             "cannot guard the remote find-links page {url}: use an index URL instead"
         )));
     }
+    let timeout = config.installer_timeout();
     let parts = parts(config, upstream.cert.clone(), progress)?;
     let pypi = std::iter::once(&upstream.index)
         .chain(&upstream.extra)
@@ -84,7 +85,14 @@ pub(super) fn prepare(
     let (index, scratch) = parts.start(pypi, None, Manager::Pip)?;
     let guard_url = index.pypi_url();
     let guarded = args::guarded_args(&install, &guard_url, scratch.path())?;
-    let guarded_env = args::guarded_env(&install, &upstream, &guard_url, scratch.path(), &env)?;
+    let guarded_env = args::guarded_env(
+        &install,
+        &upstream,
+        &guard_url,
+        scratch.path(),
+        timeout,
+        &env,
+    )?;
     let report = scratch.path().join("report.json");
     let mut dry_run = Delegation::new(real.clone()).args(args::dry_run_args(
         &guarded,

@@ -56,6 +56,7 @@ pub(super) fn prepare(
             "cannot guard pipx with pip's find-links {f} (PIP_FIND_LINKS or pip.conf)"
         )));
     }
+    let timeout = config.installer_timeout();
     let parts = parts(config, upstream.cert.clone(), progress)?;
     let pypi = std::iter::once(&upstream.index)
         .chain(&upstream.extra)
@@ -77,6 +78,9 @@ pub(super) fn prepare(
     .into_iter()
     .map(|(k, v)| (k.into(), v.into()))
     .collect();
+    delegation
+        .env
+        .extend(super::timeout_env(Manager::Pipx, timeout));
     if install.kind.runs_a_program() {
         delegation.env.extend(super::loopback_env());
     } else {

@@ -72,6 +72,7 @@ pub(super) fn prepare(
     }
     let env = manager::process_env;
     let pnpm_config = args::pnpm_config(&install, &env)?;
+    let timeout = config.installer_timeout();
     let parts = parts(config, pnpm_config.cafile.clone(), progress)?;
     let (index, scratch) = parts.start(Vec::new(), Some(pnpm_config.clone()), Manager::Pnpm)?;
     let guard_url = index.npm_url();
@@ -121,7 +122,7 @@ pub(super) fn prepare(
             &cache,
         ));
         d.cwd = Some(work.clone());
-        d.env = super::loopback_env();
+        d.env = super::run_env(Manager::Pnpm, timeout);
         (Some(d), work.join("pnpm-lock.yaml"))
     };
     let mut delegation = Delegation::new(vec![real_os]).args(args::guarded_args(
@@ -131,7 +132,7 @@ pub(super) fn prepare(
         &cache,
     ));
     delegation.cwd = Some(request.cwd.clone());
-    delegation.env = super::loopback_env();
+    delegation.env = super::run_env(Manager::Pnpm, timeout);
     delegation.env.extend(args::guarded_env(
         &install,
         &pnpm_config,

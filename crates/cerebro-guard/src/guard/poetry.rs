@@ -166,10 +166,6 @@ from poetry.console.application import main
 sys.exit(main())
 "##;
 
-/// The shortest read timeout Poetry gets (`POETRY_REQUESTS_TIMEOUT`, seconds): a judgement
-/// of the largest archives fits in it.
-const MIN_REQUESTS_TIMEOUT_S: u64 = 300;
-
 /// PyPI as Poetry's code names it.
 const POETRY_PYPI: &str = "https://pypi.org/";
 
@@ -266,6 +262,7 @@ pub(super) fn prepare(
             upstream,
         });
     }
+    let timeout = config.installer_timeout();
     let parts = parts(config, None, progress)?;
     let (index, scratch) = parts.start_with(Vec::new(), None, Manager::Poetry, Some(front))?;
     let hook = scratch.path().join("cerebro_poetry_hook.py");
@@ -284,17 +281,11 @@ pub(super) fn prepare(
     // Poetry may reach nothing but the guard: git, a Python download or anything else that
     // leaves the hook's path fails instead of bypassing it.
     delegation.env = super::uv::no_network_but_loopback();
-    // The guard answers a file only once it is judged, which can take longer than Poetry's
-    // 15 s read timeout for a large archive (a timed-out read is not retried: the run fails).
-    let timeout = crate::manager::process_env("POETRY_REQUESTS_TIMEOUT")
-        .and_then(|t| t.trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    if timeout < MIN_REQUESTS_TIMEOUT_S {
-        delegation.env.push((
-            "POETRY_REQUESTS_TIMEOUT".into(),
-            MIN_REQUESTS_TIMEOUT_S.to_string().into(),
-        ));
-    }
+    // Poetry waits for the guard longer than the guard waits upstream (its default read
+    // timeout, 15 s, is shorter than a judgement of a large archive can take).
+    delegation
+        .env
+        .extend(super::timeout_env(Manager::Poetry, timeout));
     delegation.cwd = Some(request.cwd.clone());
     Ok(Prepared::Install(Box::new(Session {
         runtime: parts.runtime,

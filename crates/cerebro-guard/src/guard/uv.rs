@@ -75,6 +75,7 @@ pub(super) fn prepare(
     let start = install.start_dir(&request.cwd);
     let config_files = args::config_files(&install, &start, &env);
     let upstream = args::upstream(&install, &env, &config_files)?;
+    let timeout = config.installer_timeout();
     let parts = parts(config, None, progress)?;
     let (index, scratch) = parts.start(
         vec![PypiUpstream::from_url(&upstream.url)],
@@ -113,6 +114,9 @@ pub(super) fn prepare(
         (var.into(), guard.clone().into()),
         ("UV_NO_CACHE".into(), "1".into()),
     ];
+    delegation
+        .env
+        .extend(super::timeout_env(Manager::Uv, timeout));
     if install.kind.runs_a_program() {
         delegation.env.extend(super::loopback_env());
     } else {

@@ -76,6 +76,7 @@ pub(super) fn prepare(
         .collect();
     let upstream = args::yarn_config(&install, &manager::process_env, &names)?;
     let yarn_default = upstream.registry.as_str() == args::YARN_REGISTRY;
+    let timeout = config.installer_timeout();
     let parts = super::parts(config, upstream.cafile.clone(), progress)?;
     let (index, scratch) = parts.start(Vec::new(), Some(upstream), Manager::Yarn)?;
     let guard_url = index.npm_url();
@@ -88,20 +89,26 @@ pub(super) fn prepare(
     std::fs::create_dir_all(&work).map_err(GuardError::io("cannot make a scratch folder"))?;
     copy_project(&root, &work, &guard_bun)?;
     let real_os = real.clone().into_os_string();
-    let mut resolve = Delegation::new(vec![real_os.clone()]).args(args::run_args(
+    // yarn's own wait for the guard (it has no variable for it): a minute over the guard's
+    // deadline, as for the other installers (`timeout_env`).
+    let with_timeout = |mut args: Vec<std::ffi::OsString>| {
+        args.push(format!("--network-timeout={}", timeout.as_millis()).into());
+        args
+    };
+    let mut resolve = Delegation::new(vec![real_os.clone()]).args(with_timeout(args::run_args(
         &install,
         &guard_bun,
         &scratch.path().join("resolve-cache"),
         true,
-    ));
+    )));
     resolve.cwd = Some(work.clone());
     resolve.env = super::loopback_env();
-    let mut delegation = Delegation::new(vec![real_os]).args(args::run_args(
+    let mut delegation = Delegation::new(vec![real_os]).args(with_timeout(args::run_args(
         &install,
         &guard_bun,
         &scratch.path().join("install-cache"),
         false,
-    ));
+    )));
     delegation.cwd = Some(request.cwd.clone());
     delegation.env = super::loopback_env();
     Ok(Prepared::Install(Box::new(Session {

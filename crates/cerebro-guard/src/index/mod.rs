@@ -186,6 +186,10 @@ struct Shared {
     judging: Arc<InFlight>,
     /// The guard's own npm URL, when packuments link their tarballs here.
     guard_base: Option<Url>,
+    /// The most one request may take ([`IndexConfig::deadline`]).
+    deadline: std::time::Duration,
+    /// Requests that ran past it: asked again (npm retries a 504), they are answered at once.
+    timed_out: Mutex<std::collections::HashSet<String>>,
     /// The sources Poetry reads, when the guard fronts Poetry's own URLs (`/poetry?url=`).
     poetry: Option<PoetryFront>,
 }
@@ -245,6 +249,11 @@ pub struct IndexConfig {
     /// Whether packuments link their tarballs on the guard (pnpm, which has no
     /// `--replace-registry-host`) rather than upstream (npm): see [`npm`]'s `served_link`.
     pub npm_links_to_guard: bool,
+    /// The most one request may take, upstream fetch and judgement together
+    /// (`Config::upstream_deadline`): past it the request is answered 504 and a "cannot
+    /// judge" incident names it, so the run ends with 78 before the installer's own timeout
+    /// (set longer) fires.
+    pub deadline: std::time::Duration,
     /// The sources to front for Poetry, by the URLs Poetry itself asks for (see [`poetry`]).
     pub poetry: Option<PoetryFront>,
 }
@@ -276,6 +285,8 @@ impl GuardIndex {
             guard_base: config
                 .npm_links_to_guard
                 .then(|| Url::parse(&format!("http://{addr}/")).expect("valid URL")),
+            deadline: config.deadline,
+            timed_out: Mutex::new(Default::default()),
             poetry: config.poetry,
         });
         let app = axum::Router::new()
@@ -554,12 +565,93 @@ async fn serve_artifact(shared: &Shared, artifact: &Artifact) -> Response {
     }
 }
 
+/// Answers one request within the deadline: past it, 504 and a "cannot judge" incident
+/// naming what was too slow (the judgement itself runs on and is kept for a later ask).
 async fn handle(
     State(shared): State<Arc<Shared>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
+    // Poetry's requests all have the path `/poetry`: the URL asked for is in the query.
+    let path = match uri.query() {
+        Some(q) if uri.path() == "/poetry" => format!("/poetry?{q}"),
+        _ => uri.path().to_owned(),
+    };
+    if shared.timed_out.lock().expect("lock").contains(&path) {
+        return too_slow(&shared);
+    }
+    let answer = route(shared.clone(), method, uri, headers);
+    match tokio::time::timeout(shared.deadline, answer).await {
+        Ok(response) => response,
+        Err(_) => {
+            shared.timed_out.lock().expect("lock").insert(path.clone());
+            let (ecosystem, name, what) = subject(&shared, &path);
+            let detail = format!(
+                "{what} took longer than {} to download and judge (raise `upstream_deadline` \
+                 in config.toml or CEREBRO_UPSTREAM_DEADLINE if the registry is this slow)",
+                crate::policy::release_age::describe(shared.deadline)
+            );
+            shared.incident(ecosystem, &name, detail, true);
+            too_slow(&shared)
+        }
+    }
+}
+
+fn too_slow(shared: &Shared) -> Response {
+    text(
+        StatusCode::GATEWAY_TIMEOUT,
+        format!(
+            "cerebro: not downloaded and judged within {}",
+            crate::policy::release_age::describe(shared.deadline)
+        ),
+    )
+}
+
+/// What a request path asks for, for the too-slow line: the ecosystem, the package, and the
+/// file or page in words.
+fn subject(shared: &Shared, path: &str) -> (Ecosystem, String, String) {
+    if let Some(asked) = path.strip_prefix("/poetry?url=") {
+        let Some(url) = poetry::asked_url(asked) else {
+            return (
+                Ecosystem::Pypi,
+                "poetry".into(),
+                "a request of Poetry's".into(),
+            );
+        };
+        if let Some(file) = poetry::registered(shared, url.as_str()) {
+            return (Ecosystem::Pypi, file.project, file.link.filename);
+        }
+        return (Ecosystem::Pypi, "poetry".to_owned(), url.to_string());
+    }
+    if let Some(rest) = path.strip_prefix("/simple/") {
+        let project = percent_decode(rest.trim_end_matches('/'));
+        let what = format!("the index page of {project}");
+        return (Ecosystem::Pypi, project, what);
+    }
+    if let Some(rest) = path.strip_prefix("/files/") {
+        let file = rest
+            .split_once('/')
+            .and_then(|(n, _)| n.parse::<usize>().ok())
+            .and_then(|n| shared.files.lock().expect("lock").list.get(n).cloned());
+        if let Some(file) = file {
+            return (Ecosystem::Pypi, file.project, file.link.filename);
+        }
+        let name = percent_decode(rest);
+        return (Ecosystem::Pypi, name.clone(), name);
+    }
+    let path = percent_decode(path.trim_start_matches('/'));
+    match path.split_once("/-/") {
+        Some((name, file)) => (Ecosystem::Npm, name.to_owned(), file.to_owned()),
+        None => (
+            Ecosystem::Npm,
+            path.clone(),
+            format!("the packument of {path}"),
+        ),
+    }
+}
+
+async fn route(shared: Arc<Shared>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
     if method != Method::GET && method != Method::HEAD {
         return text(
             StatusCode::METHOD_NOT_ALLOWED,

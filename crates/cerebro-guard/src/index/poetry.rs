@@ -79,15 +79,9 @@ async fn answer(
     asked: &str,
     headers: &HeaderMap,
 ) -> Response {
-    let asked = percent_decode(asked);
-    let Ok(mut url) = Url::parse(&asked) else {
-        return refuse(shared, &asked, "not a URL");
+    let Some(url) = asked_url(asked) else {
+        return refuse(shared, &percent_decode(asked), "not a URL");
     };
-    url.set_fragment(None);
-    // `requests` keeps a source URL's `user:password@` in the URL; the index knows the
-    // sources and files without it (and sends the source's credentials itself).
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
     // A file a served page listed (the index's own record of it is final).
     if let Some(file) = registered(shared, url.as_str()) {
         return serve_pypi_file(shared, &file).await;
@@ -126,8 +120,19 @@ async fn answer(
     )
 }
 
+/// The URL of a `url=` query value as the index keys it: decoded, without its fragment, and
+/// without the `user:password@` that `requests` keeps from a source URL (the index knows the
+/// sources and files without it, and sends the source's credentials itself).
+pub(super) fn asked_url(value: &str) -> Option<Url> {
+    let mut url = Url::parse(&percent_decode(value)).ok()?;
+    url.set_fragment(None);
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Some(url)
+}
+
 /// The file `url` stands for, when a page the index served listed it.
-fn registered(shared: &Shared, url: &str) -> Option<PypiFile> {
+pub(super) fn registered(shared: &Shared, url: &str) -> Option<PypiFile> {
     let files = shared.files.lock().expect("lock");
     files
         .by_url

@@ -629,20 +629,15 @@ impl PipInstall {
 /// A variable value pip reads as set (it skips empty ones) and splits into no words.
 const BLANK: &str = " ";
 
-/// pip's socket timeout, in seconds, toward the guard index (`PIP_DEFAULT_TIMEOUT`, or
-/// `timeout` in the `--isolated` config copy): longer than the guard waits for a judgement
-/// under way (`GuardIndex::wait_judged`, 300 s). pip only talks to the guard, which answers
-/// once the artifact is judged; at pip's default 15 s a large artifact judged on a loaded
-/// machine ended the run with pip's traceback and exit 1 instead of the guard's verdict. The
-/// guard's own deadlines toward the upstream registries stay as they are. A `--timeout` the
-/// user gives on the command line still wins (pip reads it first).
-pub const PIP_TIMEOUT_S: &str = "600";
-
 /// The environment for every run of the real pip with [`guarded_args`], so that pip.conf and
 /// `PIP_*` variables cannot add an index or a remote find-links behind the guard's back (pip
 /// adds those to the command line's). Without `--isolated`: `PIP_INDEX_URL` set to the guard,
 /// `PIP_EXTRA_INDEX_URL` blank (no extra index), `PIP_FIND_LINKS` to the config's local
-/// find-links (or blank), and pip's timeout toward the guard ([`PIP_TIMEOUT_S`]). With `--isolated` pip ignores variables but still reads
+/// find-links (or blank), and pip's socket timeout toward the guard, `timeout` (pip's default
+/// 15 s would fire while a large artifact is judged; the guard answers within its own
+/// deadline, which `timeout` exceeds, so a slow judgement ends with the verdict or the
+/// guard's one line rather than pip's traceback; a `--timeout` on the command line still
+/// wins, pip reads it first). With `--isolated` pip ignores variables but still reads
 /// `PIP_CONFIG_FILE`, so a sanitised copy of that file is written under `scratch` and named
 /// there, with the guard as index and extra index and the local find-links (or an empty
 /// folder under `scratch`).
@@ -651,8 +646,10 @@ pub fn guarded_env(
     upstream: &PipUpstream,
     guard_index: &Url,
     scratch: &Path,
+    timeout: std::time::Duration,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<(OsString, OsString)>, ManagerError> {
+    let timeout = timeout.as_secs().max(1).to_string();
     let user_file = env("PIP_CONFIG_FILE").filter(|v| !v.is_empty());
     if install.isolated && user_file.as_deref() == Some("/dev/null") {
         // No config file is read at all; the command line rules.
@@ -678,7 +675,7 @@ pub fn guarded_env(
             ("PIP_INDEX_URL", guard),
             ("PIP_EXTRA_INDEX_URL", BLANK.to_owned()),
             ("PIP_FIND_LINKS", find_links),
-            ("PIP_DEFAULT_TIMEOUT", PIP_TIMEOUT_S.to_owned()),
+            ("PIP_DEFAULT_TIMEOUT", timeout),
         ]
         .into_iter()
         .map(|(k, v)| (OsString::from(k), OsString::from(v)))
@@ -700,7 +697,7 @@ pub fn guarded_env(
         ("index-url", guard.clone()),
         ("extra-index-url", guard),
         ("find-links", find_links),
-        ("timeout", PIP_TIMEOUT_S.to_owned()),
+        ("timeout", timeout),
     ];
     let mut sections: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     if let Some(file) = user_file.as_deref().map(Path::new).filter(|f| f.exists()) {

@@ -61,11 +61,32 @@ impl FromStr for Mode {
 
 /// The known keys of `config.toml`, for the unknown-key error.
 const KNOWN_KEYS: &str = "policy, flag_suspicious, min_release_age, min_release_age_exempt, \
-                          release_diff, cache_max_size, [thresholds] malicious, suspicious";
+                          release_diff, cache_max_size, upstream_deadline, [thresholds] malicious, \
+                          suspicious";
 
 /// The download cache's default cap: big enough for the trees of many projects (a data
 /// science environment's wheels are a few GB), small enough not to fill a laptop.
 pub const DEFAULT_CACHE_MAX_SIZE: u64 = 10 << 30;
+
+/// How long the guard index may take to answer one request (fetch from upstream, then
+/// judge): four minutes, so that it answers before the installers' own timeouts toward it
+/// fire (bun's HTTP client gives up after five idle minutes and is not told otherwise; pip,
+/// uv, npm, pnpm and yarn are given [`Config::installer_timeout`]). A 500 MiB wheel needs about 2 MB/s to make it.
+pub const DEFAULT_UPSTREAM_DEADLINE: Duration = Duration::from_secs(240);
+
+/// Parses [`Config::upstream_deadline`]: a duration with a unit (`90s`, `4m`, `1h`), not zero.
+fn parse_deadline(s: &str) -> Result<Duration, String> {
+    match super::release_age::parse_age(s) {
+        Ok(d) if d.is_zero() => Err("must be longer than 0 (a guard that never waits would \
+                                     refuse every download)"
+            .to_owned()),
+        Ok(d) => Ok(d),
+        Err(_) => Err(format!(
+            "`{}` is not a duration: use a number with a unit (90s, 4m, 1h)",
+            s.trim()
+        )),
+    }
+}
 
 /// Parses a size: bytes, or a number with `K`, `M`, `G`, `T` (powers of 1024; `KB`, `KiB`,
 /// `MB`… read the same), `0` for no cap.
@@ -138,6 +159,7 @@ impl ReleaseDiff {
 /// min_release_age_exempt = ["@myorg/*", "mypkg"]   # names, or prefixes ending in `*`
 /// release_diff = "npm"       # judge what a release changed since the one before: off | npm | all
 /// cache_max_size = "10G"     # the download cache's cap (least recently used go first); 0: none
+/// upstream_deadline = "4m"   # the most one download and its judgement may take
 ///
 /// [thresholds]               # scores from 0 to 1; leave out to use the model's own
 /// malicious = 0.85           # at or above: malicious
@@ -148,7 +170,7 @@ impl ReleaseDiff {
 /// above `malicious` is an error naming the file and the key, so a typo never silently
 /// weakens the guard. `CEREBRO_POLICY=block|prompt|warn|off` overrides `policy` for one run,
 /// `CEREBRO_MIN_RELEASE_AGE` overrides `min_release_age`, `CEREBRO_RELEASE_DIFF` `release_diff`,
-/// `CEREBRO_CACHE_MAX_SIZE` `cache_max_size`.
+/// `CEREBRO_CACHE_MAX_SIZE` `cache_max_size`, `CEREBRO_UPSTREAM_DEADLINE` `upstream_deadline`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub mode: Mode,
@@ -167,6 +189,11 @@ pub struct Config {
     /// Most bytes the download cache keeps; the least recently used artifacts go first
     /// (0: no cap).
     pub cache_max_size: u64,
+    /// The most the guard index takes to answer one request of the installer (an upstream
+    /// document or artifact fetched, and judged): past it the request is answered with an
+    /// error and the run ends with 78, naming what was too slow, before the installer's own
+    /// timeout turns it into a traceback. Never zero.
+    pub upstream_deadline: Duration,
 }
 
 impl Default for Config {
@@ -180,6 +207,7 @@ impl Default for Config {
             min_release_age_exempt: Vec::new(),
             release_diff: ReleaseDiff::Npm,
             cache_max_size: DEFAULT_CACHE_MAX_SIZE,
+            upstream_deadline: DEFAULT_UPSTREAM_DEADLINE,
         }
     }
 }
@@ -211,7 +239,23 @@ impl Config {
                 problem,
             })?;
         }
+        let deadline = std::env::var_os(cerebro_settings::ENV_UPSTREAM_DEADLINE)
+            .map(|v| v.to_string_lossy().into_owned());
+        if let Some(value) = deadline.as_deref().filter(|v| !v.trim().is_empty()) {
+            config.upstream_deadline =
+                parse_deadline(value).map_err(|problem| PolicyError::BadVar {
+                    var: cerebro_settings::ENV_UPSTREAM_DEADLINE,
+                    problem,
+                })?;
+        }
         Ok(config)
+    }
+
+    /// The timeout the installers get toward the guard index: a minute over
+    /// [`Config::upstream_deadline`], so that the guard always answers first and the run
+    /// ends with its verdict or its one line, not the installer's read-timeout traceback.
+    pub fn installer_timeout(&self) -> Duration {
+        self.upstream_deadline + Duration::from_secs(60)
     }
 
     /// `CEREBRO_MIN_RELEASE_AGE` over the file's `min_release_age`; empty counts as unset.
@@ -346,6 +390,19 @@ impl Config {
                     return Err(bad(
                         "cache_max_size",
                         format!("must be a size such as \"10G\", not {}", other.type_str()),
+                    ))
+                }
+                ("upstream_deadline", toml::Value::String(v)) => {
+                    config.upstream_deadline =
+                        parse_deadline(v).map_err(|problem| bad("upstream_deadline", problem))?
+                }
+                ("upstream_deadline", other) => {
+                    return Err(bad(
+                        "upstream_deadline",
+                        format!(
+                            "must be a duration such as \"4m\" or \"90s\", not {}",
+                            other.type_str()
+                        ),
                     ))
                 }
                 ("release_diff", other) => {
@@ -648,6 +705,24 @@ mod tests {
         assert_eq!(parse_size("2kb").unwrap(), 2048);
         assert_eq!(parse_size("123").unwrap(), 123);
         assert!(parse_size("10X").is_err());
+    }
+
+    #[test]
+    fn upstream_deadline_is_read_from_the_file_and_the_installers_wait_longer() {
+        let default = parse("").unwrap();
+        assert_eq!(default.upstream_deadline, DEFAULT_UPSTREAM_DEADLINE);
+        assert!(default.installer_timeout() > default.upstream_deadline);
+        let set = parse("upstream_deadline = \"90s\"").unwrap();
+        assert_eq!(set.upstream_deadline, Duration::from_secs(90));
+        assert_eq!(set.installer_timeout(), Duration::from_secs(150));
+        for bad in [
+            "upstream_deadline = \"0\"",
+            "upstream_deadline = \"soon\"",
+            "upstream_deadline = 90",
+        ] {
+            let error = parse(bad).unwrap_err().to_string();
+            assert!(error.contains("upstream_deadline"), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -1,6 +1,9 @@
 use super::*;
 use crate::manager::test_util::{args, strings, url, write};
 
+/// pip's timeout toward the guard in these tests.
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 fn no_env(_: &str) -> Option<String> {
     None
 }
@@ -874,7 +877,7 @@ fn guarded_env_overrides_config_indexes() {
     );
     let i = install(&["install", "x"]);
     let up = upstream(&i, &no_env, std::slice::from_ref(&conf)).unwrap();
-    let env = guarded_env(&i, &up, &guard, &scratch, &no_env).unwrap();
+    let env = guarded_env(&i, &up, &guard, &scratch, TIMEOUT, &no_env).unwrap();
     let env: Vec<(String, String)> = env
         .into_iter()
         .map(|(k, v)| (k.into_string().unwrap(), v.into_string().unwrap()))
@@ -885,12 +888,12 @@ fn guarded_env_overrides_config_indexes() {
             ("PIP_INDEX_URL".to_owned(), guard.to_string()),
             ("PIP_EXTRA_INDEX_URL".to_owned(), " ".to_owned()),
             ("PIP_FIND_LINKS".to_owned(), "/srv/wheels".to_owned()),
-            ("PIP_DEFAULT_TIMEOUT".to_owned(), PIP_TIMEOUT_S.to_owned()),
+            ("PIP_DEFAULT_TIMEOUT".to_owned(), "300".to_owned()),
         ]
     );
     // No local find-links in the config: blank too (pip would show an empty folder).
     let up = upstream(&i, &no_env, &[]).unwrap();
-    let env = guarded_env(&i, &up, &guard, &scratch, &no_env).unwrap();
+    let env = guarded_env(&i, &up, &guard, &scratch, TIMEOUT, &no_env).unwrap();
     assert_eq!(env[2], ("PIP_FIND_LINKS".into(), " ".into()));
 
     // --isolated: pip ignores variables but reads PIP_CONFIG_FILE; a sanitised copy of it.
@@ -898,13 +901,13 @@ fn guarded_env_overrides_config_indexes() {
         |name: &str| (name == "PIP_CONFIG_FILE").then(|| conf.to_string_lossy().into_owned());
     let i = install(&["install", "--isolated", "x"]);
     let up = upstream(&i, &no_env, std::slice::from_ref(&conf)).unwrap();
-    let env = guarded_env(&i, &up, &guard, &scratch, &user_env).unwrap();
+    let env = guarded_env(&i, &up, &guard, &scratch, TIMEOUT, &user_env).unwrap();
     assert_eq!(env.len(), 1);
     assert_eq!(env[0].0, "PIP_CONFIG_FILE");
     let written = std::fs::read_to_string(&env[0].1).unwrap();
     let parsed = IniConfig::load(&[PathBuf::from(&env[0].1)]).unwrap();
     // The user's 60 s gives way to the guard's timeout, once.
-    assert_eq!(parsed.get("global", "timeout"), Some(PIP_TIMEOUT_S));
+    assert_eq!(parsed.get("global", "timeout"), Some("300"));
     assert_eq!(written.matches("timeout").count(), 2, "{written}");
     for section in ["global", "install"] {
         assert_eq!(parsed.get(section, "index-url"), Some(guard.as_str()));
@@ -982,7 +985,7 @@ fn the_real_pip_looks_at_the_guard_only() {
         let scratch = cwd.join(format!("scratch-{isolated}"));
         let guarded = guarded_args(&install, &guard, &scratch).unwrap();
         let dry = dry_run_args(&guarded, &scratch.join("report.json"), install.subcommand);
-        let overrides = guarded_env(&install, &up, &guard, &scratch, &env).unwrap();
+        let overrides = guarded_env(&install, &up, &guard, &scratch, TIMEOUT, &env).unwrap();
         let output = std::process::Command::new(&pip)
             .args(&dry)
             .args([
