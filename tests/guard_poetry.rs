@@ -563,3 +563,40 @@ fn poetry_private_source_with_configured_credentials_is_fronted() {
     assert!(stderr_has(&out, "HTTP 401"), "{out}");
     assert!(!sandbox.installed("alpha-lib"), "{out}");
 }
+
+/// An upstream slower than `upstream_deadline`: the run ends with 78 and the line naming the
+/// file (Poetry's retries of the 504 are answered at once), and nothing is installed.
+#[test]
+fn poetry_past_the_deadline_ends_with_78_naming_the_file() {
+    let registry = registry();
+    let sandbox = sandbox!(registry);
+    let gamma = fixtures::py_clean_tree()
+        .into_iter()
+        .find(|d| d.name == "gamma-lib" && d.version == "1.0.0")
+        .unwrap()
+        .artifact
+        .file;
+    registry.fault(
+        &gamma,
+        support::registry::Fault::Delay(std::time::Duration::from_secs(120)),
+    );
+    let mut cmd = sandbox.guard(Policy::Block, &["add", "alpha-lib"]);
+    cmd.env("CEREBRO_UPSTREAM_DEADLINE", "3s");
+    let started = std::time::Instant::now();
+    let out = run(cmd);
+    assert_eq!(
+        out.code,
+        Some(EXIT_UNJUDGED),
+        "{}",
+        explain(&out, &[], &registry)
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "the retries waited: {out}"
+    );
+    assert!(
+        out.stderr.contains(&gamma) && out.stderr.contains("upstream_deadline"),
+        "{out}"
+    );
+    untouched(&sandbox, &out, &["alpha-lib", "beta-lib", "gamma-lib"]);
+}
