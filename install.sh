@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds Cerebro from source and installs the `cerebro` binary and its pip/npm/pnpm/bun/yarn/uv shims.
+# Builds Cerebro from source and installs the `cerebro` binary and its pip/npm/pnpm/bun/yarn/uv/pipx/poetry shims.
 #
 #   ./install.sh [OPTIONS]      build (release), install into PREFIX (default ~/.local)
 #   ./install.sh --uninstall    remove everything this script installed

@@ -199,8 +199,9 @@ fn run_guarded(manager: Manager, args: GuardArgs) -> anyhow::Result<ExitCode> {
             let Some(after) = after else {
                 return Ok(exit(code));
             };
-            // A uv run that fetched nothing (`uv run` in a synced project) says nothing more.
-            let quiet = manager == Manager::Uv
+            // A uv or Poetry run that fetched nothing (`uv run` in a synced project, `poetry
+            // install` with everything installed) says nothing more.
+            let quiet = matches!(manager, Manager::Uv | Manager::Poetry)
                 && after.packages.is_empty()
                 && after.held_back.is_empty()
                 && after.decision == Decision::Proceed;

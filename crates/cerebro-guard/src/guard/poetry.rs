@@ -191,6 +191,9 @@ impl PoetryFlow {
     }
 }
 
+/// Sets up a guarded Poetry run (or the plain one, for a command that fetches nothing or the
+/// policy `off`): the project read and checked, the guard index in front of PyPI and the
+/// project's sources, the hook written, and the real Poetry's Python made to start it.
 pub(super) fn prepare(
     request: &Request,
     config: Config,
@@ -199,13 +202,13 @@ pub(super) fn prepare(
 ) -> Result<Prepared, GuardError> {
     let script = real::find_real("poetry")?;
     let pass = || super::pass_through(vec![script.clone().into_os_string()], request);
+    if config.mode == Mode::Off {
+        return Ok(pass());
+    }
     let run = match args::parse(&request.args, &request.cwd)? {
         PoetryCommand::Guarded(run) => run,
         PoetryCommand::Other => return Ok(pass()),
     };
-    if config.mode == Mode::Off {
-        return Ok(pass());
-    }
     let start = run.start.clone().unwrap_or_else(|| request.cwd.clone());
     let project = args::project(&start)?;
     let mut before = Vec::new();
