@@ -284,3 +284,22 @@ fn respond(body: Vec<u8>, content_type: &'static str) -> Response {
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_asked_url_is_keyed_without_credentials_or_fragment() {
+        let asked = "https%3A%2F%2Fu%3Ap%40Files.Example.org%2Fa%2Fx-1.0.tar.gz%23sha256%3Dab";
+        assert_eq!(
+            asked_url(asked).unwrap().as_str(),
+            "https://files.example.org/a/x-1.0.tar.gz"
+        );
+        assert!(asked_url("not%20a%20url").is_none());
+        assert_eq!(
+            shown("https://u:secret@host/simple/x/"),
+            "https://host/simple/x/"
+        );
+    }
+}
