@@ -600,3 +600,31 @@ fn poetry_past_the_deadline_ends_with_78_naming_the_file() {
     );
     untouched(&sandbox, &out, &["alpha-lib", "beta-lib", "gamma-lib"]);
 }
+
+/// A project in package mode (the default): `poetry install` installs the project itself
+/// too (Poetry builds it in-process, fetching nothing more), and its dependencies through
+/// the guard.
+#[test]
+fn poetry_install_of_a_package_mode_project() {
+    let registry = registry();
+    let text = format!(
+        "[project]\nname = \"demo\"\nversion = \"0.1.0\"\nrequires-python = \">=3.9\"\n\
+         dependencies = [\"gamma-lib>=1.0\"]\n\n\
+         [build-system]\nrequires = [\"poetry-core>=2.0\"]\nbuild-backend = \"poetry.core.masonry.api\"\n\n\
+         [[tool.poetry.source]]\nname = \"loopback\"\nurl = \"{}\"\npriority = \"primary\"\n",
+        registry.pypi_url()
+    );
+    let sandbox = match PoetrySandbox::with_project(text) {
+        Some(s) => s,
+        None => return,
+    };
+    let package = sandbox.project.join("demo");
+    std::fs::create_dir_all(&package).unwrap();
+    std::fs::write(package.join("__init__.py"), "").unwrap();
+    std::fs::write(sandbox.project.join("README.md"), "demo\n").unwrap();
+    let out = run(sandbox.guard(Policy::Block, &["install"]));
+    assert_eq!(out.code, Some(0), "{}", explain(&out, &[], &registry));
+    assert!(sandbox.installed("gamma-lib"), "{out}");
+    assert!(sandbox.installed("demo"), "the project itself: {out}");
+    assert!(sandbox.read("poetry.lock").is_some(), "{out}");
+}
