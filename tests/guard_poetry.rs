@@ -628,3 +628,55 @@ fn poetry_install_of_a_package_mode_project() {
     assert!(sandbox.installed("demo"), "the project itself: {out}");
     assert!(sandbox.read("poetry.lock").is_some(), "{out}");
 }
+
+/// The malicious sdist unpacked into a folder on disk, as a path dependency would be.
+fn local_evil_folder(sandbox: &PoetrySandbox) -> PathBuf {
+    let evil = fixtures::backend_marker_evil_sdist("local-evil");
+    let into = sandbox.dirs.root().join("local");
+    let gz = flate2::read::GzDecoder::new(&evil.artifact.bytes[..]);
+    tar::Archive::new(gz).unpack(&into).unwrap();
+    let top = std::fs::read_dir(&into).unwrap().next().unwrap().unwrap();
+    top.path()
+}
+
+/// Path dependencies are judged where they are before Poetry may build them: a malicious
+/// folder given to `poetry add`, or named by `pyproject.toml`, stops the run (77) before its
+/// build backend runs, and the project's files stay as they were.
+#[test]
+fn poetry_path_dependencies_are_judged_before_poetry_builds_them() {
+    let registry = registry();
+    let sandbox = sandbox!(registry);
+    let folder = local_evil_folder(&sandbox);
+    let out = run(sandbox.guard(Policy::Block, &["add", folder.to_str().unwrap()]));
+    assert_eq!(
+        out.code,
+        Some(EXIT_BLOCKED),
+        "{}",
+        explain(&out, &[], &registry)
+    );
+    assert!(!sandbox.dirs.marker_written(), "the build ran: {out}");
+    untouched(&sandbox, &out, &["local-evil"]);
+    let with_path = format!(
+        "{}\n[tool.poetry.dependencies]\nlocal-evil = {{ path = \"{}\", develop = true }}\n",
+        sandbox.text,
+        folder.display()
+    );
+    std::fs::write(sandbox.project.join("pyproject.toml"), &with_path).unwrap();
+    let out = run(sandbox.guard(Policy::Block, &["install"]));
+    assert_eq!(
+        out.code,
+        Some(EXIT_BLOCKED),
+        "{}",
+        explain(&out, &[], &registry)
+    );
+    assert!(!sandbox.dirs.marker_written(), "the build ran: {out}");
+    assert!(!sandbox.installed("local-evil"), "{out}");
+    assert!(sandbox.read("poetry.lock").is_none(), "{out}");
+    // Bare Poetry builds the folder to read its metadata: the backend runs.
+    let twin = sandbox.twin("bare");
+    let bare = run(sandbox.bare_in(&twin, &["add", "--lock", folder.to_str().unwrap()]));
+    assert!(
+        sandbox.dirs.marker_written(),
+        "bare poetry should build the folder (and its backend write the marker): {bare}"
+    );
+}

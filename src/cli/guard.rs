@@ -52,8 +52,9 @@ front, which sends every download of Poetry's to the guard index: each sdist and
 judged before it is served, so before Poetry may build it (for its metadata, while locking)
 or install it. Poetry sees its own sources' URLs, so poetry.lock and pyproject.toml come out
 as a bare run writes them; a stopped run puts both back. Poetry's caches are fresh for the
-run. Git, URL and path dependencies, project plugins and `poetry self add/install/update`
-are refused (78); `run`, `show`, `check`, `env` and the like run the real Poetry directly.
+run. Path dependencies are judged where they are first; git and URL dependencies, project
+plugins and `poetry self add/install/update` are refused (78); `run`, `show`, `check`, `env`
+and the like run the real Poetry directly.
 
 Policy (CEREBRO_POLICY, or `policy` in the config file):
   block   stop the install when a package is flagged
@@ -221,27 +222,28 @@ fn run_guarded(manager: Manager, args: GuardArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The packages of a `poetry.lock` that are not packages of an index, each with what it is,
-/// read by `cerebro audit`'s reader of that file: the Poetry guard refuses them.
-fn poetry_lock_unfronted(path: &std::path::Path) -> Result<Vec<String>, String> {
+/// What a `poetry.lock` locks outside the indexes (path dependencies to judge, git and URL
+/// packages to refuse), read by `cerebro audit`'s reader of that file.
+fn poetry_lock_unfronted(path: &std::path::Path) -> Result<guard::PoetryLockedOutside, String> {
     use cerebro_audit::Origin;
     let pins = cerebro_audit::lockfile::python::read_poetry(path).map_err(|e| e.to_string())?;
-    Ok(pins
-        .iter()
-        .filter_map(|pin| match &pin.origin {
-            Origin::Pypi { .. } => None,
-            Origin::Local(p) => Some(format!("{} (the local path {})", pin.name, p.display())),
-            Origin::Files(files) => Some(format!(
+    let mut out = guard::PoetryLockedOutside::default();
+    for pin in &pins {
+        match &pin.origin {
+            Origin::Pypi { .. } => {}
+            Origin::Local(p) => out.local.push(p.clone()),
+            Origin::Files(files) => out.unfronted.push(format!(
                 "{} (the URL {})",
                 pin.name,
                 files.first().map_or("?", |f| f.url.as_str())
             )),
-            Origin::Unjudgeable(why) => Some(format!("{} ({why})", pin.name)),
-            Origin::Npm { .. } | Origin::Installed { .. } => {
-                Some(format!("{} (not a Python index package)", pin.name))
-            }
-        })
-        .collect())
+            Origin::Unjudgeable(why) => out.unfronted.push(format!("{} ({why})", pin.name)),
+            Origin::Npm { .. } | Origin::Installed { .. } => out
+                .unfronted
+                .push(format!("{} (not a Python index package)", pin.name)),
+        }
+    }
+    Ok(out)
 }
 
 /// The report as one JSON line on stdout.

@@ -166,7 +166,8 @@ pub enum Command {
     /// `add`, `install`, `update`, `lock`, `sync`, `remove` and `build` run once, every
     /// download of Poetry's going through the guard, so each sdist and wheel is judged
     /// before Poetry builds or installs it; `run`, `show`, `check`, `env` and other commands
-    /// that fetch nothing run as they are; git, URL and path dependencies are refused (78).
+    /// that fetch nothing run as they are; path dependencies are judged first, git and URL
+    /// dependencies refused (78).
     #[command(after_help = guard::AFTER_HELP)]
     Poetry(guard::GuardArgs),
     /// Run pnpm, guarded: `cerebro pnpm -- add left-pad` (what the `pnpm` shim runs).

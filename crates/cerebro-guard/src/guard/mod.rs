@@ -30,7 +30,9 @@ pub use gate::{render_reasons, GuardGate, Judged, Outcome, Progress, Silent};
 /// `cerebro audit`'s reader of that file).
 pub use pnpm::{locked_packages as pnpm_locked_packages, LockedPackage as PnpmLockedPackage};
 /// How the Poetry guard reads a `poetry.lock` (given by the CLI: `cerebro audit`'s reader).
-pub use poetry::{LockReader as PoetryLockReader, HOOK as POETRY_HOOK};
+pub use poetry::{
+    LockReader as PoetryLockReader, LockedOutside as PoetryLockedOutside, HOOK as POETRY_HOOK,
+};
 
 use crate::delegate::Delegation;
 use crate::index::{Admission, Candidate, Gate as _, GuardIndex, Held};
@@ -391,9 +393,20 @@ impl Session {
             self.fast = true;
             return Ok(self.report(Decision::Proceed, None));
         }
-        if let Flow::Pipx(_) | Flow::Poetry(_) = &self.flow {
-            // pipx and Poetry run once, through the guard index, like uv (their local
-            // packages are refused, so there is nothing local to judge first).
+        if let Flow::Poetry(flow) = &self.flow {
+            // Poetry runs once, through the guard index, like uv; its path dependencies
+            // are judged first, before it may build them.
+            let mut paths = flow.local_paths.clone();
+            paths.sort();
+            paths.dedup();
+            if let Some(stop) = self.judge_locals(Ecosystem::Pypi, &paths, interactive, prompter)? {
+                return Ok(stop);
+            }
+            self.fast = true;
+            return Ok(self.report(Decision::Proceed, None));
+        }
+        if let Flow::Pipx(_) = &self.flow {
+            // pipx runs once, through the guard index, like uv (no local packages: refused).
             self.fast = true;
             return Ok(self.report(Decision::Proceed, None));
         }

@@ -36,11 +36,19 @@ use crate::manager::poetry::{self as args, PoetryCommand};
 use crate::manager::real;
 use crate::policy::{self as policy_mod, Config, Mode};
 
-/// Reads a `poetry.lock` and says, for each locked package that is not a package of an
-/// index (git, a URL, a local file or folder), what it is; the error is one line naming the
-/// file. The CLI passes `cerebro audit`'s reader of that file (cerebro-audit depends on this
-/// crate, so the guard cannot call it itself).
-pub type LockReader = fn(&Path) -> Result<Vec<String>, String>;
+/// What a `poetry.lock` locks outside the indexes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LockedOutside {
+    /// Folders and archives on disk (path dependencies), absolute: judged before Poetry runs.
+    pub local: Vec<PathBuf>,
+    /// Each package from a git repository or a URL, with what it is: refused.
+    pub unfronted: Vec<String>,
+}
+
+/// Reads a `poetry.lock` into what it locks outside the indexes; the error is one line naming
+/// the file. The CLI passes `cerebro audit`'s reader of that file (cerebro-audit depends on
+/// this crate, so the guard cannot call it itself).
+pub type LockReader = fn(&Path) -> Result<LockedOutside, String>;
 
 /// The hook the guard runs in Poetry's own Python, in front of Poetry's entry point
 /// (`poetry.console.application:main`, as the `poetry` script starts it). Arguments: the
@@ -169,8 +177,10 @@ sys.exit(main())
 /// PyPI as Poetry's code names it.
 const POETRY_PYPI: &str = "https://pypi.org/";
 
-/// What the Poetry flow keeps for after the run: the project's files as they were.
+/// What the Poetry flow keeps: the path dependencies to judge before Poetry runs, and the
+/// project's files as they were, for after the run.
 pub(super) struct PoetryFlow {
+    pub(super) local_paths: Vec<PathBuf>,
     before: Vec<(PathBuf, Option<Vec<u8>>)>,
 }
 
@@ -212,7 +222,9 @@ pub(super) fn prepare(
     let start = run.start.clone().unwrap_or_else(|| request.cwd.clone());
     let project = args::project(&start)?;
     let mut before = Vec::new();
+    let mut local_paths = run.local_paths.clone();
     if let Some(p) = &project {
+        local_paths.extend(p.local_paths.iter().cloned());
         if p.lock.is_file() {
             let Some(read) = lock_reader else {
                 return Err(GuardError::Unsupported(format!(
@@ -220,8 +232,9 @@ pub(super) fn prepare(
                     p.lock.display()
                 )));
             };
-            let unfronted = read(&p.lock).map_err(GuardError::Unsupported)?;
-            if let Some(first) = unfronted.first() {
+            let locked = read(&p.lock).map_err(GuardError::Unsupported)?;
+            local_paths.extend(locked.local);
+            if let Some(first) = locked.unfronted.first() {
                 return Err(GuardError::Unsupported(format!(
                     "{}: cannot guard {first}: it is not a package of an index, so Cerebro \
                      cannot judge it before Poetry builds or installs it",
@@ -296,7 +309,10 @@ pub(super) fn prepare(
         gate: parts.gate,
         started: std::time::Instant::now(),
         manager: Manager::Poetry,
-        flow: super::Flow::Poetry(PoetryFlow { before }),
+        flow: super::Flow::Poetry(PoetryFlow {
+            local_paths,
+            before,
+        }),
         _scratch: scratch,
         delegation,
         memo: None,

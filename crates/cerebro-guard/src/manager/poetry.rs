@@ -7,10 +7,11 @@
 //! `cache`, `version`, `--version`, `--help`, …). `poetry self add/install/update/lock/sync/
 //! remove` change Poetry's own environment from its own project and are refused.
 //!
-//! What the guard cannot front exactly is refused before Poetry runs: git, URL and path
-//! dependencies (in `pyproject.toml`, in `poetry.lock`, or given to `poetry add`), and
-//! plugins the project requires (`[tool.poetry.requires-plugins]`, which Poetry installs
-//! before any command).
+//! Path dependencies (a folder or an archive on disk, in `pyproject.toml` or given to `poetry
+//! add`) are collected, for the guard to judge before Poetry may build them. What the guard
+//! cannot front exactly is refused before Poetry runs: git and URL dependencies (in
+//! `pyproject.toml`, in `poetry.lock`, or given to `poetry add`), and plugins the project
+//! requires (`[tool.poetry.requires-plugins]`, which Poetry installs before any command).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,8 @@ pub struct PoetryRun {
     /// Where Poetry looks for the project: `--project`, else `--directory`, else `None`
     /// (the folder it runs in), absolute.
     pub start: Option<PathBuf>,
+    /// Folders and archives on disk that `poetry add` was given, absolute.
+    pub local_paths: Vec<PathBuf>,
 }
 
 fn refuse(reason: impl Into<String>) -> ManagerError {
@@ -157,14 +160,21 @@ pub fn parse(args: &[OsString], cwd: &Path) -> Result<PoetryCommand, ManagerErro
     if !guarded {
         return Ok(PoetryCommand::Other);
     }
+    let abs = |d: &str| super::absolute(cwd, Path::new(d));
+    // Poetry reads a relative path of `poetry add` from the folder it works in.
+    let workdir = directory.as_deref().map_or_else(|| cwd.to_owned(), abs);
+    let mut local_paths = Vec::new();
     if command == "add" {
         for spec in &positional[1..] {
-            if let Some(why) = unfronted_spec(spec, cwd) {
-                return Err(refuse(format!("cannot guard `poetry add {spec}`: {why}")));
+            match classify_spec(spec, &workdir) {
+                Spec::Package => {}
+                Spec::Local(path) => local_paths.push(path),
+                Spec::Unfronted(why) => {
+                    return Err(refuse(format!("cannot guard `poetry add {spec}`: {why}")))
+                }
             }
         }
     }
-    let abs = |d: &str| super::absolute(cwd, Path::new(d));
     let start = match (&project, &directory) {
         (Some(p), Some(d)) => Some(super::absolute(&abs(d), Path::new(p))),
         (Some(p), None) => Some(abs(p)),
@@ -174,36 +184,56 @@ pub fn parse(args: &[OsString], cwd: &Path) -> Result<PoetryCommand, ManagerErro
     Ok(PoetryCommand::Guarded(PoetryRun {
         command: command.to_owned(),
         start,
+        local_paths,
     }))
 }
 
-/// Why a `poetry add` argument names something other than a package of an index.
-fn unfronted_spec(spec: &str, cwd: &Path) -> Option<&'static str> {
+/// What a `poetry add` argument names.
+#[derive(Debug, PartialEq, Eq)]
+enum Spec {
+    /// A package of an index (`requests`, `requests@^2`, `x[extra]>=1`).
+    Package,
+    /// A folder or archive on disk, absolute.
+    Local(PathBuf),
+    /// Something the guard cannot front, and why.
+    Unfronted(&'static str),
+}
+
+/// How Poetry would read a `poetry add` argument, given in folder `workdir`.
+fn classify_spec(spec: &str, workdir: &Path) -> Spec {
     let lower = spec.to_ascii_lowercase();
     if lower.starts_with("git+") || lower.starts_with("git@") || lower.contains("://") {
-        return Some(
+        return Spec::Unfronted(
             "a git or URL dependency is not a package of an index, so Cerebro cannot judge \
              it before Poetry builds it",
         );
-    }
-    let path_like = spec.starts_with('.')
-        || spec.starts_with('/')
-        || spec.starts_with('~')
-        || spec.contains(std::path::MAIN_SEPARATOR)
-        || [".whl", ".tar.gz", ".zip", ".tgz", ".tar.bz2"]
-            .iter()
-            .any(|e| lower.ends_with(e));
-    if path_like || (!spec.contains(['@', '=', '<', '>', '~', '^']) && cwd.join(spec).exists()) {
-        return Some("a path dependency is not fronted by Cerebro for Poetry yet");
     }
     if spec
         .split(';')
         .next()
         .is_some_and(|r| r.contains(" @ ") || r.contains("@ "))
     {
-        return Some("a direct reference is not a package of an index");
+        return Spec::Unfronted("a direct reference is not a package of an index");
     }
-    None
+    if spec.starts_with('~') {
+        return Spec::Unfronted(
+            "give a path dependency without `~`, so that Cerebro reads the same path",
+        );
+    }
+    let path_like = spec.starts_with('.')
+        || spec.starts_with('/')
+        || spec.contains(std::path::MAIN_SEPARATOR)
+        || [".whl", ".tar.gz", ".zip", ".tgz", ".tar.bz2"]
+            .iter()
+            .any(|e| lower.ends_with(e));
+    let path = super::absolute(workdir, Path::new(spec));
+    if path_like || (!spec.contains(['@', '=', '<', '>', '~', '^']) && path.exists()) {
+        if path.exists() {
+            return Spec::Local(path);
+        }
+        return Spec::Unfronted("a path that does not exist");
+    }
+    Spec::Package
 }
 
 /// The project Poetry works on, as Cerebro reads it before the run.
@@ -214,6 +244,8 @@ pub struct PoetryProject {
     pub lock: PathBuf,
     /// `[[tool.poetry.source]]` with a URL: name and URL as written.
     pub sources: Vec<(String, Url)>,
+    /// Path dependencies (folders and archives on disk), absolute.
+    pub local_paths: Vec<PathBuf>,
 }
 
 /// The project Poetry finds from `start`: the nearest folder at or above it with a
@@ -264,6 +296,7 @@ pub fn project(start: &Path) -> Result<Option<PoetryProject>, ManagerError> {
             }
         }
     }
+    let mut local_paths = Vec::new();
     for (_, table) in tables {
         for (name, spec) in table {
             let specs: Vec<&toml::Table> = match spec {
@@ -272,11 +305,19 @@ pub fn project(start: &Path) -> Result<Option<PoetryProject>, ManagerError> {
                 _ => Vec::new(),
             };
             for s in specs {
-                if let Some(kind) = ["git", "url", "path"].iter().find(|k| s.contains_key(**k)) {
+                if let Some(kind) = ["git", "url"].iter().find(|k| s.contains_key(**k)) {
                     return Err(bad(format!(
                         "cannot guard the {kind} dependency {name}: it is not a package of an \
                          index, so Cerebro cannot judge it before Poetry builds it"
                     )));
+                }
+                if let Some(path) = s.get("path") {
+                    let Some(path) = path.as_str() else {
+                        return Err(bad(format!(
+                            "the path of dependency {name} is not a string"
+                        )));
+                    };
+                    local_paths.push(super::absolute(dir, Path::new(path)));
                 }
             }
         }
@@ -342,6 +383,7 @@ pub fn project(start: &Path) -> Result<Option<PoetryProject>, ManagerError> {
         lock: dir.join("poetry.lock"),
         pyproject,
         sources,
+        local_paths,
     }))
 }
 
@@ -416,12 +458,21 @@ mod tests {
             "./lib",
             "../x-1.0-py3-none-any.whl",
             "x @ https://example.org/x.whl",
+            "~/lib",
         ] {
             let e = parse(&args(&["add", spec]), Path::new("/nowhere")).unwrap_err();
             assert!(e.to_string().contains(spec), "{e}");
         }
         for spec in ["requests", "requests@^2.1", "requests==2.1", "x[extra]>=1"] {
             assert!(guarded(&["add", spec]).is_some(), "{spec}");
+        }
+        // A path on disk is kept for the guard to judge, from Poetry's working folder.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("w/lib")).unwrap();
+        let words = args(&["-C", "w", "add", "./lib", "requests"]);
+        match parse(&words, dir.path()).unwrap() {
+            PoetryCommand::Guarded(r) => assert_eq!(r.local_paths, [dir.path().join("w/lib")]),
+            PoetryCommand::Other => panic!("guarded"),
         }
     }
 
@@ -435,8 +486,8 @@ mod tests {
                 "git dependency x",
             ),
             (
-                "[tool.poetry.group.dev.dependencies]\ny = { path = \"../y\" }\n",
-                "path dependency y",
+                "[tool.poetry.group.dev.dependencies]\ny = { url = \"https://e/y.whl\" }\n",
+                "url dependency y",
             ),
             (
                 "[project]\nname = \"d\"\ndependencies = [\"z @ https://e/z.whl\"]\n",
@@ -464,7 +515,8 @@ mod tests {
             &file,
             "[project]\nname = \"d\"\ndependencies = [\"a>=1; python_version > '3'\"]\n\
              [[tool.poetry.source]]\nname = \"mine\"\nurl = \"https://u:p@x.org/simple/\"\n\
-             priority = \"primary\"\n[[tool.poetry.source]]\nname = \"PyPI\"\n",
+             priority = \"primary\"\n[[tool.poetry.source]]\nname = \"PyPI\"\n\
+             [tool.poetry.group.dev.dependencies]\nlib = { path = \"../lib\", develop = true }\n",
         );
         let sub = dir.path().join("src");
         std::fs::create_dir_all(&sub).unwrap();
@@ -473,5 +525,6 @@ mod tests {
         assert_eq!(p.lock, dir.path().join("poetry.lock"));
         assert_eq!(p.sources.len(), 1);
         assert_eq!(p.sources[0].0, "mine");
+        assert_eq!(p.local_paths, [dir.path().parent().unwrap().join("lib")]);
     }
 }
