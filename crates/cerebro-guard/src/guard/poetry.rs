@@ -20,8 +20,10 @@
 //! Anything else that would reach the network (git, a Python download) meets a proxy that
 //! refuses every connection but loopback's.
 //!
-//! When the guard stops the run (a refusal, or something it could not judge), the project's
-//! `pyproject.toml` and `poetry.lock` are put back as they were before Poetry ran.
+//! Path dependencies (folders and archives on disk) are judged where they are before Poetry
+//! runs, as uv's local packages are. When the guard stops the run (a refusal, or something
+//! it could not judge), the project's `pyproject.toml` and `poetry.lock` are put back as
+//! they were before Poetry ran.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -146,6 +148,7 @@ def _cerebro_execute(self, operations):
             if op.job_type not in ("install", "update") or op.skipped:
                 continue
             package = op.package
+            # On disk: judged before the run. Git: refused before the run.
             if package.source_type in ("directory", "file", "git"):
                 continue
             if package.source_type == "url":
