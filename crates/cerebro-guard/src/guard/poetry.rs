@@ -259,6 +259,7 @@ pub(super) fn prepare(
             before.push((path.clone(), bytes));
         }
     }
+    let local_paths = with_nested(local_paths)?;
     let mut command = interpreter(&script)?;
     let (public_pypi, _) = policy_mod::public_registries()?;
     let join = |base: &Url, path: &str| {
@@ -321,6 +322,30 @@ pub(super) fn prepare(
         memo: None,
         fast: false,
     })))
+}
+
+/// `paths` and, for each folder among them that is a project, its own path dependencies,
+/// and theirs (Poetry builds them all while it locks): every folder Poetry may build is
+/// judged before it runs. A nested project Cerebro cannot front is refused as the user's
+/// own would be.
+fn with_nested(mut paths: Vec<PathBuf>) -> Result<Vec<PathBuf>, GuardError> {
+    let mut i = 0;
+    while i < paths.len() {
+        let path = paths[i].clone();
+        i += 1;
+        if !path.join("pyproject.toml").is_file() {
+            continue;
+        }
+        for nested in args::project(&path)?
+            .into_iter()
+            .flat_map(|p| p.local_paths)
+        {
+            if !paths.contains(&nested) {
+                paths.push(nested);
+            }
+        }
+    }
+    Ok(paths)
 }
 
 /// The interpreter (and its one argument, if any) that the `poetry` script's `#!` line
@@ -388,6 +413,30 @@ fn interpreter(script: &Path) -> Result<Vec<OsString>, GuardError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_path_dependencies_are_judged_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        for d in [&a, &b] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let dep = |to: &str| format!("[tool.poetry.dependencies]\nx = {{ path = \"../{to}\" }}\n");
+        std::fs::write(a.join("pyproject.toml"), dep("b")).unwrap();
+        // b depends on a again: no loop.
+        std::fs::write(b.join("pyproject.toml"), dep("a")).unwrap();
+        assert_eq!(
+            with_nested(vec![a.clone()]).unwrap(),
+            [a.clone(), b.clone()]
+        );
+        std::fs::write(
+            b.join("pyproject.toml"),
+            "[tool.poetry.dependencies]\ny = { git = \"g\" }\n",
+        )
+        .unwrap();
+        let e = with_nested(vec![a]).unwrap_err().to_string();
+        assert!(e.contains("git dependency y"), "{e}");
+    }
 
     #[test]
     fn the_python_a_poetry_script_names() {
