@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds Cerebro from source and installs the `cerebro` binary and its pip/npm/pnpm/bun/yarn/uv shims.
+# Builds Cerebro from source and installs the `cerebro` binary and its pip/npm/pnpm/bun/yarn/uv/pipx/poetry shims.
 #
 #   ./install.sh [OPTIONS]      build (release), install into PREFIX (default ~/.local)
 #   ./install.sh --uninstall    remove everything this script installed
@@ -47,7 +47,7 @@ for dir in "${path_dirs[@]}"; do
         esac
     done
 done
-manager_shims="pip pip3 npm npx pnpm pnpx bun bunx yarn uv uvx pipx"
+manager_shims="pip pip3 npm npx pnpm pnpx bun bunx yarn uv uvx pipx poetry"
 python_shim_names="python python3"
 for minor in $versions; do
     manager_shims="$manager_shims pip3.$minor"

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use cerebro_guard::manager::real::{find_real_in, is_shim, SHIM_MARKER};
 
-const SHIM_NAMES: [&str; 14] = [
+const SHIM_NAMES: [&str; 15] = [
     "pip", "pip3", "npm", "npx", "pnpm", "pnpx", "bun", "bunx", "yarn", "uv", "uvx", "pipx",
-    "python", "python3",
+    "poetry", "python", "python3",
 ];
 
 fn repo() -> PathBuf {
@@ -45,7 +45,7 @@ impl Fixture {
         let real = tmp.path().join("real");
         for name in [
             "pip", "pip3", "npm", "npx", "pnpm", "pnpx", "bun", "bunx", "yarn", "uv", "uvx",
-            "pipx", "python3",
+            "pipx", "poetry", "python3",
         ] {
             script(&real.join(name), &printer(&format!("real-{name}")));
         }
@@ -231,6 +231,14 @@ fn pip3_and_npm_reach_cerebro() {
     assert!(
         ran.stdout
             .starts_with("cerebro [pipx] [--] [install] [x>=1]\n"),
+        "{}",
+        ran.stdout
+    );
+    // poetry goes to `cerebro poetry`, its arguments untouched.
+    let ran = f.run(&f.default_path(), "poetry add 'x@^1'", &[]);
+    assert!(
+        ran.stdout
+            .starts_with("cerebro [poetry] [--] [add] [x@^1]\n"),
         "{}",
         ran.stdout
     );
@@ -640,6 +648,7 @@ fn install_sh_installs_once_and_uninstalls_everything() {
             "share/cerebro/shims/pipx",
             "share/cerebro/shims/pnpm",
             "share/cerebro/shims/pnpx",
+            "share/cerebro/shims/poetry",
             "share/cerebro/shims/uv",
             "share/cerebro/shims/uvx",
             "share/cerebro/shims/yarn",

@@ -46,6 +46,16 @@ before the command starts, and the command runs while the guard index still serv
 `pip install` or `uv add` are guarded anew). Extra or named indexes, find-links and direct
 URLs are refused (78). Every other uv command runs the real uv directly.
 
+Poetry (`cerebro poetry`): `add`, `install`, `update`, `lock`, `sync`, `remove`, `build` (and
+any command Cerebro does not know) run once, in Poetry's own Python with Cerebro's hook in
+front, which sends every download of Poetry's to the guard index: each sdist and wheel is
+judged before it is served, so before Poetry may build it (for its metadata, while locking)
+or install it. Poetry sees its own sources' URLs, so poetry.lock and pyproject.toml come out
+as a bare run writes them; a stopped run puts both back. Poetry's caches are fresh for the
+run. Path dependencies are judged where they are first; git and URL dependencies, project
+plugins and `poetry self add/install/update` are refused (78); `run`, `show`, `check`, `env`
+and the like run the real Poetry directly.
+
 Policy (CEREBRO_POLICY, or `policy` in the config file):
   block   stop the install when a package is flagged
   prompt  ask about each flagged package (on a terminal; acts as block without one or with CI set)
@@ -73,6 +83,7 @@ Examples:
   cerebro npx -- -y cowsay hello
   cerebro uv -- add requests
   cerebro uvx -- ruff check
+  cerebro poetry -- add requests
   cerebro pnpm -- add left-pad
   cerebro bun -- add left-pad
   CEREBRO_POLICY=block cerebro pip --json -- install -r requirements.txt";
@@ -143,7 +154,12 @@ fn run_guarded(manager: Manager, args: GuardArgs) -> anyhow::Result<ExitCode> {
             Err(e) => return Ok(fail(manager, &e.to_string(), args.json)),
         }
     } else {
-        match guard::prepare(&request, progress.clone()) {
+        let prepared = if manager == Manager::Poetry {
+            guard::prepare_poetry(&request, progress.clone(), poetry_lock_unfronted)
+        } else {
+            guard::prepare(&request, progress.clone())
+        };
+        match prepared {
             Ok(p) => p,
             Err(e) => {
                 progress.finish();
@@ -184,8 +200,9 @@ fn run_guarded(manager: Manager, args: GuardArgs) -> anyhow::Result<ExitCode> {
             let Some(after) = after else {
                 return Ok(exit(code));
             };
-            // A uv run that fetched nothing (`uv run` in a synced project) says nothing more.
-            let quiet = manager == Manager::Uv
+            // A uv or Poetry run that fetched nothing (`uv run` in a synced project, `poetry
+            // install` with everything installed) says nothing more.
+            let quiet = matches!(manager, Manager::Uv | Manager::Poetry)
                 && after.packages.is_empty()
                 && after.held_back.is_empty()
                 && after.decision == Decision::Proceed;
@@ -203,6 +220,30 @@ fn run_guarded(manager: Manager, args: GuardArgs) -> anyhow::Result<ExitCode> {
         Decision::Blocked => Ok(ExitCode::from(EXIT_BLOCKED)),
         Decision::CannotJudge => Ok(ExitCode::from(EXIT_CANNOT_JUDGE)),
     }
+}
+
+/// What a `poetry.lock` locks outside the indexes (path dependencies to judge, git and URL
+/// packages to refuse), read by `cerebro audit`'s reader of that file.
+fn poetry_lock_unfronted(path: &std::path::Path) -> Result<guard::PoetryLockedOutside, String> {
+    use cerebro_audit::Origin;
+    let pins = cerebro_audit::lockfile::python::read_poetry(path).map_err(|e| e.to_string())?;
+    let mut out = guard::PoetryLockedOutside::default();
+    for pin in &pins {
+        match &pin.origin {
+            Origin::Pypi { .. } => {}
+            Origin::Local(p) => out.local.push(p.clone()),
+            Origin::Files(files) => out.unfronted.push(format!(
+                "{} (the URL {})",
+                pin.name,
+                files.first().map_or("?", |f| f.url.as_str())
+            )),
+            Origin::Unjudgeable(why) => out.unfronted.push(format!("{} ({why})", pin.name)),
+            Origin::Npm { .. } | Origin::Installed { .. } => out
+                .unfronted
+                .push(format!("{} (not a Python index package)", pin.name)),
+        }
+    }
+    Ok(out)
 }
 
 /// The report as one JSON line on stdout.

@@ -46,19 +46,21 @@ Environment:
   CLICOLOR_FORCE force colour";
 
 const TOP_AFTER_HELP: &str = "\
-Set-up: ./install.sh puts the pip, pip3, npm, npx, pnpm, pnpx, bun, bunx, yarn, uv, uvx and
-pipx shims first on PATH; from then on `pip install`, `npm install`, `npm exec`, `npx`, `pnpm
-add/install/update/dlx`, `bun add/install/update/x`, `bunx`, `yarn`/`yarn
-add/install/upgrade`, `uv add`/`sync`/`pip install`, `uvx` and `pipx install/run/inject` run
-through `cerebro pip` / `cerebro npm` / `cerebro npx` / `cerebro pnpm` / `cerebro bun` /
-`cerebro bunx` / `cerebro yarn` / `cerebro uv` / `cerebro uvx` / `cerebro pipx`.
+Set-up: ./install.sh puts the pip, pip3, npm, npx, pnpm, pnpx, bun, bunx, yarn, uv, uvx,
+pipx and poetry shims first on PATH; from then on `pip install`, `npm install`, `npm exec`,
+`npx`, `pnpm add/install/update/dlx`, `bun add/install/update/x`, `bunx`, `yarn`/`yarn
+add/install/upgrade`, `uv add`/`sync`/`pip install`, `uvx`, `pipx install/run/inject` and
+`poetry add/install/update/lock/sync` run through `cerebro pip` / `cerebro npm` / `cerebro
+npx` / `cerebro pnpm` / `cerebro bun` / `cerebro bunx` / `cerebro yarn` / `cerebro uv` /
+`cerebro uvx` / `cerebro pipx` / `cerebro poetry`.
 
 Exit codes:
   scan           0 clean, 1 some path unreadable, 2 usage, 3 a package judged malicious
   audit          0 clean, 1 some pin could not be judged, 2 usage, 3 a pin judged malicious
   pip, npm, npx, 77 blocked, 78 could not judge (fails closed), 130 interrupted; otherwise
   pnpm, bun, bunx,
-  yarn, uv, uvx, pipx
+  yarn, uv, uvx, pipx,
+  poetry
                  the real manager's own code (see `cerebro pip --help`)
 
 Environment:
@@ -159,6 +161,15 @@ pub enum Command {
     /// from the index and `--index-url`/`--pip-args`/`--editable`/`--preinstall`.
     #[command(after_help = guard::AFTER_HELP)]
     Pipx(guard::GuardArgs),
+
+    /// Run Poetry, guarded: `cerebro poetry -- add requests` (what the `poetry` shim runs).
+    /// `add`, `install`, `update`, `lock`, `sync`, `remove` and `build` run once, every
+    /// download of Poetry's going through the guard, so each sdist and wheel is judged
+    /// before Poetry builds or installs it; `run`, `show`, `check`, `env` and other commands
+    /// that fetch nothing run as they are; path dependencies are judged first, git and URL
+    /// dependencies refused (78).
+    #[command(after_help = guard::AFTER_HELP)]
+    Poetry(guard::GuardArgs),
     /// Run pnpm, guarded: `cerebro pnpm -- add left-pad` (what the `pnpm` shim runs).
     /// `add`, `install`, `update`, `dlx` and `create` are judged, with their whole tree,
     /// before pnpm installs or runs anything; other pnpm commands run as they are.
@@ -268,6 +279,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Npx(args) => guard::run_npx(args),
         Command::Uv(args) => guard::run(cerebro_guard::guard::Manager::Uv, args),
         Command::Pipx(args) => guard::run(cerebro_guard::guard::Manager::Pipx, args),
+        Command::Poetry(args) => guard::run(cerebro_guard::guard::Manager::Poetry, args),
         Command::Uvx(args) => guard::run_uvx(args),
         Command::Pnpm(args) => guard::run(cerebro_guard::guard::Manager::Pnpm, args),
         Command::Bun(args) => guard::run(cerebro_guard::guard::Manager::Bun, args),

@@ -47,6 +47,8 @@ struct Inner {
     /// Publishes no times: PyPI pages in HTML only, npm packuments without `time` (as a
     /// private registry or an HTML-only mirror may).
     no_times: bool,
+    /// The `Authorization` value every request must carry (a private index), when set.
+    auth: Option<String>,
 }
 
 /// When every fixture release without a time of its own was published: long ago.
@@ -105,6 +107,7 @@ impl Registry {
                             };
                             let agent = get(header::USER_AGENT);
                             let accept = get(header::ACCEPT);
+                            let auth = get(header::AUTHORIZATION);
                             async move {
                                 let file = uri.path().rsplit('/').next().unwrap_or_default();
                                 let delay = match state.lock().unwrap().faults.get(file) {
@@ -114,7 +117,7 @@ impl Registry {
                                 if let Some(d) = delay {
                                     tokio::time::sleep(d).await;
                                 }
-                                handle(&state, method, uri, agent, &accept)
+                                handle(&state, method, uri, agent, &accept, &auth)
                             }
                         },
                     );
@@ -201,6 +204,13 @@ impl Registry {
     /// From now on, publishes no release times (HTML pages only; packuments without `time`).
     pub fn without_times(&self) {
         self.inner.lock().unwrap().no_times = true;
+    }
+
+    /// From now on, answers 401 to every request without HTTP basic auth as `user:password`.
+    pub fn require_auth(&self, user: &str, password: &str) {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.inner.lock().unwrap().auth = Some(format!("Basic {token}"));
     }
 
     /// Makes every download of the artifact named `file` go wrong this way.
@@ -312,9 +322,23 @@ fn not_found() -> Response<Body> {
 /// Answers every request. `Accept` chooses as real registries do: PEP 691 JSON pages (with
 /// PEP 700 `upload-time`) for a client that asks for them, npm's abbreviated packument
 /// (no `time`) for `application/vnd.npm.install-v1+json`.
-fn handle(state: &Shared, method: Method, uri: Uri, agent: String, accept: &str) -> Response<Body> {
+fn handle(
+    state: &Shared,
+    method: Method,
+    uri: Uri,
+    agent: String,
+    accept: &str,
+    auth: &str,
+) -> Response<Body> {
     let path = uri.path().to_owned();
-    let response = if method != Method::GET && method != Method::HEAD {
+    let wanted = state.lock().unwrap().auth.clone();
+    let response = if wanted.is_some_and(|w| w != auth) {
+        respond(
+            StatusCode::UNAUTHORIZED,
+            "text/plain",
+            b"credentials needed\n".to_vec(),
+        )
+    } else if method != Method::GET && method != Method::HEAD {
         respond(
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain",
@@ -343,6 +367,21 @@ fn route(state: &Shared, path: &str, accept: &str) -> Response<Body> {
             ),
             Some(dists) if normalize(project) == project => html(simple_project(project, dists)),
             // Real indexes redirect a name that is not normalised; pip always asks normalised.
+            _ => not_found(),
+        };
+    }
+    // PyPI's JSON API for one release (`/pypi/<name>/<version>/json`), as Poetry reads it.
+    if let Some((project, version)) = path
+        .strip_prefix("/pypi/")
+        .and_then(|p| p.strip_suffix("/json"))
+        .and_then(|p| p.split_once('/'))
+    {
+        return match inner.pypi.get(&normalize(project)) {
+            Some(dists) if dists.iter().any(|d| d.version == version) => respond(
+                StatusCode::OK,
+                "application/json",
+                serde_json::to_vec(&pypi_release_json(&inner, project, version, dists)).unwrap(),
+            ),
             _ => not_found(),
         };
     }
@@ -445,6 +484,46 @@ fn pypi_json_api(inner: &Inner, project: &str, dists: &[PyDist]) -> serde_json::
             .push(file);
     }
     serde_json::json!({"info": {"name": project}, "releases": releases})
+}
+
+/// PyPI's JSON API document of one release: its files with absolute URLs (the same as the
+/// simple page's), hashes and upload times. `requires_dist` is null, as PyPI gives it for a
+/// release uploaded without that metadata: a client reads the dependencies from the files.
+fn pypi_release_json(
+    inner: &Inner,
+    project: &str,
+    version: &str,
+    dists: &[PyDist],
+) -> serde_json::Value {
+    let release: Vec<&PyDist> = dists.iter().filter(|d| d.version == version).collect();
+    let urls: Vec<serde_json::Value> = release
+        .iter()
+        .map(|d| {
+            let time = published(inner, "pypi", &normalize(&d.name), &d.version);
+            serde_json::json!({
+                "filename": d.artifact.file,
+                "url": format!("{}/files/{}", inner.base, d.artifact.file),
+                "digests": {"sha256": d.artifact.sha256_hex()},
+                "packagetype": if d.artifact.file.ends_with(".whl") { "bdist_wheel" } else { "sdist" },
+                "size": d.artifact.bytes.len(),
+                "upload_time_iso_8601": time,
+                "yanked": false,
+                "requires_python": d.requires_python,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "info": {
+            "name": project,
+            "version": version,
+            "summary": "",
+            "requires_dist": null,
+            "requires_python": release.first().and_then(|d| d.requires_python.clone()),
+            "yanked": false,
+            "yanked_reason": null,
+        },
+        "urls": urls,
+    })
 }
 
 /// npm's abbreviated packument: no `time`, no per-version descriptions or scripts.

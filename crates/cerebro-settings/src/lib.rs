@@ -22,7 +22,9 @@ pub const ENV_MIN_RELEASE_AGE: &str = "CEREBRO_MIN_RELEASE_AGE";
 /// ecosystems' releases the guard also judges against the release before them).
 pub const ENV_RELEASE_DIFF: &str = "CEREBRO_RELEASE_DIFF";
 /// The public PyPI whose JSON API (`<url>/pypi/<name>/json`) gives release times when an
-/// index publishes none (default `https://pypi.org/`; tests point it at a loopback server).
+/// index publishes none, and which the Poetry guard reads for Poetry's own PyPI source
+/// (`https://pypi.org/` in Poetry's code) (default `https://pypi.org/`; tests point it at a
+/// loopback server).
 pub const ENV_PUBLIC_PYPI_URL: &str = "CEREBRO_PUBLIC_PYPI_URL";
 /// The public npm registry whose packuments give release times when a registry publishes
 /// none (default `https://registry.npmjs.org/`).

@@ -14,6 +14,7 @@ mod npm;
 mod pip;
 mod pipx;
 mod pnpm;
+mod poetry;
 mod uv;
 mod yarn;
 
@@ -28,6 +29,10 @@ pub use gate::{render_reasons, GuardGate, Judged, Outcome, Progress, Silent};
 /// The registry packages a `pnpm-lock.yaml` pins, read as the pnpm guard reads them (also
 /// `cerebro audit`'s reader of that file).
 pub use pnpm::{locked_packages as pnpm_locked_packages, LockedPackage as PnpmLockedPackage};
+/// How the Poetry guard reads a `poetry.lock` (given by the CLI: `cerebro audit`'s reader).
+pub use poetry::{
+    LockReader as PoetryLockReader, LockedOutside as PoetryLockedOutside, HOOK as POETRY_HOOK,
+};
 
 use crate::delegate::Delegation;
 use crate::index::{Admission, Candidate, Gate as _, GuardIndex, Held};
@@ -53,6 +58,7 @@ pub enum Manager {
     Bun,
     Yarn,
     Pipx,
+    Poetry,
 }
 
 impl Manager {
@@ -65,13 +71,14 @@ impl Manager {
             Manager::Bun => "bun",
             Manager::Yarn => "yarn",
             Manager::Pipx => "pipx",
+            Manager::Poetry => "poetry",
         }
     }
 
     /// The ecosystem whose packages it installs.
     pub fn ecosystem(self) -> Ecosystem {
         match self {
-            Manager::Pip | Manager::Uv | Manager::Pipx => Ecosystem::Pypi,
+            Manager::Pip | Manager::Uv | Manager::Pipx | Manager::Poetry => Ecosystem::Pypi,
             Manager::Npm | Manager::Pnpm | Manager::Bun | Manager::Yarn => Ecosystem::Npm,
         }
     }
@@ -138,7 +145,19 @@ pub fn prepare(request: &Request, progress: Arc<dyn Progress>) -> Result<Prepare
         Manager::Bun => bun::prepare(request, config, progress),
         Manager::Yarn => yarn::prepare(request, config, progress),
         Manager::Pipx => pipx::prepare(request, config, progress),
+        // Without a reader of poetry.lock, a project with one is refused.
+        Manager::Poetry => poetry::prepare(request, config, progress, None),
     }
+}
+
+/// [`prepare`] for Poetry, with the reader of `poetry.lock` that says which locked packages
+/// are not packages of an index (the guard refuses those before Poetry runs).
+pub fn prepare_poetry(
+    request: &Request,
+    progress: Arc<dyn Progress>,
+    lock_reader: PoetryLockReader,
+) -> Result<Prepared, GuardError> {
+    poetry::prepare(request, Config::load()?, progress, Some(lock_reader))
 }
 
 /// Judges what `pip install <requirement>` would install here, into an environment without
@@ -209,6 +228,7 @@ pub fn prepare_passthrough(request: &Request) -> Result<Prepared, GuardError> {
         Manager::Bun => vec![crate::manager::real::find_real("bun")?.into_os_string()],
         Manager::Yarn => vec![crate::manager::real::find_real("yarn")?.into_os_string()],
         Manager::Pipx => vec![crate::manager::real::find_real("pipx")?.into_os_string()],
+        Manager::Poetry => vec![crate::manager::real::find_real("poetry")?.into_os_string()],
     };
     Ok(pass_through(command, request))
 }
@@ -351,6 +371,7 @@ enum Flow {
     Bun(bun::BunFlow),
     Yarn(yarn::YarnFlow),
     Pipx(pipx::PipxFlow),
+    Poetry(poetry::PoetryFlow),
 }
 
 impl Session {
@@ -372,6 +393,18 @@ impl Session {
             self.fast = true;
             return Ok(self.report(Decision::Proceed, None));
         }
+        if let Flow::Poetry(flow) = &self.flow {
+            // Poetry runs once, through the guard index, like uv; its path dependencies
+            // are judged first, before it may build them.
+            let mut paths = flow.local_paths.clone();
+            paths.sort();
+            paths.dedup();
+            if let Some(stop) = self.judge_locals(Ecosystem::Pypi, &paths, interactive, prompter)? {
+                return Ok(stop);
+            }
+            self.fast = true;
+            return Ok(self.report(Decision::Proceed, None));
+        }
         if let Flow::Pipx(_) = &self.flow {
             // pipx runs once, through the guard index, like uv (no local packages: refused).
             self.fast = true;
@@ -385,6 +418,7 @@ impl Session {
             Flow::Bun(_) => false,
             Flow::Yarn(_) => false,
             Flow::Pipx(_) => false,
+            Flow::Poetry(_) => false,
         };
         if !local && self.memo.as_ref().is_some_and(memo::Memo::fresh) {
             self.fast = true;
@@ -393,7 +427,9 @@ impl Session {
         let report = match &self.flow {
             Flow::Pip(flow) => pip::judge(self, flow, interactive, prompter),
             Flow::Npm(flow) => npm::judge(self, flow, interactive, prompter),
-            Flow::Uv(_) | Flow::Pipx(_) => unreachable!("the uv and pipx flows returned above"),
+            Flow::Uv(_) | Flow::Pipx(_) | Flow::Poetry(_) => {
+                unreachable!("the uv, pipx and poetry flows returned above")
+            }
             Flow::Pnpm(flow) => pnpm::judge(self, flow, interactive, prompter),
             Flow::Bun(flow) => bun::judge(self, flow, interactive, prompter),
             Flow::Yarn(flow) => yarn::judge(self, flow, interactive, prompter),
@@ -486,7 +522,14 @@ impl Session {
                     m.forget();
                 }
             }
-            self.report(decision, error)
+            let mut report = self.report(decision, error);
+            // Poetry stopped by the guard: its project files as they were before it ran.
+            if let (Flow::Poetry(flow), true) = (&self.flow, decision != Decision::Proceed) {
+                if let Err(e) = flow.restore() {
+                    report.error.get_or_insert(e);
+                }
+            }
+            report
         });
         self.index.stop();
         Ok((code, after))
@@ -857,7 +900,7 @@ fn missing_requirements(manager: Manager, output: &str) -> Vec<(String, Option<S
     let marker = match manager {
         Manager::Pip | Manager::Uv | Manager::Pipx => "No matching distribution found for ",
         Manager::Npm | Manager::Pnpm => "No matching version found for ",
-        Manager::Bun | Manager::Yarn => return Vec::new(),
+        Manager::Bun | Manager::Yarn | Manager::Poetry => return Vec::new(),
     };
     output
         .lines()
@@ -886,7 +929,7 @@ fn missing_requirements(manager: Manager, output: &str) -> Vec<(String, Option<S
                         .map(|v| v.trim().to_owned());
                     (!name.is_empty()).then(|| (name.to_owned(), exact))
                 }
-                Manager::Bun | Manager::Yarn => None,
+                Manager::Bun | Manager::Yarn | Manager::Poetry => None,
                 Manager::Npm | Manager::Pnpm => {
                     let at = spec[1..].rfind('@').map(|i| i + 1)?;
                     let (name, range) = (&spec[..at], &spec[at + 1..]);
@@ -920,6 +963,7 @@ fn timeout_env(manager: Manager, timeout: Duration) -> Vec<(OsString, OsString)>
     let (name, value) = match manager {
         Manager::Pip | Manager::Pipx => ("PIP_DEFAULT_TIMEOUT", timeout.as_secs().to_string()),
         Manager::Uv => ("UV_HTTP_TIMEOUT", timeout.as_secs().to_string()),
+        Manager::Poetry => ("POETRY_REQUESTS_TIMEOUT", timeout.as_secs().to_string()),
         Manager::Npm | Manager::Pnpm => {
             ("npm_config_fetch_timeout", timeout.as_millis().to_string())
         }
@@ -976,6 +1020,17 @@ impl Parts {
         npm: Option<crate::manager::npm::NpmConfig>,
         manager: Manager,
     ) -> Result<(GuardIndex, tempfile::TempDir), GuardError> {
+        self.start_with(pypi, npm, manager, None)
+    }
+
+    /// [`Parts::start`], the index also fronting Poetry's own URLs when `poetry` is given.
+    fn start_with(
+        &self,
+        pypi: Vec<crate::index::PypiUpstream>,
+        npm: Option<crate::manager::npm::NpmConfig>,
+        manager: Manager,
+        poetry: Option<crate::index::PoetryFront>,
+    ) -> Result<(GuardIndex, tempfile::TempDir), GuardError> {
         let (public_pypi, public_npm) = policy::public_registries()?;
         let config = self.gate.config();
         let cooldown = crate::index::Cooldown {
@@ -994,6 +1049,7 @@ impl Parts {
                 cooldown: Some(cooldown),
                 npm_links_to_guard: manager == Manager::Pnpm,
                 deadline: config.upstream_deadline,
+                poetry,
             }))
             .map_err(GuardError::io("cannot start the guard index on 127.0.0.1"))?;
         let scratch = tempfile::Builder::new()

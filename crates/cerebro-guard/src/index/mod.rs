@@ -20,6 +20,7 @@
 mod bun;
 mod cooldown;
 mod npm;
+mod poetry;
 mod previous;
 mod simple;
 
@@ -39,6 +40,7 @@ use cerebro_fetch::{Artifact, Document, Expected, FetchError, Fetcher};
 
 pub use cooldown::pypi_version;
 pub use cooldown::{format_time, version_key, Cooldown, Held};
+pub use poetry::{PoetryFront, PoetrySource};
 pub use previous::Previous;
 /// The `Accept` header for a PyPI project page: JSON (PEP 691) where the index speaks it.
 pub use simple::ACCEPT as SIMPLE_ACCEPT;
@@ -188,6 +190,8 @@ struct Shared {
     deadline: std::time::Duration,
     /// Requests that ran past it: asked again (npm retries a 504), they are answered at once.
     timed_out: Mutex<std::collections::HashSet<String>>,
+    /// The sources Poetry reads, when the guard fronts Poetry's own URLs (`/poetry?url=`).
+    poetry: Option<PoetryFront>,
 }
 
 /// A count of judgements under way, and a way to wait until there are none.
@@ -250,6 +254,8 @@ pub struct IndexConfig {
     /// judge" incident names it, so the run ends with 78 before the installer's own timeout
     /// (set longer) fires.
     pub deadline: std::time::Duration,
+    /// The sources to front for Poetry, by the URLs Poetry itself asks for (see [`poetry`]).
+    pub poetry: Option<PoetryFront>,
 }
 
 /// A running guard index. Dropping it stops the server.
@@ -281,6 +287,7 @@ impl GuardIndex {
                 .then(|| Url::parse(&format!("http://{addr}/")).expect("valid URL")),
             deadline: config.deadline,
             timed_out: Mutex::new(Default::default()),
+            poetry: config.poetry,
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -566,7 +573,11 @@ async fn handle(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let path = uri.path().to_owned();
+    // Poetry's requests all have the path `/poetry`: the URL asked for is in the query.
+    let path = match uri.query() {
+        Some(q) if uri.path() == "/poetry" => format!("/poetry?{q}"),
+        _ => uri.path().to_owned(),
+    };
     if shared.timed_out.lock().expect("lock").contains(&path) {
         return too_slow(&shared);
     }
@@ -600,6 +611,19 @@ fn too_slow(shared: &Shared) -> Response {
 /// What a request path asks for, for the too-slow line: the ecosystem, the package, and the
 /// file or page in words.
 fn subject(shared: &Shared, path: &str) -> (Ecosystem, String, String) {
+    if let Some(asked) = path.strip_prefix("/poetry?url=") {
+        let Some(url) = poetry::asked_url(asked) else {
+            return (
+                Ecosystem::Pypi,
+                "poetry".into(),
+                "a request of Poetry's".into(),
+            );
+        };
+        if let Some(file) = poetry::registered(shared, url.as_str()) {
+            return (Ecosystem::Pypi, file.project, file.link.filename);
+        }
+        return (Ecosystem::Pypi, "poetry".to_owned(), url.to_string());
+    }
     if let Some(rest) = path.strip_prefix("/simple/") {
         let project = percent_decode(rest.trim_end_matches('/'));
         let what = format!("the index page of {project}");
@@ -645,6 +669,9 @@ async fn route(shared: Arc<Shared>, method: Method, uri: Uri, headers: HeaderMap
     if let Some(rest) = path.strip_prefix("/files/") {
         return pypi_file(&shared, rest).await;
     }
+    if path == "/poetry" && shared.poetry.is_some() {
+        return poetry::route(&shared, uri.query().unwrap_or(""), &headers).await;
+    }
     if shared.npm.is_some() {
         return npm::route(&shared, path.trim_start_matches('/'), &headers).await;
     }
@@ -657,9 +684,18 @@ async fn load_project(
     shared: &Arc<Shared>,
     name: &str,
 ) -> Result<Vec<(simple::FileLink, usize)>, Response> {
+    load_project_from(shared, &shared.pypi, name).await
+}
+
+/// [`load_project`] from the pages of `upstreams` only (merged in this order).
+async fn load_project_from(
+    shared: &Arc<Shared>,
+    upstreams: &[PypiUpstream],
+    name: &str,
+) -> Result<Vec<(simple::FileLink, usize)>, Response> {
     let mut links: Vec<(simple::FileLink, Option<String>)> = Vec::new();
     let mut found = false;
-    for upstream in &shared.pypi {
+    for upstream in upstreams {
         let Ok(url) = upstream.url.join(&format!("{name}/")) else {
             continue;
         };
@@ -779,7 +815,12 @@ async fn pypi_file(shared: &Arc<Shared>, rest: &str) -> Response {
     if filename != file.link.filename {
         return text(StatusCode::NOT_FOUND, "no such file");
     }
-    match admit_pypi_file(shared, &file).await {
+    serve_pypi_file(shared, &file).await
+}
+
+/// A listed file, once fetched, verified and admitted; else the error that says why not.
+async fn serve_pypi_file(shared: &Arc<Shared>, file: &PypiFile) -> Response {
+    match admit_pypi_file(shared, file).await {
         Ok((candidate, Admission::Serve)) => serve_artifact(shared, &candidate.artifact).await,
         Ok((_, Admission::Refuse(why))) => text(StatusCode::FORBIDDEN, format!("cerebro: {why}")),
         Err(detail) => text(StatusCode::BAD_GATEWAY, format!("cerebro: {detail}")),

@@ -17,6 +17,7 @@ pub mod npm;
 pub mod pip;
 pub mod pipx;
 pub mod pnpm;
+pub mod poetry;
 pub mod real;
 pub(crate) mod requirements;
 pub mod uv;
