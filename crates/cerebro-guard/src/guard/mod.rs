@@ -994,6 +994,7 @@ impl Parts {
                 cooldown: Some(cooldown),
                 npm_links_to_guard: manager == Manager::Pnpm,
                 deadline: config.upstream_deadline,
+                document_ttl: None,
             }))
             .map_err(GuardError::io("cannot start the guard index on 127.0.0.1"))?;
         let scratch = tempfile::Builder::new()
