@@ -190,6 +190,12 @@ fn a_venv_pip_run_by_a_script_is_judged_by_the_daemon_setup_points_it_at() {
     assert_ne!(out.code, Some(0), "{why}");
     assert!(!sandbox.installed(PY_MARKER.0), "{why}");
     assert!(out.stderr.contains("403"), "pip says it was refused\n{why}");
+    assert!(
+        out.stderr
+            .contains(&format!("{} {} was judged malicious", PY_MARKER.0, PY_MARKER.1))
+            && out.stderr.contains("daemon.log"),
+        "pip's own output says why, and where to read more\n{why}"
+    );
     let log = daemon_log(&sandbox);
     assert!(
         log.lines()
@@ -290,6 +296,7 @@ fn a_socket_passed_by_systemd_is_served_and_the_daemon_exits_when_idle() {
                    s.bind(('127.0.0.1', int(sys.argv[1])))\n\
                    s.listen(16)\n\
                    os.dup2(s.fileno(), 3)\n\
+                   os.set_inheritable(3, True)\n\
                    os.environ['LISTEN_PID'] = str(os.getpid())\n\
                    os.environ['LISTEN_FDS'] = '1'\n\
                    os.execv(sys.argv[2], sys.argv[2:])\n";

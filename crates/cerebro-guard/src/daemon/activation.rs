@@ -57,8 +57,15 @@ pub fn inherited_listener() -> Result<Option<std::net::TcpListener>, String> {
         return Ok(None);
     };
     // SAFETY: systemd passed this descriptor to this process for it to own (LISTEN_PID is
-    // ours), and nothing else in the process uses descriptor 3 by that contract.
-    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    // ours), and nothing else in the process uses descriptor 3 by that contract. It is
+    // duplicated first (close-on-exec), so that a descriptor that is not open is an error
+    // here rather than a double close later.
+    let copy = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+        .try_clone_to_owned()
+        .map_err(|e| format!("descriptor {fd} passed by systemd is not open: {e}"))?;
+    // SAFETY: open (it was just duplicated) and ours, as above; closed here once.
+    drop(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+    let listener = std::net::TcpListener::from(copy);
     listener
         .local_addr()
         .map_err(|e| format!("descriptor {fd} passed by systemd is not a TCP socket: {e}"))?;

@@ -840,9 +840,24 @@ async fn pypi_file(shared: &Arc<Shared>, rest: &str) -> Response {
     }
     match admit_pypi_file(shared, &file).await {
         Ok((candidate, Admission::Serve)) => serve_artifact(shared, &candidate.artifact).await,
-        Ok((_, Admission::Refuse(why))) => text(StatusCode::FORBIDDEN, format!("cerebro: {why}")),
+        Ok((_, Admission::Refuse(why))) => refused(&format!("cerebro: {why}")),
         Err(detail) => text(StatusCode::BAD_GATEWAY, format!("cerebro: {detail}")),
     }
+}
+
+/// 403 with the reason in the body and as the HTTP/1 reason phrase too: pip shows only the
+/// phrase (`403 Client Error: <phrase> for url: …`), so the user reads why in pip's output.
+fn refused(why: &str) -> Response {
+    let mut r = text(StatusCode::FORBIDDEN, why);
+    let phrase: String = why
+        .chars()
+        .map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '?' })
+        .take(400)
+        .collect();
+    if let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(phrase) {
+        r.extensions_mut().insert(phrase);
+    }
+    r
 }
 
 /// The core metadata file (PEP 658): plain text, no code, verified when hashed.
