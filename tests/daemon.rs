@@ -137,12 +137,9 @@ fn a_venv_pip_run_by_a_script_is_judged_by_the_daemon_setup_points_it_at() {
         return;
     };
     let port = free_port();
-    let setup = run(sandbox.dirs.cerebro(&[
-        "setup",
-        "--no-systemd",
-        "--port",
-        &port.to_string(),
-    ]));
+    let setup = run(sandbox
+        .dirs
+        .cerebro(&["setup", "--no-systemd", "--port", &port.to_string()]));
     assert_eq!(setup.code, Some(0), "{setup}");
     let written = std::fs::read_to_string(&conf).unwrap();
     let guard = format!("http://127.0.0.1:{port}/simple/");
@@ -166,7 +163,9 @@ fn a_venv_pip_run_by_a_script_is_judged_by_the_daemon_setup_points_it_at() {
 
     // The policy is the default, prompt: without a terminal, the daemon blocks.
     let daemon = Daemon::spawn(
-        sandbox.dirs.cerebro(&["daemon", "--listen", &format!("127.0.0.1:{port}")]),
+        sandbox
+            .dirs
+            .cerebro(&["daemon", "--listen", &format!("127.0.0.1:{port}")]),
         sandbox.dirs.root().join("daemon.out"),
         port,
     );
@@ -191,16 +190,18 @@ fn a_venv_pip_run_by_a_script_is_judged_by_the_daemon_setup_points_it_at() {
     assert!(!sandbox.installed(PY_MARKER.0), "{why}");
     assert!(out.stderr.contains("403"), "pip says it was refused\n{why}");
     assert!(
-        out.stderr
-            .contains(&format!("{} {} was judged malicious", PY_MARKER.0, PY_MARKER.1))
-            && out.stderr.contains("daemon.log"),
+        out.stderr.contains(&format!(
+            "{} {} was judged malicious",
+            PY_MARKER.0, PY_MARKER.1
+        )) && out.stderr.contains("daemon.log"),
         "pip's own output says why, and where to read more\n{why}"
     );
     let log = daemon_log(&sandbox);
     assert!(
-        log.lines()
-            .any(|l| l.contains(&format!("blocked pypi {} {}", PY_MARKER.0, PY_MARKER.1))
-                && l.contains("malicious")),
+        log.lines().any(
+            |l| l.contains(&format!("blocked pypi {} {}", PY_MARKER.0, PY_MARKER.1))
+                && l.contains("malicious")
+        ),
         "the log says what was blocked and why\n{why}"
     );
 
@@ -257,12 +258,20 @@ fn setup_refuses_when_another_config_file_would_bypass_the_daemon_and_changes_no
     // The legacy user file's [install] section wins over [global] of any file.
     let legacy = sandbox.dirs.home.join(".pip/pip.conf");
     std::fs::create_dir_all(legacy.parent().unwrap()).unwrap();
-    std::fs::write(&legacy, "[install]\nextra-index-url = https://other.example/simple\n").unwrap();
-    let out = run(sandbox
-        .dirs
-        .cerebro(&["setup", "--no-systemd", "--port", &free_port().to_string()]));
+    std::fs::write(
+        &legacy,
+        "[install]\nextra-index-url = https://other.example/simple\n",
+    )
+    .unwrap();
+    let out =
+        run(sandbox
+            .dirs
+            .cerebro(&["setup", "--no-systemd", "--port", &free_port().to_string()]));
     assert_eq!(out.code, Some(2), "{out}");
-    assert!(out.stderr.contains(".pip/pip.conf"), "names the file: {out}");
+    assert!(
+        out.stderr.contains(".pip/pip.conf"),
+        "names the file: {out}"
+    );
     assert_eq!(std::fs::read(&conf).unwrap(), original, "pip.conf put back");
     assert!(!sandbox.dirs.config.join("daemon.toml").exists());
     assert!(!sandbox.dirs.config.join("pip.conf.before-setup").exists());

@@ -136,7 +136,10 @@ pub fn run_setup(args: SetupArgs) -> anyhow::Result<ExitCode> {
             &if done.restored {
                 format!("{} as it was before setup", done.state.pip_conf.display())
             } else {
-                format!("{} removed (there was none before setup)", done.state.pip_conf.display())
+                format!(
+                    "{} removed (there was none before setup)",
+                    done.state.pip_conf.display()
+                )
             },
         );
         for unit in &done.state.units {

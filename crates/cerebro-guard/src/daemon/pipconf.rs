@@ -134,7 +134,11 @@ mod tests {
             got,
             [
                 ("global", "index-url", "https://corp/simple"),
-                ("global", "extra-index-url", "\nhttps://a/simple\nhttps://b/simple"),
+                (
+                    "global",
+                    "extra-index-url",
+                    "\nhttps://a/simple\nhttps://b/simple"
+                ),
                 ("install", "extra-index-url", "https://c/simple"),
             ]
         );

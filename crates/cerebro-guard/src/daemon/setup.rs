@@ -109,10 +109,12 @@ impl State {
                 })
             }
         };
-        toml::from_str(&text).map(Some).map_err(|e| SetupError::Bad {
-            path: path.to_owned(),
-            reason: e.message().to_owned(),
-        })
+        toml::from_str(&text)
+            .map(Some)
+            .map_err(|e| SetupError::Bad {
+                path: path.to_owned(),
+                reason: e.message().to_owned(),
+            })
     }
 
     /// The upstream indexes the daemon fronts, in pip's order.
@@ -346,9 +348,7 @@ fn setup_in(
             crate::manager::redact(f)
         )));
     }
-    if before.index.as_str() == guard_url
-        || before.extra.iter().any(|u| u.as_str() == guard_url)
-    {
+    if before.index.as_str() == guard_url || before.extra.iter().any(|u| u.as_str() == guard_url) {
         return Err(SetupError::Refused(format!(
             "pip's configuration already names {guard_url}, with no record of a set-up in {}: \
              remove it from pip.conf first",
@@ -378,7 +378,9 @@ fn setup_in(
     };
     let rewritten = pipconf::point_at(&text, &guard_url);
     let config_dir = state_path.parent().expect("daemon.toml is in a folder");
-    let backup = original.as_ref().map(|_| config_dir.join("pip.conf.before-setup"));
+    let backup = original
+        .as_ref()
+        .map(|_| config_dir.join("pip.conf.before-setup"));
     let state = State {
         listen: options.listen.to_string(),
         guard_url: guard_url.clone(),
@@ -596,7 +598,10 @@ mod tests {
     #[test]
     fn units_name_the_port_and_the_binary() {
         let socket = socket_unit("127.0.0.1:3141".parse().unwrap());
-        assert!(socket.contains("\nListenStream=127.0.0.1:3141\n"), "{socket}");
+        assert!(
+            socket.contains("\nListenStream=127.0.0.1:3141\n"),
+            "{socket}"
+        );
         assert!(socket.contains("WantedBy=sockets.target"));
         let env = |k: &str| (k == "CEREBRO_CACHE_DIR").then(|| "/c d".to_owned());
         let service = service_unit(

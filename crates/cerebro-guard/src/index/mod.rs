@@ -851,7 +851,13 @@ fn refused(why: &str) -> Response {
     let mut r = text(StatusCode::FORBIDDEN, why);
     let phrase: String = why
         .chars()
-        .map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '?' })
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
         .take(400)
         .collect();
     if let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(phrase) {
