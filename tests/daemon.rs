@@ -205,6 +205,40 @@ fn a_venv_pip_run_by_a_script_is_judged_by_the_daemon_setup_points_it_at() {
         "the log says what was blocked and why\n{why}"
     );
 
+    // `python -m pip`, `pip download` and `pip wheel` (which build sdists) read it too.
+    let dest = sandbox.dirs.root().join("downloads");
+    for line in [
+        format!(
+            "{} -m pip install {}",
+            sandbox.venv.join("bin/python").display(),
+            PY_MARKER.0
+        ),
+        format!(
+            "{} download -d {} {}",
+            sandbox.venv.join("bin/pip").display(),
+            dest.display(),
+            PY_MARKER.0
+        ),
+        format!(
+            "{} wheel -w {} {}",
+            sandbox.venv.join("bin/pip").display(),
+            dest.display(),
+            PY_MARKER.0
+        ),
+    ] {
+        let mut cmd = sandbox.dirs.command("/bin/sh");
+        cmd.args(["-c", &line]);
+        let out = run(cmd);
+        assert_ne!(out.code, Some(0), "{out}");
+        assert!(out.stderr.contains("was judged malicious"), "{out}");
+        assert!(!sandbox.dirs.marker_written(), "setup.py ran: {out}");
+        assert!(!sandbox.installed(PY_MARKER.0), "{out}");
+    }
+    assert!(
+        !dest.exists() || std::fs::read_dir(&dest).unwrap().next().is_none(),
+        "nothing downloaded"
+    );
+
     // A clean tree installs through the daemon.
     let out = run(script_pip(&sandbox, "install alpha-lib"));
     let why = format!(
@@ -275,6 +309,11 @@ fn setup_refuses_when_another_config_file_would_bypass_the_daemon_and_changes_no
     assert_eq!(std::fs::read(&conf).unwrap(), original, "pip.conf put back");
     assert!(!sandbox.dirs.config.join("daemon.toml").exists());
     assert!(!sandbox.dirs.config.join("pip.conf.before-setup").exists());
+
+    // The daemon never listens beyond loopback (it fetches with the user's credentials).
+    let out = run(sandbox.dirs.cerebro(&["daemon", "--listen", "0.0.0.0:0"]));
+    assert_eq!(out.code, Some(2), "{out}");
+    assert!(out.stderr.contains("loopback only"), "{out}");
 
     // An undo with nothing set up says so.
     let out = run(sandbox.dirs.cerebro(&["setup", "--undo"]));

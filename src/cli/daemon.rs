@@ -156,6 +156,7 @@ pub fn run_setup(args: SetupArgs) -> anyhow::Result<ExitCode> {
         systemd: !args.no_systemd,
         cerebro_bin,
         idle_exit: setup::DEFAULT_IDLE_EXIT,
+        pip_timeout: cerebro_guard::policy::Config::load()?.installer_timeout(),
     })?;
     let state = &done.state;
     let fronted: Vec<String> = std::iter::once(&state.index)

@@ -77,12 +77,23 @@ pub fn log_path() -> Option<PathBuf> {
 }
 
 /// Runs the daemon until it is idle for `idle_exit` (or forever). `ready` is called once it
-/// listens, before the first request is answered.
+/// listens and the model is loaded (connections made earlier wait in the socket's backlog).
 pub fn run(options: DaemonOptions, ready: impl FnOnce(&Started)) -> Result<(), GuardError> {
     let mut config = Config::load()?;
     let prompt_as_block = config.mode == Mode::Prompt;
     if prompt_as_block {
         config.mode = Mode::Block;
+    }
+    // The index serves with the user's upstream credentials: never beyond this machine.
+    let addr = match &options.listen {
+        Listen::Inherited(l) => l.local_addr().ok(),
+        Listen::Bind(a) => Some(*a),
+    };
+    if let Some(addr) = addr.filter(|a| !a.ip().is_loopback()) {
+        return Err(GuardError::Unsupported(format!(
+            "the daemon listens on loopback only (127.0.0.1), not on {addr}: it fetches with \
+             your index credentials"
+        )));
     }
     let (urls, cert) = upstreams(&options)?;
     let log_file =
@@ -177,7 +188,7 @@ pub fn run(options: DaemonOptions, ready: impl FnOnce(&Started)) -> Result<(), G
         }
         incidents = all.len();
         let all = index.held();
-        let now = index.now();
+        let now = SystemTime::now();
         for h in &all[held.min(all.len())..] {
             log.line(&format!(
                 "held back {} {} {}: {}",

@@ -29,14 +29,34 @@ pub struct Rewritten {
 }
 
 /// `text` (a `pip.conf`, possibly empty) with every index setting removed and `index-url =
-/// guard` first in `[global]` (a `[global]` section added at the end when there is none).
-pub fn point_at(text: &str, guard: &str) -> Rewritten {
+/// guard` first in `[global]` (a `[global]` section added at the end when there is none),
+/// with `timeout = <timeout>` beside it unless `[global]` sets one already: pip's own 15 s
+/// would give up on a large sdist while the daemon judges it.
+pub fn point_at(text: &str, guard: &str, timeout: u64) -> Rewritten {
+    let has_timeout = {
+        let mut section = String::new();
+        text.lines().any(|line| {
+            let t = line.trim();
+            if let Some(name) = t.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+                section = name.to_owned();
+                return false;
+            }
+            !line.starts_with([' ', '\t'])
+                && (section == "global" || section == "DEFAULT")
+                && t.split_once(['=', ':']).is_some_and(|(k, _)| {
+                    k.trim().to_ascii_lowercase().replace('_', "-") == "timeout"
+                })
+        })
+    };
     let mut out = String::with_capacity(text.len() + 200);
     let mut removed: Vec<Removed> = Vec::new();
     let mut section: Option<String> = None;
     let mut dropping = false;
     let mut placed = false;
-    let line_of_guard = format!("{MARK}\nindex-url = {guard}\n");
+    let mut line_of_guard = format!("{MARK}\nindex-url = {guard}\n");
+    if !has_timeout {
+        line_of_guard.push_str(&format!("timeout = {timeout}\n"));
+    }
     for line in text.split_inclusive('\n') {
         let body = line.trim_end_matches(['\n', '\r']);
         let trimmed = body.trim();
@@ -107,8 +127,11 @@ mod tests {
 
     #[test]
     fn an_absent_file_gets_a_global_section() {
-        let r = point_at("", GUARD);
-        assert_eq!(r.text, format!("[global]\n{MARK}\nindex-url = {GUARD}\n"));
+        let r = point_at("", GUARD, 300);
+        assert_eq!(
+            r.text,
+            format!("[global]\n{MARK}\nindex-url = {GUARD}\ntimeout = 300\n")
+        );
         assert!(r.removed.is_empty());
     }
 
@@ -117,7 +140,7 @@ mod tests {
         let text = "# my pip\r\n[global]\r\ntimeout = 60\r\nindex_url = https://corp/simple\r\n\
                     extra-index-url =\n    https://a/simple\n    https://b/simple\n\
                     \n[install]\nEXTRA-INDEX-URL: https://c/simple\nuser = false\n; index-url = x\n";
-        let r = point_at(text, GUARD);
+        let r = point_at(text, GUARD, 300);
         assert_eq!(
             r.text,
             format!(
@@ -146,18 +169,18 @@ mod tests {
 
     #[test]
     fn a_file_without_global_gets_one_at_the_end() {
-        let r = point_at("[install]\nindex-url = https://x/simple", GUARD);
+        let r = point_at("[install]\nindex-url = https://x/simple", GUARD, 300);
         assert_eq!(
             r.text,
-            format!("[install]\n\n[global]\n{MARK}\nindex-url = {GUARD}\n")
+            format!("[install]\n\n[global]\n{MARK}\nindex-url = {GUARD}\ntimeout = 300\n")
         );
         assert_eq!(r.removed.len(), 1);
     }
 
     #[test]
     fn rewriting_twice_changes_nothing_more() {
-        let once = point_at("[global]\nindex-url = https://x/simple\n", GUARD);
-        let twice = point_at(&once.text, GUARD);
+        let once = point_at("[global]\nindex-url = https://x/simple\n", GUARD, 300);
+        let twice = point_at(&once.text, GUARD, 300);
         assert_eq!(once.text, twice.text);
     }
 }

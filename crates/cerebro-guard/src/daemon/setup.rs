@@ -136,9 +136,12 @@ impl State {
 /// real index rather than the daemon (which may not be running). Nothing changes without a
 /// set-up, or when the index is another one (a `--index-url` of the user's).
 pub fn unfront(upstream: &mut pip_args::PipUpstream) {
-    let Ok(Some(state)) = State::load() else {
-        return;
-    };
+    if let Ok(Some(state)) = State::load() {
+        unfront_with(&state, upstream);
+    }
+}
+
+fn unfront_with(state: &State, upstream: &mut pip_args::PipUpstream) {
     let Ok(urls) = state.upstreams() else {
         return;
     };
@@ -168,6 +171,9 @@ pub struct SetupOptions {
     /// The `cerebro` binary the service runs.
     pub cerebro_bin: PathBuf,
     pub idle_exit: Duration,
+    /// pip's `timeout` toward the daemon ([`crate::policy::Config::installer_timeout`]),
+    /// written unless the user's `[global]` has one.
+    pub pip_timeout: Duration,
 }
 
 /// What setup did, for the command line to tell.
@@ -376,7 +382,7 @@ fn setup_in(
         })?,
         None => String::new(),
     };
-    let rewritten = pipconf::point_at(&text, &guard_url);
+    let rewritten = pipconf::point_at(&text, &guard_url, options.pip_timeout.as_secs().max(1));
     let config_dir = state_path.parent().expect("daemon.toml is in a folder");
     let backup = original
         .as_ref()
@@ -621,6 +627,60 @@ mod tests {
         assert!(service.contains("Requires=cerebro-daemon.socket"));
     }
 
+    fn state(index: &str, extra: &[&str]) -> State {
+        State {
+            listen: "127.0.0.1:3141".into(),
+            guard_url: "http://127.0.0.1:3141/simple/".into(),
+            index: index.into(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            cert: Some(PathBuf::from("/etc/corp.pem")),
+            pip_conf: PathBuf::from("/nowhere/pip.conf"),
+            backup: None,
+            backup_mode: None,
+            written_sha256: String::new(),
+            units: Vec::new(),
+        }
+    }
+
+    fn upstream(index: &str, extra: &[&str]) -> pip_args::PipUpstream {
+        pip_args::PipUpstream {
+            index: Url::parse(index).unwrap(),
+            extra: extra.iter().map(|u| Url::parse(u).unwrap()).collect(),
+            cert: None,
+            no_index: false,
+            find_links: Vec::new(),
+            remote_find_links: Vec::new(),
+            trusted_hosts: Vec::new(),
+            config_find_links: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_daemons_url_is_replaced_by_the_remembered_indexes() {
+        let state = state(
+            "https://corp.example/simple/",
+            &["https://extra.example/simple/"],
+        );
+        let mut u = upstream("http://127.0.0.1:3141/simple/", &[]);
+        unfront_with(&state, &mut u);
+        assert_eq!(u.index.as_str(), "https://corp.example/simple/");
+        assert_eq!(
+            u.extra.iter().map(Url::as_str).collect::<Vec<_>>(),
+            ["https://extra.example/simple/"]
+        );
+        assert_eq!(u.cert.as_deref(), Some(Path::new("/etc/corp.pem")));
+
+        // The user's own --index-url stays; a guard URL among the extras goes.
+        let mut u = upstream(
+            "https://mine.example/simple/",
+            &["http://127.0.0.1:3141/simple/"],
+        );
+        unfront_with(&state, &mut u);
+        assert_eq!(u.index.as_str(), "https://mine.example/simple/");
+        assert!(u.extra.is_empty());
+        assert_eq!(u.cert, None);
+    }
+
     #[test]
     fn state_round_trips_and_rejects_unknown_keys() {
         let dir = tempfile::tempdir().unwrap();
@@ -664,6 +724,7 @@ mod tests {
         let written = pipconf::point_at(
             std::str::from_utf8(before).unwrap(),
             "http://127.0.0.1:3141/simple/",
+            300,
         )
         .text;
         std::fs::write(&conf, &written).unwrap();
@@ -703,7 +764,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("pip.conf");
         let state_path = dir.path().join("daemon.toml");
-        let written = pipconf::point_at("", "http://127.0.0.1:3141/simple/").text;
+        let written = pipconf::point_at("", "http://127.0.0.1:3141/simple/", 300).text;
         std::fs::write(&conf, &written).unwrap();
         let state = State {
             listen: "127.0.0.1:3141".into(),
