@@ -141,6 +141,15 @@ remove_tree() {
 }
 
 if $uninstall; then
+    # `cerebro setup` pointed pip.conf at the daemon: put it back while the binary is here
+    # (else every pip would fail to connect). A refusal (pip.conf edited since) stops here.
+    setup_state="${CEREBRO_CONFIG_DIR:-${XDG_CONFIG_HOME:-$HOME/.config}/cerebro}/daemon.toml"
+    if [ -f "$setup_state" ] && [ -x "$bin_dir/cerebro" ]; then
+        if ! "$bin_dir/cerebro" setup --undo; then
+            echo "error: could not undo \`cerebro setup\` (above); fix that, then uninstall again" >&2
+            exit 1
+        fi
+    fi
     if [ -f "$bin_dir/cerebro" ]; then
         rm -f "$bin_dir/cerebro"
         echo "removed $bin_dir/cerebro"
@@ -254,6 +263,7 @@ if $add_to_profile; then
         write_block "$file" "$block"
     done
     echo "open a new shell (or source ${targets[0]}) to turn the shims on"
+    echo "the shims see only a pip you type; for a venv's pip run by scripts, make, IDEs and CI, also run: cerebro setup"
 else
     echo
     echo "Add these lines to ~/.bashrc or ~/.zshrc (or re-run with --add-to-profile):"

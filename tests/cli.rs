@@ -695,6 +695,7 @@ fn snapshot_help() {
         ("scan_help", &["scan", "--help"][..]),
         ("audit_help", &["audit", "--help"][..]),
         ("pip_help", &["pip", "--help"][..]),
+        ("setup_help", &["setup", "--help"][..]),
     ] {
         let out = cerebro(args);
         assert_eq!(out.status.code(), Some(0), "{name}");

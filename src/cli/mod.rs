@@ -19,6 +19,7 @@ use cerebro_scan::scan::{self, ScanOptions};
 mod allow;
 mod audit;
 mod cache;
+mod daemon;
 mod diff;
 mod guard;
 mod mcp;
@@ -52,7 +53,9 @@ pipx and poetry shims first on PATH; from then on `pip install`, `npm install`, 
 add/install/upgrade`, `uv add`/`sync`/`pip install`, `uvx`, `pipx install/run/inject` and
 `poetry add/install/update/lock/sync` run through `cerebro pip` / `cerebro npm` / `cerebro
 npx` / `cerebro pnpm` / `cerebro bun` / `cerebro bunx` / `cerebro yarn` / `cerebro uv` /
-`cerebro uvx` / `cerebro pipx` / `cerebro poetry`.
+`cerebro uvx` / `cerebro pipx` / `cerebro poetry`. A pip that no shim sees (a venv's pip
+run by a script, make, an IDE, CI): `cerebro setup` points pip.conf at `cerebro daemon`,
+which judges every file before pip gets it.
 
 Exit codes:
   scan           0 clean, 1 some path unreadable, 2 usage, 3 a package judged malicious
@@ -62,6 +65,7 @@ Exit codes:
   yarn, uv, uvx, pipx,
   poetry
                  the real manager's own code (see `cerebro pip --help`)
+  setup, daemon  0 done, 2 refused or could not start (nothing changed)
 
 Environment:
   CEREBRO_POLICY      block | prompt | warn | off
@@ -225,6 +229,26 @@ pub enum Command {
     ///   .cursor/mcp.json, .vscode/mcp.json:  {"servers": {"cerebro": {"command": "cerebro", "args": ["mcp"]}}}
     #[command(verbatim_doc_comment)]
     Mcp,
+
+    /// Guard every pip of this user, also one no shim sees (a venv's pip run by a script,
+    /// make, an IDE, CI): point pip.conf at `cerebro daemon`, started on demand by a
+    /// systemd user socket; `--undo` puts everything back.
+    ///
+    /// Examples:
+    ///   cerebro setup
+    ///   cerebro setup --port 3142 --no-systemd
+    ///   cerebro setup --undo
+    #[command(verbatim_doc_comment, after_help = daemon::SETUP_AFTER_HELP)]
+    Setup(daemon::SetupArgs),
+
+    /// The guard index for pip on a fixed loopback port, judging every file it serves
+    /// (what `cerebro setup` points pip.conf at; systemd starts it on demand).
+    ///
+    /// Examples:
+    ///   cerebro daemon --idle-exit 15m
+    ///   cerebro daemon --listen 127.0.0.1:3142 --upstream https://pypi.org/simple/
+    #[command(verbatim_doc_comment, after_help = daemon::DAEMON_AFTER_HELP)]
+    Daemon(daemon::DaemonArgs),
 }
 
 #[derive(Debug, Args)]
@@ -292,6 +316,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Allowlist(args) => allow::allowlist(args),
         Command::Mcp => mcp::run(),
         Command::Cache(args) => cache::run(args),
+        Command::Setup(args) => daemon::run_setup(args),
+        Command::Daemon(args) => daemon::run_daemon(args),
     }
 }
 

@@ -392,6 +392,11 @@ impl Dirs {
         self.env.push((key, value.into()));
     }
 
+    /// Unsets a variable this sandbox set, for every later command.
+    pub fn remove_env(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
+    }
+
     /// Uses a new, empty guard cache from now on (the config, and so the allowlist, stay).
     pub fn fresh_cache(&mut self) {
         let n = std::fs::read_dir(self.root()).unwrap().count();

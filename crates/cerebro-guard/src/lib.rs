@@ -3,6 +3,7 @@
 //! installer gets it, [`policy`] decides what to do with a flagged package, [`guard`] runs
 //! one guarded install, and [`delegate`] hands the command to the real tool.
 
+pub mod daemon;
 pub mod delegate;
 pub mod guard;
 pub mod index;

@@ -1050,6 +1050,7 @@ impl Parts {
                 npm_links_to_guard: manager == Manager::Pnpm,
                 deadline: config.upstream_deadline,
                 poetry,
+                document_ttl: None,
             }))
             .map_err(GuardError::io("cannot start the guard index on 127.0.0.1"))?;
         let scratch = tempfile::Builder::new()

@@ -59,7 +59,9 @@ pub(super) fn prepare(
     }
     let env = manager::process_env;
     let config_files = args::pip_config_files(&env, install.isolated, &real);
-    let upstream = args::upstream(&install, &env, &config_files)?;
+    let mut upstream = args::upstream(&install, &env, &config_files)?;
+    // pip.conf may name the guard daemon (`cerebro setup`): front what it fronts.
+    crate::daemon::setup::unfront(&mut upstream);
     if upstream.no_index {
         return Err(GuardError::Unsupported(
             "cannot guard --no-index installs (from local folders) yet: scan the folder with \

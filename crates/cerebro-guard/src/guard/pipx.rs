@@ -45,7 +45,9 @@ pub(super) fn prepare(
         }
     };
     let config_files = pip_args::pip_config_files(&env, false, &[]);
-    let upstream = pip_args::upstream(&pip_install, &env, &config_files)?;
+    let mut upstream = pip_args::upstream(&pip_install, &env, &config_files)?;
+    // pip.conf may name the guard daemon (`cerebro setup`): front what it fronts.
+    crate::daemon::setup::unfront(&mut upstream);
     if upstream.no_index {
         return Err(GuardError::Unsupported(
             "cannot guard pipx with pip's no-index set (PIP_NO_INDEX or pip.conf)".into(),

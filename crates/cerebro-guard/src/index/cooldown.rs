@@ -131,11 +131,14 @@ fn hides(
     version: &str,
     published: SystemTime,
 ) -> bool {
-    let age = shared
-        .cool
-        .now
-        .duration_since(published)
-        .unwrap_or_default();
+    // One instant per command; a long-running index (the daemon, whose pages expire) serves
+    // command after command for hours, and measures each release's age when it is asked.
+    let now = if shared.document_ttl.is_some() {
+        SystemTime::now()
+    } else {
+        shared.cool.now
+    };
+    let age = now.duration_since(published).unwrap_or_default();
     if age >= cooldown.min_age || shared.gate.lets_through_new(ecosystem, name, version) {
         return false;
     }

@@ -176,8 +176,15 @@ struct Shared {
     tarballs: Mutex<HashMap<(String, String), NpmTarball>>,
     incidents: Mutex<Vec<Incident>>,
     /// Upstream pages already fetched in this command: the resolution and the install ask
-    /// for the same ones, and must see the same answer.
-    documents: Mutex<HashMap<(String, String), Document>>,
+    /// for the same ones, and must see the same answer. Kept for `document_ttl` when set
+    /// (the daemon, which serves many commands and must see new releases).
+    documents: Mutex<HashMap<(String, String), (std::time::Instant, Document)>>,
+    /// How long a fetched page is reused ([`IndexConfig::document_ttl`]).
+    document_ttl: Option<std::time::Duration>,
+    /// When the last request of an installer began or ended: the daemon's idle exit.
+    last_seen: Mutex<std::time::Instant>,
+    /// Requests being answered now.
+    requests: std::sync::atomic::AtomicUsize,
     /// The release-age cooldown (`None`: off).
     cooldown: Option<Cooldown>,
     cool: cooldown::State,
@@ -256,6 +263,10 @@ pub struct IndexConfig {
     pub deadline: std::time::Duration,
     /// The sources to front for Poetry, by the URLs Poetry itself asks for (see [`poetry`]).
     pub poetry: Option<PoetryFront>,
+    /// How long an upstream page is reused: `None` for one command (its resolution and its
+    /// install must see the same pages); the daemon sets a short time, as it serves command
+    /// after command and each should see the releases published meanwhile.
+    pub document_ttl: Option<std::time::Duration>,
 }
 
 /// A running guard index. Dropping it stops the server.
@@ -269,6 +280,15 @@ impl GuardIndex {
     /// Binds a free port on 127.0.0.1 and starts serving on the current tokio runtime.
     pub async fn start(config: IndexConfig) -> std::io::Result<GuardIndex> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        GuardIndex::start_on(listener, config)
+    }
+
+    /// Starts serving on a listener bound elsewhere: the daemon's fixed port, or the socket
+    /// systemd passed it (socket activation). Must run inside a tokio runtime.
+    pub fn start_on(
+        listener: tokio::net::TcpListener,
+        config: IndexConfig,
+    ) -> std::io::Result<GuardIndex> {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             fetcher: config.fetcher,
@@ -279,6 +299,9 @@ impl GuardIndex {
             tarballs: Mutex::new(HashMap::new()),
             incidents: Mutex::new(Vec::new()),
             documents: Mutex::new(HashMap::new()),
+            document_ttl: config.document_ttl,
+            last_seen: Mutex::new(std::time::Instant::now()),
+            requests: Default::default(),
             cooldown: config.cooldown,
             cool: cooldown::State::default(),
             judging: Arc::new(InFlight::default()),
@@ -343,6 +366,23 @@ impl GuardIndex {
     /// (pip gives up on a response after its timeout; the scan goes on). True when idle.
     pub fn wait_judged(&self, limit: std::time::Duration) -> bool {
         self.shared.judging.wait_idle(limit)
+    }
+
+    /// How long no request has been under way or begun, and no judgement has run: the
+    /// daemon exits after a while of it. Zero while anything is under way.
+    pub fn idle_for(&self) -> std::time::Duration {
+        use std::sync::atomic::Ordering;
+        if self.shared.requests.load(Ordering::SeqCst) > 0
+            || !self.shared.judging.wait_idle(std::time::Duration::ZERO)
+        {
+            return std::time::Duration::ZERO;
+        }
+        self.shared.last_seen.lock().expect("lock").elapsed()
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// Forgets the incidents (between the resolution and the install).
@@ -481,14 +521,16 @@ impl Shared {
         auth: Option<&str>,
     ) -> Result<Document, FetchError> {
         let key = (url.as_str().to_owned(), accept.to_owned());
-        if let Some(doc) = self.documents.lock().expect("lock").get(&key) {
-            return Ok(doc.clone());
+        if let Some((at, doc)) = self.documents.lock().expect("lock").get(&key) {
+            if self.document_ttl.is_none_or(|ttl| at.elapsed() < ttl) {
+                return Ok(doc.clone());
+            }
         }
         let doc = self.fetcher.document(url, accept, auth).await?;
         self.documents
             .lock()
             .expect("lock")
-            .insert(key, doc.clone());
+            .insert(key, (std::time::Instant::now(), doc.clone()));
         Ok(doc)
     }
 
@@ -578,6 +620,23 @@ async fn handle(
         Some(q) if uri.path() == "/poetry" => format!("/poetry?{q}"),
         _ => uri.path().to_owned(),
     };
+    // Counts the request while it runs and marks its end, however it ends (a dropped
+    // connection included), for the daemon's idle exit.
+    struct Seen<'a>(&'a Shared);
+    impl Drop for Seen<'_> {
+        fn drop(&mut self) {
+            if let Ok(mut at) = self.0.last_seen.lock() {
+                *at = std::time::Instant::now();
+            }
+            self.0
+                .requests
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    shared
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let _seen = Seen(&shared);
     if shared.timed_out.lock().expect("lock").contains(&path) {
         return too_slow(&shared);
     }
@@ -822,9 +881,30 @@ async fn pypi_file(shared: &Arc<Shared>, rest: &str) -> Response {
 async fn serve_pypi_file(shared: &Arc<Shared>, file: &PypiFile) -> Response {
     match admit_pypi_file(shared, file).await {
         Ok((candidate, Admission::Serve)) => serve_artifact(shared, &candidate.artifact).await,
-        Ok((_, Admission::Refuse(why))) => text(StatusCode::FORBIDDEN, format!("cerebro: {why}")),
+        Ok((_, Admission::Refuse(why))) => refused(&format!("cerebro: {why}")),
         Err(detail) => text(StatusCode::BAD_GATEWAY, format!("cerebro: {detail}")),
     }
+}
+
+/// 403 with the reason in the body and as the HTTP/1 reason phrase too: pip shows only the
+/// phrase (`403 Client Error: <phrase> for url: …`), so the user reads why in pip's output.
+fn refused(why: &str) -> Response {
+    let mut r = text(StatusCode::FORBIDDEN, why);
+    let phrase: String = why
+        .chars()
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(400)
+        .collect();
+    if let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(phrase) {
+        r.extensions_mut().insert(phrase);
+    }
+    r
 }
 
 /// The core metadata file (PEP 658): plain text, no code, verified when hashed.
