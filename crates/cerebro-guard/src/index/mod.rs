@@ -836,21 +836,8 @@ async fn pypi_page(shared: &Arc<Shared>, project: &str, headers: &HeaderMap) -> 
             href: format!("/files/{n}/{}", url_escape(&link.filename)),
         })
         .collect();
-    let json = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("application/vnd.pypi.simple.v1+json"));
-    let (body, content_type) = if json {
-        (
-            simple::render_json(&name, &local_links),
-            "application/vnd.pypi.simple.v1+json",
-        )
-    } else {
-        (
-            simple::render_page(&name, &local_links),
-            "text/html; charset=utf-8",
-        )
-    };
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let (body, content_type) = simple::render_for(accept, &name, &local_links);
     let mut r = Response::new(Body::from(body));
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -194,21 +194,8 @@ async fn page(
             href: link.url.to_string(),
         })
         .collect();
-    let json = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("application/vnd.pypi.simple.v1+json"));
-    let (body, content_type) = if json {
-        (
-            simple::render_json(&name, &local),
-            "application/vnd.pypi.simple.v1+json",
-        )
-    } else {
-        (
-            simple::render_page(&name, &local),
-            "text/html; charset=utf-8",
-        )
-    };
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let (body, content_type) = simple::render_for(accept, &name, &local);
     respond(body.into_bytes(), content_type)
 }
 

@@ -303,6 +303,23 @@ pub struct LocalLink<'a> {
 }
 
 /// Writes the guard's PEP 503 page for `project`.
+/// A project page in the form the client asked for (`accept`: PEP 691 JSON when it names
+/// it, else HTML), with its content type.
+pub fn render_for(
+    accept: Option<&str>,
+    project: &str,
+    links: &[LocalLink<'_>],
+) -> (String, &'static str) {
+    if accept.is_some_and(|a| a.contains("application/vnd.pypi.simple.v1+json")) {
+        (
+            render_json(project, links),
+            "application/vnd.pypi.simple.v1+json",
+        )
+    } else {
+        (render_page(project, links), "text/html; charset=utf-8")
+    }
+}
+
 pub fn render_page(project: &str, links: &[LocalLink<'_>]) -> String {
     let mut out = String::from(
         "<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" content=\"1.1\">",
